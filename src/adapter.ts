@@ -1,0 +1,106 @@
+// The adapter of one namespace: membership plus the operations Socket.IO routes through its
+// adapter (broadcast, broadcast with acks, fetch/join/leave/disconnect by selection). The cluster
+// adapter extends it and forwards the same operations to other workers.
+import { forEachBit } from "./bitset.ts";
+import { encodePacket, type Packet } from "./codec.ts";
+import { Membership, type Room, type SocketId } from "./membership.ts";
+import { selectRecipients } from "./planner.ts";
+import type { Namespace } from "./namespace.ts";
+import type { Socket } from "./socket.ts";
+
+export interface BroadcastFlags {
+  volatile?: boolean;
+  local?: boolean;
+  timeout?: number;
+}
+
+export interface BroadcastOptions {
+  rooms: Set<Room>;
+  except?: Set<Room>;
+  flags?: BroadcastFlags;
+  /** The emitting socket, when the broadcast comes from `socket.to/broadcast` (it is in `except`). */
+  sender?: Socket;
+}
+
+const NONE: ReadonlySet<Room> = new Set();
+
+export class Adapter extends Membership {
+  constructor(readonly nsp: Namespace) {
+    super(nsp.name);
+  }
+
+  /** Encodes once, plans once, delivers once per recipient. */
+  broadcast(packet: Omit<Packet, "nsp">, opts: BroadcastOptions): void {
+    const frames = encodePacket({ ...packet, nsp: this.nspName });
+    const sender = opts.sender?.connected && !opts.sender.transport.closed ? opts.sender : undefined;
+    const except = opts.except ?? NONE;
+    const plan = this.nsp.server.planner.plan(this, {
+      rooms: opts.rooms,
+      except,
+      senderSlot: sender && except.has(sender.id) ? sender.slot : -1,
+    });
+    this.nsp.server.delivery.execute(this, plan, frames, sender?.transport ?? null, !!opts.flags?.volatile);
+  }
+
+  /**
+   * Broadcast whose recipients answer: `clientCount` is called once with the number of sockets
+   * reached here, `ack` once per response.
+   */
+  broadcastWithAck(packet: Omit<Packet, "nsp">, opts: BroadcastOptions, clientCount: (n: number) => void, ack: (response: unknown) => void): void {
+    const id = this.nsp.nextAckId();
+    let count = 0;
+    this.forEachSocket(opts, (socket) => {
+      if (opts.flags?.volatile && socket.transport.congested) return;
+      socket.registerAck(id, (...args: unknown[]) => ack(args[0]));
+      count++;
+    });
+    clientCount(count);
+    this.broadcast({ ...packet, id }, opts);
+  }
+
+  serverCount(): Promise<number> {
+    return Promise.resolve(1);
+  }
+
+  async sockets(rooms: Set<Room>): Promise<Set<SocketId>> {
+    const ids = new Set<SocketId>();
+    this.forEachSocket({ rooms }, (s) => ids.add(s.id));
+    return ids;
+  }
+
+  async fetchSockets(opts: BroadcastOptions): Promise<unknown[]> {
+    const out: Socket[] = [];
+    this.forEachSocket(opts, (s) => out.push(s));
+    return out;
+  }
+
+  addSockets(opts: BroadcastOptions, rooms: Room[]): void {
+    this.forEachSocket(opts, (s) => s.join(rooms));
+  }
+
+  delSockets(opts: BroadcastOptions, rooms: Room[]): void {
+    this.forEachSocket(opts, (s) => rooms.forEach((r) => s.leave(r)));
+  }
+
+  disconnectSockets(opts: BroadcastOptions, close: boolean): void {
+    this.forEachSocket(opts, (s) => s.disconnect(close));
+  }
+
+  /** With a single server there is nobody to tell; the cluster adapter overrides this. */
+  serverSideEmit(_args: unknown[], ack?: (err: Error | null, responses: unknown[]) => void): void {
+    if (ack) queueMicrotask(() => ack(null, []));
+  }
+
+  protected forEachSocket(opts: Pick<BroadcastOptions, "rooms" | "except">, fn: (socket: Socket) => void): void {
+    const slots = selectRecipients(this, opts.rooms, opts.except ?? NONE);
+    const selected: Socket[] = [];
+    forEachBit(slots, (slot) => {
+      const s = this.memberAt(slot) as Socket | undefined;
+      if (s) selected.push(s);
+    });
+    // Collected first: `fn` may change membership (join, leave, disconnect).
+    for (const s of selected) fn(s);
+  }
+}
+
+export type AdapterConstructor = new (nsp: Namespace) => Adapter;

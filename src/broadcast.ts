@@ -1,0 +1,147 @@
+// The immutable broadcast operator behind io.to/in/except/volatile/local/timeout and
+// socket.to/broadcast: every modifier returns a new operator; emit hands one packet to the adapter.
+import type { Adapter, BroadcastFlags, BroadcastOptions } from "./adapter.ts";
+import { PacketType } from "./codec.ts";
+import { assertRoomName, type Room, type SocketId } from "./membership.ts";
+import type { Socket } from "./socket.ts";
+
+export const RESERVED_EVENTS = new Set(["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"]);
+
+export function assertEmittable(ev: unknown): asserts ev is string {
+  if (typeof ev !== "string") throw new TypeError(`event name must be a string, got ${typeof ev}`);
+  if (RESERVED_EVENTS.has(ev)) throw new Error(`"${ev}" is a reserved event name`);
+}
+
+function roomList(room: Room | Room[]): Room[] {
+  const rooms = Array.isArray(room) ? room : [room];
+  rooms.forEach(assertRoomName);
+  return rooms;
+}
+
+type AckCallback = (err: Error | null, responses: unknown[]) => void;
+
+export class BroadcastOperator {
+  constructor(
+    private readonly adapter: Adapter,
+    private readonly rooms: Set<Room> = new Set(),
+    private readonly exceptRooms: Set<Room> = new Set(),
+    private readonly flags: BroadcastFlags = {},
+    private readonly sender?: Socket,
+  ) {}
+
+  /** Targets a room (or rooms); chained targets are a union where each socket gets the event once. */
+  to(room: Room | Room[]): BroadcastOperator {
+    return new BroadcastOperator(this.adapter, new Set([...this.rooms, ...roomList(room)]), this.exceptRooms, this.flags, this.sender);
+  }
+
+  in(room: Room | Room[]): BroadcastOperator {
+    return this.to(room);
+  }
+
+  except(room: Room | Room[]): BroadcastOperator {
+    return new BroadcastOperator(this.adapter, this.rooms, new Set([...this.exceptRooms, ...roomList(room)]), this.flags, this.sender);
+  }
+
+  get volatile(): BroadcastOperator {
+    return this.withFlags({ volatile: true });
+  }
+
+  get local(): BroadcastOperator {
+    return this.withFlags({ local: true });
+  }
+
+  /** Accepted for Socket.IO compatibility; per-message compression is not enabled in roomgate. */
+  compress(_compress: boolean): BroadcastOperator {
+    return this;
+  }
+
+  timeout(ms: number): BroadcastOperator {
+    if (!(ms >= 0)) throw new TypeError(`timeout must be a non-negative number of milliseconds, got ${ms}`);
+    return this.withFlags({ timeout: ms });
+  }
+
+  emit(ev: string, ...args: unknown[]): boolean {
+    assertEmittable(ev);
+    const ack = typeof args[args.length - 1] === "function" ? (args.pop() as AckCallback) : undefined;
+    const packet = { type: PacketType.EVENT, data: [ev, ...args] };
+    if (!ack) {
+      this.adapter.broadcast(packet, this.options());
+      return true;
+    }
+    this.emitWithAckCallback(packet, ack);
+    return true;
+  }
+
+  emitWithAck(ev: string, ...args: unknown[]): Promise<unknown[]> {
+    return new Promise((resolve, reject) => {
+      this.emit(ev, ...args, (err: Error | null, responses: unknown[]) => (err ? reject(err) : resolve(responses)));
+    });
+  }
+
+  fetchSockets(): Promise<unknown[]> {
+    return this.adapter.fetchSockets(this.options());
+  }
+
+  async allSockets(): Promise<Set<SocketId>> {
+    return new Set((await this.adapter.fetchSockets(this.options())).map((s) => (s as { id: SocketId }).id));
+  }
+
+  socketsJoin(room: Room | Room[]): void {
+    this.adapter.addSockets(this.options(), roomList(room));
+  }
+
+  socketsLeave(room: Room | Room[]): void {
+    this.adapter.delSockets(this.options(), roomList(room));
+  }
+
+  disconnectSockets(close = false): void {
+    this.adapter.disconnectSockets(this.options(), close);
+  }
+
+  private options(): BroadcastOptions {
+    return { rooms: this.rooms, except: this.exceptRooms, flags: this.flags, sender: this.sender };
+  }
+
+  private withFlags(flags: BroadcastFlags): BroadcastOperator {
+    return new BroadcastOperator(this.adapter, this.rooms, this.exceptRooms, { ...this.flags, ...flags }, this.sender);
+  }
+
+  /** Socket.IO's semantics: one callback, with every response or with a timeout error and the partial list. */
+  private emitWithAckCallback(packet: { type: 2; data: unknown[] }, ack: AckCallback): void {
+    const responses: unknown[] = [];
+    let expectedServers = -1;
+    let answeredServers = 0;
+    let expectedClients = 0;
+    let done = false;
+    const timer =
+      this.flags.timeout === undefined
+        ? undefined
+        : setTimeout(() => {
+            done = true;
+            ack(new Error("operation has timed out"), responses);
+          }, this.flags.timeout);
+    const check = () => {
+      if (done || expectedServers !== answeredServers || responses.length !== expectedClients) return;
+      done = true;
+      clearTimeout(timer);
+      ack(null, responses);
+    };
+    this.adapter.broadcastWithAck(
+      packet,
+      this.options(),
+      (clients) => {
+        expectedClients += clients;
+        answeredServers++;
+        check();
+      },
+      (response) => {
+        responses.push(response);
+        check();
+      },
+    );
+    this.adapter.serverCount().then((n) => {
+      expectedServers = this.flags.local ? 1 : n;
+      check();
+    });
+  }
+}

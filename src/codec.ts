@@ -1,0 +1,198 @@
+// Engine.IO v4 + Socket.IO v5 packet codec for the WebSocket transport: one Engine.IO packet per
+// WebSocket frame, binary attachments as raw binary frames. Pure: knows nothing of sockets.
+
+export const PacketType = {
+  CONNECT: 0,
+  DISCONNECT: 1,
+  EVENT: 2,
+  ACK: 3,
+  CONNECT_ERROR: 4,
+  BINARY_EVENT: 5,
+  BINARY_ACK: 6,
+} as const;
+export type PacketTypeValue = (typeof PacketType)[keyof typeof PacketType];
+
+export interface Packet {
+  type: PacketTypeValue;
+  nsp: string;
+  id?: number;
+  data?: unknown;
+  attachments?: number;
+}
+
+/** One WebSocket frame, encoded once and shared by every recipient. */
+export interface Frame {
+  data: Uint8Array;
+  binary: boolean;
+}
+
+export class ProtocolError extends Error {}
+
+const MAX_ACK_ID = 2 ** 31 - 1;
+const MAX_ATTACHMENTS = 256;
+
+// ---------- encoding ----------
+
+function isBinary(x: unknown): x is ArrayBuffer | ArrayBufferView {
+  return x instanceof ArrayBuffer || ArrayBuffer.isView(x);
+}
+
+export function hasBinary(x: unknown, depth = 0): boolean {
+  if (x === null || typeof x !== "object" || depth > 64) return false;
+  if (isBinary(x)) return true;
+  if (Array.isArray(x)) return x.some((v) => hasBinary(v, depth + 1));
+  if (typeof (x as { toJSON?: unknown }).toJSON === "function") return false;
+  for (const k in x) if (hasBinary((x as Record<string, unknown>)[k], depth + 1)) return true;
+  return false;
+}
+
+function toBytes(x: ArrayBuffer | ArrayBufferView): Uint8Array {
+  return x instanceof ArrayBuffer ? new Uint8Array(x) : new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+}
+
+/** Replaces binary values with placeholders, collecting them in `buffers`. */
+function deconstruct(x: unknown, buffers: Uint8Array[]): unknown {
+  if (x === null || typeof x !== "object") return x;
+  if (isBinary(x)) {
+    buffers.push(toBytes(x));
+    return { _placeholder: true, num: buffers.length - 1 };
+  }
+  if (Array.isArray(x)) return x.map((v) => deconstruct(v, buffers));
+  if (typeof (x as { toJSON?: unknown }).toJSON === "function") return x;
+  const out: Record<string, unknown> = {};
+  for (const k in x) if (Object.prototype.hasOwnProperty.call(x, k)) out[k] = deconstruct((x as Record<string, unknown>)[k], buffers);
+  return out;
+}
+
+const encoder = new TextEncoder();
+
+/** Encodes a Socket.IO packet into its WebSocket frames (Engine.IO `4` message + attachments). */
+export function encodePacket(packet: Packet): Frame[] {
+  let type: number = packet.type;
+  let data = packet.data;
+  let buffers: Uint8Array[] | null = null;
+  if ((type === PacketType.EVENT || type === PacketType.ACK) && hasBinary(data)) {
+    buffers = [];
+    data = deconstruct(data, buffers);
+    type = type === PacketType.EVENT ? PacketType.BINARY_EVENT : PacketType.BINARY_ACK;
+  }
+  let str = "4" + type;
+  if (buffers) str += buffers.length + "-";
+  if (packet.nsp !== "/") str += packet.nsp + ",";
+  if (packet.id !== undefined) str += packet.id;
+  if (data !== undefined) str += JSON.stringify(data);
+  const frames: Frame[] = [{ data: encoder.encode(str), binary: false }];
+  if (buffers) for (const b of buffers) frames.push({ data: b, binary: true });
+  return frames;
+}
+
+export function encodeEngineOpen(open: { sid: string; pingInterval: number; pingTimeout: number; maxPayload: number }): string {
+  return "0" + JSON.stringify({ sid: open.sid, upgrades: [], pingInterval: open.pingInterval, pingTimeout: open.pingTimeout, maxPayload: open.maxPayload });
+}
+
+export const ENGINE_PING = "2";
+export const ENGINE_CLOSE = "1";
+
+// ---------- decoding ----------
+
+export type EnginePacket =
+  | { type: "ping" | "pong" | "close" | "noop" | "upgrade" }
+  | { type: "message"; body: string };
+
+export function decodeEngine(text: string): EnginePacket {
+  switch (text.charCodeAt(0)) {
+    case 0x32 /* 2 */: return { type: "ping" };
+    case 0x33 /* 3 */: return { type: "pong" };
+    case 0x31 /* 1 */: return { type: "close" };
+    case 0x36 /* 6 */: return { type: "noop" };
+    case 0x35 /* 5 */: return { type: "upgrade" };
+    case 0x34 /* 4 */: return { type: "message", body: text.slice(1) };
+    default: throw new ProtocolError(`unknown Engine.IO packet type ${JSON.stringify(text.slice(0, 1))}`);
+  }
+}
+
+/** Decodes a Socket.IO packet sent by a client; throws ProtocolError on anything malformed. */
+export function decodePacket(str: string): Packet {
+  const type = str.charCodeAt(0) - 48;
+  if (!(type >= 0 && type <= 6) || type === PacketType.CONNECT_ERROR) throw new ProtocolError(`invalid packet type ${JSON.stringify(str[0])}`);
+  let i = 1;
+  let attachments: number | undefined;
+  if (type === PacketType.BINARY_EVENT || type === PacketType.BINARY_ACK) {
+    const dash = str.indexOf("-", i);
+    const digits = str.slice(i, dash);
+    if (dash < 0 || !/^\d{1,3}$/.test(digits)) throw new ProtocolError("invalid attachment count");
+    attachments = Number(digits);
+    if (attachments > MAX_ATTACHMENTS) throw new ProtocolError("too many attachments");
+    i = dash + 1;
+  }
+  let nsp = "/";
+  if (str[i] === "/") {
+    const comma = str.indexOf(",", i);
+    const end = comma < 0 ? str.length : comma;
+    nsp = str.slice(i, end);
+    i = comma < 0 ? end : end + 1;
+  }
+  let id: number | undefined;
+  let j = i;
+  while (j < str.length && str.charCodeAt(j) >= 48 && str.charCodeAt(j) <= 57) j++;
+  if (j > i) {
+    id = Number(str.slice(i, j));
+    if (!Number.isSafeInteger(id) || id > MAX_ACK_ID) throw new ProtocolError("invalid ack id");
+    i = j;
+  }
+  let data: unknown;
+  if (i < str.length) {
+    try {
+      data = JSON.parse(str.slice(i));
+    } catch {
+      throw new ProtocolError("invalid JSON payload");
+    }
+  }
+  const packet: Packet = { type: type as PacketTypeValue, nsp, id, data, attachments };
+  validate(packet);
+  return packet;
+}
+
+function validate(p: Packet): void {
+  switch (p.type) {
+    case PacketType.CONNECT:
+      if (p.data !== undefined && (p.data === null || typeof p.data !== "object" || Array.isArray(p.data))) throw new ProtocolError("invalid CONNECT payload");
+      return;
+    case PacketType.DISCONNECT:
+      if (p.data !== undefined) throw new ProtocolError("invalid DISCONNECT payload");
+      return;
+    case PacketType.EVENT:
+    case PacketType.BINARY_EVENT:
+      if (!Array.isArray(p.data) || p.data.length === 0 || (typeof p.data[0] !== "string" && typeof p.data[0] !== "number")) throw new ProtocolError("invalid EVENT payload");
+      return;
+    case PacketType.ACK:
+    case PacketType.BINARY_ACK:
+      if (p.id === undefined || !Array.isArray(p.data)) throw new ProtocolError("invalid ACK packet");
+      return;
+  }
+}
+
+/** Puts received attachments in place of their placeholders; throws on a bad placeholder. */
+export function reconstruct(data: unknown, buffers: Buffer[]): unknown {
+  const used = new Set<number>();
+  const walk = (x: unknown, depth: number): unknown => {
+    if (x === null || typeof x !== "object") return x;
+    if (depth > 64) throw new ProtocolError("payload nested too deeply");
+    const o = x as Record<string, unknown>;
+    if (o._placeholder === true) {
+      const num = o.num;
+      if (typeof num !== "number" || !Number.isInteger(num) || num < 0 || num >= buffers.length) throw new ProtocolError("invalid binary placeholder");
+      used.add(num);
+      return buffers[num];
+    }
+    if (Array.isArray(x)) {
+      for (let k = 0; k < x.length; k++) x[k] = walk(x[k], depth + 1);
+      return x;
+    }
+    for (const k of Object.keys(o)) o[k] = walk(o[k], depth + 1);
+    return x;
+  };
+  const out = walk(data, 0);
+  if (used.size !== buffers.length) throw new ProtocolError("attachment without placeholder");
+  return out;
+}

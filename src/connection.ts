@@ -1,0 +1,150 @@
+// One Engine.IO session over one WebSocket: protocol state (pong, connect timeout, binary
+// attachments in flight) and the namespace sockets multiplexed over it.
+import { decodeEngine, decodePacket, encodePacket, PacketType, ProtocolError, reconstruct, type Packet } from "./codec.ts";
+import type { Server } from "./server.ts";
+import type { DisconnectReason, Handshake, Socket } from "./socket.ts";
+import type { WebSocketTransport } from "./transport.ts";
+
+const textDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/** WebSocket close codes roomgate uses when it ends a session. */
+export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008 } as const;
+
+export class Connection {
+  readonly sockets = new Map<string, Socket>();
+  /** Namespaces whose CONNECT is waiting on middlewares. */
+  private readonly connecting = new Set<string>();
+  private binaryInFlight: { packet: Packet; buffers: Buffer[] } | null = null;
+  awaitingPong = false;
+  private connectTimer: NodeJS.Timeout | null;
+
+  constructor(
+    readonly server: Server,
+    readonly transport: WebSocketTransport,
+    readonly sid: string,
+    private readonly request: Omit<Handshake, "auth" | "time" | "issued">,
+  ) {
+    this.connectTimer = setTimeout(() => {
+      if (this.sockets.size === 0) this.close("transport close", CloseCode.POLICY, "no namespace connected within connectTimeout");
+    }, server.opts.connectTimeout);
+  }
+
+  onMessage(message: ArrayBuffer, isBinary: boolean): void {
+    try {
+      if (isBinary) this.onAttachment(Buffer.from(message.slice(0)));
+      else this.onText(textDecoder.decode(message));
+    } catch (err) {
+      if (err instanceof ProtocolError || err instanceof TypeError) {
+        this.close("parse error", CloseCode.PROTOCOL_ERROR, `parse error: ${err.message}`);
+      } else {
+        throw err;
+      }
+    }
+  }
+
+  private onText(text: string): void {
+    if (this.binaryInFlight) throw new ProtocolError("text frame while binary attachments are pending");
+    const engine = decodeEngine(text);
+    switch (engine.type) {
+      case "pong":
+        this.awaitingPong = false;
+        return;
+      case "ping":
+        this.transport.sendControl("3");
+        return;
+      case "close":
+        this.close("transport close");
+        return;
+      case "noop":
+        return;
+      case "upgrade":
+        throw new ProtocolError("unexpected upgrade packet on a websocket session");
+      case "message":
+        this.onPacket(decodePacket(engine.body));
+    }
+  }
+
+  private onAttachment(buffer: Buffer): void {
+    const inFlight = this.binaryInFlight;
+    if (!inFlight) throw new ProtocolError("binary frame without a pending binary packet");
+    inFlight.buffers.push(buffer);
+    if (inFlight.buffers.length === inFlight.packet.attachments) {
+      this.binaryInFlight = null;
+      this.dispatch(inFlight.packet, inFlight.buffers);
+    }
+  }
+
+  private onPacket(packet: Packet): void {
+    if (packet.type === PacketType.CONNECT) return this.onConnect(packet);
+    const socket = this.sockets.get(packet.nsp);
+    if (packet.type === PacketType.DISCONNECT) {
+      if (socket) socket.onclose("client namespace disconnect");
+      return;
+    }
+    if (!socket) throw new ProtocolError(`packet for namespace ${packet.nsp} before CONNECT`);
+    if (packet.attachments) {
+      this.binaryInFlight = { packet, buffers: [] };
+      return;
+    }
+    this.dispatch(packet, []);
+  }
+
+  private dispatch(packet: Packet, buffers: Buffer[]): void {
+    if (packet.type === PacketType.BINARY_EVENT || packet.type === PacketType.BINARY_ACK) packet.data = reconstruct(packet.data, buffers);
+    this.sockets.get(packet.nsp)?.onpacket(packet);
+  }
+
+  private onConnect(packet: Packet): void {
+    const nsp = this.server.namespaceFor(packet.nsp);
+    if (!nsp) {
+      this.sendConnectError(packet.nsp, { message: "Invalid namespace" });
+      return;
+    }
+    if (this.sockets.has(packet.nsp) || this.connecting.has(packet.nsp)) throw new ProtocolError(`duplicate CONNECT for namespace ${packet.nsp}`);
+    this.connecting.add(packet.nsp);
+    const now = Date.now();
+    const handshake: Handshake = { ...this.request, auth: (packet.data as Record<string, unknown>) ?? {}, time: new Date(now).toString(), issued: now };
+    nsp.connect(this, handshake, (socket) => {
+      this.connecting.delete(packet.nsp);
+      if (!socket) return;
+      this.sockets.set(packet.nsp, socket);
+      if (this.connectTimer) {
+        clearTimeout(this.connectTimer);
+        this.connectTimer = null;
+      }
+    });
+  }
+
+  sendConnectError(nsp: string, data: { message: string; data?: unknown }): void {
+    const t = this.transport;
+    for (const f of encodePacket({ type: PacketType.CONNECT_ERROR, nsp, data })) t.queue.push(f);
+    t.flush();
+  }
+
+  removeSocket(socket: Socket): void {
+    if (this.sockets.get(socket.nsp.name) === socket) this.sockets.delete(socket.nsp.name);
+  }
+
+  /** Ends the session: every namespace socket disconnects with `reason`, then the WebSocket closes. */
+  close(reason: DisconnectReason, code: number = CloseCode.NORMAL, message: string = reason): void {
+    // Sockets first, so `disconnect` carries this reason and anything they queue still goes out.
+    this.teardown(reason);
+    this.transport.close(code, message);
+  }
+
+  /** The WebSocket is gone (closed by either side): tear the sockets down. Idempotent. */
+  onTransportClosed(reason: DisconnectReason): void {
+    this.transport.closed = true;
+    this.teardown(reason);
+  }
+
+  private teardown(reason: DisconnectReason): void {
+    if (this.connectTimer) {
+      clearTimeout(this.connectTimer);
+      this.connectTimer = null;
+    }
+    this.binaryInFlight = null;
+    for (const socket of [...this.sockets.values()]) socket.onclose(reason);
+    this.server.forgetConnection(this);
+  }
+}

@@ -1,0 +1,71 @@
+// Executes delivery plans. Native publishes go straight to uWS (which queues them per subscriber
+// and drains them corked, once per loop iteration). Per-socket frames are queued on the socket's
+// transport and flushed once per tick, each connection in one corked write.
+//
+// Order: uWS drains a subscriber's pending topic messages before any direct send to it, so a
+// native publish followed by queued frames stays in order. The other way round (queued frames,
+// then a publish reaching the same socket) is prevented by the planner: sockets with queued frames
+// are marked in `Membership.pending`, and a room holding any of them is not published natively.
+import { forEachBit } from "./bitset.ts";
+import type { Frame } from "./codec.ts";
+import type { Membership } from "./membership.ts";
+import type { Plan } from "./planner.ts";
+import type { TemplatedApp } from "./uws.ts";
+import type { WebSocketTransport } from "./transport.ts";
+
+export interface Recipient {
+  slot: number;
+  readonly transport: WebSocketTransport;
+}
+
+export class Delivery {
+  private readonly dirty: WebSocketTransport[] = [];
+  private readonly touched = new Set<Membership>();
+  private scheduled = false;
+  private readonly flushNow = () => this.flush();
+
+  constructor(private readonly app: TemplatedApp) {}
+
+  /** Queues frames for one socket of namespace `m`. */
+  enqueue(m: Membership, recipient: Recipient, frames: readonly Frame[]): void {
+    const t = recipient.transport;
+    if (t.closed) return;
+    if (t.queue.length === 0) {
+      this.dirty.push(t);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        // setImmediate, not a microtask: it runs outside any uWS callback, where corking a
+        // socket other than the one uWS is serving would silently fall back to uncorked writes.
+        setImmediate(this.flushNow);
+      }
+    }
+    m.pending[recipient.slot >>> 5] |= 1 << (recipient.slot & 31);
+    this.touched.add(m);
+    for (let i = 0; i < frames.length; i++) t.queue.push(frames[i]);
+  }
+
+  execute(m: Membership, plan: Plan, frames: readonly Frame[], sender: WebSocketTransport | null, volatile: boolean): void {
+    for (const topic of plan.topics) {
+      for (const f of frames) {
+        if (plan.viaSender && sender) sender.ws.publish(topic, f.data, f.binary);
+        else this.app.publish(topic, f.data, f.binary);
+      }
+    }
+    if (plan.perSocket) {
+      forEachBit(plan.perSocket, (slot) => {
+        const r = m.memberAt(slot) as Recipient | undefined;
+        if (r && !(volatile && r.transport.congested)) this.enqueue(m, r, frames);
+      });
+    }
+  }
+
+  /** Writes every queued frame: one corked write per connection. */
+  flush(): void {
+    this.scheduled = false;
+    const dirty = this.dirty;
+    for (let i = 0; i < dirty.length; i++) dirty[i].flush();
+    dirty.length = 0;
+    for (const m of this.touched) m.pending.fill(0);
+    this.touched.clear();
+  }
+}

@@ -1,0 +1,158 @@
+// Room membership of one namespace, the single owner of three views kept in step: the public
+// Socket.IO maps (rooms, sids), dense slot sets for the delivery planner, and uWS topic
+// subscriptions. Knows nothing of the wire.
+import { EventEmitter } from "node:events";
+import { SlotSet, wordsFor } from "./bitset.ts";
+
+export type Room = string;
+export type SocketId = string;
+
+/** What membership needs of a socket: an id and a way to (un)subscribe its connection to topics. */
+export interface Member {
+  readonly id: SocketId;
+  slot: number;
+  readonly transport: { subscribe(topic: string): void; unsubscribe(topic: string): void };
+}
+
+export interface RoomIndex {
+  readonly topic: string;
+  readonly slots: SlotSet;
+  /** Whether every member is subscribed to `topic`. A room turns native at its second member:
+   *  a one-member room (every socket's own id room) is delivered directly and costs no topic. */
+  native: boolean;
+}
+
+const TOPIC_SEPARATOR = "\x1f";
+const MAX_ROOM_LENGTH = 1024;
+
+export function assertRoomName(room: unknown): asserts room is Room {
+  if (typeof room !== "string" || room.length === 0 || room.length > MAX_ROOM_LENGTH || room.includes(TOPIC_SEPARATOR)) {
+    throw new TypeError(`invalid room name ${JSON.stringify(room)}: expected a non-empty string of at most ${MAX_ROOM_LENGTH} characters without \\x1f`);
+  }
+}
+
+export class Membership extends EventEmitter {
+  readonly rooms = new Map<Room, Set<SocketId>>();
+  readonly sids = new Map<SocketId, Set<Room>>();
+  /** Topic every member of the namespace is subscribed to. */
+  readonly namespaceTopic: string;
+  /** Slots of all sockets in the namespace. */
+  readonly all = new SlotSet();
+  /** Slots whose connection holds queued, unflushed frames (set by the delivery layer). */
+  pending: Uint32Array = new Uint32Array(8);
+
+  private readonly index = new Map<Room, RoomIndex>();
+  private readonly members: (Member | undefined)[] = [];
+  private readonly bySid = new Map<SocketId, Member>();
+  private readonly freeSlots: number[] = [];
+
+  constructor(readonly nspName: string) {
+    super();
+    this.namespaceTopic = nspName + TOPIC_SEPARATOR;
+  }
+
+  /** Number of slots ever handed out (the bitset width the planner works over). */
+  get slotCount(): number {
+    return this.members.length;
+  }
+
+  memberAt(slot: number): Member | undefined {
+    return this.members[slot];
+  }
+
+  member(id: SocketId): Member | undefined {
+    return this.bySid.get(id);
+  }
+
+  roomIndex(room: Room): RoomIndex | undefined {
+    return this.index.get(room);
+  }
+
+  topicOf(room: Room): string {
+    return this.namespaceTopic + room;
+  }
+
+  /** Gives the member a slot and subscribes it to the namespace topic; then joins its id room. */
+  addMember(member: Member): void {
+    const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.members.length;
+    member.slot = slot;
+    this.members[slot] = member;
+    this.bySid.set(member.id, member);
+    if (wordsFor(this.members.length) > this.pending.length) {
+      const grown = new Uint32Array(this.pending.length * 2);
+      grown.set(this.pending);
+      this.pending = grown;
+    }
+    this.all.add(slot);
+    member.transport.subscribe(this.namespaceTopic);
+    this.addAll(member.id, [member.id]);
+  }
+
+  /** Leaves every room and frees the slot. */
+  removeMember(member: Member): void {
+    if (this.bySid.get(member.id) !== member) return;
+    this.delAll(member.id);
+    member.transport.unsubscribe(this.namespaceTopic);
+    this.all.delete(member.slot);
+    this.bySid.delete(member.id);
+    this.members[member.slot] = undefined;
+    this.freeSlots.push(member.slot);
+  }
+
+  addAll(id: SocketId, rooms: Iterable<Room>): void {
+    const member = this.bySid.get(id);
+    if (!member) return;
+    let joined = this.sids.get(id);
+    if (!joined) this.sids.set(id, (joined = new Set()));
+    for (const room of rooms) {
+      joined.add(room);
+      let ids = this.rooms.get(room);
+      let idx = this.index.get(room);
+      if (!ids || !idx) {
+        ids = new Set();
+        idx = { topic: this.topicOf(room), slots: new SlotSet(), native: false };
+        this.rooms.set(room, ids);
+        this.index.set(room, idx);
+        this.emit("create-room", room);
+      }
+      if (ids.has(id)) continue;
+      ids.add(id);
+      idx.slots.add(member.slot);
+      if (idx.native) member.transport.subscribe(idx.topic);
+      else if (idx.slots.size >= 2) this.goNative(idx);
+      this.emit("join-room", room, id);
+    }
+  }
+
+  del(id: SocketId, room: Room): void {
+    const ids = this.rooms.get(room);
+    const member = this.bySid.get(id);
+    this.sids.get(id)?.delete(room);
+    if (!ids || !member || !ids.delete(id)) return;
+    const idx = this.index.get(room)!;
+    idx.slots.delete(member.slot);
+    if (idx.native) member.transport.unsubscribe(idx.topic);
+    this.emit("leave-room", room, id);
+    if (ids.size === 0) {
+      this.rooms.delete(room);
+      this.index.delete(room);
+      this.emit("delete-room", room);
+    }
+  }
+
+  delAll(id: SocketId): void {
+    const joined = this.sids.get(id);
+    if (!joined) return;
+    for (const room of [...joined]) this.del(id, room);
+    this.sids.delete(id);
+  }
+
+  socketRooms(id: SocketId): Set<Room> | undefined {
+    return this.sids.get(id);
+  }
+
+  private goNative(idx: RoomIndex): void {
+    idx.native = true;
+    idx.slots.forEach((slot) => this.members[slot]!.transport.subscribe(idx.topic));
+  }
+}

@@ -1,0 +1,106 @@
+// The delivery planner: for one broadcast, the cheapest plan that reaches every recipient exactly
+// once. Target rooms that share no member with each other's native picks, with the except set or
+// with sockets holding queued frames go out by native uWS publish; everybody else left in the
+// union, minus the except set, is delivered socket by socket. Pure: reads membership, sends nothing.
+import { clearBit, wordsFor, type SlotSet } from "./bitset.ts";
+import type { Membership, RoomIndex, Room } from "./membership.ts";
+
+export interface PlanRequest {
+  rooms: ReadonlySet<Room>;
+  except: ReadonlySet<Room>;
+  /** Slot of the emitting socket when it is excluded and its connection can publish (uWS skips it). */
+  senderSlot: number;
+}
+
+export interface Plan {
+  /** Topics to publish natively, each to every subscriber (minus the sender when `viaSender`). */
+  topics: string[];
+  viaSender: boolean;
+  /** Slots to deliver one by one; a scratch buffer valid until the next plan, or null. */
+  perSocket: Uint32Array | null;
+}
+
+export class Planner {
+  private union = new Uint32Array(8);
+  private excluded = new Uint32Array(8);
+  private covered = new Uint32Array(8);
+  private readonly candidates: RoomIndex[] = [];
+  private readonly rest: SlotSet[] = [];
+
+  plan(m: Membership, req: PlanRequest): Plan {
+    const words = wordsFor(m.slotCount);
+    if (this.union.length < words) this.growScratch(words);
+    const hasSender = req.senderSlot >= 0;
+
+    // Everything that must not receive, except the sender when uWS can skip it natively.
+    let excluding = false;
+    const excluded = this.excluded;
+    excluded.fill(0, 0, words);
+    for (const room of req.except) {
+      const idx = m.roomIndex(room);
+      if (idx) {
+        idx.slots.orInto(excluded);
+        excluding = true;
+      }
+    }
+    if (hasSender) clearBit(excluded, req.senderSlot);
+    const blocked = (s: SlotSet) => (excluding && s.intersects(excluded)) || s.intersects(m.pending);
+
+    const topics: string[] = [];
+    const rest = this.rest;
+    rest.length = 0;
+    if (req.rooms.size === 0) {
+      if (!blocked(m.all)) return { topics: [m.namespaceTopic], viaSender: hasSender, perSocket: null };
+      rest.push(m.all);
+    } else {
+      // Largest rooms first: a native publish there saves the most per-socket work.
+      const candidates = this.candidates;
+      candidates.length = 0;
+      for (const room of req.rooms) {
+        const idx = m.roomIndex(room);
+        if (idx) candidates.push(idx);
+      }
+      if (candidates.length > 1) candidates.sort((a, b) => b.slots.size - a.slots.size);
+      const covered = this.covered;
+      covered.fill(0, 0, words);
+      for (const idx of candidates) {
+        if (idx.native && !blocked(idx.slots) && (topics.length === 0 || !idx.slots.intersects(covered))) {
+          topics.push(idx.topic);
+          idx.slots.orInto(covered);
+        } else {
+          rest.push(idx.slots);
+        }
+      }
+      if (rest.length === 0) return { topics, viaSender: hasSender, perSocket: null };
+      const union = this.union;
+      union.fill(0, 0, words);
+      for (const s of rest) s.orInto(union);
+      for (let i = 0; i < words; i++) union[i] &= ~covered[i];
+      for (let i = 0; i < words; i++) union[i] &= ~excluded[i];
+      if (hasSender) clearBit(union, req.senderSlot);
+      return { topics, viaSender: hasSender, perSocket: union.subarray(0, words) };
+    }
+    const union = this.union;
+    union.fill(0, 0, words);
+    m.all.orInto(union);
+    for (let i = 0; i < words; i++) union[i] &= ~excluded[i];
+    if (hasSender) clearBit(union, req.senderSlot);
+    return { topics, viaSender: hasSender, perSocket: union.subarray(0, words) };
+  }
+
+  private growScratch(words: number): void {
+    const size = Math.max(words, this.union.length * 2);
+    this.union = new Uint32Array(size);
+    this.excluded = new Uint32Array(size);
+    this.covered = new Uint32Array(size);
+  }
+}
+
+/** Every slot a (rooms, except) selection reaches, with no native shortcut: for acks and utilities. */
+export function selectRecipients(m: Membership, rooms: ReadonlySet<Room>, except: ReadonlySet<Room>): Uint32Array {
+  const out = new Uint32Array(wordsFor(m.slotCount));
+  if (rooms.size === 0) m.all.orInto(out);
+  for (const room of rooms) m.roomIndex(room)?.slots.orInto(out);
+  for (const room of except) m.roomIndex(room)?.slots.andNotInto(out);
+  return out;
+}

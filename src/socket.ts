@@ -1,0 +1,249 @@
+// A client's connection to one namespace: Socket.IO's server-side Socket.
+import { EventEmitter } from "node:events";
+import { nanoid } from "nanoid";
+import { BroadcastOperator, assertEmittable } from "./broadcast.ts";
+import { encodePacket, PacketType, type Packet } from "./codec.ts";
+import { assertRoomName, type Room } from "./membership.ts";
+import type { Namespace } from "./namespace.ts";
+import type { Connection } from "./connection.ts";
+import type { WebSocketTransport } from "./transport.ts";
+
+export interface Handshake {
+  headers: Record<string, string>;
+  query: Record<string, string>;
+  auth: Record<string, unknown>;
+  address: string;
+  time: string;
+  issued: number;
+  url: string;
+  secure: boolean;
+  xdomain: boolean;
+}
+
+export type DisconnectReason =
+  | "client namespace disconnect"
+  | "server namespace disconnect"
+  | "transport close"
+  | "transport error"
+  | "ping timeout"
+  | "parse error"
+  | "server shutting down";
+
+type AnyListener = (ev: string, ...args: unknown[]) => void;
+type Ack = (...args: unknown[]) => void;
+
+export class Socket extends EventEmitter {
+  /** Random, unguessable, unique; also the name of the socket's own room. */
+  readonly id = nanoid();
+  data: Record<string, unknown> = {};
+  connected = false;
+  /** Dense slot in the namespace's membership (assigned on connect, recycled after). */
+  slot = -1;
+  private readonly acks = new Map<number, Ack>();
+  private readonly anyListeners: AnyListener[] = [];
+  private flags: { volatile?: boolean; timeout?: number } = {};
+
+  constructor(
+    readonly nsp: Namespace,
+    readonly conn: Connection,
+    readonly handshake: Handshake,
+  ) {
+    super();
+  }
+
+  get transport(): WebSocketTransport {
+    return this.conn.transport;
+  }
+
+  get adapter() {
+    return this.nsp.adapter;
+  }
+
+  get rooms(): Set<Room> {
+    return this.adapter.socketRooms(this.id) ?? new Set();
+  }
+
+  /** Joins rooms; a no-op once disconnected. Throws TypeError on an invalid room name. */
+  join(rooms: Room | Room[]): void {
+    const list = Array.isArray(rooms) ? rooms : [rooms];
+    list.forEach(assertRoomName);
+    if (!this.connected) return;
+    this.adapter.addAll(this.id, list);
+  }
+
+  leave(room: Room): void {
+    assertRoomName(room);
+    if (!this.connected) return;
+    this.adapter.del(this.id, room);
+  }
+
+  override emit(ev: string, ...args: unknown[]): boolean {
+    assertEmittable(ev);
+    const flags = this.flags;
+    this.flags = {};
+    const packet: Omit<Packet, "nsp"> = { type: PacketType.EVENT, data: [ev, ...args] };
+    if (typeof args[args.length - 1] === "function") {
+      const id = this.nsp.nextAckId();
+      packet.data = [ev, ...args.slice(0, -1)];
+      packet.id = id;
+      this.registerAck(id, args[args.length - 1] as Ack, flags.timeout);
+    }
+    if (flags.volatile && this.transport.congested) return true;
+    this.send(packet);
+    return true;
+  }
+
+  emitWithAck(ev: string, ...args: unknown[]): Promise<unknown> {
+    const withTimeout = this.flags.timeout !== undefined;
+    return new Promise((resolve, reject) => {
+      this.emit(ev, ...args, (...reply: unknown[]) => {
+        if (!withTimeout) return resolve(reply[0]);
+        const [err, value] = reply;
+        if (err) reject(err);
+        else resolve(value);
+      });
+    });
+  }
+
+  /** The next emit's acknowledgement fails with an error after `ms`; callback is `(err, ...args)`. */
+  timeout(ms: number): this {
+    if (!(ms >= 0)) throw new TypeError(`timeout must be a non-negative number of milliseconds, got ${ms}`);
+    this.flags.timeout = ms;
+    return this;
+  }
+
+  get volatile(): this {
+    this.flags.volatile = true;
+    return this;
+  }
+
+  /** Accepted for Socket.IO compatibility; per-message compression is not enabled in roomgate. */
+  compress(_compress: boolean): this {
+    return this;
+  }
+
+  to(room: Room | Room[]): BroadcastOperator {
+    return this.broadcast.to(room);
+  }
+
+  in(room: Room | Room[]): BroadcastOperator {
+    return this.to(room);
+  }
+
+  except(room: Room | Room[]): BroadcastOperator {
+    return this.broadcast.except(room);
+  }
+
+  /** Everybody in the namespace but this socket. */
+  get broadcast(): BroadcastOperator {
+    return new BroadcastOperator(this.adapter, new Set(), new Set([this.id]), {}, this);
+  }
+
+  get local(): BroadcastOperator {
+    return this.broadcast.local;
+  }
+
+  onAny(listener: AnyListener): this {
+    this.anyListeners.push(listener);
+    return this;
+  }
+
+  prependAny(listener: AnyListener): this {
+    this.anyListeners.unshift(listener);
+    return this;
+  }
+
+  offAny(listener?: AnyListener): this {
+    if (!listener) this.anyListeners.length = 0;
+    else {
+      const i = this.anyListeners.indexOf(listener);
+      if (i >= 0) this.anyListeners.splice(i, 1);
+    }
+    return this;
+  }
+
+  listenersAny(): AnyListener[] {
+    return [...this.anyListeners];
+  }
+
+  /** Disconnects from this namespace; with `close`, closes the whole underlying connection. */
+  disconnect(close = false): this {
+    if (!this.connected) return this;
+    if (close) {
+      this.conn.close("server namespace disconnect");
+    } else {
+      this.send({ type: PacketType.DISCONNECT });
+      this.onclose("server namespace disconnect");
+    }
+    return this;
+  }
+
+  // ---------- internal: called by the namespace, connection and adapter ----------
+
+  send(packet: Omit<Packet, "nsp">): void {
+    this.nsp.server.delivery.enqueue(this.adapter, this, encodePacket({ ...packet, nsp: this.nsp.name }));
+  }
+
+  registerAck(id: number, fn: Ack, timeout?: number): void {
+    if (timeout === undefined) {
+      this.acks.set(id, fn);
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.acks.delete(id);
+      fn(new Error("operation has timed out"));
+    }, timeout);
+    this.acks.set(id, (...args) => {
+      clearTimeout(timer);
+      fn(null, ...args);
+    });
+  }
+
+  /** An EVENT or ACK from the client, already decoded and with attachments in place. */
+  onpacket(packet: Packet): void {
+    const args = packet.data as unknown[];
+    if (packet.type === PacketType.ACK || packet.type === PacketType.BINARY_ACK) {
+      const ack = this.acks.get(packet.id!);
+      if (!ack) return;
+      this.acks.delete(packet.id!);
+      this.guard(() => ack(...args));
+      return;
+    }
+    if (packet.id !== undefined) args.push(this.ackSender(packet.id));
+    this.guard(() => {
+      for (const l of [...this.anyListeners]) l(...(args as [string, ...unknown[]]));
+      super.emit(String(args[0]), ...args.slice(1));
+    });
+  }
+
+  /** Leaves every room: `disconnecting` sees them, `disconnect` sees none. */
+  onclose(reason: DisconnectReason): void {
+    if (!this.connected) return;
+    this.guard(() => super.emit("disconnecting", reason));
+    this.adapter.removeMember(this);
+    this.nsp.removeSocket(this);
+    this.conn.removeSocket(this);
+    this.connected = false;
+    this.acks.clear();
+    this.guard(() => super.emit("disconnect", reason));
+  }
+
+  /** A user's handler that throws is reported, never allowed to take the process down. */
+  guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      if (this.listenerCount("error") > 0) super.emit("error", err);
+      else console.error(`roomgate: a handler of socket ${this.id} on ${this.nsp.name} threw:`, err);
+    }
+  }
+
+  private ackSender(id: number): Ack {
+    let sent = false;
+    return (...args: unknown[]) => {
+      if (sent || !this.connected) return;
+      sent = true;
+      this.send({ type: PacketType.ACK, id, data: args });
+    };
+  }
+}
