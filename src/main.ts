@@ -1,0 +1,39 @@
+// Runnable gateway: `npm start`. Configured by environment:
+//   PORT (default 3000), HOST (default 0.0.0.0), APP (application module, default the example),
+//   ROOMGATE_CLUSTER (NATS server URL(s), comma-separated; unset = standalone), WORKER_ID (logs).
+// An application module is `export default (io: Server) => void | Promise<void>`.
+import { pathToFileURL } from "node:url";
+import { resolve } from "node:path";
+import { Server, type ServerOptions } from "./index.ts";
+
+type App = (io: Server) => void | Promise<void>;
+
+const port = Number(process.env.PORT ?? 3000);
+const host = process.env.HOST ?? "0.0.0.0";
+const appPath = process.env.APP ? pathToFileURL(resolve(process.env.APP)).href : new URL("./examples/rooms-app.ts", import.meta.url).href;
+const worker = process.env.WORKER_ID ? `worker ${process.env.WORKER_ID}` : `pid ${process.pid}`;
+
+const options: ServerOptions & { cluster?: { servers: string[] } } = {};
+if (process.env.ROOMGATE_CLUSTER) options.cluster = { servers: process.env.ROOMGATE_CLUSTER.split(",") };
+
+const mod = (await import(appPath)) as { default?: App };
+if (typeof mod.default !== "function") {
+  console.error(`roomgate: ${appPath} must export a default function (io) => { ... }`);
+  process.exit(1);
+}
+
+const io = new Server(options);
+await mod.default(io);
+const bound = await io.listen(port, host);
+console.log(`roomgate (${worker}) listening on ${host}:${bound}, app ${appPath}`);
+
+let closing = false;
+async function shutdown(signal: string): Promise<void> {
+  if (closing) return;
+  closing = true;
+  console.log(`roomgate (${worker}): ${signal}, closing`);
+  await io.close();
+  process.exit(0);
+}
+process.on("SIGINT", () => void shutdown("SIGINT"));
+process.on("SIGTERM", () => void shutdown("SIGTERM"));
