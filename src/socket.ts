@@ -220,6 +220,9 @@ export class Socket extends EventEmitter {
   onclose(reason: DisconnectReason): void {
     if (!this.connected) return;
     this.guard(() => super.emit("disconnecting", reason));
+    // uWS frees a connection's topic subscriber, dropping topic messages it has not yet drained,
+    // when its last topic is unsubscribed; a direct send drains them first, so write the queue now.
+    this.transport.flush();
     this.adapter.removeMember(this);
     this.nsp.removeSocket(this);
     this.conn.removeSocket(this);

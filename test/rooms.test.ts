@@ -161,6 +161,21 @@ describe("rooms", () => {
     assert.equal(rooms.has("after"), false, "no join after disconnect");
   });
 
+  test("a broadcast emitted just before a server-side disconnect still arrives, then the disconnect", async () => {
+    const [a, b] = await Promise.all([h.connected(), h.connected()]);
+    const log = record(a);
+    server(a).join("bye");
+    server(b).join("bye"); // two members: the room goes out by native publish
+    h.io.to("bye").emit("last words");
+    const reason = once<[string]>(a, "disconnect");
+    server(a).disconnect();
+    assert.equal((await reason)[0], "io server disconnect");
+    assert.deepEqual(log.map(([ev]) => ev), ["last words"]);
+    const bGone = once(server(b), "disconnect");
+    b.disconnect();
+    await bGone;
+  });
+
   test("adapter maps and events follow Socket.IO's order and arguments", async () => {
     const adapter = h.io.sockets.adapter;
     const log: string[] = [];
