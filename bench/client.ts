@@ -67,6 +67,7 @@ interface ScenarioState {
   sentAt: Float64Array;
   waiting: Set<number>;
   cpu0: number;
+  cpuLast: number; // process CPU when the latest burst was complete (client CPU excludes stats/grace)
 }
 
 const counters = {
@@ -435,6 +436,7 @@ function receive(c: Conn, seq: number, tUs: number): void {
   if (++s.burstValid[b]! === s.burstExpected[b]! && !s.burstReported[b]) {
     s.burstReported[b] = 1;
     s.waiting.delete(b);
+    s.cpuLast = cpuUs();
     send({ type: "done", b, t: nowUs(), incomplete: false });
   }
 }
@@ -532,8 +534,10 @@ process.on("message", (raw: unknown) => {
         burstSent: new Uint8Array(nb),
         sentAt: new Float64Array(nb),
         waiting: new Set(),
-        cpu0: cpuUs(),
+        cpu0: 0,
+        cpuLast: 0,
       };
+      sc.cpu0 = sc.cpuLast = cpuUs();
       send({ id: msg.id, type: "begun", expected: Array.from(burstExpected) });
       break;
     }
@@ -546,6 +550,7 @@ process.on("message", (raw: unknown) => {
       if (!s.burstReported[b]) {
         if (s.burstValid[b]! >= s.burstExpected[b]!) {
           s.burstReported[b] = 1;
+          s.cpuLast = cpuUs();
           send({ type: "done", b, t: 0, incomplete: false });
         } else {
           s.waiting.add(b);
@@ -566,7 +571,7 @@ process.on("message", (raw: unknown) => {
             validSent += s.burstValid[b]!;
           }
         }
-        cpu = cpuUs() - s.cpu0;
+        cpu = s.cpuLast - s.cpu0;
       }
       const missing = expected - validSent;
       if (missing > 0 && s) {
