@@ -3,6 +3,7 @@
 import { nanoid } from "nanoid";
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from "./uws.ts";
 import { Adapter, type AdapterConstructor } from "./adapter.ts";
+import { createClusterAdapter, type ClusterOptions } from "./cluster/cluster-adapter.ts";
 import type { BroadcastOperator } from "./broadcast.ts";
 import { encodeEngineOpen, ENGINE_PING } from "./codec.ts";
 import { CloseCode, Connection } from "./connection.ts";
@@ -40,9 +41,11 @@ export interface ServerOptions {
   maxBackpressure?: number;
   /** The adapter class each namespace uses (the cluster adapter plugs in here). */
   adapter?: AdapterConstructor;
+  /** Joins a cluster of workers through a NATS relay (see README "Cluster"); ignored with `adapter`. */
+  cluster?: ClusterOptions;
 }
 
-type ResolvedOptions = Required<Omit<ServerOptions, "allowedOrigins" | "allowRequest" | "adapter">> & Pick<ServerOptions, "allowedOrigins" | "allowRequest">;
+type ResolvedOptions = Required<Omit<ServerOptions, "allowedOrigins" | "allowRequest" | "adapter" | "cluster">> & Pick<ServerOptions, "allowedOrigins" | "allowRequest">;
 
 const DEFAULTS = { path: "/socket.io", pingInterval: 25000, pingTimeout: 20000, maxPayload: 1e6, connectTimeout: 45000, maxBackpressure: 4 * 1024 * 1024 };
 
@@ -77,7 +80,7 @@ export class Server {
       ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
     } as ResolvedOptions;
     this.opts.path = this.opts.path.replace(/\/$/, "");
-    this.adapterConstructor = opts.adapter ?? Adapter;
+    this.adapterConstructor = opts.adapter ?? (opts.cluster ? createClusterAdapter(opts.cluster) : Adapter);
     this.app = uWS.App();
     this.delivery = new Delivery(this.app);
     this.routes();

@@ -1,0 +1,269 @@
+// The cluster wire format shared by gateway workers and the emitter: subject names, message
+// shapes, the payload envelope (JSON, or JSON + binary attachments), and the per-origin
+// duplicate filter. Pure: knows nothing of sockets or of the NATS client. Documented for other
+// languages in README.md, section "Cluster".
+
+export const DEFAULT_PREFIX = "roomgate";
+export const PROTOCOL_VERSION = 1;
+
+// ---------- subjects ----------
+
+/** One NATS subject token for an arbitrary string: unpadded base64url of its UTF-8 bytes. The
+ *  alphabet [A-Za-z0-9_-] holds no `.`, `*`, `>` or whitespace, so any room or namespace name is
+ *  safe, and distinct names give distinct tokens. */
+export function token(name: string): string {
+  return Buffer.from(name, "utf8").toString("base64url");
+}
+
+export function assertPrefix(prefix: string): void {
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix)) throw new TypeError(`invalid cluster subject prefix ${JSON.stringify(prefix)}: dot-separated tokens of [A-Za-z0-9_-]`);
+}
+
+export class Subjects {
+  constructor(readonly prefix: string = DEFAULT_PREFIX) {
+    assertPrefix(prefix);
+  }
+  /** Broadcasts with no target room: every worker serving the namespace subscribes. */
+  all(nsp: string): string {
+    return `${this.prefix}.${token(nsp)}.all`;
+  }
+  /** Broadcasts to one room: a worker subscribes while it has local members of the room. */
+  room(nsp: string, room: string): string {
+    return `${this.prefix}.${token(nsp)}.r.${token(room)}`;
+  }
+  /** Cluster-wide operations of a namespace (fetch/join/leave/disconnect, server-side emit,
+   *  broadcasts with acks): every worker serving the namespace subscribes. */
+  requests(nsp: string): string {
+    return `${this.prefix}.${token(nsp)}.req`;
+  }
+  /** Worker presence: heartbeats, hello, bye. */
+  get heartbeat(): string {
+    return `${this.prefix}.hb`;
+  }
+  /** One worker's own subject: replies to its requests and requests aimed at its sockets. */
+  node(id: string): string {
+    return `${this.prefix}.n.${id}`;
+  }
+}
+
+// ---------- messages ----------
+
+export interface WireFlags {
+  volatile?: boolean;
+}
+
+/** A broadcast: `seq` increases by one per broadcast of the origin (worker or emitter). */
+export interface BroadcastMessage {
+  v: number;
+  type: "broadcast";
+  origin: string;
+  seq: number;
+  nsp: string;
+  rooms: string[];
+  except: string[];
+  flags?: WireFlags;
+  /** Socket.IO event arguments: [event, ...args]. */
+  data: unknown[];
+}
+
+/** Operations published to `requests(nsp)` (or a worker's `node(id)`); those expecting answers
+ *  carry a `requestId` and are published with a NATS reply subject. */
+export type RequestMessage =
+  | { v: number; type: "fetchSockets"; origin: string; requestId: string; nsp: string; rooms: string[]; except: string[] }
+  | { v: number; type: "addSockets" | "delSockets"; origin: string; nsp: string; rooms: string[]; except: string[]; targets: string[] }
+  | { v: number; type: "disconnectSockets"; origin: string; nsp: string; rooms: string[]; except: string[]; close: boolean }
+  | { v: number; type: "serverSideEmit"; origin: string; requestId?: string; nsp: string; data: unknown[] }
+  | { v: number; type: "broadcastWithAck"; origin: string; requestId: string; nsp: string; rooms: string[]; except: string[]; flags?: WireFlags; data: unknown[] };
+
+export interface SerializedSocket {
+  id: string;
+  handshake: unknown;
+  rooms: string[];
+  data: unknown;
+}
+
+/** Answers, published to the requester's reply subject. */
+export type ResponseMessage =
+  | { v: number; type: "sockets"; from: string; requestId: string; sockets: SerializedSocket[] }
+  | { v: number; type: "serverSideEmitAck"; from: string; requestId: string; response: unknown }
+  | { v: number; type: "clientCount"; from: string; requestId: string; count: number }
+  | { v: number; type: "ack"; from: string; requestId: string; response: unknown };
+
+/** Presence, on `heartbeat` (and a heartbeat answering a hello, on the newcomer's node subject). */
+export interface PresenceMessage {
+  v: number;
+  type: "heartbeat" | "hello" | "bye";
+  from: string;
+  /** Namespaces the worker serves. */
+  nsps: string[];
+}
+
+export type ClusterMessage = BroadcastMessage | RequestMessage | ResponseMessage | PresenceMessage;
+
+// ---------- payload envelope ----------
+// Without binary values a payload is the UTF-8 JSON of the message (first byte `{`). With them, it
+// is: byte 0x00, u32 BE attachment count n, u32 BE JSON length, the JSON, then n times (u32 BE
+// length, bytes). In the JSON each binary value is replaced by {"_placeholder":true,"num":i}, the
+// Socket.IO convention; the decoder puts Buffers back in their place.
+
+function isBinary(x: unknown): x is ArrayBuffer | ArrayBufferView {
+  return x instanceof ArrayBuffer || ArrayBuffer.isView(x);
+}
+
+function toBytes(x: ArrayBuffer | ArrayBufferView): Uint8Array {
+  return x instanceof ArrayBuffer ? new Uint8Array(x) : new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+}
+
+const MAX_DEPTH = 64;
+
+function deconstruct(x: unknown, buffers: Uint8Array[], depth: number): unknown {
+  if (x === null || typeof x !== "object" || depth > MAX_DEPTH) return x;
+  if (isBinary(x)) {
+    buffers.push(toBytes(x));
+    return { _placeholder: true, num: buffers.length - 1 };
+  }
+  if (Array.isArray(x)) return x.map((v) => deconstruct(v, buffers, depth + 1));
+  if (typeof (x as { toJSON?: unknown }).toJSON === "function") return x;
+  const out: Record<string, unknown> = {};
+  for (const k in x) if (Object.prototype.hasOwnProperty.call(x, k)) out[k] = deconstruct((x as Record<string, unknown>)[k], buffers, depth + 1);
+  return out;
+}
+
+function reconstruct(x: unknown, buffers: Buffer[], depth: number): unknown {
+  if (x === null || typeof x !== "object" || depth > MAX_DEPTH) return x;
+  if (Array.isArray(x)) {
+    for (let i = 0; i < x.length; i++) x[i] = reconstruct(x[i], buffers, depth + 1);
+    return x;
+  }
+  const o = x as Record<string, unknown>;
+  if (o._placeholder === true && typeof o.num === "number") {
+    const b = buffers[o.num];
+    if (!b) throw new Error(`cluster payload: missing attachment ${o.num}`);
+    return b;
+  }
+  for (const k in o) o[k] = reconstruct(o[k], buffers, depth + 1);
+  return o;
+}
+
+const utf8 = new TextDecoder();
+
+export function encodeMessage(msg: ClusterMessage): Uint8Array {
+  const buffers: Uint8Array[] = [];
+  const body = deconstruct(msg, buffers, 0);
+  const json = Buffer.from(JSON.stringify(body), "utf8");
+  if (buffers.length === 0) return json;
+  let size = 9 + json.length;
+  for (const b of buffers) size += 4 + b.length;
+  const out = Buffer.allocUnsafe(size);
+  out[0] = 0;
+  out.writeUInt32BE(buffers.length, 1);
+  out.writeUInt32BE(json.length, 5);
+  json.copy(out, 9);
+  let at = 9 + json.length;
+  for (const b of buffers) {
+    out.writeUInt32BE(b.length, at);
+    out.set(b, at + 4);
+    at += 4 + b.length;
+  }
+  return out;
+}
+
+/** Throws on a malformed payload (the caller drops it). */
+export function decodeMessage(payload: Uint8Array): ClusterMessage {
+  if (payload.length === 0) throw new Error("cluster payload: empty");
+  let msg: unknown;
+  if (payload[0] === 0x7b /* { */) {
+    msg = JSON.parse(utf8.decode(payload));
+  } else if (payload[0] === 0) {
+    const buf = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    if (buf.length < 9) throw new Error("cluster payload: truncated header");
+    const n = buf.readUInt32BE(1);
+    const jsonLength = buf.readUInt32BE(5);
+    let at = 9 + jsonLength;
+    if (at > buf.length) throw new Error("cluster payload: truncated JSON");
+    const json = JSON.parse(utf8.decode(buf.subarray(9, at)));
+    const buffers: Buffer[] = [];
+    for (let i = 0; i < n; i++) {
+      if (at + 4 > buf.length) throw new Error("cluster payload: truncated attachment");
+      const len = buf.readUInt32BE(at);
+      if (at + 4 + len > buf.length) throw new Error("cluster payload: truncated attachment");
+      // A copy: the client's read buffer is not ours to keep.
+      buffers.push(Buffer.from(buf.subarray(at + 4, at + 4 + len)));
+      at += 4 + len;
+    }
+    msg = reconstruct(json, buffers, 0);
+  } else {
+    throw new Error(`cluster payload: unknown format byte ${payload[0]}`);
+  }
+  if (typeof msg !== "object" || msg === null || typeof (msg as { type?: unknown }).type !== "string") throw new Error("cluster payload: not a message");
+  return msg as ClusterMessage;
+}
+
+// ---------- duplicate filter ----------
+
+/**
+ * Exactly-once per origin: a broadcast to several rooms is published once per room subject, so a
+ * worker holding members of several of them receives it several times. NATS keeps one publisher's
+ * messages in order towards one subscriber, so the sequence numbers a worker sees from an origin
+ * never go back except for those duplicates; a sliding window of the last WINDOW sequence numbers
+ * still tolerates reordering within it. Memory: WINDOW bits per origin, origins idle for
+ * `idleMs` forgotten, at most `maxOrigins` kept.
+ */
+const WINDOW = 1024;
+
+interface OriginState {
+  highest: number;
+  seen: Uint8Array;
+  lastSeen: number;
+}
+
+export class DuplicateFilter {
+  private readonly origins = new Map<string, OriginState>();
+
+  constructor(
+    private readonly maxOrigins = 10_000,
+    private readonly idleMs = 10 * 60_000,
+  ) {}
+
+  get size(): number {
+    return this.origins.size;
+  }
+
+  /** True the first time (origin, seq) is seen; false for a duplicate or a message too old to tell. */
+  accept(origin: string, seq: number, now = Date.now()): boolean {
+    let s = this.origins.get(origin);
+    if (!s) {
+      if (this.origins.size >= this.maxOrigins) this.evict(now);
+      s = { highest: seq, seen: new Uint8Array(WINDOW), lastSeen: now };
+      s.seen[seq % WINDOW] = 1;
+      this.origins.set(origin, s);
+      return true;
+    }
+    s.lastSeen = now;
+    if (seq > s.highest) {
+      const gap = seq - s.highest;
+      if (gap >= WINDOW) s.seen.fill(0);
+      else for (let q = s.highest + 1; q < seq; q++) s.seen[q % WINDOW] = 0;
+      s.highest = seq;
+      s.seen[seq % WINDOW] = 1;
+      return true;
+    }
+    if (s.highest - seq >= WINDOW || s.seen[seq % WINDOW]) return false;
+    s.seen[seq % WINDOW] = 1;
+    return true;
+  }
+
+  forget(origin: string): void {
+    this.origins.delete(origin);
+  }
+
+  /** Drops origins idle for longer than idleMs; if still full, the least recently inserted. */
+  evict(now = Date.now()): void {
+    for (const [o, s] of this.origins) if (now - s.lastSeen > this.idleMs) this.origins.delete(o);
+    while (this.origins.size >= this.maxOrigins) {
+      const first = this.origins.keys().next().value;
+      if (first === undefined) break;
+      this.origins.delete(first);
+    }
+  }
+}

@@ -1,0 +1,273 @@
+// The cluster adapter across real worker processes, with the official socket.io-client on each
+// worker: against the embedded relay, and against a real nats-server when one is installed.
+// Run: node --import tsx --test test/cluster.test.ts
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { Emitter, Server } from "../src/index.ts";
+import clusterApp from "./helpers/cluster-app.ts";
+import {
+  connect,
+  EmbeddedBackend,
+  killAll,
+  natsServerAvailable,
+  NatsServerBackend,
+  op,
+  received,
+  runScript,
+  sleep,
+  startWorker,
+  until,
+  type Backend,
+  type Client,
+  type Worker,
+} from "./helpers/cluster.ts";
+
+const HAS_NATS = natsServerAvailable();
+if (!HAS_NATS) console.log("# nats-server not installed: the real-NATS cluster tests are skipped (apt-get install nats-server)");
+
+after(killAll);
+
+function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: string | false) {
+  describe(`cluster over ${name}`, { skip, timeout: 60_000 }, () => {
+    let backend: Backend;
+    let A: Worker;
+    let B: Worker;
+    // a1, a2 on worker A; b1, b2, b3 on worker B.
+    let a1: Client, a2: Client, b1: Client, b2: Client, b3: Client;
+    const all = () => [a1, a2, b1, b2, b3];
+
+    before(async () => {
+      backend = await makeBackend();
+      await backend.start();
+      [A, B] = await Promise.all([startWorker("A", backend.url), startWorker("B", backend.url)]);
+      [a1, a2, b1, b2, b3] = await Promise.all([
+        connect(A.port, "a1", ["r1", "r2", "both"]),
+        connect(A.port, "a2", ["r2"]),
+        connect(B.port, "b1", ["r1", "both"]),
+        connect(B.port, "b2", ["r2", "x"]),
+        connect(B.port, "b3"),
+      ]);
+      await until(async () => (await op(a1, "serverCount")) === 2 && (await op(b1, "serverCount")) === 2, "both workers to see each other");
+    });
+
+    after(async () => {
+      for (const c of all()) c?.socket.disconnect();
+      await Promise.all([A?.kill(), B?.kill()]);
+      await backend?.stop();
+    });
+
+    /** Waits until the clients got `count` events `ev` in total, then a little longer for extras. */
+    async function settle(ev: string, count: number, clients = all()) {
+      await until(() => clients.reduce((n, c) => n + received(c, ev).length, 0) >= count, `${count} "${ev}" events`);
+      await sleep(100);
+    }
+
+    it("a union of rooms reaches every member in the cluster exactly once, in emit order", async () => {
+      const targets = [["r1", "r2", "both"], ["r1"], ["both", "x"], ["r2", "x", "r1"]];
+      for (let i = 0; i < 40; i++) await op(a2, "broadcast", { to: targets[i % 4], ev: "u", args: [i] });
+      const expected = (member: string[]) => [...Array(40).keys()].filter((i) => targets[i % 4]!.some((r) => member.includes(r))).map((i) => [i]);
+      await settle("u", expected(["r1", "r2", "both"]).length + expected(["r2"]).length + expected(["r1", "both"]).length + expected(["r2", "x"]).length);
+      assert.deepEqual(received(a1, "u"), expected(["r1", "r2", "both"]));
+      assert.deepEqual(received(a2, "u"), expected(["r2"]));
+      assert.deepEqual(received(b1, "u"), expected(["r1", "both"]));
+      assert.deepEqual(received(b2, "u"), expected(["r2", "x"]));
+      assert.deepEqual(received(b3, "u"), []);
+    });
+
+    it("except rooms are applied on every worker against its own members; namespace-wide and binary broadcasts", async () => {
+      // from B: r2 except x (x only on B) → a1, a2; both except r2 → b1 (a1 is in r2)
+      await op(b3, "broadcast", { to: ["r2"], except: ["x"], ev: "e1" });
+      await op(b3, "broadcast", { to: ["both"], except: ["r2"], ev: "e2" });
+      await op(a1, "broadcast", { except: ["r1"], ev: "e3", args: [Buffer.from("bin"), { nested: [Buffer.from([0, 255])] }] });
+      await settle("e3", 3);
+      assert.deepEqual(all().map((c) => received(c, "e1").length), [1, 1, 0, 0, 0]);
+      assert.deepEqual(all().map((c) => received(c, "e2").length), [0, 0, 1, 0, 0]);
+      assert.deepEqual(all().map((c) => received(c, "e3").length), [0, 1, 0, 1, 1]);
+      const [bin, obj] = received(b2, "e3")[0] as [Buffer, { nested: Buffer[] }];
+      assert.equal(Buffer.from(bin).toString(), "bin");
+      assert.deepEqual([...Buffer.from(obj.nested[0]!)], [0, 255]);
+    });
+
+    it("socket.to / socket.broadcast across workers skip only the sender; a private message reaches a socket on another worker", async () => {
+      await op(a1, "socketTo", { to: ["r1"], ev: "st" });
+      await op(b2, "socketBroadcast", { ev: "sb" });
+      await op(a1, "broadcast", { to: [b2.id], ev: "pm", args: ["hi b2"] });
+      await settle("sb", 4);
+      assert.deepEqual(all().map((c) => received(c, "st").length), [0, 0, 1, 0, 0]);
+      assert.deepEqual(all().map((c) => received(c, "sb").length), [1, 1, 1, 0, 1]);
+      assert.deepEqual(all().map((c) => received(c, "pm")), [[], [], [], [["hi b2"]], []]);
+    });
+
+    it("local and volatile flags", async () => {
+      await op(a1, "broadcast", { to: ["r2"], local: true, ev: "loc" });
+      await op(a1, "broadcast", { to: ["r2"], volatile: true, ev: "vol" });
+      await settle("vol", 3);
+      assert.deepEqual(all().map((c) => received(c, "loc").length), [1, 1, 0, 0, 0]);
+      assert.deepEqual(all().map((c) => received(c, "vol").length), [1, 1, 0, 1, 0]);
+    });
+
+    it("fetchSockets is cluster-wide; remote sockets carry id, handshake, rooms, data and act on their own worker", async () => {
+      const everyone = await op(a1, "fetch");
+      assert.deepEqual(everyone.map((s: any) => [s.name, s.data.worker, s.remote]), [["a1", "A", false], ["a2", "A", false], ["b1", "B", true], ["b2", "B", true], ["b3", "B", true]]);
+      const inR2 = await op(b1, "fetch", { to: ["r2"], except: ["x"] });
+      assert.deepEqual(inR2.map((s: any) => s.name), ["a1", "a2"]);
+      assert.deepEqual(inR2[0].rooms, [a1.id, "both", "r1", "r2"].sort());
+      assert.deepEqual((await op(a1, "fetch", { local: true })).map((s: any) => s.name), ["a1", "a2"]);
+
+      await op(a1, "remote", { id: b3.id, action: "join", args: [["joined-remotely"]] });
+      await until(async () => (await op(b3, "rooms")).includes("joined-remotely"), "b3 to join a room from worker A");
+      await op(a1, "remote", { id: b3.id, action: "emit", args: ["remote hello", 1] });
+      await until(() => received(b3, "remote hello").length === 1, "remote emit");
+      await op(a1, "remote", { id: b3.id, action: "leave", args: ["joined-remotely"] });
+      await until(async () => !(await op(b3, "rooms")).includes("joined-remotely"), "b3 to leave");
+    });
+
+    it("socketsJoin / socketsLeave across workers", async () => {
+      await op(a1, "join", { to: ["x"], rooms: ["y"] });
+      await until(async () => (await op(a1, "fetch", { to: ["y"] })).map((s: any) => s.name).join() === "b2", "b2 to join y");
+      await op(b1, "join", { to: ["r1"], except: ["both"], rooms: ["nobody"] });
+      await op(b1, "join", { to: ["r2"], rooms: ["z1", "z2"] });
+      await until(async () => (await op(b1, "fetch", { to: ["z2"] })).map((s: any) => s.name).join() === "a1,a2,b2", "r2 to join z2");
+      assert.deepEqual(await op(b1, "fetch", { to: ["nobody"] }), []);
+      await op(b2, "leave", { rooms: ["z1", "y"] });
+      await until(async () => (await op(a2, "fetch", { to: ["z1", "y"] })).length === 0, "everyone to leave z1 and y");
+    });
+
+    it("serverSideEmit reaches the other workers, with acknowledgements", async () => {
+      assert.deepEqual(await op(a1, "serverSideEmit", { ev: "who", args: ["from A"] }), { err: null, responses: [{ worker: "B", x: "from A" }] });
+      assert.deepEqual(await op(b1, "serverSideEmit", { ev: "who", args: ["from B"] }), { err: null, responses: [{ worker: "A", x: "from B" }] });
+      await op(a1, "serverSideEmitNoAck", { ev: "note", args: [1, { two: 2 }] });
+      await until(async () => (await op(b1, "serverEvents")).some((e: unknown[]) => e[0] === "note"), "B to get the note");
+      assert.deepEqual((await op(a1, "serverEvents")).filter((e: unknown[]) => e[0] === "note"), [], "not echoed to the sender");
+    });
+
+    it("broadcasts with acks collect the answers of clients on every worker", async () => {
+      const r = await op(a2, "ackBroadcast", { ev: "question", timeout: 3000 });
+      assert.equal(r.err, null);
+      assert.deepEqual(r.responses.sort(), ["a1", "a2", "b1", "b2", "b3"].map((n) => `answer from ${n}`));
+      const some = await op(b3, "ackBroadcast", { to: ["r2"], except: ["x"], ev: "question", timeout: 3000 });
+      assert.deepEqual(some, { err: null, responses: ["answer from a1", "answer from a2"].sort() });
+    });
+
+    it("the emitter publishes from a separate process, with no sockets", async () => {
+      await runScript("./cluster-emitter.ts", { CLUSTER_URL: backend.url });
+      await until(() => received(b3, "from emitter").length === 1, "the emitter's broadcast");
+      await settle("from emitter", 5 + 2);
+      assert.deepEqual(all().map((c) => received(c, "from emitter").length), [2, 2, 1, 1, 1]);
+      const [text, bytes] = received(a2, "from emitter")[0] as [string, Buffer];
+      assert.equal(text, "to r2 except x");
+      assert.deepEqual([...Buffer.from(bytes)], [1, 2, 3]);
+      await until(async () => (await op(a1, "fetch", { to: ["emitter-room"] })).map((s: any) => s.name).join() === "a1,b1", "r1 to join emitter-room");
+      await until(async () => (await op(a1, "serverEvents")).some((e: unknown[]) => e[1] === "from emitter"), "the emitter's server-side event");
+    });
+
+    it("relay killed and restarted: workers keep serving locally, then recover by themselves", async () => {
+      await backend.stop();
+      await until(() => A.output.some((l) => l.includes("lost the relay")) && B.output.some((l) => l.includes("lost the relay")), "workers to notice the outage");
+      // Local service goes on: broadcasts reach local members, cluster requests answer locally, at once.
+      await op(a1, "broadcast", { to: ["r2"], ev: "during outage" });
+      await until(() => received(a2, "during outage").length === 1, "local delivery during the outage");
+      assert.equal(await op(a1, "serverCount"), 1);
+      assert.deepEqual((await op(a1, "fetch")).map((s: any) => s.name), ["a1", "a2"]);
+      assert.deepEqual(await op(b1, "serverSideEmit", { ev: "who" }), { err: null, responses: [] });
+      await sleep(300);
+      await backend.start();
+      await until(async () => (await op(a1, "serverCount")) === 2 && (await op(b1, "serverCount")) === 2, "workers to find each other again", 10_000);
+      // Room subscriptions are back: cross-worker routing works again.
+      await op(b3, "broadcast", { to: ["r1"], ev: "after outage" });
+      await until(() => received(a1, "after outage").length === 1 && received(b1, "after outage").length === 1, "delivery after recovery");
+      assert.equal(received(b2, "during outage").length, 0, "what was sent during the outage is lost, not replayed");
+      for (const w of [A, B]) {
+        assert.equal(w.output.filter((l) => l.includes("lost the relay")).length, 1, `${w.id} logs the outage once:\n${w.output.join("\n")}`);
+        assert.equal(w.output.filter((l) => l.includes("reachable again")).length, 1, `${w.id} logs the recovery once`);
+      }
+    });
+
+    it("a worker killed: requests still answer within their timeout, serverCount drops", async () => {
+      await op(a1, "disconnect", { to: ["r1"], except: ["r2"] }); // b1 (on B)
+      await until(() => !b1.socket.connected, "b1 to be disconnected from worker A");
+      assert.ok(a1.socket.connected);
+      await B.kill("SIGKILL");
+      const t = await op(a1, "time", { op: "fetch", args: {} });
+      assert.ok(t.ms <= 1500, `answered in ${t.ms} ms`);
+      if (t.ok) assert.deepEqual(t.value.map((s: any) => s.name), ["a1", "a2"]);
+      else assert.match(t.error, /timeout reached: only 0 responses received out of 1/);
+      const sse = await op(a1, "time", { op: "serverSideEmit", args: { ev: "who" } });
+      assert.ok(sse.ms <= 1500, `serverSideEmit answered in ${sse.ms} ms`);
+      await until(async () => (await op(a1, "serverCount")) === 1, "serverCount to drop to 1", 3000);
+      assert.deepEqual((await op(a1, "fetch")).map((s: any) => s.name), ["a1", "a2"]);
+      const acks = await op(a2, "ackBroadcast", { ev: "question", timeout: 1000 });
+      assert.deepEqual(acks, { err: null, responses: ["answer from a1", "answer from a2"] });
+    });
+  });
+}
+
+
+function interestSuite(name: string, makeBackend: () => Promise<Backend>, skip: string | false) {
+  // Servers in this process, on a relay of their own, with slow heartbeats: nothing but the
+  // measured broadcasts moves while measuring.
+  describe(`routing by interest over ${name}`, { skip, timeout: 30_000 }, () => {
+    let backend: Backend;
+    const servers: Server[] = [];
+    const clients: Client[] = [];
+    before(async () => {
+      backend = await makeBackend();
+      await backend.start();
+    });
+    after(async () => {
+      for (const c of clients) c.socket.disconnect();
+      for (const io of servers) await io.close();
+      await backend?.stop();
+    });
+
+    it("a broadcast to a room with members only on worker A costs worker B 0 bytes", async () => {
+      const cluster = { servers: backend.url, heartbeatInterval: 60_000, requestTimeout: 1000, log: () => {} };
+      const ioA = new Server({ cluster });
+      const ioB = new Server({ cluster });
+      servers.push(ioA, ioB);
+      clusterApp(ioA, "A");
+      clusterApp(ioB, "B");
+      const [pA, pB] = await Promise.all([ioA.listen(0, "127.0.0.1"), ioB.listen(0, "127.0.0.1")]);
+      const cA = await connect(pA, "cA", ["only-on-A"]);
+      const cB = await connect(pB, "cB", ["elsewhere"]);
+      clients.push(cA, cB);
+      const emitter = new Emitter({ servers: backend.url, log: () => {} });
+      try {
+        await emitter.ready;
+        await until(async () => (await op(cA, "serverCount")) === 2 && (await op(cB, "serverCount")) === 2, "the two servers to meet");
+        await sleep(200); // hello replies and SUBs settle
+        const linkB = (ioB.sockets.adapter as unknown as { node: { link: { stats(): { inBytes: number; inMsgs: number } } } }).node.link;
+        const before = await backend.stats();
+        const bBefore = linkB.stats();
+        emitter.to("only-on-A").emit("interest", "x".repeat(1000));
+        await until(() => received(cA, "interest").length === 1, "cA to receive");
+        await sleep(200);
+        const after = await backend.stats();
+        const bAfter = linkB.stats();
+        assert.equal(after.msgsOut - before.msgsOut, 1, "the relay delivered the broadcast once, to worker A");
+        assert.ok(after.bytesOut - before.bytesOut > 1000 && after.bytesOut - before.bytesOut < 1200, `one payload's bytes: ${after.bytesOut - before.bytesOut}`);
+        assert.equal(bAfter.inBytes - bBefore.inBytes, 0, "worker B received 0 bytes");
+        assert.equal(bAfter.inMsgs - bBefore.inMsgs, 0);
+        // The same from worker B itself (socket.to from B to a room only on A): one delivery.
+        await op(cB, "broadcast", { to: ["only-on-A"], ev: "interest2" });
+        await until(() => received(cA, "interest2").length === 1, "cA to receive from B");
+        await sleep(100);
+        assert.equal((await backend.stats()).msgsOut - after.msgsOut, 1);
+        // Whereas a namespace-wide emit reaches both workers.
+        const before2 = await backend.stats();
+        emitter.emit("everyone");
+        await until(() => received(cB, "everyone").length === 1 && received(cA, "everyone").length === 1, "everyone");
+        await sleep(100);
+        assert.equal((await backend.stats()).msgsOut - before2.msgsOut, 2);
+        assert.equal(received(cB, "interest").length + received(cB, "interest2").length, 0);
+      } finally {
+        await emitter.close();
+      }
+    });
+  });
+}
+
+clusterSuite("the embedded relay", EmbeddedBackend.create, false);
+clusterSuite("a real nats-server", NatsServerBackend.create, HAS_NATS ? false : "nats-server is not installed");
+interestSuite("the embedded relay", EmbeddedBackend.create, false);
+interestSuite("a real nats-server", NatsServerBackend.create, HAS_NATS ? false : "nats-server is not installed");

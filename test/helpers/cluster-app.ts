@@ -1,0 +1,97 @@
+// Test application for the cluster tests: a socket joins the rooms listed in its handshake query
+// (`rooms=a,b`), and any socket can ask its worker to run a server-side operation through the
+// "op" event (with an ack carrying the result), so a test drives every worker over socket.io.
+import type { BroadcastOperator, Server, Socket } from "../../src/index.ts";
+
+interface Target {
+  to?: string[];
+  except?: string[];
+  volatile?: boolean;
+  local?: boolean;
+  timeout?: number;
+}
+
+function select(io: Server, t: Target = {}): BroadcastOperator {
+  let b = io.to([]);
+  if (t.to?.length) b = b.to(t.to);
+  if (t.except?.length) b = b.except(t.except);
+  if (t.volatile) b = b.volatile;
+  if (t.local) b = b.local;
+  if (t.timeout !== undefined) b = b.timeout(t.timeout);
+  return b;
+}
+
+interface SocketLike {
+  id: string;
+  rooms: Set<string>;
+  data: Record<string, unknown>;
+  handshake: { query: Record<string, string> };
+  emit(ev: string, ...args: unknown[]): unknown;
+  join(rooms: string | string[]): void;
+  leave(room: string): void;
+  disconnect(close?: boolean): unknown;
+}
+
+function describe(s: SocketLike) {
+  return { id: s.id, rooms: [...s.rooms].sort(), data: s.data, name: s.handshake.query.name, remote: s.constructor.name === "RemoteSocket" };
+}
+
+type Op = (socket: Socket, a: any) => unknown;
+
+export default function clusterApp(io: Server, worker: string): void {
+  const ops: Record<string, Op> = {
+    broadcast: (_s, a: Target & { ev: string; args?: unknown[] }) => select(io, a).emit(a.ev, ...(a.args ?? [])),
+    socketTo: (s, a: { to: string[]; ev: string; args?: unknown[] }) => s.to(a.to).emit(a.ev, ...(a.args ?? [])),
+    socketBroadcast: (s, a: { ev: string; args?: unknown[] }) => s.broadcast.emit(a.ev, ...(a.args ?? [])),
+    fetch: async (_s, a: Target) => ((await select(io, a).fetchSockets()) as SocketLike[]).map(describe).sort((x, y) => String(x.name).localeCompare(String(y.name))),
+    remote: async (_s, a: { id: string; action: "emit" | "join" | "leave" | "disconnect"; args?: unknown[] }) => {
+      const [target] = (await io.in(a.id).fetchSockets()) as SocketLike[];
+      if (!target) throw new Error(`no socket ${a.id}`);
+      (target[a.action] as (...x: unknown[]) => unknown)(...(a.args ?? []));
+      return describe(target);
+    },
+    join: (_s, a: Target & { rooms: string[] }) => select(io, a).socketsJoin(a.rooms),
+    leave: (_s, a: Target & { rooms: string[] }) => select(io, a).socketsLeave(a.rooms),
+    disconnect: (_s, a: Target & { close?: boolean }) => select(io, a).disconnectSockets(a.close),
+    serverSideEmit: (_s, a: { ev: string; args?: unknown[] }) =>
+      new Promise((resolve) => io.serverSideEmit(a.ev, ...(a.args ?? []), (err: Error | null, responses: unknown[]) => resolve({ err: err?.message ?? null, responses }))),
+    serverSideEmitNoAck: (_s, a: { ev: string; args?: unknown[] }) => io.serverSideEmit(a.ev, ...(a.args ?? [])),
+    ackBroadcast: (_s, a: Target & { ev: string }) =>
+      new Promise((resolve) => select(io, a).emit(a.ev, (err: Error | null, responses: unknown[]) => resolve({ err: err?.message ?? null, responses }))),
+    serverCount: () => io.sockets.adapter.serverCount(),
+    rooms: () => [...io.sockets.adapter.rooms.keys()].sort(),
+    time: async (s, a: { op: string; args: unknown }) => {
+      const t0 = Date.now();
+      try {
+        return { ok: true, value: await ops[a.op]!(s, a.args), ms: Date.now() - t0 };
+      } catch (err) {
+        return { ok: false, error: (err as Error).message, ms: Date.now() - t0 };
+      }
+    },
+  };
+
+  // Server-side events from other workers (and the emitter).
+  const serverEvents: unknown[][] = [];
+  io.sockets.on("who", (x: unknown, cb?: (r: unknown) => void) => {
+    serverEvents.push(["who", x]);
+    cb?.({ worker, x });
+  });
+  io.sockets.on("note", (...args: unknown[]) => serverEvents.push(["note", ...args]));
+  ops.serverEvents = () => serverEvents.splice(0);
+
+  io.on("connection", (socket) => {
+    const q = socket.handshake.query;
+    const rooms = (q.rooms ?? "").split(",").filter(Boolean);
+    if (rooms.length) socket.join(rooms);
+    socket.data = { worker, name: q.name };
+    socket.on("op", async (name: string, args: unknown, ack: (r: unknown) => void) => {
+      try {
+        const op = ops[name];
+        if (!op) throw new Error(`unknown op ${name}`);
+        ack({ ok: true, value: await op(socket, args) });
+      } catch (err) {
+        ack({ ok: false, error: (err as Error).message });
+      }
+    });
+  });
+}

@@ -1,0 +1,28 @@
+// A gateway worker process for the cluster tests (forked with an IPC channel). Env: CLUSTER_URL,
+// WORKER_ID. Sends {ready, port} once listening and connected to the relay; closes on SIGTERM.
+import { Server } from "../../src/index.ts";
+import clusterApp from "./cluster-app.ts";
+
+const worker = process.env.WORKER_ID ?? String(process.pid);
+const io = new Server({
+  cluster: {
+    servers: process.env.CLUSTER_URL!.split(","),
+    name: `worker-${worker}`,
+    heartbeatInterval: 200,
+    heartbeatTimeout: 700,
+    requestTimeout: 1000,
+    log: (level, message) => console.log(`[${worker}] ${level}: ${message}`),
+  },
+});
+clusterApp(io, worker);
+const port = await io.listen(0, "127.0.0.1");
+await (io.sockets.adapter as unknown as { node: { ready: Promise<void> } }).node.ready;
+process.send!({ ready: true, port });
+
+let closing = false;
+process.on("SIGTERM", () => {
+  if (closing) return;
+  closing = true;
+  void io.close().then(() => process.exit(0));
+});
+process.on("disconnect", () => process.exit(0)); // the test process went away

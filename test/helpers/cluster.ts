@@ -1,0 +1,236 @@
+// Cluster test helpers: relay backends (the embedded Relay, or a real nats-server process), gateway
+// worker processes, and socket.io-client clients driving them. Every process started here is
+// tracked and killed by PID in `killAll()`.
+import { fork, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import net from "node:net";
+import { fileURLToPath } from "node:url";
+import { io as connectClient, type Socket as ClientSocket } from "socket.io-client";
+import { Relay } from "../../src/index.ts";
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const children = new Set<ChildProcess>();
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function until<T>(fn: () => T | Promise<T>, what: string, ms = 5000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    await sleep(20);
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface RelayCounters {
+  msgsOut: number;
+  bytesOut: number;
+}
+
+export interface Backend {
+  readonly name: string;
+  readonly url: string;
+  start(): Promise<void>;
+  /** Kills the relay (clients see their connection drop). */
+  stop(): Promise<void>;
+  stats(): Promise<RelayCounters>;
+}
+
+export class EmbeddedBackend implements Backend {
+  readonly name = "embedded relay";
+  private relay: Relay | null = null;
+  private constructor(private readonly port: number) {}
+  static async create(): Promise<EmbeddedBackend> {
+    return new EmbeddedBackend(await freePort());
+  }
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+  async start(): Promise<void> {
+    const relay = new Relay();
+    await relay.listen(this.port, "127.0.0.1");
+    this.relay = relay;
+  }
+  async stop(): Promise<void> {
+    await this.relay?.close();
+    this.relay = null;
+  }
+  async stats(): Promise<RelayCounters> {
+    const s = this.relay!.stats();
+    return { msgsOut: s.msgsOut, bytesOut: s.bytesOut };
+  }
+}
+
+export function natsServerAvailable(): boolean {
+  return spawnSync("nats-server", ["--version"], { stdio: "ignore" }).status === 0;
+}
+
+export class NatsServerBackend implements Backend {
+  readonly name = "nats-server";
+  private proc: ChildProcess | null = null;
+  private constructor(
+    private readonly port: number,
+    private readonly monitorPort: number,
+  ) {}
+  static async create(): Promise<NatsServerBackend> {
+    return new NatsServerBackend(await freePort(), await freePort());
+  }
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+  async start(): Promise<void> {
+    const proc = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(this.port), "-m", String(this.monitorPort)], { stdio: "ignore" });
+    children.add(proc);
+    proc.on("exit", () => children.delete(proc));
+    this.proc = proc;
+    await until(() => fetch(`http://127.0.0.1:${this.monitorPort}/healthz`).then((r) => r.ok), "nats-server to start", 10_000);
+  }
+  async stop(): Promise<void> {
+    const proc = this.proc;
+    this.proc = null;
+    if (proc) await kill(proc);
+  }
+  async stats(): Promise<RelayCounters> {
+    const v = (await (await fetch(`http://127.0.0.1:${this.monitorPort}/varz`)).json()) as { out_msgs: number; out_bytes: number };
+    return { msgsOut: v.out_msgs, bytesOut: v.out_bytes };
+  }
+}
+
+function kill(proc: ChildProcess, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
+    const timer = setTimeout(() => {
+      if (proc.pid) process.kill(proc.pid, "SIGKILL");
+    }, 3000);
+    proc.once("exit", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    if (proc.pid) process.kill(proc.pid, signal);
+  });
+}
+
+export async function killAll(): Promise<void> {
+  await Promise.all([...children].map((c) => kill(c)));
+}
+
+export interface Worker {
+  id: string;
+  port: number;
+  proc: ChildProcess;
+  /** Everything the worker printed. */
+  output: string[];
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export function startWorker(id: string, clusterUrl: string, script = "./cluster-worker.ts"): Promise<Worker> {
+  const proc = fork(here(script), [], {
+    execArgv: ["--import", "tsx"],
+    env: { ...process.env, CLUSTER_URL: clusterUrl, WORKER_ID: id },
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+  });
+  children.add(proc);
+  proc.on("exit", () => children.delete(proc));
+  const output: string[] = [];
+  const collect = (chunk: Buffer) => output.push(...chunk.toString().split("\n").filter(Boolean));
+  proc.stdout!.on("data", collect);
+  proc.stderr!.on("data", collect);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker ${id} did not start: ${output.join("\n")}`)), 20_000);
+    proc.on("message", (m: { ready?: boolean; port?: number }) => {
+      if (!m.ready) return;
+      clearTimeout(timer);
+      resolve({ id, port: m.port!, proc, output, kill: (signal) => kill(proc, signal) });
+    });
+    proc.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker ${id} exited with ${code}: ${output.join("\n")}`));
+    });
+  });
+}
+
+/** Runs a script to completion (bounded). */
+export function runScript(script: string, env: Record<string, string>, ms = 20_000): Promise<string> {
+  const proc = spawn(process.execPath, ["--import", "tsx", here(script)], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  children.add(proc);
+  let out = "";
+  proc.stdout!.on("data", (c: Buffer) => (out += c));
+  proc.stderr!.on("data", (c: Buffer) => (out += c));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      void kill(proc);
+      reject(new Error(`${script} did not finish: ${out}`));
+    }, ms);
+    proc.on("exit", (code) => {
+      children.delete(proc);
+      clearTimeout(timer);
+      if (code === 0) resolve(out);
+      else reject(new Error(`${script} exited with ${code}: ${out}`));
+    });
+  });
+}
+
+export interface Client {
+  name: string;
+  socket: ClientSocket;
+  /** Every event received, in order. */
+  log: Array<[string, ...unknown[]]>;
+  id: string;
+}
+
+export function connect(port: number, name: string, rooms: string[] = [], opts: { answer?: boolean } = {}): Promise<Client> {
+  const socket = connectClient(`http://127.0.0.1:${port}`, {
+    transports: ["websocket"],
+    forceNew: true,
+    reconnection: false,
+    query: { name, rooms: rooms.join(",") },
+  });
+  const log: Array<[string, ...unknown[]]> = [];
+  socket.onAny((ev: string, ...args: unknown[]) => {
+    const last = args[args.length - 1];
+    if (typeof last === "function") {
+      args.pop();
+      if (opts.answer !== false) (last as (r: unknown) => void)(`answer from ${name}`);
+    }
+    log.push([ev, ...args]);
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`client ${name} did not connect`)), 5000);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      resolve({ name, socket, log, id: socket.id! });
+    });
+    socket.once("connect_error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+/** Runs a server-side operation on the client's worker. */
+export async function op<T = any>(client: Client, name: string, args: unknown = {}, ms = 5000): Promise<T> {
+  const r = (await client.socket.timeout(ms).emitWithAck("op", name, args)) as { ok: boolean; value?: T; error?: string };
+  if (!r.ok) throw new Error(`op ${name} failed: ${r.error}`);
+  return r.value as T;
+}
+
+export function received(client: Client, ev: string): unknown[][] {
+  return client.log.filter((e) => e[0] === ev).map((e) => e.slice(1));
+}
