@@ -26,7 +26,7 @@ const NONE: ReadonlySet<Room> = new Set();
 
 export class Adapter extends Membership {
   constructor(readonly nsp: Namespace) {
-    super(nsp.name);
+    super(nsp.name, nsp.server.opts.derivedTopics);
   }
 
   /** Encodes once, plans once, delivers once per recipient. */
@@ -38,6 +38,7 @@ export class Adapter extends Membership {
       rooms: opts.rooms,
       except,
       senderSlot: sender && except.has(sender.id) ? sender.slot : -1,
+      senderId: sender?.id,
     });
     this.nsp.server.delivery.execute(this, plan, frames, sender?.transport ?? null, !!opts.flags?.volatile);
   }

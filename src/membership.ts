@@ -3,6 +3,7 @@
 // subscriptions. Knows nothing of the wire.
 import { EventEmitter } from "node:events";
 import { SlotSet, wordsFor } from "./bitset.ts";
+import { DerivedTopics, type DerivedTopic, type DerivedTopicOptions } from "./derived-topics.ts";
 
 export type Room = string;
 export type SocketId = string;
@@ -46,9 +47,23 @@ export class Membership extends EventEmitter {
   private readonly bySid = new Map<SocketId, Member>();
   private readonly freeSlots: number[] = [];
 
-  constructor(readonly nspName: string) {
+  private readonly derived: DerivedTopics;
+
+  constructor(
+    readonly nspName: string,
+    derivedTopics: DerivedTopicOptions = {},
+  ) {
     super();
     this.namespaceTopic = nspName + TOPIC_SEPARATOR;
+    this.derived = new DerivedTopics(
+      {
+        namespaceTopic: this.namespaceTopic,
+        all: this.all,
+        roomSlots: (room) => this.index.get(room)?.slots,
+        memberAt: (slot) => this.members[slot],
+      },
+      derivedTopics,
+    );
   }
 
   /** Number of slots ever handed out (the bitset width the planner works over). */
@@ -72,6 +87,15 @@ export class Membership extends EventEmitter {
     return this.namespaceTopic + room;
   }
 
+  /** A maintained native topic for a composite target, once it has been asked for often enough. */
+  derivedTopic(rooms: Iterable<Room>, except: Iterable<Room>): DerivedTopic | undefined {
+    return this.derived.lookup(rooms, except);
+  }
+
+  get derivedTopicCount(): number {
+    return this.derived.size;
+  }
+
   /** Gives the member a slot and subscribes it to the namespace topic; then joins its id room. */
   addMember(member: Member): void {
     const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.members.length;
@@ -86,14 +110,16 @@ export class Membership extends EventEmitter {
     this.all.add(slot);
     member.transport.subscribe(this.namespaceTopic);
     this.addAll(member.id, [member.id]);
+    this.derived.refresh(member, null);
   }
 
   /** Leaves every room and frees the slot. */
   removeMember(member: Member): void {
     if (this.bySid.get(member.id) !== member) return;
+    this.all.delete(member.slot); // first, so no derived topic re-subscribes it on the way out
     this.delAll(member.id);
+    this.derived.refresh(member, null);
     member.transport.unsubscribe(this.namespaceTopic);
-    this.all.delete(member.slot);
     this.bySid.delete(member.id);
     this.members[member.slot] = undefined;
     this.freeSlots.push(member.slot);
@@ -120,6 +146,7 @@ export class Membership extends EventEmitter {
       idx.slots.add(member.slot);
       if (idx.native) member.transport.subscribe(idx.topic);
       else if (idx.slots.size >= 2) this.goNative(idx);
+      this.derived.refresh(member, room);
       this.emit("join-room", room, id);
     }
   }
@@ -132,6 +159,7 @@ export class Membership extends EventEmitter {
     const idx = this.index.get(room)!;
     idx.slots.delete(member.slot);
     if (idx.native) member.transport.unsubscribe(idx.topic);
+    this.derived.refresh(member, room);
     this.emit("leave-room", room, id);
     if (ids.size === 0) {
       this.rooms.delete(room);

@@ -10,6 +10,8 @@ export interface PlanRequest {
   except: ReadonlySet<Room>;
   /** Slot of the emitting socket when it is excluded and its connection can publish (uWS skips it). */
   senderSlot: number;
+  /** Id of that socket (its own room is in `except`). */
+  senderId?: string;
 }
 
 export interface Plan {
@@ -28,6 +30,17 @@ export class Planner {
   private readonly rest: SlotSet[] = [];
 
   plan(m: Membership, req: PlanRequest): Plan {
+    const plan = this.greedy(m, req);
+    if (!plan.perSocket) return plan;
+    // Per-socket work left: a composite target broadcast to again and again has its own topic.
+    const except = req.senderSlot >= 0 && req.senderId !== undefined && m.roomIndex(req.senderId)?.slots.size === 1 ? [...req.except].filter((r) => r !== req.senderId) : req.except;
+    const derived = m.derivedTopic(req.rooms, except);
+    if (derived && !derived.slots.intersects(m.pending)) return { topics: [derived.topic], viaSender: plan.viaSender, perSocket: null };
+    return plan;
+  }
+
+  /** Native publish for the rooms that allow it, per-socket delivery for the rest. */
+  private greedy(m: Membership, req: PlanRequest): Plan {
     const words = wordsFor(m.slotCount);
     if (this.union.length < words) this.growScratch(words);
     const hasSender = req.senderSlot >= 0;

@@ -9,6 +9,7 @@ import { encodeEngineOpen, ENGINE_PING } from "./codec.ts";
 import { CloseCode, Connection } from "./connection.ts";
 import { Delivery } from "./delivery.ts";
 import type { Room, SocketId } from "./membership.ts";
+import type { DerivedTopicOptions } from "./derived-topics.ts";
 import { Namespace, type Middleware } from "./namespace.ts";
 import { Planner } from "./planner.ts";
 import type { Handshake, Socket } from "./socket.ts";
@@ -39,15 +40,19 @@ export interface ServerOptions {
   allowRequest?: (req: RequestInfo, callback: (err: string | null | undefined, success: boolean) => void) => void;
   /** Bytes a slow client may have buffered before it is disconnected (default 4 MiB). */
   maxBackpressure?: number;
+  /** Composite targets (unions, excepts) broadcast to repeatedly get a maintained native topic;
+   *  `{ after, max }` tunes when and how many, `false` turns them off. */
+  derivedTopics?: DerivedTopicOptions | false;
   /** The adapter class each namespace uses (the cluster adapter plugs in here). */
   adapter?: AdapterConstructor;
   /** Joins a cluster of workers through a NATS relay (see README "Cluster"); ignored with `adapter`. */
   cluster?: ClusterOptions;
 }
 
-type ResolvedOptions = Required<Omit<ServerOptions, "allowedOrigins" | "allowRequest" | "adapter" | "cluster">> & Pick<ServerOptions, "allowedOrigins" | "allowRequest">;
+type ResolvedOptions = Required<Omit<ServerOptions, "allowedOrigins" | "allowRequest" | "adapter" | "cluster" | "derivedTopics">> &
+  Pick<ServerOptions, "allowedOrigins" | "allowRequest"> & { derivedTopics: DerivedTopicOptions };
 
-const DEFAULTS = { path: "/socket.io", pingInterval: 25000, pingTimeout: 20000, maxPayload: 1e6, connectTimeout: 45000, maxBackpressure: 4 * 1024 * 1024 };
+const DEFAULTS = { path: "/socket.io", pingInterval: 25000, pingTimeout: 20000, maxPayload: 1e6, connectTimeout: 45000, maxBackpressure: 4 * 1024 * 1024, derivedTopics: {} };
 
 interface UpgradeData {
   request: RequestInfo;
@@ -80,6 +85,7 @@ export class Server {
       ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
     } as ResolvedOptions;
     this.opts.path = this.opts.path.replace(/\/$/, "");
+    if (opts.derivedTopics === false) this.opts.derivedTopics = { max: 0 };
     this.adapterConstructor = opts.adapter ?? (opts.cluster ? createClusterAdapter(opts.cluster) : Adapter);
     this.app = uWS.App();
     this.delivery = new Delivery(this.app);

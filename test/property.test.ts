@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { setImmediate as tick } from "node:timers/promises";
 import { startServer, once, until, type ClientSocket } from "./helpers/server.ts";
-import type { Socket } from "../src/index.ts";
+import type { Socket, ServerOptions } from "../src/index.ts";
 
 function prng(seed: number): () => number {
   let s = seed >>> 0;
@@ -29,11 +29,11 @@ interface Peer {
 
 const ROOMS = ["r0", "r1", "r2", "r3", "r4", "r5"];
 
-async function run(seed: number, ops: number, clientCount: number): Promise<void> {
+async function run(seed: number, ops: number, clientCount: number, opts: ServerOptions = {}): Promise<void> {
   const rand = prng(seed);
   const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)];
   const some = <T>(xs: T[], max: number): T[] => xs.filter(() => rand() < max / xs.length);
-  const h = await startServer();
+  const h = await startServer(opts);
   const peers: Peer[] = [];
   const connectPeer = async () => {
     const seen = once<[Socket]>(h.io, "connection");
@@ -108,6 +108,7 @@ async function run(seed: number, ops: number, clientCount: number): Promise<void
     peers.filter((q) => q.alive).forEach((q) => q.socket.emit("__end"));
     await Promise.all(barrier);
     for (const q of peers) assert.deepEqual(q.received, q.expected, `seed ${seed}: socket ${q.socket.id} (${q.alive ? "live" : "disconnected"}), ${last} messages`);
+    if (opts.derivedTopics) assert.ok(h.io.sockets.adapter.derivedTopicCount > 0, "derived topics were in play");
   } finally {
     await h.close();
   }
@@ -116,3 +117,9 @@ async function run(seed: number, ops: number, clientCount: number): Promise<void
 for (const seed of [1, 2, 3, 42, 2026]) {
   test(`random rooms and broadcasts match the reference model (seed ${seed})`, () => run(seed, 1500, 12));
 }
+// Derived topics on at once and few of them: creation, maintenance on join/leave/disconnect and
+// eviction all happen many times in one run.
+for (const seed of [7, 8, 9]) {
+  test(`with eager, scarce derived topics (seed ${seed})`, () => run(seed, 1500, 12, { derivedTopics: { after: 1, max: 3 } }));
+}
+test("with derived topics off (seed 11)", () => run(11, 1500, 12, { derivedTopics: false }));
