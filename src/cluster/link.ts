@@ -230,6 +230,8 @@ export class Link {
           this.log("warn", `cluster: lost the relay (${String(s.data)}); serving local clients only, broadcasts to other workers are dropped until it is back`);
         }
         this.emitDisconnected();
+      } else if (s.type === "error") {
+        this.log("error", `cluster: the relay reported an error: ${String(s.data)}`);
       } else if (s.type === "reconnect") {
         this.connected = true;
         if (this.outage) this.recovered();

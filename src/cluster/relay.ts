@@ -14,7 +14,8 @@ import {
 export interface RelayOptions {
   /** Largest PUB/HPUB payload (headers + body) accepted. Default 1 MiB. */
   maxPayload?: number;
-  /** Default 10000. */
+  /** Default 1,000,000: a gateway worker holds one subscription per room with local members,
+   *  socket-id rooms included, so one connection may hold as many as its worker has sockets. */
   maxSubscriptionsPerConnection?: number;
   /** Outbound bytes a connection may have queued before it is cut as a slow consumer. Default 8 MiB. */
   maxPendingBytes?: number;
@@ -282,7 +283,7 @@ export class Relay {
   constructor(opts: RelayOptions = {}) {
     this.limits = {
       maxPayload: opts.maxPayload ?? 1024 * 1024,
-      maxSubscriptionsPerConnection: opts.maxSubscriptionsPerConnection ?? 10_000,
+      maxSubscriptionsPerConnection: opts.maxSubscriptionsPerConnection ?? 1_000_000,
       maxPendingBytes: opts.maxPendingBytes ?? 8 * 1024 * 1024,
       maxControlLine: opts.maxControlLine ?? 4096,
     };

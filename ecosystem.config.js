@@ -1,0 +1,59 @@
+// pm2: the relay and N gateway workers. `npx pm2 start ecosystem.config.js`
+//
+// Every worker listens on the same PORT (uWS sets SO_REUSEPORT on Linux, the kernel spreads
+// connections) and joins the cluster through the relay. `npx pm2 reload gateway` replaces workers
+// one by one: a leaving worker gets SIGINT, closes its clients ("server shutting down"; they
+// reconnect to the others) and says goodbye to the cluster.
+//
+// Environment (read when pm2 loads this file):
+//   GATEWAY_INSTANCES  number of workers (default: CPU count)
+//   PORT, HOST         where the workers listen (default 3000, 0.0.0.0)
+//   APP                application module the workers run (default: the example rooms app)
+//   RELAY_PORT         relay port (default 4222); RELAY_HOST (default 127.0.0.1)
+//   ROOMGATE_CLUSTER   NATS URL(s) instead of the local relay, e.g. a nats-server cluster
+//                      (then the relay app is not needed: `pm2 start ecosystem.config.js --only gateway`)
+//
+// An ES module (the package is "type": "module"); pm2 loads it with require(), which Node 20.19+
+// accepts for ES modules: the named export `apps` is what pm2 reads.
+//
+// Each app is `node --import tsx <entry>` started directly (interpreter "none"): pm2's own node
+// wrapper would look for ts-node for a .ts entry and print a misleading error.
+import os from "node:os";
+
+const env = process.env;
+const instances = Number(env.GATEWAY_INSTANCES ?? (os.availableParallelism?.() ?? os.cpus().length));
+const relayHost = env.RELAY_HOST ?? "127.0.0.1";
+const relayPort = env.RELAY_PORT ?? "4222";
+
+const tsx = (entry) => ({ script: process.execPath, args: ["--import", "tsx", entry], interpreter: "none" });
+
+export const apps = [
+  {
+    name: "relay",
+    ...tsx("src/relay-main.ts"),
+    exec_mode: "fork",
+    instances: 1,
+    autorestart: true,
+    kill_timeout: 3000,
+    env: { RELAY_HOST: relayHost, RELAY_PORT: relayPort },
+  },
+  {
+    name: "gateway",
+    ...tsx("src/main.ts"),
+    exec_mode: "fork",
+    instances,
+    // pm2 numbers the instances 0..N-1 in this variable.
+    instance_var: "WORKER_ID",
+    autorestart: true,
+    // main.ts closes the server on SIGINT/SIGTERM; give it time before SIGKILL.
+    kill_timeout: 5000,
+    env: {
+      PORT: env.PORT ?? "3000",
+      HOST: env.HOST ?? "0.0.0.0",
+      ...(env.APP ? { APP: env.APP } : {}),
+      ROOMGATE_CLUSTER: env.ROOMGATE_CLUSTER ?? `nats://${relayHost}:${relayPort}`,
+    },
+  },
+];
+
+export default { apps };
