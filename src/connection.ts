@@ -13,7 +13,7 @@ export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002,
 export class Connection {
   readonly sockets = new Map<string, Socket>();
   /** Namespaces whose CONNECT is waiting on middlewares. */
-  private readonly connecting = new Set<string>();
+  private connecting: Set<string> | null = null;
   private binaryInFlight: { packet: Packet; buffers: Buffer[] } | null = null;
   awaitingPong = false;
   private connectTimer: NodeJS.Timeout | null;
@@ -100,12 +100,13 @@ export class Connection {
       this.sendConnectError(packet.nsp, { message: "Invalid namespace" });
       return;
     }
-    if (this.sockets.has(packet.nsp) || this.connecting.has(packet.nsp)) throw new ProtocolError(`duplicate CONNECT for namespace ${packet.nsp}`);
-    this.connecting.add(packet.nsp);
+    if (this.sockets.has(packet.nsp) || this.connecting?.has(packet.nsp)) throw new ProtocolError(`duplicate CONNECT for namespace ${packet.nsp}`);
+    (this.connecting ??= new Set()).add(packet.nsp);
     const now = Date.now();
     const handshake: Handshake = { ...this.request, auth: (packet.data as Record<string, unknown>) ?? {}, time: new Date(now).toString(), issued: now };
     nsp.connect(this, handshake, (socket) => {
-      this.connecting.delete(packet.nsp);
+      this.connecting!.delete(packet.nsp);
+      if (this.connecting!.size === 0) this.connecting = null;
       if (!socket) return;
       this.sockets.set(packet.nsp, socket);
       if (this.connectTimer) {

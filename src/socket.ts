@@ -39,8 +39,10 @@ export class Socket extends EventEmitter {
   connected = false;
   /** Dense slot in the namespace's membership (assigned on connect, recycled after). */
   slot = -1;
-  private readonly acks = new Map<number, Ack>();
-  private readonly anyListeners: AnyListener[] = [];
+  // Allocated on first use: most sockets of a fan-out gateway never need them, and memory per
+  // connection is a target.
+  private acks: Map<number, Ack> | null = null;
+  private anyListeners: AnyListener[] | null = null;
   private flags: { volatile?: boolean; timeout?: number } = {};
 
   constructor(
@@ -144,26 +146,26 @@ export class Socket extends EventEmitter {
   }
 
   onAny(listener: AnyListener): this {
-    this.anyListeners.push(listener);
+    (this.anyListeners ??= []).push(listener);
     return this;
   }
 
   prependAny(listener: AnyListener): this {
-    this.anyListeners.unshift(listener);
+    (this.anyListeners ??= []).unshift(listener);
     return this;
   }
 
   offAny(listener?: AnyListener): this {
-    if (!listener) this.anyListeners.length = 0;
+    if (!listener) this.anyListeners = null;
     else {
-      const i = this.anyListeners.indexOf(listener);
-      if (i >= 0) this.anyListeners.splice(i, 1);
+      const i = this.anyListeners?.indexOf(listener) ?? -1;
+      if (i >= 0) this.anyListeners!.splice(i, 1);
     }
     return this;
   }
 
   listenersAny(): AnyListener[] {
-    return [...this.anyListeners];
+    return [...(this.anyListeners ?? [])];
   }
 
   /** Disconnects from this namespace; with `close`, closes the whole underlying connection. */
@@ -186,14 +188,14 @@ export class Socket extends EventEmitter {
 
   registerAck(id: number, fn: Ack, timeout?: number): void {
     if (timeout === undefined) {
-      this.acks.set(id, fn);
+      (this.acks ??= new Map()).set(id, fn);
       return;
     }
     const timer = setTimeout(() => {
-      this.acks.delete(id);
+      this.acks?.delete(id);
       fn(new Error("operation has timed out"));
     }, timeout);
-    this.acks.set(id, (...args) => {
+    (this.acks ??= new Map()).set(id, (...args: unknown[]) => {
       clearTimeout(timer);
       fn(null, ...args);
     });
@@ -203,15 +205,15 @@ export class Socket extends EventEmitter {
   onpacket(packet: Packet): void {
     const args = packet.data as unknown[];
     if (packet.type === PacketType.ACK || packet.type === PacketType.BINARY_ACK) {
-      const ack = this.acks.get(packet.id!);
+      const ack = this.acks?.get(packet.id!);
       if (!ack) return;
-      this.acks.delete(packet.id!);
+      this.acks!.delete(packet.id!);
       this.guard(() => ack(...args));
       return;
     }
     if (packet.id !== undefined) args.push(this.ackSender(packet.id));
     this.guard(() => {
-      for (const l of [...this.anyListeners]) l(...(args as [string, ...unknown[]]));
+      if (this.anyListeners) for (const l of [...this.anyListeners]) l(...(args as [string, ...unknown[]]));
       super.emit(String(args[0]), ...args.slice(1));
     });
   }
@@ -227,7 +229,7 @@ export class Socket extends EventEmitter {
     this.nsp.removeSocket(this);
     this.conn.removeSocket(this);
     this.connected = false;
-    this.acks.clear();
+    this.acks = null;
     this.guard(() => super.emit("disconnect", reason));
   }
 
