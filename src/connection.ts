@@ -14,7 +14,7 @@ export class Connection {
   readonly sockets = new Map<string, Socket>();
   /** Namespaces whose CONNECT is waiting on middlewares. */
   private connecting: Set<string> | null = null;
-  private binaryInFlight: { packet: Packet; buffers: Buffer[] } | null = null;
+  private binaryInFlight: { packet: Packet; buffers: Buffer[]; bytes: number } | null = null;
   awaitingPong = false;
   private connectTimer: NodeJS.Timeout | null;
 
@@ -67,6 +67,9 @@ export class Connection {
   private onAttachment(buffer: Buffer): void {
     const inFlight = this.binaryInFlight;
     if (!inFlight) throw new ProtocolError("binary frame without a pending binary packet");
+    // One packet's attachments together stay within maxPayload, like a single frame.
+    inFlight.bytes += buffer.length;
+    if (inFlight.bytes > this.server.opts.maxPayload) throw new ProtocolError("binary attachments exceed maxPayload");
     inFlight.buffers.push(buffer);
     if (inFlight.buffers.length === inFlight.packet.attachments) {
       this.binaryInFlight = null;
@@ -83,7 +86,7 @@ export class Connection {
     }
     if (!socket) throw new ProtocolError(`packet for namespace ${packet.nsp} before CONNECT`);
     if (packet.attachments) {
-      this.binaryInFlight = { packet, buffers: [] };
+      this.binaryInFlight = { packet, buffers: [], bytes: 0 };
       return;
     }
     this.dispatch(packet, []);

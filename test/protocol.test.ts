@@ -214,6 +214,20 @@ describe("bad input closes only the offending connection", () => {
     }
   });
 
+  test("attachments of one packet together over maxPayload close the connection", async () => {
+    const h = await startServer({ maxPayload: 1000 });
+    try {
+      const { ws } = await rawConnected(h);
+      ws.sendText('453-["ev",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1},{"_placeholder":true,"num":2}]');
+      for (let i = 0; i < 3; i++) ws.sendBinary(Buffer.alloc(600));
+      await ws.waitClosed(2000);
+      assert.match(ws.closeReason, /exceed maxPayload/);
+      await stillServes(h);
+    } finally {
+      await h.close();
+    }
+  });
+
   test("an unknown namespace gets CONNECT_ERROR 'Invalid namespace' and the session stays", async () => {
     const h = await startServer();
     try {
