@@ -63,15 +63,40 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
     }
 
     it("a union of rooms reaches every member in the cluster exactly once, in emit order", async () => {
-      const targets = [["r1", "r2", "both"], ["r1"], ["both", "x"], ["r2", "x", "r1"]];
-      for (let i = 0; i < 40; i++) await op(a2, "broadcast", { to: targets[i % 4], ev: "u", args: [i] });
-      const expected = (member: string[]) => [...Array(40).keys()].filter((i) => targets[i % 4]!.some((r) => member.includes(r))).map((i) => [i]);
-      await settle("u", expected(["r1", "r2", "both"]).length + expected(["r2"]).length + expected(["r1", "both"]).length + expected(["r2", "x"]).length);
-      assert.deepEqual(received(a1, "u"), expected(["r1", "r2", "both"]));
-      assert.deepEqual(received(a2, "u"), expected(["r2"]));
-      assert.deepEqual(received(b1, "u"), expected(["r1", "both"]));
-      assert.deepEqual(received(b2, "u"), expected(["r2", "x"]));
-      assert.deepEqual(received(b3, "u"), []);
+      const many = ["r1", ...Array.from({ length: 19 }, (_, i) => `nobody-${i}`)]; // > maxRoomSubjects: one publish on the namespace subject
+      const targets = [["r1", "r2", "both"], ["r1"], [], ["both", "x"], ["r2", "x", "r1"], many];
+      const N = 60;
+      for (let i = 0; i < N; i++) await op(a2, "broadcast", { to: targets[i % targets.length], ev: "u", args: [i] });
+      const expected = (member: string[]) =>
+        [...Array(N).keys()].filter((i) => targets[i % targets.length]!.length === 0 || targets[i % targets.length]!.some((r) => member.includes(r))).map((i) => [i]);
+      const want = [expected(["r1", "r2", "both"]), expected(["r2"]), expected(["r1", "both"]), expected(["r2", "x"]), expected([])];
+      await settle("u", want.reduce((n, w) => n + w.length, 0));
+      assert.deepEqual(all().map((c) => received(c, "u")), want);
+      // Worker B got the broadcasts to several of its rooms several times, and dropped the copies.
+      const stats = await op(b1, "clusterStats");
+      assert.ok(stats.duplicatesDropped > 0, JSON.stringify(stats));
+    });
+
+    it("room names that are not valid NATS subject tokens", async () => {
+      const odd = ["with space", "dots.in.it", "star*", "gt>", "ünï ☃", "a.*.>"];
+      const c = await connect(B.port, "odd", odd);
+      try {
+        for (const room of odd) await op(a1, "broadcast", { to: [room], ev: "odd", args: [room] });
+        await until(() => received(c, "odd").length === odd.length, "one event per odd room");
+        assert.deepEqual(received(c, "odd"), odd.map((r) => [r]));
+        // The rooms are distinct subjects: "dots.in.it" is not "dots" + "in" + "it".
+        await op(a1, "broadcast", { to: ["dots"], ev: "odd2" });
+        await op(a1, "broadcast", { to: ["a"], ev: "odd2" });
+        await sleep(150);
+        assert.equal(received(c, "odd2").length, 0);
+      } finally {
+        c.socket.disconnect();
+      }
+    });
+
+    it("serverCount counts the workers serving the namespace", async () => {
+      assert.equal(await op(a1, "serverCount"), 2);
+      assert.equal(await op(a1, "serverCountOf", { nsp: "/admin" }), 1, "only worker A serves /admin");
     });
 
     it("except rooms are applied on every worker against its own members; namespace-wide and binary broadcasts", async () => {

@@ -20,6 +20,9 @@ export interface EmitterOptions {
   prefix?: string;
   /** Same meaning as the workers' `cluster.maxRoomSubjects` (default 16). */
   maxRoomSubjects?: number;
+  /** Emits issued before the first connection to the relay are queued, up to this many (default
+   *  10000), and sent once connected; later ones, and any during an outage, are dropped. */
+  maxQueuedBeforeConnect?: number;
   /** Connection name (default "roomgate-emitter-<pid>"). */
   name?: string;
   nats?: Partial<ConnectionOptions>;
@@ -37,7 +40,7 @@ class EmitterCore {
   constructor(opts: EmitterOptions) {
     this.subjects = new Subjects(opts.prefix);
     this.maxRoomSubjects = opts.maxRoomSubjects ?? 16;
-    this.link = new Link({ servers: opts.servers, name: opts.name ?? `roomgate-emitter-${process.pid}`, nats: opts.nats, log: opts.log }, () => {});
+    this.link = new Link({ servers: opts.servers, name: opts.name ?? `roomgate-emitter-${process.pid}`, nats: opts.nats, log: opts.log, maxQueuedBeforeConnect: opts.maxQueuedBeforeConnect ?? 10_000 }, () => {});
   }
 
   publish(subject: string, msg: ClusterMessage): void {

@@ -11,7 +11,8 @@ export interface LinkOptions {
   name?: string;
   /** Extra options for the NATS client (override the defaults below). */
   nats?: Partial<ConnectionOptions>;
-  /** Publishes issued before the first connection are queued (up to this many), then dropped. */
+  /** Publishes issued before the first connection are queued, up to this many (default 0: dropped,
+   *  as during an outage). The emitter queues, so that emit-right-after-construction works. */
   maxQueuedBeforeConnect?: number;
   log?: (level: "info" | "warn" | "error", message: string) => void;
 }
@@ -44,7 +45,7 @@ export class Link {
     if (this.servers.length === 0 || this.servers.some((s) => typeof s !== "string" || s.length === 0)) {
       throw new TypeError("cluster: `servers` must be a NATS URL or a non-empty list of them");
     }
-    this.maxQueued = opts.maxQueuedBeforeConnect ?? 10_000;
+    this.maxQueued = opts.maxQueuedBeforeConnect ?? 0;
     let resolve!: () => void;
     const promise = new Promise<void>((r) => (resolve = r));
     this.firstConnect = { promise, resolve };

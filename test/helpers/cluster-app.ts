@@ -59,6 +59,9 @@ export default function clusterApp(io: Server, worker: string): void {
     ackBroadcast: (_s, a: Target & { ev: string }) =>
       new Promise((resolve) => select(io, a).emit(a.ev, (err: Error | null, responses: unknown[]) => resolve({ err: err?.message ?? null, responses }))),
     serverCount: () => io.sockets.adapter.serverCount(),
+    /** Only for namespaces this worker already serves (io.of would create it). */
+    serverCountOf: (_s, a: { nsp: string }) => (io as unknown as { namespaceFor(n: string): { adapter: { serverCount(): Promise<number> } } | undefined }).namespaceFor(a.nsp)?.adapter.serverCount() ?? null,
+    clusterStats: () => (io.sockets.adapter as unknown as { node?: { stats: unknown } }).node?.stats ?? null,
     rooms: () => [...io.sockets.adapter.rooms.keys()].sort(),
     time: async (s, a: { op: string; args: unknown }) => {
       const t0 = Date.now();
@@ -78,6 +81,9 @@ export default function clusterApp(io: Server, worker: string): void {
   });
   io.sockets.on("note", (...args: unknown[]) => serverEvents.push(["note", ...args]));
   ops.serverEvents = () => serverEvents.splice(0);
+
+  // A namespace only worker A serves.
+  if (worker === "A") io.of("/admin");
 
   io.on("connection", (socket) => {
     const q = socket.handshake.query;
