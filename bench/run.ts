@@ -68,6 +68,7 @@ interface Opts {
   seed: number;
   stallMs: number;
   graceMs: number;
+  minMs: number;
   out: string;
   md: boolean;
   pin: boolean;
@@ -80,7 +81,8 @@ const HELP = `usage: npm run bench -- [flags]
   --n N                 connections (default 2000; quick 200)
   --m M                 messages per burst (default 200; quick 50)
   --size BYTES          payload string length (default 100)
-  --bursts K            bursts per scenario per rep (default 3; quick 2)
+  --bursts K            at least K bursts per scenario per rep (default 3; quick 2)
+  --min-ms MS           ...and more bursts (up to 20K) until MS of wall time (default 1000; quick 0)
   --reps R              repetitions, medians reported (default 3; quick 1)
   --scenarios a,b       subset of: ${SCENARIO_NAMES.join(",")}
   --servers a,b         subset of: ${SERVER_DEFS.map((s) => s.name).join(",")} (default ${DEFAULT_SERVERS.join(",")})
@@ -91,7 +93,8 @@ const HELP = `usage: npm run bench -- [flags]
   --latency-seconds S   latency scenario duration (default 3; quick 1)
   --latency-m M         latency scenario: messages per burst (default 10; quick 5)
   --latency-target T    latency scenario target: ${SELECTORS.join("|")} (default one)
-  --churn-ops OPS       join/leave operations in the churn scenario (default 20000; quick 2000)
+  --churn-ops OPS       join/leave operations in the churn scenario (default 100000; quick 2000),
+                        after an unmeasured warm-up of min(OPS, 20000)
   --seed S              room-assignment seed (default ${DEFAULT_SEED})
   --stall-ms MS         a burst with no progress for this long is declared incomplete (default 2000; quick 600)
   --out DIR             directory for JSON (and the SVG) (default bench/results)
@@ -123,7 +126,7 @@ function parseOpts(argv: string[]): Opts {
   }
   const known = new Set([
     "n", "m", "size", "bursts", "reps", "scenarios", "servers", "clients", "addrs", "concurrency", "rate",
-    "latency-seconds", "latency-m", "latency-target", "churn-ops", "seed", "stall-ms", "grace-ms", "out", "wrong-faults",
+    "latency-seconds", "latency-m", "latency-target", "churn-ops", "seed", "stall-ms", "grace-ms", "min-ms", "out", "wrong-faults",
   ]);
   for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown flag --${k} (see --help)`);
   const quick = bools.has("quick");
@@ -159,10 +162,11 @@ function parseOpts(argv: string[]): Opts {
     latencySeconds: num("latency-seconds", quick ? 1 : 3, 0.05),
     latencyM: Math.floor(num("latency-m", quick ? 5 : 10, 1)),
     latencyTarget,
-    churnOps: Math.floor(num("churn-ops", quick ? 2000 : 20000, 4)),
+    churnOps: Math.floor(num("churn-ops", quick ? 2000 : 100000, 4)),
     seed: Math.floor(num("seed", DEFAULT_SEED)),
     stallMs: num("stall-ms", quick ? 600 : 2000, 50),
     graceMs: num("grace-ms", quick ? 30 : 60),
+    minMs: num("min-ms", quick ? 0 : 1000),
     out: path.resolve(flags.get("out") ?? path.join(BENCH_DIR, "results")),
     md: bools.has("md") ? true : bools.has("no-md") ? false : !quick,
     pin: !bools.has("no-pin"),
@@ -516,14 +520,21 @@ class Bench {
   }
 
   /** K lock-step bursts of M messages to `sel`; returns throughput metrics. */
-  async burstScenario(srv: Peer, sel: Selector, bursts: number, m: number, tag: string, rep: number): Promise<RepResult> {
+  /** At least `bursts` lock-step bursts of M messages to `sel`, and more (up to 20×) until
+   * `minMs` of wall time has passed, so fast servers are measured over as long a stretch as
+   * slow ones; the burst itself is identical for every server. Returns throughput metrics. */
+  async burstScenario(srv: Peer, sel: Selector, bursts: number, m: number, tag: string, rep: number, minMs = 0): Promise<RepResult> {
     const { o } = this;
-    const base = await this.begin(sel, bursts * m, m, false);
+    const maxBursts = minMs > 0 ? bursts * 20 : bursts;
+    const base = await this.begin(sel, maxBursts * m, m, false);
     const cpuA = (await srv.request({ cmd: "cpu" })).us as number;
     const procA = readProcCpuUs(srv.pid);
+    const t0 = performance.now();
     let wallUs = 0;
     let incomplete = false;
-    for (let b = 0; b < bursts; b++) {
+    let sent = 0;
+    for (let b = 0; b < maxBursts && (b < bursts || performance.now() - t0 < minMs); b++) {
+      sent++;
       const done = this.waitAllDone(b, 120000 + o.stallMs * 4);
       const tSend = nowUs();
       await srv.request({ cmd: "burst", sel, seqStart: base + b * m, m, size: o.size, tag }, 120000);
@@ -547,6 +558,7 @@ class Bench {
       errors: c.errors,
       examples: c.examples,
       metrics: {
+        bursts: sent,
         deliveries: c.valid,
         expected: c.expected,
         serverCpuUs,
@@ -603,6 +615,8 @@ class Bench {
 
   async churnScenario(srv: Peer, rep: number): Promise<RepResult> {
     const { o } = this;
+    // warm-up (JIT) with a different seed, then the measured run
+    await srv.request({ cmd: "churn", ops: Math.min(o.churnOps, 20000), seed: o.seed ^ 0x5a5a ^ rep }, 120000);
     const r = await srv.request({ cmd: "churn", ops: o.churnOps, seed: o.seed ^ rep }, 120000);
     // memberships must be exactly as before: verify with a mixed burst
     const v = await this.burstScenario(srv, "mixed", 1, o.m, "C", rep);
@@ -694,7 +708,7 @@ class Bench {
         if (!want.has(sc.name)) continue;
         scenario = sc.name;
         if (sc.kind === "burst") {
-          this.record(def.name, sc.name, await this.burstScenario(srv, sc.selector!, o.bursts, o.m, sc.name.slice(0, 2), rep));
+          this.record(def.name, sc.name, await this.burstScenario(srv, sc.selector!, o.bursts, o.m, sc.name.slice(0, 2), rep, o.minMs));
         } else if (sc.kind === "latency") {
           this.record(def.name, sc.name, await this.latencyScenario(srv, rep));
         } else if (sc.kind === "churn") {
@@ -869,8 +883,9 @@ function resultsMd(o: Opts, cmd: string, mach: Record<string, string>, rows: str
   L.push(
     `- N = ${o.n} connections over ${o.clients} client processes, source addresses 127.0.0.1–127.0.0.${o.addrs}; ` +
       `each socket in 3 of 8 rooms (seeded, seed ${o.seed})`,
-    `- burst scenarios: ${o.bursts} bursts × M = ${o.m} messages per rep, ${o.size}-byte payload, each burst emitted synchronously, the next one after every client has all of it`,
-    `- latency: ${o.rate} bursts/s × ${o.latencyM} messages for ${o.latencySeconds} s to \`${o.latencyTarget}\`; churn: ${o.churnOps} join/leave ops`,
+    `- burst scenarios: bursts of M = ${o.m} messages (${o.size}-byte payload), each emitted synchronously, the next one once every client has all of it; ` +
+      `per rep at least ${o.bursts} bursts${o.minMs > 0 ? ` and at least ${o.minMs} ms` : ""} (see \`bursts\` in the JSON)`,
+    `- latency: ${o.rate} bursts/s × ${o.latencyM} messages for ${o.latencySeconds} s, target \`${o.latencyTarget}\`; churn: ${o.churnOps} join/leave ops after a warm-up`,
     `- ${o.reps} reps; every figure is the median of the reps; servers run in rotating order, each in a fresh process`,
     "",
   );
@@ -882,7 +897,22 @@ function resultsMd(o: Opts, cmd: string, mach: Record<string, string>, rows: str
     "",
   );
   L.push(markdownTable(rows), "");
-  L.push("![ratios](results/ratios.svg)", "");
+  L.push(`![ratios](${path.relative(BENCH_DIR, path.join(o.out, "ratios.svg")).split(path.sep).join("/")})`, "");
+  if (sum["roomgate"]) {
+    L.push("### roomgate at a glance", "");
+    for (const base of BASELINES) {
+      if (!sum[base]) continue;
+      const parts: string[] = [];
+      for (const sc of ["one-room", "union4", "except", "socket-to", "mixed"])
+        if (sum["roomgate"][sc]) parts.push(`${sc} ${fmtRatio(ratioOf(sum, "roomgate", sc, "cpuPer1k", base))}`);
+      const extra: string[] = [];
+      if (sum["roomgate"]["latency"]) extra.push(`latency p99 ${fmtRatio(ratioOf(sum, "roomgate", "latency", "p99", base))}`);
+      if (sum["roomgate"]["churn"]) extra.push(`join/leave CPU ${fmtRatio(ratioOf(sum, "roomgate", "churn", "cpuPer1kOps", base))}`);
+      if (sum["roomgate"]["memory"]) extra.push(`RSS/connection ${fmtRatio(ratioOf(sum, "roomgate", "memory", "rssPerConn", base))}`);
+      L.push(`- server CPU per delivery vs ${base === "uws" ? "raw uWS" : "Socket.IO on ws"}: ${parts.join(", ")}${extra.length ? "; " + extra.join(", ") : ""}`);
+    }
+    L.push("");
+  }
   L.push("## Correctness", "");
   if (failures.length === 0) {
     const total = Object.values(sum).reduce(
@@ -910,12 +940,15 @@ function resultsMd(o: Opts, cmd: string, mach: Record<string, string>, rows: str
     "  the last delivery; /proc/<pid>/stat is recorded in the JSON as a cross-check. deliveries/s = deliveries ÷ wall time",
     "  from each burst command to the last receipt (client-side, CLOCK_MONOTONIC). Client CPU is the sum over client",
     "  processes; near 100 % of one core means the clients, not the server, bound the wall-clock figures.",
-    "- Latency = server's emit timestamp (in the payload) to the client's read of the chunk, same monotonic clock.",
+    "- Latency = each message's emit timestamp (taken by the server just before that emit, carried in the payload) to",
+    "  the client's read of the chunk holding it, same monotonic clock. It is sampled on ~N/16 (≤ 64) probe connections",
+    "  spread evenly over the client ids and held by a separate client process at normal priority (the bulk client",
+    "  processes run at nice 10), so it measures the server and the kernel path rather than a busy client's queue.",
     "- RSS per connection = (RSS after N connected and joined − RSS before), after a forced GC, ÷ N.",
     "- Churn = the server itself runs the join/leave loop (leave a room + rejoin it, join + leave a temporary room) on",
     "  random sockets; then a mixed burst verifies every membership is intact.",
     "",
-    `Raw per-rep figures: bench/results/${o.quick ? "quick" : "results"}.json.`,
+    `Raw per-rep figures: ${path.relative(ROOT, path.join(o.out, o.quick ? "quick.json" : "results.json")).split(path.sep).join("/")}.`,
     "",
   );
   return L.join("\n");
@@ -943,7 +976,7 @@ async function main(): Promise<number> {
     return 2;
   }
   while (Math.ceil(o.n / o.clients) + 200 > nofile) o.clients++;
-  const cmd = `npm run bench --${process.argv.slice(2).length ? " " + process.argv.slice(2).join(" ") : ""}`;
+  const cmd = process.argv.length > 2 ? `npm run bench -- ${process.argv.slice(2).join(" ")}` : "npm run bench";
   const t0 = Date.now();
   const b = new Bench(o);
   console.error(
