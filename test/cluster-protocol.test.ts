@@ -2,6 +2,7 @@
 // relay link's behaviour when the relay is not there yet.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { connect as natsConnect } from "nats";
 import { decodeMessage, DuplicateFilter, encodeMessage, Subjects, token, type BroadcastMessage } from "../src/cluster/protocol.ts";
 import { Emitter, Relay, Server } from "../src/index.ts";
 import clusterApp from "./helpers/cluster-app.ts";
@@ -91,7 +92,7 @@ test("duplicate filter: once per (origin, seq), reordering within the window, bo
   assert.equal(f.size, 0, "idle origins are forgotten");
 });
 
-test("a worker and an emitter started before the relay connect when it comes up", { timeout: 20_000 }, async () => {
+test("workers started before the relay connect when it comes up; an emitter queues until connected", { timeout: 20_000 }, async () => {
   const port = await freePort();
   const url = `nats://127.0.0.1:${port}`;
   const logs: string[] = [];
@@ -100,7 +101,7 @@ test("a worker and an emitter started before the relay connect when it comes up"
   const io2 = new Server({ cluster: { servers: [url], heartbeatInterval: 200, log: () => {} } });
   clusterApp(io, "early");
   clusterApp(io2, "early2");
-  const emitter = new Emitter({ servers: url, log: () => {} });
+  let emitter: Emitter | undefined;
   const relay = new Relay();
   try {
     const p = await io.listen(0, "127.0.0.1");
@@ -109,19 +110,57 @@ test("a worker and an emitter started before the relay connect when it comes up"
     await op(c, "broadcast", { to: ["r"], ev: "local" });
     assert.equal(await op(c, "serverCount"), 1);
     assert.equal((await op(c, "fetch")).length, 1);
-    emitter.to("r").emit("queued before connect");
     await new Promise((r) => setTimeout(r, 300));
     await relay.listen(port, "127.0.0.1");
-    await until(() => received(c, "queued before connect").length === 1, "the emitter's queued broadcast", 5000);
     await until(async () => (await op(c, "serverCount")) === 2, "the two servers to meet", 5000);
+    // An emitter emits at once, before its connection is up: queued, then sent.
+    emitter = new Emitter({ servers: url, log: () => {} });
+    emitter.to("r").emit("queued before connect");
+    await until(() => received(c, "queued before connect").length === 1, "the emitter's queued broadcast", 5000);
     assert.equal(received(c, "local").length, 1);
     assert.equal(logs.filter((l) => l.includes("relay unreachable")).length, 1, logs.join("\n"));
     assert.equal(logs.filter((l) => l.includes("reachable again")).length, 1, logs.join("\n"));
     c.socket.disconnect();
   } finally {
-    await emitter.close(100);
+    await emitter?.close(100);
     await io.close();
     await io2.close();
+    await relay.close();
+  }
+});
+
+test("the emitter's wire format, as another language would see it", { timeout: 10_000 }, async () => {
+  const relay = new Relay();
+  const port = await relay.listen(0, "127.0.0.1");
+  const nc = await natsConnect({ servers: `127.0.0.1:${port}` });
+  const emitter = new Emitter({ servers: `nats://127.0.0.1:${port}`, prefix: "app" });
+  try {
+    const seen: Array<{ subject: string; msg: any }> = [];
+    nc.subscribe("app.>", { callback: (_e, m) => seen.push({ subject: m.subject, msg: decodeMessage(m.data) }) });
+    await nc.flush();
+    await emitter.ready;
+    emitter.to("a").to("b.c").except("x").emit("ev", 1);
+    emitter.of("/admin").volatile.emit("adm");
+    emitter.of("admin").in("r").socketsJoin(["s1", "s2"]);
+    emitter.except("q").disconnectSockets(true);
+    emitter.serverSideEmit("hello", { n: 1 });
+    await until(() => seen.length === 6, "6 messages");
+    const t = (s: string) => Buffer.from(s).toString("base64url");
+    assert.deepEqual(seen.map((x) => x.subject), [`app.Lw.r.${t("a")}`, `app.Lw.r.${t("b.c")}`, `app.${t("/admin")}.all`, `app.${t("/admin")}.req`, "app.Lw.req", "app.Lw.req"]);
+    const [m1, m2, m3, m4, m5, m6] = seen.map((x) => x.msg);
+    assert.deepEqual(m1, m2, "one message, published once per target room");
+    const origin = m1.origin;
+    assert.match(origin, /^[0-9a-f]{16}$/);
+    assert.deepEqual(m1, { v: 1, type: "broadcast", origin, seq: 1, nsp: "/", rooms: ["a", "b.c"], except: ["x"], data: ["ev", 1] });
+    assert.deepEqual(m3, { v: 1, type: "broadcast", origin, seq: 2, nsp: "/admin", rooms: [], except: [], flags: { volatile: true }, data: ["adm"] });
+    assert.deepEqual(m4, { v: 1, type: "addSockets", origin, nsp: "/admin", rooms: ["r"], except: [], targets: ["s1", "s2"] });
+    assert.deepEqual(m5, { v: 1, type: "disconnectSockets", origin, nsp: "/", rooms: [], except: ["q"], close: true });
+    assert.deepEqual(m6, { v: 1, type: "serverSideEmit", origin, nsp: "/", data: ["hello", { n: 1 }] });
+    assert.throws(() => emitter.emit("connect"), /reserved/);
+    assert.throws(() => emitter.emit("x", () => {}), /acknowledgements/);
+  } finally {
+    await emitter.close();
+    await nc.close();
     await relay.close();
   }
 });

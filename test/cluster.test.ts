@@ -175,7 +175,9 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
     });
 
     it("the emitter publishes from a separate process, with no sockets", async () => {
-      await runScript("./cluster-emitter.ts", { CLUSTER_URL: backend.url });
+      const victim = await connect(B.port, "victim");
+      await runScript("./cluster-emitter.ts", { CLUSTER_URL: backend.url, DISCONNECT_ID: victim.id });
+      await until(() => !victim.socket.connected, "the emitter to disconnect a socket");
       await until(() => received(b3, "from emitter").length === 1, "the emitter's broadcast");
       await settle("from emitter", 5 + 2);
       assert.deepEqual(all().map((c) => received(c, "from emitter").length), [2, 2, 1, 1, 1]);
@@ -212,6 +214,8 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
       await op(a1, "disconnect", { to: ["r1"], except: ["r2"] }); // b1 (on B)
       await until(() => !b1.socket.connected, "b1 to be disconnected from worker A");
       assert.ok(a1.socket.connected);
+      await op(a1, "remote", { id: b3.id, action: "disconnect" });
+      await until(() => !b3.socket.connected, "b3 to be disconnected through its remote socket");
       await B.kill("SIGKILL");
       const t = await op(a1, "time", { op: "fetch", args: {} });
       assert.ok(t.ms <= 1500, `answered in ${t.ms} ms`);

@@ -8,5 +8,6 @@ emitter.to("r2").except("x").emit("from emitter", "to r2 except x", Buffer.from(
 emitter.emit("from emitter", "to all");
 emitter.in("r1").socketsJoin("emitter-room");
 emitter.serverSideEmit("note", "from emitter");
+if (process.env.DISCONNECT_ID) emitter.in(process.env.DISCONNECT_ID).disconnectSockets(true);
 await emitter.close();
 process.exit(0);
