@@ -5,7 +5,8 @@
 // Order: uWS drains a subscriber's pending topic messages before any direct send to it, so a
 // native publish followed by queued frames stays in order. The other way round (queued frames,
 // then a publish reaching the same socket) is prevented by the planner: sockets with queued frames
-// are marked in `Membership.pending`, and a room holding any of them is not published natively.
+// are marked in `Membership.pending`, and a room holding any of them is not published natively
+// (or, for a derived topic, the queues are flushed first).
 import { forEachBit } from "./bitset.ts";
 import type { Frame } from "./codec.ts";
 import type { Membership } from "./membership.ts";
@@ -45,6 +46,7 @@ export class Delivery {
   }
 
   execute(m: Membership, plan: Plan, frames: readonly Frame[], sender: WebSocketTransport | null, volatile: boolean): void {
+    if (plan.flushFirst) this.flush();
     for (const topic of plan.topics) {
       for (const f of frames) {
         if (plan.viaSender && sender) sender.ws.publish(topic, f.data, f.binary);

@@ -20,6 +20,8 @@ export interface Plan {
   viaSender: boolean;
   /** Slots to deliver one by one; a scratch buffer valid until the next plan, or null. */
   perSocket: Uint32Array | null;
+  /** Write every queued frame before publishing (some recipients of `topics` hold queued frames). */
+  flushFirst?: boolean;
 }
 
 export class Planner {
@@ -35,8 +37,10 @@ export class Planner {
     // Per-socket work left: a composite target broadcast to again and again has its own topic.
     const except = req.senderSlot >= 0 && req.senderId !== undefined && m.roomIndex(req.senderId)?.slots.size === 1 ? [...req.except].filter((r) => r !== req.senderId) : req.except;
     const derived = m.derivedTopic(req.rooms, except);
-    if (derived && !derived.slots.intersects(m.pending)) return { topics: [derived.topic], viaSender: plan.viaSender, perSocket: null };
-    return plan;
+    if (!derived) return plan;
+    // Sockets of the target holding queued frames must get them first. A derived topic is for a
+    // target that repeats, so flushing them once beats delivering socket by socket from here on.
+    return { topics: [derived.topic], viaSender: plan.viaSender, perSocket: null, flushFirst: derived.slots.intersects(m.pending) };
   }
 
   /** Native publish for the rooms that allow it, per-socket delivery for the rest. */
