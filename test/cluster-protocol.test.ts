@@ -118,9 +118,16 @@ test("workers started before the relay connect when it comes up; an emitter queu
     emitter.to("r").emit("queued before connect");
     await until(() => received(c, "queued before connect").length === 1, "the emitter's queued broadcast", 5000);
     assert.equal(received(c, "local").length, 1);
+    assert.equal(relay.stats().connections, 3, "one relay connection per Server (shared by its namespaces), one for the emitter");
+    io.of("/more");
+    assert.equal(relay.stats().connections, 3);
     assert.equal(logs.filter((l) => l.includes("relay unreachable")).length, 1, logs.join("\n"));
     assert.equal(logs.filter((l) => l.includes("reachable again")).length, 1, logs.join("\n"));
     c.socket.disconnect();
+    await emitter.close();
+    await io.close();
+    await io2.close();
+    await until(() => relay.stats().connections === 0, "io.close() and emitter.close() to close their connections", 3000);
   } finally {
     await emitter?.close(100);
     await io.close();
