@@ -2,7 +2,7 @@
 // adapter (broadcast, broadcast with acks, fetch/join/leave/disconnect by selection). The cluster
 // adapter extends it and forwards the same operations to other workers.
 import { forEachBit } from "./bitset.ts";
-import { encodePacket, type Packet } from "./codec.ts";
+import { encodePacket, type Frame, type Packet } from "./codec.ts";
 import { Membership, type Room, type SocketId } from "./membership.ts";
 import { selectRecipients } from "./planner.ts";
 import type { Namespace } from "./namespace.ts";
@@ -31,7 +31,12 @@ export class Adapter extends Membership {
 
   /** Encodes once, plans once, delivers once per recipient. */
   broadcast(packet: Omit<Packet, "nsp">, opts: BroadcastOptions): void {
-    const frames = encodePacket({ ...packet, nsp: this.nspName });
+    this.broadcastFrames(encodePacket({ ...packet, nsp: this.nspName }), opts);
+  }
+
+  /** Plans and delivers frames already encoded for this namespace (the cluster adapter forwards
+   *  them between workers as they are). */
+  protected broadcastFrames(frames: Frame[], opts: BroadcastOptions): void {
     const sender = opts.sender?.connected && !opts.sender.transport.closed ? opts.sender : undefined;
     const except = opts.except ?? NONE;
     const plan = this.nsp.server.planner.plan(this, {

@@ -52,7 +52,7 @@ test("envelope: binary values anywhere come back as Buffers in their place", () 
   // A sub-view of a larger buffer carries only its own bytes.
   const big = Buffer.from("0123456789");
   const sub = decodeMessage(encodeMessage(broadcast([big.subarray(2, 5)]))) as BroadcastMessage;
-  assert.equal((sub.data[0] as Buffer).toString(), "234");
+  assert.equal((sub.data![0] as Buffer).toString(), "234");
 });
 
 test("envelope: malformed payloads are rejected, not half-decoded", () => {
@@ -113,6 +113,18 @@ test("workers started before the relay connect when it comes up; an emitter queu
     await new Promise((r) => setTimeout(r, 300));
     await relay.listen(port, "127.0.0.1");
     await until(async () => (await op(c, "serverCount")) === 2, "the two servers to meet", 5000);
+    // A broadcast in the simpler `data` form, as another language may publish it.
+    const raw = await natsConnect({ servers: `127.0.0.1:${port}` });
+    const msg: BroadcastMessage = { v: 1, type: "broadcast", origin: "other-language", seq: 1, nsp: "/", rooms: ["r"], except: [], data: ["plain", { a: 1 }, Buffer.from("b")] };
+    raw.publish(new Subjects().room("/", "r"), encodeMessage(msg));
+    raw.publish(new Subjects().room("/", "r"), encodeMessage(msg)); // a duplicate is dropped
+    raw.publish(new Subjects().room("/", "r"), encodeMessage({ ...msg, seq: 2, data: ["plain", 2] }));
+    await raw.flush();
+    await raw.close();
+    await until(() => received(c, "plain").length === 2, "the data-form broadcasts", 3000);
+    assert.deepEqual(received(c, "plain")[0]!.slice(0, 1), [{ a: 1 }]);
+    assert.equal(Buffer.from(received(c, "plain")[0]![1] as ArrayBuffer).toString(), "b");
+    assert.deepEqual(received(c, "plain")[1], [2]);
     // An emitter emits at once, before its connection is up: queued, then sent.
     emitter = new Emitter({ servers: url, log: () => {} });
     emitter.to("r").emit("queued before connect");
@@ -158,8 +170,12 @@ test("the emitter's wire format, as another language would see it", { timeout: 1
     assert.deepEqual(m1, m2, "one message, published once per target room");
     const origin = m1.origin;
     assert.match(origin, /^[0-9a-f]{16}$/);
-    assert.deepEqual(m1, { v: 1, type: "broadcast", origin, seq: 1, nsp: "/", rooms: ["a", "b.c"], except: ["x"], data: ["ev", 1] });
-    assert.deepEqual(m3, { v: 1, type: "broadcast", origin, seq: 2, nsp: "/admin", rooms: [], except: [], flags: { volatile: true }, data: ["adm"] });
+    // Broadcasts carry the packet already encoded: the Engine.IO frames, as attachments.
+    const text = (m: any) => m.frames.map((f: any) => [f.binary, Buffer.from(f.data).toString()]);
+    assert.deepEqual(text(m1), [[false, '42["ev",1]']]);
+    assert.deepEqual({ ...m1, frames: null }, { v: 1, type: "broadcast", origin, seq: 1, nsp: "/", rooms: ["a", "b.c"], except: ["x"], frames: null });
+    assert.deepEqual(text(m3), [[false, '42/admin,["adm"]']]);
+    assert.deepEqual({ ...m3, frames: null }, { v: 1, type: "broadcast", origin, seq: 2, nsp: "/admin", rooms: [], except: [], flags: { volatile: true }, frames: null });
     assert.deepEqual(m4, { v: 1, type: "addSockets", origin, nsp: "/admin", rooms: ["r"], except: [], targets: ["s1", "s2"] });
     assert.deepEqual(m5, { v: 1, type: "disconnectSockets", origin, nsp: "/", rooms: [], except: ["q"], close: true });
     assert.deepEqual(m6, { v: 1, type: "serverSideEmit", origin, nsp: "/", data: ["hello", { n: 1 }] });

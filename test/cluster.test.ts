@@ -171,7 +171,8 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
       assert.equal(r.err, null);
       assert.deepEqual(r.responses.sort(), ["a1", "a2", "b1", "b2", "b3"].map((n) => `answer from ${n}`));
       const some = await op(b3, "ackBroadcast", { to: ["r2"], except: ["x"], ev: "question", timeout: 3000 });
-      assert.deepEqual(some, { err: null, responses: ["answer from a1", "answer from a2"].sort() });
+      assert.equal(some.err, null);
+      assert.deepEqual(some.responses.sort(), ["answer from a1", "answer from a2"]);
     });
 
     it("the emitter publishes from a separate process, with no sockets", async () => {
@@ -226,7 +227,8 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
       await until(async () => (await op(a1, "serverCount")) === 1, "serverCount to drop to 1", 3000);
       assert.deepEqual((await op(a1, "fetch")).map((s: any) => s.name), ["a1", "a2"]);
       const acks = await op(a2, "ackBroadcast", { ev: "question", timeout: 1000 });
-      assert.deepEqual(acks, { err: null, responses: ["answer from a1", "answer from a2"] });
+      assert.equal(acks.err, null);
+      assert.deepEqual(acks.responses.sort(), ["answer from a1", "answer from a2"]);
     });
   });
 }
@@ -274,7 +276,7 @@ function interestSuite(name: string, makeBackend: () => Promise<Backend>, skip: 
         const after = await backend.stats();
         const bAfter = linkB.stats();
         assert.equal(after.msgsOut - before.msgsOut, 1, "the relay delivered the broadcast once, to worker A");
-        assert.ok(after.bytesOut - before.bytesOut > 1000 && after.bytesOut - before.bytesOut < 1200, `one payload's bytes: ${after.bytesOut - before.bytesOut}`);
+        assert.ok(after.bytesOut - before.bytesOut > 1000 && after.bytesOut - before.bytesOut < 1400, `one payload's bytes: ${after.bytesOut - before.bytesOut}`);
         assert.equal(bAfter.inBytes - bBefore.inBytes, 0, "worker B received 0 bytes");
         assert.equal(bAfter.inMsgs - bBefore.inMsgs, 0);
         // The same from worker B itself (socket.to from B to a room only on A): one delivery.

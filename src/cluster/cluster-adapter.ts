@@ -11,7 +11,7 @@
 import { randomBytes } from "node:crypto";
 import type { ConnectionOptions } from "nats";
 import { Adapter, type BroadcastFlags, type BroadcastOptions } from "../adapter.ts";
-import { PacketType, type Packet } from "../codec.ts";
+import { encodePacket, PacketType, type Packet } from "../codec.ts";
 import type { Room, SocketId } from "../membership.ts";
 import type { Namespace } from "../namespace.ts";
 import type { Server } from "../server.ts";
@@ -21,6 +21,7 @@ import {
   decodeMessage,
   DuplicateFilter,
   encodeMessage,
+  framesOf,
   PROTOCOL_VERSION as V,
   Subjects,
   type BroadcastMessage,
@@ -30,6 +31,7 @@ import {
   type ResponseMessage,
   type SerializedSocket,
   type WireFlags,
+  type WireFrame,
 } from "./protocol.ts";
 
 export interface ClusterOptions {
@@ -128,7 +130,8 @@ export class ClusterNode {
     return out;
   }
 
-  publishBroadcast(nsp: string, data: unknown[], opts: BroadcastOptions): void {
+  /** Publishes a broadcast as its encoded frames (receivers deliver the bytes as they are). */
+  publishBroadcast(nsp: string, frames: WireFrame[], opts: BroadcastOptions): void {
     const msg: BroadcastMessage = {
       v: V,
       type: "broadcast",
@@ -137,7 +140,7 @@ export class ClusterNode {
       nsp,
       rooms: [...opts.rooms],
       except: [...(opts.except ?? [])],
-      data,
+      frames,
     };
     const flags = wireFlags(opts.flags);
     if (flags) msg.flags = flags;
@@ -328,9 +331,11 @@ export class ClusterAdapter extends Adapter {
     node.register(this);
   }
 
+  /** Encoded once: the same frames go to local sockets and, as they are, to the other workers. */
   override broadcast(packet: Omit<Packet, "nsp">, opts: BroadcastOptions): void {
-    super.broadcast(packet, opts);
-    if (!opts.flags?.local) this.node.publishBroadcast(this.nspName, packet.data as unknown[], opts);
+    const frames = encodePacket({ ...packet, nsp: this.nspName });
+    this.broadcastFrames(frames, opts);
+    if (!opts.flags?.local) this.node.publishBroadcast(this.nspName, frames, opts);
   }
 
   override broadcastWithAck(packet: Omit<Packet, "nsp">, opts: BroadcastOptions, clientCount: (n: number) => void, ack: (response: unknown) => void): void {
@@ -445,7 +450,10 @@ export class ClusterAdapter extends Adapter {
   // ---------- from the relay ----------
 
   onRemoteBroadcast(msg: BroadcastMessage): void {
-    super.broadcast({ type: PacketType.EVENT, data: msg.data }, { rooms: new Set(msg.rooms), except: new Set(msg.except), flags: { volatile: !!msg.flags?.volatile, local: true } });
+    const opts: BroadcastOptions = { rooms: new Set(msg.rooms), except: new Set(msg.except), flags: { volatile: !!msg.flags?.volatile, local: true } };
+    const frames = framesOf(msg);
+    if (frames) this.broadcastFrames(frames, opts);
+    else if (Array.isArray(msg.data) && typeof msg.data[0] === "string") super.broadcast({ type: PacketType.EVENT, data: msg.data }, opts);
   }
 
   onRequest(msg: RequestMessage, reply: string | undefined): void {

@@ -10,6 +10,7 @@ import { randomBytes } from "node:crypto";
 import type { ConnectionOptions } from "nats";
 import { assertRoomName, type Room } from "../membership.ts";
 import { RESERVED_EVENTS } from "../broadcast.ts";
+import { encodePacket, PacketType } from "../codec.ts";
 import { Link } from "./link.ts";
 import { encodeMessage, PROTOCOL_VERSION as V, Subjects, type BroadcastMessage, type ClusterMessage, type RequestMessage } from "./protocol.ts";
 
@@ -94,7 +95,8 @@ export class EmitterBroadcastOperator {
       nsp: this.nsp,
       rooms: [...this.rooms],
       except: [...this.exceptRooms],
-      data: [ev, ...args],
+      // Encoded here once, as the workers' own broadcasts are: they deliver the bytes as they are.
+      frames: encodePacket({ type: PacketType.EVENT, nsp: this.nsp, data: [ev, ...args] }),
     };
     if (this.volatileFlag) msg.flags = { volatile: true };
     const payload = encodeMessage(msg);

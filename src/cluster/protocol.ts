@@ -52,7 +52,16 @@ export interface WireFlags {
   volatile?: boolean;
 }
 
-/** A broadcast: `seq` increases by one per broadcast of the origin (worker or emitter). */
+/** One WebSocket frame of an encoded Socket.IO packet (the Engine.IO "4…" text as UTF-8 bytes,
+ *  then one binary frame per attachment): sent as an attachment of the envelope. */
+export interface WireFrame {
+  binary: boolean;
+  data: Uint8Array;
+}
+
+/** A broadcast: `seq` increases by one per broadcast of the origin (worker or emitter). It carries
+ *  either `frames`, the packet already encoded for the namespace (what roomgate publishes: receivers
+ *  deliver the bytes as they are), or `data`, the event arguments (simpler for other languages). */
 export interface BroadcastMessage {
   v: number;
   type: "broadcast";
@@ -62,8 +71,17 @@ export interface BroadcastMessage {
   rooms: string[];
   except: string[];
   flags?: WireFlags;
+  frames?: WireFrame[];
   /** Socket.IO event arguments: [event, ...args]. */
-  data: unknown[];
+  data?: unknown[];
+}
+
+/** The frames of a received broadcast, or null when it has none or they are malformed. */
+export function framesOf(msg: BroadcastMessage): WireFrame[] | null {
+  const f = msg.frames;
+  if (!Array.isArray(f) || f.length === 0) return null;
+  for (const x of f) if (typeof x !== "object" || x === null || typeof x.binary !== "boolean" || !(x.data instanceof Uint8Array)) return null;
+  return f;
 }
 
 /** Operations published to `requests(nsp)` (or a worker's `node(id)`); those expecting answers
@@ -149,7 +167,13 @@ const utf8 = new TextDecoder();
 
 export function encodeMessage(msg: ClusterMessage): Uint8Array {
   const buffers: Uint8Array[] = [];
-  const body = deconstruct(msg, buffers, 0);
+  let body: unknown;
+  if (msg.type === "broadcast" && msg.frames && msg.data === undefined) {
+    // The hot path: only the frames are binary, no need to walk the message for more.
+    body = { ...msg, frames: msg.frames.map((f) => ({ binary: f.binary, data: { _placeholder: true, num: buffers.push(f.data) - 1 } })) };
+  } else {
+    body = deconstruct(msg, buffers, 0);
+  }
   const json = Buffer.from(JSON.stringify(body), "utf8");
   if (buffers.length === 0) return json;
   let size = 9 + json.length;
