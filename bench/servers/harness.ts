@@ -72,9 +72,13 @@ export async function serve(impl: Impl): Promise<void> {
     try {
       switch (msg.cmd) {
         case "mem": {
+          // settle: full GCs around a short pause, so start-up garbage is gone from the baseline
           gc();
-          const u = process.memoryUsage();
-          send({ id: msg.id, type: "mem", rss: u.rss, heapUsed: u.heapUsed, external: u.external });
+          setTimeout(() => {
+            gc();
+            const u = process.memoryUsage();
+            send({ id: msg.id, type: "mem", rss: u.rss, heapUsed: u.heapUsed, external: u.external });
+          }, 100);
           break;
         }
         case "joined":
