@@ -2,10 +2,8 @@
 // attachments in flight) and the namespace sockets multiplexed over it.
 import { decodeEngine, decodePacket, encodePacket, PacketType, ProtocolError, reconstruct, type Packet } from "./codec.ts";
 import type { Server } from "./server.ts";
-import type { DisconnectReason, Handshake, Socket } from "./socket.ts";
+import { SocketHandshake, type DisconnectReason, type RequestDetails, type Socket } from "./socket.ts";
 import type { WebSocketTransport } from "./transport.ts";
-
-const textDecoder = new TextDecoder("utf-8", { fatal: true });
 
 /** WebSocket close codes roomgate uses when it ends a session. */
 export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008 } as const;
@@ -22,7 +20,7 @@ export class Connection {
     readonly server: Server,
     readonly transport: WebSocketTransport,
     readonly sid: string,
-    private readonly request: Omit<Handshake, "auth" | "time" | "issued">,
+    private readonly request: RequestDetails,
   ) {
     this.connectTimer = setTimeout(() => {
       if (this.sockets.size === 0) this.close("transport close", CloseCode.POLICY, "no namespace connected within connectTimeout");
@@ -32,7 +30,8 @@ export class Connection {
   onMessage(message: ArrayBuffer, isBinary: boolean): void {
     try {
       if (isBinary) this.onAttachment(Buffer.from(message.slice(0)));
-      else this.onText(textDecoder.decode(message));
+      // uWS has already rejected text frames that are not valid UTF-8.
+      else this.onText(Buffer.from(message).toString());
     } catch (err) {
       if (err instanceof ProtocolError || err instanceof TypeError) {
         this.close("parse error", CloseCode.PROTOCOL_ERROR, `parse error: ${err.message}`);
@@ -105,8 +104,7 @@ export class Connection {
     }
     if (this.sockets.has(packet.nsp) || this.connecting?.has(packet.nsp)) throw new ProtocolError(`duplicate CONNECT for namespace ${packet.nsp}`);
     (this.connecting ??= new Set()).add(packet.nsp);
-    const now = Date.now();
-    const handshake: Handshake = { ...this.request, auth: (packet.data as Record<string, unknown>) ?? {}, time: new Date(now).toString(), issued: now };
+    const handshake = new SocketHandshake(this.request, (packet.data as Record<string, unknown>) ?? {}, Date.now());
     nsp.connect(this, handshake, (socket) => {
       this.connecting!.delete(packet.nsp);
       if (this.connecting!.size === 0) this.connecting = null;

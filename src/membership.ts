@@ -16,7 +16,8 @@ export interface Member {
 }
 
 export interface RoomIndex {
-  readonly topic: string;
+  /** The room's uWS topic; empty until the room turns native. */
+  topic: string;
   readonly slots: SlotSet;
   /** Whether every member is subscribed to `topic`. A room turns native at its second member:
    *  a one-member room (every socket's own id room) is delivered directly and costs no topic. */
@@ -136,7 +137,7 @@ export class Membership extends EventEmitter {
       let idx = this.index.get(room);
       if (!ids || !idx) {
         ids = new Set();
-        idx = { topic: this.topicOf(room), slots: new SlotSet(), native: false };
+        idx = { topic: "", slots: new SlotSet(), native: false };
         this.rooms.set(room, ids);
         this.index.set(room, idx);
         this.emit("create-room", room);
@@ -145,7 +146,7 @@ export class Membership extends EventEmitter {
       ids.add(id);
       idx.slots.add(member.slot);
       if (idx.native) member.transport.subscribe(idx.topic);
-      else if (idx.slots.size >= 2) this.goNative(idx);
+      else if (idx.slots.size >= 2) this.goNative(room, idx);
       this.derived.refresh(member, room);
       this.emit("join-room", room, id);
     }
@@ -179,8 +180,9 @@ export class Membership extends EventEmitter {
     return this.sids.get(id);
   }
 
-  private goNative(idx: RoomIndex): void {
+  private goNative(room: Room, idx: RoomIndex): void {
     idx.native = true;
+    idx.topic = this.topicOf(room);
     idx.slots.forEach((slot) => this.members[slot]!.transport.subscribe(idx.topic));
   }
 }

@@ -237,7 +237,7 @@ export class Server {
 
   private onUpgrade(res: HttpResponse, req: HttpRequest, context: uWS.us_socket_context_t): void {
     const queryString = req.getQuery() ?? "";
-    const query = Object.fromEntries(new URLSearchParams(queryString));
+    const query = parseQuery(queryString);
     const headers: Record<string, string> = {};
     req.forEach((k, v) => (headers[k] = v));
     const request: RequestInfo = {
@@ -319,6 +319,29 @@ export class Server {
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.pongDeadline) clearTimeout(this.pongDeadline);
     this.heartbeat = this.pongDeadline = null;
+  }
+}
+
+/** A query string into an object (last value wins); cheaper than URLSearchParams per upgrade. */
+function parseQuery(qs: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (qs.length === 0) return out;
+  for (const pair of qs.split("&")) {
+    if (pair.length === 0) continue;
+    const eq = pair.indexOf("=");
+    const k = eq < 0 ? pair : pair.slice(0, eq);
+    const v = eq < 0 ? "" : pair.slice(eq + 1);
+    out[decodeComponent(k)] = decodeComponent(v);
+  }
+  return out;
+}
+
+function decodeComponent(s: string): string {
+  if (!/[%+]/.test(s)) return s;
+  try {
+    return decodeURIComponent(s.replace(/\+/g, " "));
+  } catch {
+    return s; // malformed escapes stay as sent
   }
 }
 

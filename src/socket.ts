@@ -20,6 +20,41 @@ export interface Handshake {
   xdomain: boolean;
 }
 
+/** What the upgrade request tells every namespace socket of a connection. */
+export type RequestDetails = Omit<Handshake, "auth" | "time" | "issued">;
+
+/** A socket's handshake; `time` (a date string, slow to make) is only made when read. */
+export class SocketHandshake implements Handshake {
+  readonly headers: Record<string, string>;
+  readonly query: Record<string, string>;
+  readonly address: string;
+  readonly url: string;
+  readonly secure: boolean;
+  readonly xdomain: boolean;
+
+  constructor(
+    request: RequestDetails,
+    readonly auth: Record<string, unknown>,
+    readonly issued: number,
+  ) {
+    this.headers = request.headers;
+    this.query = request.query;
+    this.address = request.address;
+    this.url = request.url;
+    this.secure = request.secure;
+    this.xdomain = request.xdomain;
+  }
+
+  get time(): string {
+    return new Date(this.issued).toString();
+  }
+
+  toJSON(): Handshake {
+    const { headers, query, auth, address, time, issued, url, secure, xdomain } = this;
+    return { headers, query, auth, address, time, issued, url, secure, xdomain };
+  }
+}
+
 export type DisconnectReason =
   | "client namespace disconnect"
   | "server namespace disconnect"

@@ -115,6 +115,8 @@ describe("handshake", () => {
       assert.match(s.handshake.address, /127\.0\.0\.1/);
       assert.match(s.handshake.url, /^\/socket\.io\/\?.*room=lobby/);
       assert.ok(Date.now() - s.handshake.issued < 5000);
+      assert.equal(s.handshake.time, new Date(s.handshake.issued).toString());
+      assert.equal(JSON.parse(JSON.stringify(s.handshake)).time, s.handshake.time, "time survives serialization");
     } finally {
       await h.close();
     }
