@@ -86,7 +86,8 @@ export function encodePacket(packet: Packet): Frame[] {
 }
 
 export function encodeEngineOpen(open: { sid: string; pingInterval: number; pingTimeout: number; maxPayload: number }): string {
-  return "0" + JSON.stringify({ sid: open.sid, upgrades: [], pingInterval: open.pingInterval, pingTimeout: open.pingTimeout, maxPayload: open.maxPayload });
+  // The sid is url-safe (nanoid), so no escaping is needed.
+  return `0{"sid":"${open.sid}","upgrades":[],"pingInterval":${open.pingInterval},"pingTimeout":${open.pingTimeout},"maxPayload":${open.maxPayload}}`;
 }
 
 export const ENGINE_PING = "2";

@@ -14,7 +14,8 @@ export class Connection {
   private connecting: Set<string> | null = null;
   private binaryInFlight: { packet: Packet; buffers: Buffer[]; bytes: number } | null = null;
   awaitingPong = false;
-  private connectTimer: NodeJS.Timeout | null;
+  /** When the session opened; the server closes it if no namespace is connected by connectTimeout. */
+  readonly openedAt = Date.now();
 
   constructor(
     readonly server: Server,
@@ -22,9 +23,7 @@ export class Connection {
     readonly sid: string,
     private readonly request: RequestDetails,
   ) {
-    this.connectTimer = setTimeout(() => {
-      if (this.sockets.size === 0) this.close("transport close", CloseCode.POLICY, "no namespace connected within connectTimeout");
-    }, server.opts.connectTimeout);
+    server.awaitNamespace(this);
   }
 
   onMessage(message: ArrayBuffer, isBinary: boolean): void {
@@ -110,10 +109,7 @@ export class Connection {
       if (this.connecting!.size === 0) this.connecting = null;
       if (!socket) return;
       this.sockets.set(packet.nsp, socket);
-      if (this.connectTimer) {
-        clearTimeout(this.connectTimer);
-        this.connectTimer = null;
-      }
+      this.server.namespaceConnected(this);
     });
   }
 
@@ -141,10 +137,6 @@ export class Connection {
   }
 
   private teardown(reason: DisconnectReason): void {
-    if (this.connectTimer) {
-      clearTimeout(this.connectTimer);
-      this.connectTimer = null;
-    }
     this.binaryInFlight = null;
     for (const socket of [...this.sockets.values()]) socket.onclose(reason);
     this.server.forgetConnection(this);

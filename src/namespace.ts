@@ -121,6 +121,7 @@ export class Namespace extends EventEmitter {
   }
 
   private runMiddlewares(socket: Socket, done: (err?: Error & { data?: unknown }) => void): void {
+    if (this.middlewares.length === 0) return done();
     const run = (i: number) => {
       if (i === this.middlewares.length) return done();
       let called = false;

@@ -75,6 +75,9 @@ export class Server {
   readonly adapterConstructor: AdapterConstructor;
   private readonly namespaces = new Map<string, Namespace>();
   private readonly connections = new Set<Connection>();
+  /** Connections that have not connected a namespace yet (checked by one sweep, not a timer each). */
+  private readonly awaitingNamespace = new Set<Connection>();
+  private connectSweep: NodeJS.Timeout | null = null;
   private listenSocket: us_listen_socket | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private pongDeadline: NodeJS.Timeout | null = null;
@@ -212,6 +215,30 @@ export class Server {
 
   forgetConnection(conn: Connection): void {
     this.connections.delete(conn);
+    this.awaitingNamespace.delete(conn);
+  }
+
+  awaitNamespace(conn: Connection): void {
+    this.awaitingNamespace.add(conn);
+    // Checked every quarter of connectTimeout: a silent session is closed within 1.25× of it.
+    this.connectSweep ??= setInterval(() => this.sweepUnconnected(), Math.max(5, this.opts.connectTimeout / 4));
+  }
+
+  namespaceConnected(conn: Connection): void {
+    this.awaitingNamespace.delete(conn);
+  }
+
+  private sweepUnconnected(): void {
+    const deadline = Date.now() - this.opts.connectTimeout;
+    for (const conn of this.awaitingNamespace) {
+      if (conn.openedAt > deadline) continue;
+      this.awaitingNamespace.delete(conn);
+      if (conn.sockets.size === 0) conn.close("transport close", CloseCode.POLICY, "no namespace connected within connectTimeout");
+    }
+    if (this.awaitingNamespace.size === 0 && this.connectSweep) {
+      clearInterval(this.connectSweep);
+      this.connectSweep = null;
+    }
   }
 
   private routes(): void {
@@ -316,6 +343,8 @@ export class Server {
   }
 
   private stopHeartbeat(): void {
+    if (this.connectSweep) clearInterval(this.connectSweep);
+    this.connectSweep = null;
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.pongDeadline) clearTimeout(this.pongDeadline);
     this.heartbeat = this.pongDeadline = null;
