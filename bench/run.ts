@@ -920,7 +920,7 @@ function resultsMd(o: Opts, cmd: string, mach: Record<string, string>, rows: str
   L.push(`- interference: ${interferenceLine(b)}`);
   L.push("", "## Parameters", "");
   L.push(
-    `- N = ${o.n} connections over ${o.clients} client processes, source addresses 127.0.0.1–127.0.0.${o.addrs}; ` +
+    `- N = ${o.n} connections over ${o.clients} client processes${b.probe ? " + 1 latency-probe process" : ""}, source addresses 127.0.0.1–127.0.0.${o.addrs}; ` +
       `each socket in 3 of 8 rooms (seeded, seed ${o.seed})`,
     `- burst scenarios: bursts of M = ${o.m} messages (${o.size}-byte payload), each emitted synchronously, the next one once every client has all of it; ` +
       `per rep at least ${o.bursts} bursts${o.minMs > 0 ? ` and at least ${o.minMs} ms` : ""} (see \`bursts\` in the JSON)`,
