@@ -33,12 +33,7 @@ export class Delivery {
     if (t.closed) return;
     if (t.queue.length === 0) {
       this.dirty.push(t);
-      if (!this.scheduled) {
-        this.scheduled = true;
-        // setImmediate, not a microtask: it runs outside any uWS callback, where corking a
-        // socket other than the one uWS is serving would silently fall back to uncorked writes.
-        setImmediate(this.flushNow);
-      }
+      this.schedule();
     }
     m.pending[recipient.slot >>> 5] |= 1 << (recipient.slot & 31);
     this.touched.add(m);
@@ -47,6 +42,7 @@ export class Delivery {
 
   execute(m: Membership, plan: Plan, frames: readonly Frame[], sender: WebSocketTransport | null, volatile: boolean): void {
     if (plan.flushFirst) this.flush();
+    if (plan.topics.length > 0) this.schedule();
     for (const topic of plan.topics) {
       for (const f of frames) {
         if (plan.viaSender && sender) sender.ws.publish(topic, f.data, f.binary);
@@ -59,6 +55,18 @@ export class Delivery {
         if (r && !(volatile && r.transport.congested)) this.enqueue(m, r, frames);
       });
     }
+  }
+
+  /**
+   * A flush at the end of this tick. setImmediate, not a microtask: it runs outside any uWS
+   * callback, where corking a socket other than the one uWS is serving would silently fall back
+   * to uncorked writes. After a native publish it also keeps the event loop from blocking in its
+   * poll phase, so uWS drains the published messages in the same iteration instead of the next.
+   */
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.flushNow);
   }
 
   /** Writes every queued frame: one corked write per connection. */

@@ -52,7 +52,7 @@ export class Membership extends EventEmitter {
 
   constructor(
     readonly nspName: string,
-    derivedTopics: DerivedTopicOptions = {},
+    derivedTopics: DerivedTopicOptions = { max: 0 },
   ) {
     super();
     this.namespaceTopic = nspName + TOPIC_SEPARATOR;

@@ -40,9 +40,10 @@ export interface ServerOptions {
   allowRequest?: (req: RequestInfo, callback: (err: string | null | undefined, success: boolean) => void) => void;
   /** Bytes a slow client may have buffered before it is disconnected (default 4 MiB). */
   maxBackpressure?: number;
-  /** Composite targets (unions, excepts) broadcast to repeatedly get a maintained native topic;
-   *  `{ after, max }` tunes when and how many, `false` turns them off. */
-  derivedTopics?: DerivedTopicOptions | false;
+  /** Off by default. On (`true` or `{ after, max }`), a composite target (union, except) broadcast
+   *  to repeatedly gets a maintained native topic: ~13% less CPU on steady streams, but uWS's topic
+   *  drain adds ~1 ms of median latency and joins/leaves of its rooms cost more (bench/RESULTS.md). */
+  derivedTopics?: DerivedTopicOptions | boolean;
   /** The adapter class each namespace uses (the cluster adapter plugs in here). */
   adapter?: AdapterConstructor;
   /** Joins a cluster of workers through a NATS relay (see README "Cluster"); ignored with `adapter`. */
@@ -52,7 +53,7 @@ export interface ServerOptions {
 type ResolvedOptions = Required<Omit<ServerOptions, "allowedOrigins" | "allowRequest" | "adapter" | "cluster" | "derivedTopics">> &
   Pick<ServerOptions, "allowedOrigins" | "allowRequest"> & { derivedTopics: DerivedTopicOptions };
 
-const DEFAULTS = { path: "/socket.io", pingInterval: 25000, pingTimeout: 20000, maxPayload: 1e6, connectTimeout: 45000, maxBackpressure: 4 * 1024 * 1024, derivedTopics: {} };
+const DEFAULTS = { path: "/socket.io", pingInterval: 25000, pingTimeout: 20000, maxPayload: 1e6, connectTimeout: 45000, maxBackpressure: 4 * 1024 * 1024, derivedTopics: { max: 0 } };
 
 interface UpgradeData {
   request: RequestInfo;
@@ -88,7 +89,7 @@ export class Server {
       ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
     } as ResolvedOptions;
     this.opts.path = this.opts.path.replace(/\/$/, "");
-    if (opts.derivedTopics === false) this.opts.derivedTopics = { max: 0 };
+    if (typeof opts.derivedTopics === "boolean") this.opts.derivedTopics = opts.derivedTopics ? {} : { max: 0 };
     this.adapterConstructor = opts.adapter ?? (opts.cluster ? createClusterAdapter(opts.cluster) : Adapter);
     this.app = uWS.App();
     this.delivery = new Delivery(this.app);

@@ -122,4 +122,4 @@ for (const seed of [1, 2, 3, 42, 2026]) {
 for (const seed of [7, 8, 9]) {
   test(`with eager, scarce derived topics (seed ${seed})`, () => run(seed, 1500, 12, { derivedTopics: { after: 1, max: 3 } }));
 }
-test("with derived topics off (seed 11)", () => run(11, 1500, 12, { derivedTopics: false }));
+test("with derived topics at their defaults when turned on (seed 11)", () => run(11, 1500, 12, { derivedTopics: true }));

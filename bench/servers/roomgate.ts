@@ -3,7 +3,13 @@ import { Server } from "../../src/index.ts";
 import { serve } from "./harness.ts";
 import { sioImpl, type SioServer } from "./sioapi.ts";
 
-const io = new Server({ pingInterval: 25000, pingTimeout: 20000, maxPayload: 1e6 });
+// ROOMGATE_DERIVED_TOPICS=on measures the planner with derived topics (off by default).
+const io = new Server({
+  pingInterval: 25000,
+  pingTimeout: 20000,
+  maxPayload: 1e6,
+  derivedTopics: process.env.ROOMGATE_DERIVED_TOPICS === "on",
+});
 
 await serve(
   sioImpl(
