@@ -25,7 +25,9 @@ const instances = Number(env.GATEWAY_INSTANCES ?? (os.availableParallelism?.() ?
 const relayHost = env.RELAY_HOST ?? "127.0.0.1";
 const relayPort = env.RELAY_PORT ?? "4222";
 
-const tsx = (entry) => ({ script: process.execPath, args: ["--import", "tsx", entry], interpreter: "none" });
+// A small young generation: a gateway's per-connection state is long-lived, and V8's default
+// (16 MB semi-spaces) adds ~2.5 KB of RSS per connection at 8k connections for no throughput gain.
+const tsx = (entry) => ({ script: process.execPath, args: ["--max-semi-space-size=4", "--import", "tsx", entry], interpreter: "none" });
 
 export const apps = [
   {
