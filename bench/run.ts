@@ -1069,7 +1069,8 @@ async function main(): Promise<number> {
   if (o.json) console.log(JSON.stringify(json));
   if (o.md) {
     writeFileAtomic(path.join(o.out, "ratios.svg"), chart(o, sum));
-    writeFileAtomic(path.join(BENCH_DIR, "RESULTS.md"), resultsMd(o, cmd, mach, rows, b.failures, sum, wallS, b));
+    const resultsPath = path.join(BENCH_DIR, "RESULTS.md");
+    writeFileAtomic(resultsPath, resultsMd(o, cmd, mach, rows, b.failures, sum, wallS, b) + keptSections(resultsPath));
     console.log(`wrote bench/RESULTS.md and ${path.relative(process.cwd(), path.join(o.out, "ratios.svg"))}`);
   }
   if (!ok) {
@@ -1104,3 +1105,11 @@ main().then(
     process.exit(1);
   },
 );
+
+/** Sections other tools own in RESULTS.md (`<!-- name:start -->` … `<!-- name:end -->`, e.g. the
+ *  micro-benchmarks and the cluster benchmark): carried over when the end-to-end part is rewritten. */
+function keptSections(file: string): string {
+  const old = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
+  const blocks = old.match(/<!-- ([\w-]+):start -->[\s\S]*?<!-- \1:end -->/g) ?? [];
+  return blocks.map((b) => "\n" + b + "\n").join("");
+}

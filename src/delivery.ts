@@ -36,6 +36,7 @@ export class Delivery {
       this.schedule();
     }
     m.pending[recipient.slot >>> 5] |= 1 << (recipient.slot & 31);
+    m.pendingAny = true;
     this.touched.add(m);
     for (let i = 0; i < frames.length; i++) t.queue.push(frames[i]);
   }
@@ -75,7 +76,10 @@ export class Delivery {
     const dirty = this.dirty;
     for (let i = 0; i < dirty.length; i++) dirty[i].flush();
     dirty.length = 0;
-    for (const m of this.touched) m.pending.fill(0);
+    for (const m of this.touched) {
+      m.pending.fill(0);
+      m.pendingAny = false;
+    }
     this.touched.clear();
   }
 }

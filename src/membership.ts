@@ -42,6 +42,8 @@ export class Membership extends EventEmitter {
   readonly all = new SlotSet();
   /** Slots whose connection holds queued, unflushed frames (set by the delivery layer). */
   pending: Uint32Array = new Uint32Array(8);
+  /** Whether any bit of `pending` is set. */
+  pendingAny = false;
 
   private readonly index = new Map<Room, RoomIndex>();
   private readonly members: (Member | undefined)[] = [];

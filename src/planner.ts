@@ -49,19 +49,20 @@ export class Planner {
     if (this.union.length < words) this.growScratch(words);
     const hasSender = req.senderSlot >= 0;
 
-    // Everything that must not receive, except the sender when uWS can skip it natively.
+    // Everything that must not receive, except the sender when uWS can skip it natively. The
+    // bitset work is O(slots / 32): skipped when nothing is excluded or queued (the common case).
     let excluding = false;
     const excluded = this.excluded;
-    excluded.fill(0, 0, words);
     for (const room of req.except) {
       const idx = m.roomIndex(room);
-      if (idx) {
-        idx.slots.orInto(excluded);
-        excluding = true;
-      }
+      if (!idx || (hasSender && room === req.senderId && idx.slots.size === 1)) continue;
+      if (!excluding) excluded.fill(0, 0, words);
+      idx.slots.orInto(excluded);
+      excluding = true;
     }
-    if (hasSender) clearBit(excluded, req.senderSlot);
-    const blocked = (s: SlotSet) => (excluding && s.intersects(excluded)) || s.intersects(m.pending);
+    if (excluding && hasSender) clearBit(excluded, req.senderSlot);
+    const pending = m.pendingAny;
+    const blocked = (s: SlotSet) => (excluding && s.intersects(excluded)) || (pending && s.intersects(m.pending));
 
     const topics: string[] = [];
     const rest = this.rest;
@@ -79,7 +80,7 @@ export class Planner {
       }
       if (candidates.length > 1) candidates.sort((a, b) => b.slots.size - a.slots.size);
       const covered = this.covered;
-      covered.fill(0, 0, words);
+      if (candidates.length > 1) covered.fill(0, 0, words);
       for (const idx of candidates) {
         if (idx.native && !blocked(idx.slots) && (topics.length === 0 || !idx.slots.intersects(covered))) {
           topics.push(idx.topic);
@@ -92,15 +93,15 @@ export class Planner {
       const union = this.union;
       union.fill(0, 0, words);
       for (const s of rest) s.orInto(union);
-      for (let i = 0; i < words; i++) union[i] &= ~covered[i];
-      for (let i = 0; i < words; i++) union[i] &= ~excluded[i];
+      if (topics.length > 0) for (let i = 0; i < words; i++) union[i] &= ~covered[i];
+      if (excluding) for (let i = 0; i < words; i++) union[i] &= ~excluded[i];
       if (hasSender) clearBit(union, req.senderSlot);
       return { topics, viaSender: hasSender, perSocket: union.subarray(0, words) };
     }
     const union = this.union;
     union.fill(0, 0, words);
     m.all.orInto(union);
-    for (let i = 0; i < words; i++) union[i] &= ~excluded[i];
+    if (excluding) for (let i = 0; i < words; i++) union[i] &= ~excluded[i];
     if (hasSender) clearBit(union, req.senderSlot);
     return { topics, viaSender: hasSender, perSocket: union.subarray(0, words) };
   }
