@@ -688,7 +688,10 @@ async function main(): Promise<number> {
         `relay, decode and deduplicate on B), a fixed cost that matters less as rooms grow.`,
       `Cross-worker delivery adds the hop A → relay → B: p50 ${fmt(latC?.p50B ?? NaN)} ms / p99 ${fmt(latC?.p99B ?? NaN)} ms for B's clients, ` +
         `against ${fmt(latC?.p50A ?? NaN)} / ${fmt(latC?.p99A ?? NaN)} ms for A's own and ${fmt(latS?.p50B ?? NaN)} / ${fmt(latS?.p99B ?? NaN)} ms on one worker` +
-        (pinned ? " (the relay and both workers share CPU 0 here, so the hop includes their context switches)." : "."),
+        (pinned
+          ? ". The relay and both workers share CPU 0 here: A's publish wakes the relay and B, which can run before A has written " +
+            "to its own sockets, so A's clients may even come out slower than B's; `--no-pin` shows the hop without that effect."
+          : "."),
     ].filter(Boolean).join(" ");
     writeResultsSection(`## Cross-worker (cluster) benchmark
 
