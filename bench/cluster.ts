@@ -29,7 +29,7 @@ const HELP = `usage: npm run bench:cluster -- [flags]
   --n N               connections (default 2000; quick 200), split evenly over workers A and B
   --n2 N2             second, smaller N for the relay-cost-vs-N check (default N/10; 0 = skip)
   --m M               messages per burst (default 200; quick 50), each 100 B (--size)
-  --bursts K          bursts per scenario (default 3; quick 2)
+  --bursts K          bursts per scenario (default 10; quick 2)
   --reps R            repetitions of both setups at N, medians reported (default 3; quick 1)
   --rate R --latency-seconds S --latency-m L   latency: R bursts/s of L messages for S s (20, 3 (quick 1), 5)
   --seed S            room assignment seed (default ${DEFAULT_SEED})
@@ -63,7 +63,7 @@ function parseOpts(argv: string[]) {
     n,
     n2: Math.floor(num("n2", Math.floor(n / 10))),
     m: Math.max(1, Math.floor(num("m", quick ? 50 : 200))),
-    bursts: Math.max(1, Math.floor(num("bursts", quick ? 2 : 3))),
+    bursts: Math.max(1, Math.floor(num("bursts", quick ? 2 : 10))),
     reps: Math.max(1, Math.floor(num("reps", quick ? 1 : 3))),
     size: Math.max(20, Math.floor(num("size", 100))),
     rate: Math.max(0.1, num("rate", 20)),
@@ -626,7 +626,9 @@ async function main(): Promise<number> {
   const t2 = markdownTable(latencyTable(big));
   const one = recipients(o.n, o.seed, T_ONE), uni = recipients(o.n, o.seed, T_UNION), sto = recipients(o.n, o.seed, T_SOCKET_TO);
   const zeroLine = zeroB
-    ? `only-on-A (${zeroB.broadcasts} broadcasts over ${onlyA.length} rep(s) to a room whose ${fmt(zeroB.recipients)} members all sit on A): worker B received ${zeroB.bytes} bytes in ${zeroB.msgs} NATS messages (${zeroB.broadcastsIn} broadcasts), used ${(zeroB.cpuUs / 1000).toFixed(1)} ms CPU; the relay sent ${zeroB.relayMsgsOut} messages`
+    ? `only-on-A (${zeroB.broadcasts} broadcasts over ${onlyA.length} rep(s) to a room whose ${fmt(zeroB.recipients)} members all sit on A): worker B received ${zeroB.bytes} bytes in ${zeroB.msgs} NATS messages (${zeroB.broadcastsIn} broadcasts), and the relay forwarded ${zeroB.relayMsgsOut} messages in all; B's CPU over those scenarios was ${(zeroB.cpuUs / 1000).toFixed(1)} ms, ` +
+      `${fmt(zeroB.cpuUs / zeroB.broadcasts)} µs per broadcast (its idle work: Engine.IO pings, timers, GC), against ` +
+      `${fmt((big.find((r) => r.scenario === "one-room" && r.setup !== "1 worker")?.m.cpuB ?? NaN) / (big.find((r) => r.scenario === "one-room" && r.setup !== "1 worker")?.broadcasts ?? NaN))} µs per one-room broadcast that has recipients on B`
     : "only-on-A: not measured";
   const scaleLine = scaling ? `relay bytes out per broadcast, N=${o.n} vs N=${o.n2}: at most ${scaling.worst.toFixed(2)}× (recipients grow ~${(o.n / o.n2).toFixed(0)}×)` : "relay cost vs N: not measured (--n2 0)";
   console.log("");
@@ -710,7 +712,8 @@ order (figures: medians over the reps; each setup in fresh processes), each deli
 (duplicate, missing, out-of-order, wrong-recipient or stray fails the run). Recipients per broadcast: one-room
 ${one.all} (${one.onB} on B), union4 ${uni.all} (${uni.onB} on B), socket-to ${sto.all} (${sto.onB} on B). CPU is each
 process's own \`process.cpuUsage()\` over the scenario, summed over the workers and the relay; relay figures are deltas of
-\`Relay.stats()\`, "bytes into B" is worker B's NATS client \`inBytes\`. Heartbeats are slowed to 10 min in the benchmark so
+\`Relay.stats()\`, "bytes into B" is worker B's NATS client \`inBytes\` (both count message payloads, without the ~40-byte
+PUB/MSG protocol line). Heartbeats are slowed to 10 min in the benchmark so
 that they do not blur the byte counts. (The A + B + relay parts are medians too, so they need not add up to the sum exactly.) only-on-A = \`io.to(room)\` where the room has members on A only (B's clients are
 checked to receive nothing). Latency: ${o.rate} bursts/s of ${o.latencyM} messages to r0 for ${o.latencySeconds} s, emit
 timestamp in the payload to the client's read, on ≤ 32 probe connections per side.
