@@ -15,13 +15,16 @@ export interface Member {
   readonly transport: { subscribe(topic: string): void; unsubscribe(topic: string): void };
 }
 
-export interface RoomIndex {
+/** A room's members: the public Set of socket ids (what `adapter.rooms` maps to), and, kept in
+ *  step by Membership, their slots and the room's uWS topic. One object, so a join or leave
+ *  touches one map entry. */
+export class RoomIndex extends Set<SocketId> {
   /** The room's uWS topic; empty until the room turns native. */
-  topic: string;
-  readonly slots: SlotSet;
+  topic = "";
+  readonly slots = new SlotSet();
   /** Whether every member is subscribed to `topic`. A room turns native at its second member:
    *  a one-member room (every socket's own id room) is delivered directly and costs no topic. */
-  native: boolean;
+  native = false;
 }
 
 const TOPIC_SEPARATOR = "\x1f";
@@ -34,7 +37,8 @@ export function assertRoomName(room: unknown): asserts room is Room {
 }
 
 export class Membership extends EventEmitter {
-  readonly rooms = new Map<Room, Set<SocketId>>();
+  /** Socket.IO's `adapter.rooms`: room → socket ids (Sets that also carry the delivery index). */
+  readonly rooms = new Map<Room, RoomIndex>();
   readonly sids = new Map<SocketId, Set<Room>>();
   /** Topic every member of the namespace is subscribed to. */
   readonly namespaceTopic: string;
@@ -45,7 +49,6 @@ export class Membership extends EventEmitter {
   /** Whether any bit of `pending` is set. */
   pendingAny = false;
 
-  private readonly index = new Map<Room, RoomIndex>();
   private readonly members: (Member | undefined)[] = [];
   private readonly bySid = new Map<SocketId, Member>();
   private readonly freeSlots: number[] = [];
@@ -62,7 +65,7 @@ export class Membership extends EventEmitter {
       {
         namespaceTopic: this.namespaceTopic,
         all: this.all,
-        roomSlots: (room) => this.index.get(room)?.slots,
+        roomSlots: (room) => this.rooms.get(room)?.slots,
         memberAt: (slot) => this.members[slot],
       },
       derivedTopics,
@@ -83,7 +86,7 @@ export class Membership extends EventEmitter {
   }
 
   roomIndex(room: Room): RoomIndex | undefined {
-    return this.index.get(room);
+    return this.rooms.get(room);
   }
 
   topicOf(room: Room): string {
@@ -135,17 +138,14 @@ export class Membership extends EventEmitter {
     if (!joined) this.sids.set(id, (joined = new Set()));
     for (const room of rooms) {
       joined.add(room);
-      let ids = this.rooms.get(room);
-      let idx = this.index.get(room);
-      if (!ids || !idx) {
-        ids = new Set();
-        idx = { topic: "", slots: new SlotSet(), native: false };
-        this.rooms.set(room, ids);
-        this.index.set(room, idx);
+      let idx = this.rooms.get(room);
+      if (!idx) {
+        idx = new RoomIndex();
+        this.rooms.set(room, idx);
         this.emit("create-room", room);
       }
-      if (ids.has(id)) continue;
-      ids.add(id);
+      if (idx.has(id)) continue;
+      idx.add(id);
       idx.slots.add(member.slot);
       if (idx.native) member.transport.subscribe(idx.topic);
       else if (idx.slots.size >= 2) this.goNative(room, idx);
@@ -155,18 +155,16 @@ export class Membership extends EventEmitter {
   }
 
   del(id: SocketId, room: Room): void {
-    const ids = this.rooms.get(room);
+    const idx = this.rooms.get(room);
     const member = this.bySid.get(id);
     this.sids.get(id)?.delete(room);
-    if (!ids || !member || !ids.delete(id)) return;
-    const idx = this.index.get(room)!;
+    if (!idx || !member || !idx.delete(id)) return;
     idx.slots.delete(member.slot);
     if (idx.native) member.transport.unsubscribe(idx.topic);
     this.derived.refresh(member, room);
     this.emit("leave-room", room, id);
-    if (ids.size === 0) {
+    if (idx.size === 0) {
       this.rooms.delete(room);
-      this.index.delete(room);
       this.emit("delete-room", room);
     }
   }
