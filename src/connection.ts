@@ -6,7 +6,7 @@ import { SocketHandshake, type DisconnectReason, type RequestDetails, type Socke
 import type { WebSocketTransport } from "./transport.ts";
 
 /** WebSocket close codes roomgate uses when it ends a session. */
-export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008 } as const;
+export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, INTERNAL_ERROR: 1011 } as const;
 
 export class Connection {
   readonly sockets = new Map<string, Socket>();
@@ -35,7 +35,9 @@ export class Connection {
       if (err instanceof ProtocolError || err instanceof TypeError) {
         this.close("parse error", CloseCode.PROTOCOL_ERROR, `parse error: ${err.message}`);
       } else {
-        throw err;
+        // A bug of ours must cost this one connection, never the process (client input reached it).
+        console.error(`roomgate: closing session ${this.sid} after an unexpected error:`, err);
+        this.close("transport error", CloseCode.INTERNAL_ERROR, "internal error");
       }
     }
   }
