@@ -10,7 +10,7 @@
 // port), load clients (bench/client.ts: even client ids on A, odd on B, plus one latency-probe
 // process per side). Every broadcast is emitted on worker A; every delivery is checked by the
 // clients (duplicates, missing, wrong recipient, out of order, stray: any one fails the run).
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import { Relay } from "../src/cluster/relay.ts";
 import { DEFAULT_SEED, assignRooms, isMember, nowUs, T_ONE, T_SOCKET_TO, T_UNION, type Selector } from "./lib/plan.ts";
 import { ForeignCpuMonitor } from "./lib/interference.ts";
+import { children, HAS_TASKSET, killChildren, NCPU, Peer, type Msg } from "./lib/peer.ts";
 import { fmt, markdownTable, median, percentile } from "./lib/report.ts";
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -77,103 +78,7 @@ function parseOpts(argv: string[]) {
 }
 type Opts = ReturnType<typeof parseOpts>;
 
-// ---- child processes (a trimmed copy of bench/run.ts's Peer) -----------------------------
-type Msg = { id?: number; type: string; [k: string]: unknown };
-const children = new Set<ChildProcess>();
-function killChildren(): void {
-  for (const c of children) {
-    if (c.exitCode === null && c.signalCode === null && c.pid) {
-      try {
-        process.kill(c.pid, "SIGKILL"); // only processes this runner started, by pid
-      } catch {
-        /* gone */
-      }
-    }
-  }
-  children.clear();
-}
-process.on("exit", killChildren);
-for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
-  process.on(sig, () => {
-    killChildren();
-    process.exit(130);
-  });
-
-const NCPU = os.availableParallelism();
-const HAS_TASKSET = spawnSync("taskset", ["-c", "0", "true"], { stdio: "ignore" }).status === 0;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-class Peer {
-  readonly child: ChildProcess;
-  private nextId = 1;
-  private pending = new Map<number, { resolve: (m: Msg) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
-  private listeners = new Map<string, (m: Msg) => void>();
-  exited: string | null = null;
-
-  constructor(readonly name: string, args: string[], cpus: string | null, env: NodeJS.ProcessEnv = {}) {
-    const nodeArgs = ["--import", "tsx", ...args];
-    const [cmd, argv] = cpus !== null ? ["taskset", ["-c", cpus, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
-    this.child = spawn(cmd, argv, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "inherit", "inherit", "ipc"], serialization: "advanced" });
-    children.add(this.child);
-    this.child.on("message", (raw) => {
-      const m = raw as Msg;
-      const p = m.id ? this.pending.get(m.id) : undefined;
-      if (p) {
-        this.pending.delete(m.id!);
-        clearTimeout(p.timer);
-        if (m.type === "error") p.reject(new Error(`${this.name}: ${String(m.error)}`));
-        else p.resolve(m);
-      } else this.listeners.get(m.type)?.(m);
-    });
-    this.child.on("exit", (code, signal) => {
-      this.exited = `exited with ${signal ?? `code ${code}`}`;
-      children.delete(this.child);
-      for (const p of this.pending.values()) {
-        clearTimeout(p.timer);
-        p.reject(new Error(`${this.name} ${this.exited}`));
-      }
-      this.pending.clear();
-      this.listeners.get("exit")?.({ type: "exit" });
-    });
-  }
-  on(type: string, fn: (m: Msg) => void): void {
-    this.listeners.set(type, fn);
-  }
-  waitFor(type: string, timeoutMs: number): Promise<Msg> {
-    return new Promise((resolve, reject) => {
-      if (this.exited) return reject(new Error(`${this.name} ${this.exited}`));
-      const timer = setTimeout(() => reject(new Error(`${this.name}: no '${type}' within ${timeoutMs} ms`)), timeoutMs);
-      this.on(type, (m) => (clearTimeout(timer), resolve(m)));
-      this.on("exit", () => (clearTimeout(timer), reject(new Error(`${this.name} ${this.exited}`))));
-    });
-  }
-  request(msg: Record<string, unknown>, timeoutMs = 30000): Promise<Msg> {
-    return new Promise((resolve, reject) => {
-      if (this.exited) return reject(new Error(`${this.name} ${this.exited}`));
-      const id = this.nextId++;
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`${this.name}: no reply to '${String(msg.cmd)}' within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      this.child.send({ ...msg, id });
-    });
-  }
-  notify(msg: Record<string, unknown>): void {
-    if (!this.exited) this.child.send({ ...msg, id: 0 });
-  }
-  async stop(closeCmd: Record<string, unknown> | null): Promise<void> {
-    if (!this.exited && closeCmd) await this.request(closeCmd, 5000).catch(() => {});
-    for (let i = 0; i < 60 && !this.exited; i++) await sleep(50);
-    if (!this.exited && this.child.pid) {
-      try {
-        process.kill(this.child.pid, "SIGKILL");
-      } catch {
-        /* gone */
-      }
-    }
-  }
-}
 
 // ---- one session: a setup (1 worker, or 2 workers + relay) at one N ----------------------
 const ERROR_KEYS = ["dup", "missing", "wrong", "ooo", "stray", "proto", "closed"] as const;
@@ -226,7 +131,7 @@ class Session {
       url = `nats://127.0.0.1:${(await this.relay.waitFor("hello", 30000)).port as number}`;
     }
     const worker = (w: "A" | "B"): Peer =>
-      new Peer(`worker ${w}`, [path.join(BENCH_DIR, "servers/roomgate-cluster.ts")], this.cpus("server"), {
+      new Peer(`worker ${w}`, [path.join(BENCH_DIR, "servers/roomgate-cluster.ts")], this.cpus("server"), [], {
         BENCH_WORKER: w,
         ...(url ? { BENCH_CLUSTER: url } : {}),
         ...(w === "A" ? { BENCH_LOCAL_ROOM: "1" } : {}),

@@ -10,7 +10,7 @@
 // than one CPU); load clients are separate processes pinned to the other CPUs. Every delivery
 // is checked: duplicates, missing, wrong-recipient and out-of-order deliveries make the run
 // FAIL (non-zero exit) with a message naming server, scenario and connections.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -26,6 +26,7 @@ import {
   type Selector,
 } from "./lib/plan.ts";
 import { ForeignCpuMonitor } from "./lib/interference.ts";
+import { children, HAS_TASKSET, killChildren, NCPU, Peer, type Msg } from "./lib/peer.ts";
 import { fmt, fmtRatio, markdownTable, median, percentile, ratioSvg, type ChartPanel } from "./lib/report.ts";
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -179,136 +180,6 @@ function parseOpts(argv: string[]): Opts {
   return o;
 }
 
-// ---- child processes ---------------------------------------------------------------------
-const children = new Set<ChildProcess>();
-function killChildren(): void {
-  for (const c of children) {
-    if (c.exitCode === null && c.signalCode === null && c.pid) {
-      try {
-        process.kill(c.pid, "SIGKILL"); // only processes this runner started, by pid
-      } catch {
-        /* already gone */
-      }
-    }
-  }
-  children.clear();
-}
-process.on("exit", killChildren);
-for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
-  process.on(sig, () => {
-    killChildren();
-    process.exit(130);
-  });
-
-const HAS_TASKSET = spawnSync("taskset", ["-c", "0", "true"], { stdio: "ignore" }).status === 0;
-const NCPU = os.availableParallelism();
-
-type Msg = { id?: number; type: string; [k: string]: unknown };
-
-class Peer {
-  readonly child: ChildProcess;
-  private nextId = 1;
-  private pending = new Map<number, { resolve: (m: Msg) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
-  private listeners = new Map<string, (m: Msg) => void>();
-  exited: string | null = null;
-  private exitWaiters: (() => void)[] = [];
-
-  constructor(readonly name: string, script: string, cpus: string | null, nodeFlags: string[], env: NodeJS.ProcessEnv) {
-    const nodeArgs = [...nodeFlags, "--import", "tsx", path.join(BENCH_DIR, script)];
-    const [cmd, args] = cpus !== null ? ["taskset", ["-c", cpus, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
-    this.child = spawn(cmd, args, {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "inherit", "inherit", "ipc"],
-      serialization: "advanced",
-    });
-    children.add(this.child);
-    this.child.on("message", (raw) => {
-      const m = raw as Msg;
-      if (m.id !== undefined && m.id > 0 && this.pending.has(m.id)) {
-        const p = this.pending.get(m.id)!;
-        this.pending.delete(m.id);
-        clearTimeout(p.timer);
-        if (m.type === "error") p.reject(new Error(`${this.name}: ${String(m.error)}`));
-        else p.resolve(m);
-        return;
-      }
-      this.listeners.get(m.type)?.(m);
-    });
-    this.child.on("exit", (code, signal) => {
-      this.exited = `exited with ${signal ?? `code ${code}`}`;
-      children.delete(this.child);
-      for (const p of this.pending.values()) {
-        clearTimeout(p.timer);
-        p.reject(new Error(`${this.name} ${this.exited}`));
-      }
-      this.pending.clear();
-      const w = this.exitWaiters;
-      this.exitWaiters = [];
-      w.forEach((f) => f());
-      this.listeners.get("exit")?.({ type: "exit" });
-    });
-    this.child.on("error", (err) => {
-      this.exited = `failed to start: ${err.message}`;
-    });
-  }
-  get pid(): number {
-    return this.child.pid ?? -1;
-  }
-  on(type: string, fn: (m: Msg) => void): void {
-    this.listeners.set(type, fn);
-  }
-  waitFor(type: string, timeoutMs: number): Promise<Msg> {
-    return new Promise((resolve, reject) => {
-      if (this.exited) return reject(new Error(`${this.name} ${this.exited}`));
-      const timer = setTimeout(() => reject(new Error(`${this.name}: no '${type}' within ${timeoutMs} ms`)), timeoutMs);
-      this.listeners.set(type, (m) => {
-        clearTimeout(timer);
-        this.listeners.delete(type);
-        resolve(m);
-      });
-      this.listeners.set("exit", () => {
-        clearTimeout(timer);
-        reject(new Error(`${this.name} ${this.exited}`));
-      });
-    });
-  }
-  request(msg: Record<string, unknown>, timeoutMs = 30000): Promise<Msg> {
-    return new Promise((resolve, reject) => {
-      if (this.exited) return reject(new Error(`${this.name} ${this.exited}`));
-      const id = this.nextId++;
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`${this.name}: no reply to '${String(msg.cmd)}' within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer });
-      this.child.send({ ...msg, id });
-    });
-  }
-  notify(msg: Record<string, unknown>): void {
-    if (!this.exited) this.child.send({ ...msg, id: 0 });
-  }
-  waitExit(timeoutMs: number): Promise<boolean> {
-    if (this.exited) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs);
-      this.exitWaiters.push(() => {
-        clearTimeout(timer);
-        resolve(true);
-      });
-    });
-  }
-  kill(): void {
-    if (!this.exited && this.child.pid) {
-      try {
-        process.kill(this.child.pid, "SIGKILL");
-      } catch {
-        /* gone */
-      }
-    }
-  }
-}
-
 /** Extra node flags for the children, e.g. BENCH_SERVER_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 function envFlags(name: string): string[] {
   return (process.env[name] ?? "").split(" ").filter(Boolean);
@@ -439,7 +310,7 @@ class Bench {
     if (nProbe > 0) shares.push([...probeCids]);
     shares.forEach((cids, i) => {
       const isProbe = nProbe > 0 && i === shares.length - 1;
-      const p = new Peer(isProbe ? "probe client" : `client ${i}`, "client.ts", this.cpus("client"), envFlags("BENCH_CLIENT_NODE_FLAGS"), {});
+      const p = new Peer(isProbe ? "probe client" : `client ${i}`, [path.join(BENCH_DIR, "client.ts")], this.cpus("client"), envFlags("BENCH_CLIENT_NODE_FLAGS"));
       p.on("done", (m) => this.onDone(m));
       this.clients.push(p);
       if (isProbe) this.probe = p;
@@ -654,7 +525,7 @@ class Bench {
     const t0s = Date.now();
     process.stderr.write(`[rep ${rep + 1}/${o.reps}] ${def.name}: `);
     const env: NodeJS.ProcessEnv = def.name === "wrong" ? { BENCH_WRONG: o.wrongFaults } : {};
-    const srv = new Peer(`server ${def.name}`, def.file, this.cpus("server"), ["--expose-gc", ...envFlags("BENCH_SERVER_NODE_FLAGS")], env);
+    const srv = new Peer(`server ${def.name}`, [path.join(BENCH_DIR, def.file)], this.cpus("server"), ["--expose-gc", ...envFlags("BENCH_SERVER_NODE_FLAGS")], env);
     const foreign0 = this.monitor.seconds();
     let scenario = "start";
     try {
