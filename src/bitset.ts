@@ -21,6 +21,13 @@ export class SlotSet {
 
   add(slot: number): boolean {
     if (this.small) {
+      if (this.small.length === 0) {
+        // Sized to one: most sets stay that small (every socket's own room), and a first push
+        // would reserve room for 17.
+        this.small = [slot];
+        this.size++;
+        return true;
+      }
       if (this.small.includes(slot)) return false;
       if (this.small.length < SMALL_SET_MAX) {
         this.small.push(slot);

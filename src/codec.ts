@@ -86,7 +86,7 @@ export function encodePacket(packet: Packet): Frame[] {
 }
 
 export function encodeEngineOpen(open: { sid: string; pingInterval: number; pingTimeout: number; maxPayload: number }): string {
-  // The sid is url-safe (nanoid), so no escaping is needed.
+  // The sid is url-safe (base64url), so no escaping is needed.
   return `0{"sid":"${open.sid}","upgrades":[],"pingInterval":${open.pingInterval},"pingTimeout":${open.pingTimeout},"maxPayload":${open.maxPayload}}`;
 }
 

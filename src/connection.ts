@@ -9,7 +9,12 @@ import type { WebSocketTransport } from "./transport.ts";
 export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, INTERNAL_ERROR: 1011 } as const;
 
 export class Connection {
-  readonly sockets = new Map<string, Socket>();
+  /** Namespace name → socket. A plain object, not a Map: nearly every connection holds one
+   *  namespace, and an object of that shape costs a fraction of a Map's hash table. (Names
+   *  always start with "/", so they never meet Object.prototype's keys.) */
+  private readonly sockets: Record<string, Socket> = {};
+  /** Number of namespaces connected. */
+  socketCount = 0;
   /** Namespaces whose CONNECT is waiting on middlewares. */
   private connecting: Set<string> | null = null;
   private binaryInFlight: { packet: Packet; buffers: Buffer[]; bytes: number } | null = null;
@@ -79,7 +84,7 @@ export class Connection {
 
   private onPacket(packet: Packet): void {
     if (packet.type === PacketType.CONNECT) return this.onConnect(packet);
-    const socket = this.sockets.get(packet.nsp);
+    const socket = this.sockets[packet.nsp];
     if (packet.type === PacketType.DISCONNECT) {
       if (socket) socket.onclose("client namespace disconnect");
       return;
@@ -94,7 +99,7 @@ export class Connection {
 
   private dispatch(packet: Packet, buffers: Buffer[]): void {
     if (packet.type === PacketType.BINARY_EVENT || packet.type === PacketType.BINARY_ACK) packet.data = reconstruct(packet.data, buffers);
-    this.sockets.get(packet.nsp)?.onpacket(packet);
+    this.sockets[packet.nsp]?.onpacket(packet);
   }
 
   private onConnect(packet: Packet): void {
@@ -103,26 +108,27 @@ export class Connection {
       this.sendConnectError(packet.nsp, { message: "Invalid namespace" });
       return;
     }
-    if (this.sockets.has(packet.nsp) || this.connecting?.has(packet.nsp)) throw new ProtocolError(`duplicate CONNECT for namespace ${packet.nsp}`);
+    if (this.sockets[packet.nsp] || this.connecting?.has(packet.nsp)) throw new ProtocolError(`duplicate CONNECT for namespace ${packet.nsp}`);
     (this.connecting ??= new Set()).add(packet.nsp);
     const handshake = new SocketHandshake(this.request, (packet.data as Record<string, unknown>) ?? {}, Date.now());
     nsp.connect(this, handshake, (socket) => {
       this.connecting!.delete(packet.nsp);
       if (this.connecting!.size === 0) this.connecting = null;
       if (!socket) return;
-      this.sockets.set(packet.nsp, socket);
+      this.sockets[packet.nsp] = socket;
+      this.socketCount++;
       this.server.namespaceConnected(this);
     });
   }
 
   sendConnectError(nsp: string, data: { message: string; data?: unknown }): void {
-    const t = this.transport;
-    for (const f of encodePacket({ type: PacketType.CONNECT_ERROR, nsp, data })) t.queue.push(f);
-    t.flush();
+    this.transport.sendNow(encodePacket({ type: PacketType.CONNECT_ERROR, nsp, data }));
   }
 
   removeSocket(socket: Socket): void {
-    if (this.sockets.get(socket.nsp.name) === socket) this.sockets.delete(socket.nsp.name);
+    if (this.sockets[socket.nsp.name] !== socket) return;
+    delete this.sockets[socket.nsp.name];
+    this.socketCount--;
   }
 
   /** Ends the session: every namespace socket disconnects with `reason`, then the WebSocket closes. */
@@ -140,7 +146,7 @@ export class Connection {
 
   private teardown(reason: DisconnectReason): void {
     this.binaryInFlight = null;
-    for (const socket of [...this.sockets.values()]) socket.onclose(reason);
+    for (const socket of Object.values(this.sockets)) socket.onclose(reason);
     this.server.forgetConnection(this);
   }
 }

@@ -12,7 +12,7 @@ import type { Frame } from "./codec.ts";
 import type { Membership } from "./membership.ts";
 import type { Plan } from "./planner.ts";
 import type { TemplatedApp } from "./uws.ts";
-import type { WebSocketTransport } from "./transport.ts";
+import { FrameStore, type WebSocketTransport } from "./transport.ts";
 
 export interface Recipient {
   slot: number;
@@ -24,6 +24,8 @@ export class Delivery {
   private readonly touched = new Set<Membership>();
   private scheduled = false;
   private readonly flushNow = () => this.flush();
+  /** Where every connection's queued frames wait (see FrameStore). */
+  readonly store = new FrameStore();
 
   constructor(private readonly app: TemplatedApp) {}
 
@@ -31,14 +33,14 @@ export class Delivery {
   enqueue(m: Membership, recipient: Recipient, frames: readonly Frame[]): void {
     const t = recipient.transport;
     if (t.closed) return;
-    if (t.queue.length === 0) {
+    if (!t.hasQueued) {
       this.dirty.push(t);
       this.schedule();
     }
     m.pending[recipient.slot >>> 5] |= 1 << (recipient.slot & 31);
     m.pendingAny = true;
     this.touched.add(m);
-    for (let i = 0; i < frames.length; i++) t.queue.push(frames[i]);
+    for (let i = 0; i < frames.length; i++) t.enqueue(frames[i]);
   }
 
   execute(m: Membership, plan: Plan, frames: readonly Frame[], sender: WebSocketTransport | null, volatile: boolean): void {
@@ -76,6 +78,7 @@ export class Delivery {
     const dirty = this.dirty;
     for (let i = 0; i < dirty.length; i++) dirty[i].flush();
     dirty.length = 0;
+    this.store.clear();
     for (const m of this.touched) {
       m.pending.fill(0);
       m.pendingAny = false;

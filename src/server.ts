@@ -1,6 +1,6 @@
 // The Socket.IO-compatible server on uWebSockets.js: HTTP upgrade and refusal, Engine.IO
 // sessions and heartbeat, namespaces, listen/close. `io.emit/to/...` act on the main namespace.
-import { nanoid } from "nanoid";
+import { randomId } from "./ids.ts";
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from "./uws.ts";
 import { Adapter, type AdapterConstructor } from "./adapter.ts";
 import { createClusterAdapter, type ClusterOptions } from "./cluster/cluster-adapter.ts";
@@ -234,7 +234,7 @@ export class Server {
     for (const conn of this.awaitingNamespace) {
       if (conn.openedAt > deadline) continue;
       this.awaitingNamespace.delete(conn);
-      if (conn.sockets.size === 0) conn.close("transport close", CloseCode.POLICY, "no namespace connected within connectTimeout");
+      if (conn.socketCount === 0) conn.close("transport close", CloseCode.POLICY, "no namespace connected within connectTimeout");
     }
     if (this.awaitingNamespace.size === 0 && this.connectSweep) {
       clearInterval(this.connectSweep);
@@ -267,9 +267,9 @@ export class Server {
     const queryString = req.getQuery() ?? "";
     const query = parseQuery(queryString);
     const headers: Record<string, string> = {};
-    req.forEach((k, v) => (headers[k] = v));
+    req.forEach((k, v) => (headers[k] = shared(v)));
     const request: RequestInfo = {
-      method: req.getMethod().toUpperCase(),
+      method: shared(req.getMethod().toUpperCase()),
       url: req.getUrl() + (queryString ? "?" + queryString : ""),
       headers,
       query,
@@ -312,8 +312,8 @@ export class Server {
 
   private onOpen(ws: WebSocket<UpgradeData>): void {
     const data = ws.getUserData();
-    const transport = new WebSocketTransport(ws);
-    const sid = nanoid();
+    const transport = new WebSocketTransport(ws, this.delivery.store);
+    const sid = randomId();
     const { request } = data;
     const conn = new Connection(this, transport, sid, {
       headers: request.headers,
@@ -361,9 +361,21 @@ function parseQuery(qs: string): Record<string, string> {
     const eq = pair.indexOf("=");
     const k = eq < 0 ? pair : pair.slice(0, eq);
     const v = eq < 0 ? "" : pair.slice(eq + 1);
-    out[decodeComponent(k)] = decodeComponent(v);
+    out[decodeComponent(k)] = shared(decodeComponent(v));
   }
   return out;
+}
+
+/** Handshake strings repeat across connections (user agents, "websocket", hosts): one copy each
+ *  instead of one per connection. Bounded; short strings only. */
+const sharedStrings = new Map<string, string>();
+function shared(s: string): string {
+  if (s.length > 256) return s;
+  const known = sharedStrings.get(s);
+  if (known !== undefined) return known;
+  if (sharedStrings.size >= 4096) sharedStrings.clear();
+  sharedStrings.set(s, s);
+  return s;
 }
 
 function decodeComponent(s: string): string {

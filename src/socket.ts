@@ -1,6 +1,6 @@
 // A client's connection to one namespace: Socket.IO's server-side Socket.
 import { EventEmitter } from "node:events";
-import { nanoid } from "nanoid";
+import { randomId } from "./ids.ts";
 import { BroadcastOperator, assertEmittable } from "./broadcast.ts";
 import { encodePacket, PacketType, type Packet } from "./codec.ts";
 import { assertRoomName, type Room } from "./membership.ts";
@@ -69,7 +69,7 @@ type Ack = (...args: unknown[]) => void;
 
 export class Socket extends EventEmitter {
   /** Random, unguessable, unique; also the name of the socket's own room. */
-  readonly id = nanoid();
+  readonly id = randomId();
   data: Record<string, unknown> = {};
   connected = false;
   /** Dense slot in the namespace's membership (assigned on connect, recycled after). */
@@ -78,7 +78,8 @@ export class Socket extends EventEmitter {
   // connection is a target.
   private acks: Map<number, Ack> | null = null;
   private anyListeners: AnyListener[] | null = null;
-  private flags: { volatile?: boolean; timeout?: number } = {};
+  /** Modifiers for the next emit only (timeout, volatile); null when none. */
+  private flags: { volatile?: boolean; timeout?: number } | null = null;
 
   constructor(
     readonly nsp: Namespace,
@@ -117,21 +118,21 @@ export class Socket extends EventEmitter {
   override emit(ev: string, ...args: unknown[]): boolean {
     assertEmittable(ev);
     const flags = this.flags;
-    this.flags = {};
+    this.flags = null;
     const packet: Omit<Packet, "nsp"> = { type: PacketType.EVENT, data: [ev, ...args] };
     if (typeof args[args.length - 1] === "function") {
       const id = this.nsp.nextAckId();
       packet.data = [ev, ...args.slice(0, -1)];
       packet.id = id;
-      this.registerAck(id, args[args.length - 1] as Ack, flags.timeout);
+      this.registerAck(id, args[args.length - 1] as Ack, flags?.timeout);
     }
-    if (flags.volatile && this.transport.congested) return true;
+    if (flags?.volatile && this.transport.congested) return true;
     this.send(packet);
     return true;
   }
 
   emitWithAck(ev: string, ...args: unknown[]): Promise<unknown> {
-    const withTimeout = this.flags.timeout !== undefined;
+    const withTimeout = this.flags?.timeout !== undefined;
     return new Promise((resolve, reject) => {
       this.emit(ev, ...args, (...reply: unknown[]) => {
         if (!withTimeout) return resolve(reply[0]);
@@ -145,12 +146,12 @@ export class Socket extends EventEmitter {
   /** The next emit's acknowledgement fails with an error after `ms`; callback is `(err, ...args)`. */
   timeout(ms: number): this {
     if (!(ms >= 0)) throw new TypeError(`timeout must be a non-negative number of milliseconds, got ${ms}`);
-    this.flags.timeout = ms;
+    (this.flags ??= {}).timeout = ms;
     return this;
   }
 
   get volatile(): this {
-    this.flags.volatile = true;
+    (this.flags ??= {}).volatile = true;
     return this;
   }
 
