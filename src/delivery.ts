@@ -12,7 +12,7 @@ import type { Frame } from "./codec.ts";
 import type { Membership } from "./membership.ts";
 import type { Plan } from "./planner.ts";
 import type { TemplatedApp } from "./uws.ts";
-import { FrameStore, type WebSocketTransport } from "./transport.ts";
+import type { WebSocketTransport } from "./transport.ts";
 
 export interface Recipient {
   slot: number;
@@ -24,8 +24,6 @@ export class Delivery {
   private readonly touched = new Set<Membership>();
   private scheduled = false;
   private readonly flushNow = () => this.flush();
-  /** Where every connection's queued frames wait (see FrameStore). */
-  readonly store = new FrameStore();
 
   constructor(private readonly app: TemplatedApp) {}
 
@@ -78,7 +76,6 @@ export class Delivery {
     const dirty = this.dirty;
     for (let i = 0; i < dirty.length; i++) dirty[i].flush();
     dirty.length = 0;
-    this.store.clear();
     for (const m of this.touched) {
       m.pending.fill(0);
       m.pendingAny = false;

@@ -312,7 +312,7 @@ export class Server {
 
   private onOpen(ws: WebSocket<UpgradeData>): void {
     const data = ws.getUserData();
-    const transport = new WebSocketTransport(ws, this.delivery.store);
+    const transport = new WebSocketTransport(ws);
     const sid = randomId();
     const { request } = data;
     const conn = new Connection(this, transport, sid, {

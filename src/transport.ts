@@ -4,45 +4,23 @@
 import type { WebSocket } from "./uws.ts";
 import type { Frame } from "./codec.ts";
 
-/**
- * The queued frames of every connection of a server, in two flat arrays reused tick after tick.
- * A connection holds only the positions of its first and last queued frame: an array per
- * connection would stay allocated (~150 B) while the connection idles.
- */
-export class FrameStore {
-  readonly frames: Frame[] = [];
-  /** Position of the same connection's next frame, or -1. */
-  readonly next: number[] = [];
-
-  /** Forgets every frame; only once no transport holds a queue. */
-  clear(): void {
-    this.frames.length = 0;
-    this.next.length = 0;
-  }
-}
-
 export class WebSocketTransport {
-  private head = -1;
-  private tail = -1;
+  /** Frames waiting for the next flush, in emit order. (One array per connection, kept between
+   *  ticks: measured, a shared store for all connections cost 15–35% more CPU per socket-by-socket
+   *  delivery, for 24 B less per connection.) */
+  private readonly queue: Frame[] = [];
   closed = false;
 
-  constructor(
-    readonly ws: WebSocket<unknown>,
-    private readonly store: FrameStore,
-  ) {}
+  constructor(readonly ws: WebSocket<unknown>) {}
 
   /** Whether frames wait for the next flush. */
   get hasQueued(): boolean {
-    return this.head !== -1;
+    return this.queue.length > 0;
   }
 
   /** Queues a frame behind those already waiting (emit order). */
   enqueue(frame: Frame): void {
-    const i = this.store.frames.push(frame) - 1;
-    this.store.next.push(-1);
-    if (this.tail === -1) this.head = i;
-    else this.store.next[this.tail] = i;
-    this.tail = i;
+    this.queue.push(frame);
   }
 
   subscribe(topic: string): void {
@@ -60,15 +38,15 @@ export class WebSocketTransport {
 
   /** Sends the queued frames in one corked write. */
   flush(): void {
-    const head = this.head;
-    if (head === -1) return;
-    this.head = this.tail = -1;
-    if (this.closed) return;
-    const { frames, next } = this.store;
-    const ws = this.ws;
-    ws.cork(() => {
-      for (let i = head; i !== -1; i = next[i]) ws.send(frames[i].data, frames[i].binary);
-    });
+    const queue = this.queue;
+    if (queue.length === 0) return;
+    if (!this.closed) {
+      const ws = this.ws;
+      ws.cork(() => {
+        for (let i = 0; i < queue.length; i++) ws.send(queue[i].data, queue[i].binary);
+      });
+    }
+    queue.length = 0;
   }
 
   /** Sends frames now, after whatever is queued (a reply outside any namespace socket). */
