@@ -82,6 +82,10 @@ export class DerivedTopics {
     return this.byKey.size;
   }
 
+  get enabled(): boolean {
+    return this.max > 0;
+  }
+
   private create(key: string, rooms: Room[], except: Room[]): DerivedTopic {
     if (this.byKey.size >= this.max) this.evictLeastRecentlyUsed();
     const d: DerivedTopic = { topic: this.view.namespaceTopic + key, slots: new SlotSet(), rooms, except, lastUsed: 0 };

@@ -98,6 +98,10 @@ export class Membership extends EventEmitter {
     return this.derived.lookup(rooms, except);
   }
 
+  get derivedTopicsEnabled(): boolean {
+    return this.derived.enabled;
+  }
+
   get derivedTopicCount(): number {
     return this.derived.size;
   }

@@ -33,9 +33,9 @@ export class Planner {
 
   plan(m: Membership, req: PlanRequest): Plan {
     const plan = this.greedy(m, req);
-    if (!plan.perSocket) return plan;
+    if (!plan.perSocket || !m.derivedTopicsEnabled) return plan;
     // Per-socket work left: a composite target broadcast to again and again has its own topic.
-    const except = req.senderSlot >= 0 && req.senderId !== undefined && m.roomIndex(req.senderId)?.slots.size === 1 ? [...req.except].filter((r) => r !== req.senderId) : req.except;
+    const except = req.senderId !== undefined && onlyTheSender(m, req) ? [...req.except].filter((r) => r !== req.senderId) : req.except;
     const derived = m.derivedTopic(req.rooms, except);
     if (!derived) return plan;
     // Sockets of the target holding queued frames must get them first. A derived topic is for a
@@ -55,7 +55,7 @@ export class Planner {
     const excluded = this.excluded;
     for (const room of req.except) {
       const idx = m.roomIndex(room);
-      if (!idx || (hasSender && room === req.senderId && idx.slots.size === 1)) continue;
+      if (!idx || (room === req.senderId && onlyTheSender(m, req))) continue;
       if (!excluding) excluded.fill(0, 0, words);
       idx.slots.orInto(excluded);
       excluding = true;
@@ -112,6 +112,14 @@ export class Planner {
     this.excluded = new Uint32Array(size);
     this.covered = new Uint32Array(size);
   }
+}
+
+/** Whether the sender's own room holds the sender alone, so excluding it is exactly what
+ *  `ws.publish` from the sender does (a socket may leave its own room, and others may join it). */
+function onlyTheSender(m: Membership, req: PlanRequest): boolean {
+  if (req.senderSlot < 0 || req.senderId === undefined) return false;
+  const own = m.roomIndex(req.senderId);
+  return own !== undefined && own.slots.size === 1 && own.slots.has(req.senderSlot);
 }
 
 /** Every slot a (rooms, except) selection reaches, with no native shortcut: for acks and utilities. */

@@ -94,6 +94,18 @@ describe("rooms", () => {
     clients.forEach((x) => x.disconnect());
   });
 
+  test("socket.broadcast excludes whoever is in the sender's own room, even when that is someone else", async () => {
+    const [a, b, c] = await Promise.all([h.connected(), h.connected(), h.connected()]);
+    const logs = [a, b, c].map(record);
+    server(a).leave(a.id!);
+    server(b).join(a.id!); // now the room named after a holds b alone
+    server(a).broadcast.emit("odd");
+    await barrier(h, [a, b, c]);
+    assert.deepEqual(events(logs[1], "odd"), [], "b is in the excepted room");
+    assert.deepEqual(events(logs[2], "odd"), [[]]);
+    [a, b, c].forEach((x) => x.disconnect());
+  });
+
   test("private message to a socket id through socket.to(id)", async () => {
     const [a, b] = await Promise.all([h.connected(), h.connected()]);
     const got = once<[string, string]>(b, "private message");
