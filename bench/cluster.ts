@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { Relay } from "../src/cluster/relay.ts";
 import { DEFAULT_SEED, assignRooms, isMember, nowUs, T_ONE, T_SOCKET_TO, T_UNION, type Selector } from "./lib/plan.ts";
 import { ForeignCpuMonitor } from "./lib/interference.ts";
-import { children, HAS_TASKSET, killChildren, NCPU, Peer, type Msg } from "./lib/peer.ts";
+import { children, HAS_TASKSET, NCPU, Peer, runMain, type Msg } from "./lib/peer.ts";
 import { fmt, markdownTable, median, percentile } from "./lib/report.ts";
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -657,23 +657,6 @@ if (process.argv.includes("--relay-child")) {
   });
   process.send?.({ id: 0, type: "hello", port, pid: process.pid });
 } else {
-  const watchdog = setTimeout(() => {
-    console.error("bench:cluster: FAIL: watchdog: the run took more than 20 minutes");
-    killChildren();
-    process.exit(3);
-  }, 20 * 60 * 1000);
-  watchdog.unref();
-  main().then(
-    (code) => {
-      killChildren();
-      process.exitCode = code;
-      setTimeout(() => process.exit(code), 50).unref();
-    },
-    (err: unknown) => {
-      console.error("bench:cluster: FAIL:", err);
-      killChildren();
-      process.exit(1);
-    },
-  );
+  runMain("bench:cluster", main, 20);
 }
 

@@ -26,7 +26,7 @@ import {
   type Selector,
 } from "./lib/plan.ts";
 import { ForeignCpuMonitor } from "./lib/interference.ts";
-import { children, HAS_TASKSET, killChildren, NCPU, Peer, type Msg } from "./lib/peer.ts";
+import { children, HAS_TASKSET, killChildren, NCPU, Peer, runMain, type Msg } from "./lib/peer.ts";
 import { fmt, fmtRatio, markdownTable, median, percentile, ratioSvg, type ChartPanel } from "./lib/report.ts";
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -956,26 +956,7 @@ async function main(): Promise<number> {
   return 0;
 }
 
-// a hard upper bound on the whole run, whatever happens
-const watchdog = setTimeout(() => {
-  console.error("bench: FAIL: watchdog: the run took more than 60 minutes");
-  killChildren();
-  process.exit(3);
-}, 60 * 60 * 1000);
-watchdog.unref();
-
-main().then(
-  (code) => {
-    killChildren();
-    process.exitCode = code;
-    setTimeout(() => process.exit(code), 50).unref();
-  },
-  (err: unknown) => {
-    console.error("bench: FAIL:", err);
-    killChildren();
-    process.exit(1);
-  },
-);
+runMain("bench", main, 60);
 
 /** Sections other tools own in RESULTS.md (`<!-- name:start -->` … `<!-- name:end -->`, e.g. the
  *  micro-benchmarks and the cluster benchmark): carried over when the end-to-end part is rewritten. */

@@ -145,3 +145,26 @@ export class Peer {
     if (!(await this.waitExit(3000))) this.kill();
   }
 }
+
+/** Runs a benchmark's main(): exits with its code, kills every child on the way out, and gives up
+ *  (exit 3) after `maxMinutes` whatever happens. */
+export function runMain(label: string, main: () => Promise<number>, maxMinutes: number): void {
+  const watchdog = setTimeout(() => {
+    console.error(`${label}: FAIL: watchdog: the run took more than ${maxMinutes} minutes`);
+    killChildren();
+    process.exit(3);
+  }, maxMinutes * 60 * 1000);
+  watchdog.unref();
+  main().then(
+    (code) => {
+      killChildren();
+      process.exitCode = code;
+      setTimeout(() => process.exit(code), 50).unref();
+    },
+    (err: unknown) => {
+      console.error(`${label}: FAIL:`, err);
+      killChildren();
+      process.exit(1);
+    },
+  );
+}
