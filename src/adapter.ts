@@ -31,7 +31,7 @@ export class Adapter extends Membership {
 
   /** Encodes once, plans once, delivers once per recipient. */
   broadcast(packet: Omit<Packet, "nsp">, opts: BroadcastOptions): void {
-    this.broadcastFrames(encodePacket({ ...packet, nsp: this.nspName }), opts);
+    this.broadcastFrames(encodePacket({ type: packet.type, nsp: this.nspName, id: packet.id, data: packet.data }), opts);
   }
 
   /** Plans and delivers frames already encoded for this namespace (the cluster adapter forwards

@@ -98,8 +98,11 @@ export class BroadcastOperator {
     this.adapter.disconnectSockets(this.options(), close);
   }
 
+  private cachedOptions: BroadcastOptions | undefined;
+
+  /** The operator is immutable, so its adapter options are made once. */
   private options(): BroadcastOptions {
-    return { rooms: this.rooms, except: this.exceptRooms, flags: this.flags, sender: this.sender };
+    return (this.cachedOptions ??= { rooms: this.rooms, except: this.exceptRooms, flags: this.flags, sender: this.sender });
   }
 
   private withFlags(flags: BroadcastFlags): BroadcastOperator {

@@ -61,14 +61,15 @@ export class Planner {
       excluding = true;
     }
     if (excluding && hasSender) clearBit(excluded, req.senderSlot);
-    const pending = m.pendingAny;
-    const blocked = (s: SlotSet) => (excluding && s.intersects(excluded)) || (pending && s.intersects(m.pending));
+    // (Plain conditions, not a closure: under tsx every closure made per broadcast also pays a
+    // name-keeping helper call, measured at 7% of an emit.)
+    const pending = m.pendingAny ? m.pending : null;
 
     const topics: string[] = [];
     const rest = this.rest;
     rest.length = 0;
     if (req.rooms.size === 0) {
-      if (!blocked(m.all)) return { topics: [m.namespaceTopic], viaSender: hasSender, perSocket: null };
+      if (!blockedBy(m.all, excluding ? excluded : null, pending)) return { topics: [m.namespaceTopic], viaSender: hasSender, perSocket: null };
       rest.push(m.all);
     } else {
       // Largest rooms first: a native publish there saves the most per-socket work.
@@ -82,7 +83,7 @@ export class Planner {
       const covered = this.covered;
       if (candidates.length > 1) covered.fill(0, 0, words);
       for (const idx of candidates) {
-        if (idx.native && !blocked(idx.slots) && (topics.length === 0 || !idx.slots.intersects(covered))) {
+        if (idx.native && !blockedBy(idx.slots, excluding ? excluded : null, pending) && (topics.length === 0 || !idx.slots.intersects(covered))) {
           topics.push(idx.topic);
           idx.slots.orInto(covered);
         } else {
@@ -112,6 +113,11 @@ export class Planner {
     this.excluded = new Uint32Array(size);
     this.covered = new Uint32Array(size);
   }
+}
+
+/** Whether a native publish to `s` would reach an excluded socket or overtake queued frames. */
+function blockedBy(s: SlotSet, excluded: Uint32Array | null, pending: Uint32Array | null): boolean {
+  return (excluded !== null && s.intersects(excluded)) || (pending !== null && s.intersects(pending));
 }
 
 /** Whether the sender's own room holds the sender alone, so excluding it is exactly what

@@ -219,7 +219,7 @@ export class Socket extends EventEmitter {
   // ---------- internal: called by the namespace, connection and adapter ----------
 
   send(packet: Omit<Packet, "nsp">): void {
-    this.nsp.server.delivery.enqueue(this.adapter, this, encodePacket({ ...packet, nsp: this.nsp.name }));
+    this.nsp.server.delivery.enqueue(this.adapter, this, encodePacket({ type: packet.type, nsp: this.nsp.name, id: packet.id, data: packet.data }));
   }
 
   registerAck(id: number, fn: Ack, timeout?: number): void {
