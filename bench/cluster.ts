@@ -10,7 +10,6 @@
 // port), load clients (bench/client.ts: even client ids on A, odd on B, plus one latency-probe
 // process per side). Every broadcast is emitted on worker A; every delivery is checked by the
 // clients (duplicates, missing, wrong recipient, out of order, stray: any one fails the run).
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -18,11 +17,11 @@ import { fileURLToPath } from "node:url";
 import { Relay } from "../src/cluster/relay.ts";
 import { DEFAULT_SEED, assignRooms, isMember, nowUs, T_ONE, T_SOCKET_TO, T_UNION, type Selector } from "./lib/plan.ts";
 import { ForeignCpuMonitor } from "./lib/interference.ts";
+import { machineBasics } from "./lib/machine.ts";
 import { children, HAS_TASKSET, NCPU, Peer, runMain, type Msg } from "./lib/peer.ts";
 import { fmt, markdownTable, median, percentile } from "./lib/report.ts";
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.dirname(BENCH_DIR);
 
 // ---- options -----------------------------------------------------------------------------
 const HELP = `usage: npm run bench:cluster -- [flags]
@@ -316,16 +315,8 @@ class Session {
 
 // ---- report ------------------------------------------------------------------------------
 function machine(o: Opts): Record<string, string> {
-  const git = (args: string[]): string => {
-    const r = spawnSync("git", args, { cwd: ROOT, encoding: "utf8" });
-    return r.status === 0 ? r.stdout.trim() : "?";
-  };
-  const dirty = git(["status", "--porcelain", "--", "src"]);
   return {
-    cpu: `${os.cpus()[0]?.model ?? "?"} × ${NCPU}`,
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    node: process.version,
-    roomgate: `${git(["rev-parse", "--short", "HEAD"])}${dirty && dirty !== "?" ? " + uncommitted changes in src/" : ""}`,
+    ...machineBasics(),
     pinning: o.pin && HAS_TASKSET && NCPU >= 2 ? `relay and workers on CPU 0, clients on CPU ${NCPU === 2 ? "1" : `1-${NCPU - 1}`} (taskset)` : "none",
   };
 }

@@ -10,7 +10,6 @@
 // than one CPU); load clients are separate processes pinned to the other CPUs. Every delivery
 // is checked: duplicates, missing, wrong-recipient and out-of-order deliveries make the run
 // FAIL (non-zero exit) with a message naming server, scenario and connections.
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -26,6 +25,7 @@ import {
   type Selector,
 } from "./lib/plan.ts";
 import { ForeignCpuMonitor } from "./lib/interference.ts";
+import { machineBasics } from "./lib/machine.ts";
 import { children, HAS_TASKSET, killChildren, NCPU, Peer, runMain, type Msg } from "./lib/peer.ts";
 import { fmt, fmtRatio, markdownTable, median, percentile, ratioSvg, type ChartPanel } from "./lib/report.ts";
 
@@ -739,18 +739,12 @@ function machine(): Record<string, string> {
       return "?";
     }
   };
-  const git = (args: string[]): string => {
-    const r = spawnSync("git", args, { cwd: ROOT, encoding: "utf8" });
-    return r.status === 0 ? r.stdout.trim() : "?";
-  };
-  const dirty = git(["status", "--porcelain", "--", "src"]);
+  const { roomgate, ...basics } = machineBasics();
   return {
-    cpu: `${os.cpus()[0]?.model ?? "?"} × ${NCPU}`,
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    node: process.version,
+    ...basics,
     uWS: `uWebSockets.js ${pkg("uWebSockets.js")} (@trufflesuite/uws-js-unofficial)`,
     socketio: `socket.io ${pkg("socket.io")}, engine.io ${pkg("engine.io")}, ws ${pkg("ws")}`,
-    roomgate: `${git(["rev-parse", "--short", "HEAD"])}${dirty && dirty !== "?" ? " + uncommitted changes in src/" : ""}`,
+    roomgate,
     pinning: HAS_TASKSET && NCPU >= 2 ? `server on CPU 0, clients on CPU ${NCPU === 2 ? "1" : `1-${NCPU - 1}`} (taskset)` : "none",
   };
 }

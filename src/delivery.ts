@@ -7,6 +7,7 @@
 // then a publish reaching the same socket) is prevented by the planner: sockets with queued frames
 // are marked in `Membership.pending`, and a room holding any of them is not published natively
 // (or, for a derived topic, the queues are flushed first).
+import { forEachBit } from "./bitset.ts";
 import type { Frame } from "./codec.ts";
 import type { Membership } from "./membership.ts";
 import type { Plan } from "./planner.ts";
@@ -49,17 +50,11 @@ export class Delivery {
         else this.app.publish(topic, f.data, f.binary);
       }
     }
-    const bits = plan.perSocket;
-    if (!bits) return;
-    // The bit walk inline rather than forEachBit: no closure per broadcast on this path.
-    for (let w = 0; w < bits.length; w++) {
-      let word = bits[w];
-      while (word !== 0) {
-        const low = word & -word;
-        word ^= low;
-        const r = m.memberAt((w << 5) + (31 - Math.clz32(low))) as Recipient | undefined;
+    if (plan.perSocket) {
+      forEachBit(plan.perSocket, (slot) => {
+        const r = m.memberAt(slot) as Recipient | undefined;
         if (r && !(volatile && r.transport.congested)) this.enqueue(m, r, frames);
-      }
+      });
     }
   }
 

@@ -15,6 +15,17 @@ import {
 } from "../lib/plan.ts";
 import { churnPlan, type Impl } from "./harness.ts";
 
+/** The one configuration both Socket.IO peers run with (websocket only, no compression, the
+ *  same heartbeat and payload limit as roomgate's bench server). */
+export const SOCKET_IO_OPTIONS = {
+  transports: ["websocket" as const],
+  serveClient: false,
+  perMessageDeflate: false,
+  pingInterval: 25000,
+  pingTimeout: 20000,
+  maxHttpBufferSize: 1e6,
+};
+
 export interface SioOp {
   to(room: string): SioOp;
   except(room: string): SioOp;

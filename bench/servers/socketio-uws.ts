@@ -4,17 +4,10 @@
 import uWS from "uWebSockets.js";
 import { Server } from "socket.io";
 import { serve } from "./harness.ts";
-import { sioImpl, type SioServer } from "./sioapi.ts";
+import { SOCKET_IO_OPTIONS, sioImpl, type SioServer } from "./sioapi.ts";
 
 const app = uWS.App();
-const io = new Server({
-  transports: ["websocket"],
-  serveClient: false,
-  perMessageDeflate: false,
-  pingInterval: 25000,
-  pingTimeout: 20000,
-  maxHttpBufferSize: 1e6,
-});
+const io = new Server(SOCKET_IO_OPTIONS);
 io.attachApp(app);
 let token: uWS.us_listen_socket | null = null;
 

@@ -3,17 +3,10 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Server } from "socket.io";
 import { serve } from "./harness.ts";
-import { sioImpl, type SioServer } from "./sioapi.ts";
+import { SOCKET_IO_OPTIONS, sioImpl, type SioServer } from "./sioapi.ts";
 
 const httpServer = http.createServer();
-const io = new Server(httpServer, {
-  transports: ["websocket"],
-  serveClient: false,
-  perMessageDeflate: false,
-  pingInterval: 25000,
-  pingTimeout: 20000,
-  maxHttpBufferSize: 1e6,
-});
+const io = new Server(httpServer, SOCKET_IO_OPTIONS);
 
 await serve(
   sioImpl(
