@@ -126,17 +126,8 @@ export class SlotSet {
   }
 }
 
-export function setBit(bits: Uint32Array, slot: number): void {
-  bits[slot >>> 5] |= 1 << (slot & 31);
-}
-
 export function clearBit(bits: Uint32Array, slot: number): void {
   bits[slot >>> 5] &= ~(1 << (slot & 31));
-}
-
-export function hasBit(bits: Uint32Array, slot: number): boolean {
-  const w = slot >>> 5;
-  return w < bits.length && (bits[w] & (1 << (slot & 31))) !== 0;
 }
 
 export function forEachBit(bits: Uint32Array, fn: (slot: number) => void): void {
@@ -150,7 +141,3 @@ export function forEachBit(bits: Uint32Array, fn: (slot: number) => void): void 
   }
 }
 
-export function isEmpty(bits: Uint32Array): boolean {
-  for (let i = 0; i < bits.length; i++) if (bits[i] !== 0) return false;
-  return true;
-}

@@ -91,7 +91,6 @@ export function encodeEngineOpen(open: { sid: string; pingInterval: number; ping
 }
 
 export const ENGINE_PING = "2";
-export const ENGINE_CLOSE = "1";
 
 // ---------- decoding ----------
 
