@@ -37,12 +37,15 @@ export class Adapter extends Membership {
   /** Plans and delivers frames already encoded for this namespace (the cluster adapter forwards
    *  them between workers as they are). */
   protected broadcastFrames(frames: Frame[], opts: BroadcastOptions): void {
-    const sender = opts.sender?.connected && !opts.sender.transport.closed ? opts.sender : undefined;
     const except = opts.except ?? NONE;
+    // Published from the sender's connection (uWS skips it) only when its own room is excluded
+    // and still holds it: a socket may leave its own room, and then it is not excluded.
+    const s = opts.sender;
+    const sender = s && s.connected && !s.transport.closed && except.has(s.id) && this.sids.get(s.id)?.has(s.id) ? s : undefined;
     const plan = this.nsp.server.planner.plan(this, {
       rooms: opts.rooms,
       except,
-      senderSlot: sender && except.has(sender.id) ? sender.slot : -1,
+      senderSlot: sender ? sender.slot : -1,
       senderId: sender?.id,
     });
     this.nsp.server.delivery.execute(this, plan, frames, sender?.transport ?? null, !!opts.flags?.volatile);

@@ -13,6 +13,14 @@ export class SlotSet {
   private bits: Uint32Array | null = null;
   size = 0;
 
+  /** A set of one slot. */
+  static of(slot: number): SlotSet {
+    const s = new SlotSet();
+    s.small = [slot];
+    s.size = 1;
+    return s;
+  }
+
   has(slot: number): boolean {
     if (this.small) return this.small.includes(slot);
     const w = slot >>> 5;

@@ -15,16 +15,80 @@ export interface Member {
   readonly transport: { subscribe(topic: string): void; unsubscribe(topic: string): void };
 }
 
-/** A room's members: the public Set of socket ids (what `adapter.rooms` maps to), and, kept in
- *  step by Membership, their slots and the room's uWS topic. One object, so a join or leave
- *  touches one map entry. */
-export class RoomIndex extends Set<SocketId> {
+/** What the planner reads of a room: its members' slots and, once it is native, its uWS topic. */
+export interface RoomSlots {
+  readonly slots: SlotSet;
+  readonly native: boolean;
+  readonly topic: string;
+}
+
+/** A stored room's members: the public Set of socket ids (what `adapter.rooms` maps to), and,
+ *  kept in step by Membership, their slots and the room's uWS topic. One object, so a join or
+ *  leave touches one map entry. */
+export class RoomIndex extends Set<SocketId> implements RoomSlots {
   /** The room's uWS topic; empty until the room turns native. */
   topic = "";
   readonly slots = new SlotSet();
   /** Whether every member is subscribed to `topic`. A room turns native at its second member:
-   *  a one-member room (every socket's own id room) is delivered directly and costs no topic. */
+   *  a one-member room is delivered directly and costs no topic. */
   native = false;
+}
+
+/**
+ * Socket.IO's `adapter.rooms`. Every socket's own room is held here only once somebody else
+ * joins it: while the socket is alone in it (nearly always), it lives in `sids` alone and this
+ * map answers for it. That saves two hash tables and a map entry per connection.
+ */
+export class RoomMap extends Map<Room, Set<SocketId>> {
+  /** Own rooms answered for but not stored. */
+  ownRooms = 0;
+
+  constructor(private readonly sids: Map<SocketId, Set<Room>>) {
+    super();
+  }
+
+  /** The stored room, if any (own rooms held by their socket alone are not stored). */
+  stored(room: Room): RoomIndex | undefined {
+    return super.get(room) as RoomIndex | undefined;
+  }
+
+  /** Whether `room` is a socket's own room that holds that socket alone (and is not stored). */
+  isOwnRoom(room: Room): boolean {
+    return this.sids.get(room)?.has(room) === true && !super.has(room);
+  }
+
+  override get(room: Room): Set<SocketId> | undefined {
+    return super.get(room) ?? (this.isOwnRoom(room) ? new Set([room]) : undefined);
+  }
+
+  override has(room: Room): boolean {
+    return super.has(room) || this.isOwnRoom(room);
+  }
+
+  override get size(): number {
+    return super.size + this.ownRooms;
+  }
+
+  override *entries(): MapIterator<[Room, Set<SocketId>]> {
+    yield* super.entries();
+    for (const id of this.sids.keys()) if (this.isOwnRoom(id)) yield [id, new Set([id])];
+  }
+
+  override [Symbol.iterator](): MapIterator<[Room, Set<SocketId>]> {
+    return this.entries();
+  }
+
+  override *keys(): MapIterator<Room> {
+    for (const [room] of this.entries()) yield room;
+  }
+
+  override *values(): MapIterator<Set<SocketId>> {
+    for (const [, ids] of this.entries()) yield ids;
+  }
+
+  override forEach(fn: (ids: Set<SocketId>, room: Room, map: Map<Room, Set<SocketId>>) => void, thisArg?: unknown): void {
+    for (const [room, ids] of this.entries()) fn.call(thisArg, ids, room, this);
+  }
 }
 
 const TOPIC_SEPARATOR = "\x1f";
@@ -37,9 +101,10 @@ export function assertRoomName(room: unknown): asserts room is Room {
 }
 
 export class Membership extends EventEmitter {
-  /** Socket.IO's `adapter.rooms`: room → socket ids (Sets that also carry the delivery index). */
-  readonly rooms = new Map<Room, RoomIndex>();
+  /** Socket.IO's `adapter.sids`: socket id → its rooms (its own room included). */
   readonly sids = new Map<SocketId, Set<Room>>();
+  /** Socket.IO's `adapter.rooms`: room → socket ids (stored Sets also carry the delivery index). */
+  readonly rooms = new RoomMap(this.sids);
   /** Topic every member of the namespace is subscribed to. */
   readonly namespaceTopic: string;
   /** Slots of all sockets in the namespace. */
@@ -65,7 +130,7 @@ export class Membership extends EventEmitter {
       {
         namespaceTopic: this.namespaceTopic,
         all: this.all,
-        roomSlots: (room) => this.rooms.get(room)?.slots,
+        roomSlots: (room) => this.roomIndex(room)?.slots,
         memberAt: (slot) => this.members[slot],
       },
       derivedTopics,
@@ -85,8 +150,19 @@ export class Membership extends EventEmitter {
     return this.bySid.get(id);
   }
 
-  roomIndex(room: Room): RoomIndex | undefined {
-    return this.rooms.get(room);
+  /** A room's slots and topic; an own room held by its socket alone is made up on the spot. */
+  roomIndex(room: Room): RoomSlots | undefined {
+    const stored = this.rooms.stored(room);
+    if (stored) return stored;
+    const owner = this.rooms.isOwnRoom(room) ? this.bySid.get(room) : undefined;
+    return owner && { slots: SlotSet.of(owner.slot), native: false, topic: "" };
+  }
+
+  /** Whether `room` holds the socket at `slot` and nobody else. */
+  holdsOnly(room: Room, slot: number): boolean {
+    const stored = this.rooms.stored(room);
+    if (stored) return stored.slots.size === 1 && stored.slots.has(slot);
+    return this.rooms.isOwnRoom(room) && this.bySid.get(room)?.slot === slot;
   }
 
   topicOf(room: Room): string {
@@ -141,14 +217,31 @@ export class Membership extends EventEmitter {
     let joined = this.sids.get(id);
     if (!joined) this.sids.set(id, (joined = new Set()));
     for (const room of rooms) {
-      joined.add(room);
-      let idx = this.rooms.get(room);
+      if (joined.has(room)) continue;
+      let idx = this.rooms.stored(room);
+      if (!idx && room === id) {
+        // Its own room, alone: answered for by `rooms`, not stored.
+        joined.add(room);
+        this.rooms.ownRooms++;
+        this.emit("create-room", room);
+        this.derived.refresh(member, room);
+        this.emit("join-room", room, id);
+        continue;
+      }
       if (!idx) {
         idx = new RoomIndex();
+        const owner = this.rooms.isOwnRoom(room) ? this.bySid.get(room) : undefined;
         this.rooms.set(room, idx);
-        this.emit("create-room", room);
+        if (owner) {
+          // Somebody joins another socket's own room: from now on it is stored like any room.
+          this.rooms.ownRooms--;
+          idx.add(owner.id);
+          idx.slots.add(owner.slot);
+        } else {
+          this.emit("create-room", room);
+        }
       }
-      if (idx.has(id)) continue;
+      joined.add(room);
       idx.add(id);
       idx.slots.add(member.slot);
       if (idx.native) member.transport.subscribe(idx.topic);
@@ -159,10 +252,18 @@ export class Membership extends EventEmitter {
   }
 
   del(id: SocketId, room: Room): void {
-    const idx = this.rooms.get(room);
     const member = this.bySid.get(id);
-    this.sids.get(id)?.delete(room);
-    if (!idx || !member || !idx.delete(id)) return;
+    if (!this.sids.get(id)?.delete(room) || !member) return;
+    const idx = this.rooms.stored(room);
+    if (!idx) {
+      // Its own room, held alone and not stored.
+      this.rooms.ownRooms--;
+      this.derived.refresh(member, room);
+      this.emit("leave-room", room, id);
+      this.emit("delete-room", room);
+      return;
+    }
+    idx.delete(id);
     idx.slots.delete(member.slot);
     if (idx.native) member.transport.unsubscribe(idx.topic);
     this.derived.refresh(member, room);

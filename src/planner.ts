@@ -3,7 +3,7 @@
 // with sockets holding queued frames go out by native uWS publish; everybody else left in the
 // union, minus the except set, is delivered socket by socket. Pure: reads membership, sends nothing.
 import { clearBit, wordsFor, type SlotSet } from "./bitset.ts";
-import type { Membership, RoomIndex, Room } from "./membership.ts";
+import type { Membership, Room, RoomSlots } from "./membership.ts";
 
 export interface PlanRequest {
   rooms: ReadonlySet<Room>;
@@ -28,7 +28,7 @@ export class Planner {
   private union = new Uint32Array(8);
   private excluded = new Uint32Array(8);
   private covered = new Uint32Array(8);
-  private readonly candidates: RoomIndex[] = [];
+  private readonly candidates: RoomSlots[] = [];
   private readonly rest: SlotSet[] = [];
 
   plan(m: Membership, req: PlanRequest): Plan {
@@ -54,8 +54,9 @@ export class Planner {
     let excluding = false;
     const excluded = this.excluded;
     for (const room of req.except) {
+      if (room === req.senderId && onlyTheSender(m, req)) continue;
       const idx = m.roomIndex(room);
-      if (!idx || (room === req.senderId && onlyTheSender(m, req))) continue;
+      if (!idx) continue;
       if (!excluding) excluded.fill(0, 0, words);
       idx.slots.orInto(excluded);
       excluding = true;
@@ -123,9 +124,7 @@ function blockedBy(s: SlotSet, excluded: Uint32Array | null, pending: Uint32Arra
 /** Whether the sender's own room holds the sender alone, so excluding it is exactly what
  *  `ws.publish` from the sender does (a socket may leave its own room, and others may join it). */
 function onlyTheSender(m: Membership, req: PlanRequest): boolean {
-  if (req.senderSlot < 0 || req.senderId === undefined) return false;
-  const own = m.roomIndex(req.senderId);
-  return own !== undefined && own.slots.size === 1 && own.slots.has(req.senderSlot);
+  return req.senderSlot >= 0 && req.senderId !== undefined && m.holdsOnly(req.senderId, req.senderSlot);
 }
 
 /** Every slot a (rooms, except) selection reaches, with no native shortcut: for acks and utilities. */

@@ -61,11 +61,13 @@ async function run(seed: number, ops: number, clientCount: number, opts: ServerO
       const roomChoices = [...ROOMS, ...some(live, 2).map((q) => q.socket.id)];
       const r = rand();
       if (r < 0.2) {
-        const rooms = some(ROOMS, 2);
+        // Now and then another socket's own room: it then holds two sockets.
+        const rooms = rand() < 0.8 ? some(ROOMS, 2) : some(roomChoices, 2);
         p.socket.join(rooms);
         rooms.forEach((x) => p.rooms.add(x));
       } else if (r < 0.3) {
-        const room = pick(ROOMS);
+        // Now and then a room of its own choosing, its own room included.
+        const room = rand() < 0.8 ? pick(ROOMS) : pick([...p.rooms, p.socket.id]);
         p.socket.leave(room);
         p.rooms.delete(room);
       } else if (r < 0.33 && live.length > 3) {
@@ -100,6 +102,10 @@ async function run(seed: number, ops: number, clientCount: number, opts: ServerO
       model,
       `seed ${seed}: adapter.rooms matches the model`,
     );
+    const rooms = h.io.sockets.adapter.rooms;
+    assert.equal(rooms.size, model.size, `seed ${seed}: adapter.rooms.size`);
+    for (const [room, ids] of model) assert.deepEqual(new Set(rooms.get(room)), ids, `seed ${seed}: adapter.rooms.get(${room})`);
+    for (const q of peers) assert.equal(rooms.has(q.socket.id), model.has(q.socket.id), `seed ${seed}: adapter.rooms.has(${q.socket.id})`);
 
     const last = seq;
     await until(() => peers.every((q) => q.received.length >= q.expected.length), 10000, `seed ${seed}: all expected deliveries`).catch(() => undefined);
