@@ -2,17 +2,18 @@
 // attachments in flight) and the namespace sockets multiplexed over it.
 import { decodeEngine, decodePacket, encodePacket, PacketType, ProtocolError, reconstruct, type Packet } from "./codec.ts";
 import type { Server } from "./server.ts";
-import { SocketHandshake, type DisconnectReason, type RequestDetails, type Socket } from "./socket.ts";
+import { SocketHandshake, type DisconnectReason, type Socket } from "./socket.ts";
+import type { UpgradeRequest } from "./request.ts";
 import type { WebSocketTransport } from "./transport.ts";
 
 /** WebSocket close codes roomgate uses when it ends a session. */
 export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, INTERNAL_ERROR: 1011 } as const;
 
 export class Connection {
-  /** Namespace name → socket. A plain object, not a Map: nearly every connection holds one
-   *  namespace, and an object of that shape costs a fraction of a Map's hash table. (Names
-   *  always start with "/", so they never meet Object.prototype's keys.) */
-  private readonly sockets: Record<string, Socket> = {};
+  /** The socket of the first namespace connected: nearly every connection holds only one, so
+   *  the rest, by namespace name, get a map only when a second one connects. */
+  private first: Socket | null = null;
+  private others: Map<string, Socket> | null = null;
   /** Number of namespaces connected. */
   socketCount = 0;
   /** Namespaces whose CONNECT is waiting on middlewares. */
@@ -26,7 +27,7 @@ export class Connection {
     readonly server: Server,
     readonly transport: WebSocketTransport,
     readonly sid: string,
-    private readonly request: RequestDetails,
+    private readonly request: UpgradeRequest,
   ) {
     server.awaitNamespace(this);
   }
@@ -84,7 +85,7 @@ export class Connection {
 
   private onPacket(packet: Packet): void {
     if (packet.type === PacketType.CONNECT) return this.onConnect(packet);
-    const socket = this.sockets[packet.nsp];
+    const socket = this.socketOf(packet.nsp);
     if (packet.type === PacketType.DISCONNECT) {
       if (socket) socket.onclose("client namespace disconnect");
       return;
@@ -99,7 +100,7 @@ export class Connection {
 
   private dispatch(packet: Packet, buffers: Buffer[]): void {
     if (packet.type === PacketType.BINARY_EVENT || packet.type === PacketType.BINARY_ACK) packet.data = reconstruct(packet.data, buffers);
-    this.sockets[packet.nsp]?.onpacket(packet);
+    this.socketOf(packet.nsp)?.onpacket(packet);
   }
 
   private onConnect(packet: Packet): void {
@@ -108,17 +109,23 @@ export class Connection {
       this.sendConnectError(packet.nsp, { message: "Invalid namespace" });
       return;
     }
-    if (this.sockets[packet.nsp] || this.connecting?.has(packet.nsp)) throw new ProtocolError(`duplicate CONNECT for namespace ${packet.nsp}`);
+    if (this.socketOf(packet.nsp) || this.connecting?.has(packet.nsp)) throw new ProtocolError(`duplicate CONNECT for namespace ${packet.nsp}`);
     (this.connecting ??= new Set()).add(packet.nsp);
-    const handshake = new SocketHandshake(this.request, (packet.data as Record<string, unknown>) ?? {}, Date.now());
+    const handshake = new SocketHandshake(this.request, (packet.data as Record<string, unknown> | undefined) ?? null, Date.now());
     nsp.connect(this, handshake, (socket) => {
       this.connecting!.delete(packet.nsp);
       if (this.connecting!.size === 0) this.connecting = null;
       if (!socket) return;
-      this.sockets[packet.nsp] = socket;
+      if (this.first === null) this.first = socket;
+      else (this.others ??= new Map()).set(packet.nsp, socket);
       this.socketCount++;
       this.server.namespaceConnected(this);
     });
+  }
+
+  private socketOf(nsp: string): Socket | undefined {
+    const first = this.first;
+    return first !== null && first.nsp.name === nsp ? first : this.others?.get(nsp);
   }
 
   sendConnectError(nsp: string, data: { message: string; data?: unknown }): void {
@@ -126,8 +133,9 @@ export class Connection {
   }
 
   removeSocket(socket: Socket): void {
-    if (this.sockets[socket.nsp.name] !== socket) return;
-    delete this.sockets[socket.nsp.name];
+    if (this.first === socket) this.first = null;
+    else if (this.others?.get(socket.nsp.name) === socket) this.others.delete(socket.nsp.name);
+    else return;
     this.socketCount--;
   }
 
@@ -146,7 +154,9 @@ export class Connection {
 
   private teardown(reason: DisconnectReason): void {
     this.binaryInFlight = null;
-    for (const socket of Object.values(this.sockets)) socket.onclose(reason);
+    const sockets = this.others ? [...this.others.values()] : [];
+    if (this.first) sockets.unshift(this.first);
+    for (const socket of sockets) socket.onclose(reason);
     this.server.forgetConnection(this);
   }
 }

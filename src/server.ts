@@ -14,15 +14,9 @@ import { Namespace, type Middleware } from "./namespace.ts";
 import { Planner } from "./planner.ts";
 import type { Handshake, Socket } from "./socket.ts";
 import { WebSocketTransport } from "./transport.ts";
+import { shared, UpgradeRequest, type RequestInfo } from "./request.ts";
 
-/** What `allowRequest` sees of the upgrade request. */
-export interface RequestInfo {
-  method: string;
-  url: string;
-  headers: Record<string, string>;
-  query: Record<string, string>;
-  remoteAddress: string;
-}
+export type { RequestInfo };
 
 export interface ServerOptions {
   /** URL path of the endpoint; default "/socket.io". */
@@ -56,7 +50,8 @@ type ResolvedOptions = Required<Omit<ServerOptions, "allowedOrigins" | "allowReq
 const DEFAULTS = { path: "/socket.io", pingInterval: 25000, pingTimeout: 20000, maxPayload: 1e6, connectTimeout: 45000, maxBackpressure: 4 * 1024 * 1024, derivedTopics: { max: 0 } };
 
 interface UpgradeData {
-  request: RequestInfo;
+  /** From upgrade to open only: then the connection holds it. */
+  request: UpgradeRequest | null;
   connection?: Connection;
 }
 
@@ -264,17 +259,16 @@ export class Server {
   }
 
   private onUpgrade(res: HttpResponse, req: HttpRequest, context: uWS.us_socket_context_t): void {
-    const queryString = req.getQuery() ?? "";
-    const query = parseQuery(queryString);
     const headers: Record<string, string> = {};
     req.forEach((k, v) => (headers[k] = shared(v)));
-    const request: RequestInfo = {
-      method: shared(req.getMethod().toUpperCase()),
-      url: req.getUrl() + (queryString ? "?" + queryString : ""),
+    const request = new UpgradeRequest(
+      shared(req.getMethod().toUpperCase()),
+      shared(req.getUrl()),
+      req.getQuery() ?? "",
       headers,
-      query,
-      remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
-    };
+      Buffer.from(res.getRemoteAddressAsText()).toString(),
+    );
+    const query = request.query;
     if (query.EIO !== "4") return refuse(res, HttpError.UNSUPPORTED_PROTOCOL);
     if (query.transport !== "websocket") return refuse(res, HttpError.UNKNOWN_TRANSPORT, 'roomgate serves the websocket transport only: connect with { transports: ["websocket"] }');
     if (query.sid !== undefined) return refuse(res, HttpError.BAD_REQUEST, "upgrading an existing polling session is not supported");
@@ -314,15 +308,8 @@ export class Server {
     const data = ws.getUserData();
     const transport = new WebSocketTransport(ws);
     const sid = randomId();
-    const { request } = data;
-    const conn = new Connection(this, transport, sid, {
-      headers: request.headers,
-      query: request.query,
-      address: request.remoteAddress,
-      url: request.url,
-      secure: false,
-      xdomain: request.headers.origin !== undefined,
-    });
+    const conn = new Connection(this, transport, sid, data.request!);
+    data.request = null;
     data.connection = conn;
     this.connections.add(conn);
     transport.sendControl(encodeEngineOpen({ sid, pingInterval: this.opts.pingInterval, pingTimeout: this.opts.pingTimeout, maxPayload: this.opts.maxPayload }));
@@ -349,41 +336,6 @@ export class Server {
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.pongDeadline) clearTimeout(this.pongDeadline);
     this.heartbeat = this.pongDeadline = null;
-  }
-}
-
-/** A query string into an object (last value wins); cheaper than URLSearchParams per upgrade. */
-function parseQuery(qs: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (qs.length === 0) return out;
-  for (const pair of qs.split("&")) {
-    if (pair.length === 0) continue;
-    const eq = pair.indexOf("=");
-    const k = eq < 0 ? pair : pair.slice(0, eq);
-    const v = eq < 0 ? "" : pair.slice(eq + 1);
-    out[decodeComponent(k)] = shared(decodeComponent(v));
-  }
-  return out;
-}
-
-/** Handshake strings repeat across connections (user agents, "websocket", hosts): one copy each
- *  instead of one per connection. Bounded; short strings only. */
-const sharedStrings = new Map<string, string>();
-function shared(s: string): string {
-  if (s.length > 256) return s;
-  const known = sharedStrings.get(s);
-  if (known !== undefined) return known;
-  if (sharedStrings.size >= 4096) sharedStrings.clear();
-  sharedStrings.set(s, s);
-  return s;
-}
-
-function decodeComponent(s: string): string {
-  if (!/[%+]/.test(s)) return s;
-  try {
-    return decodeURIComponent(s.replace(/\+/g, " "));
-  } catch {
-    return s; // malformed escapes stay as sent
   }
 }
 

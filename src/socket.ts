@@ -7,6 +7,7 @@ import { assertRoomName, type Room } from "./membership.ts";
 import type { Namespace } from "./namespace.ts";
 import type { Connection } from "./connection.ts";
 import type { WebSocketTransport } from "./transport.ts";
+import type { UpgradeRequest } from "./request.ts";
 
 export interface Handshake {
   headers: Record<string, string>;
@@ -20,29 +21,47 @@ export interface Handshake {
   xdomain: boolean;
 }
 
-/** What the upgrade request tells every namespace socket of a connection. */
-export type RequestDetails = Omit<Handshake, "auth" | "time" | "issued">;
-
-/** A socket's handshake; `time` (a date string, slow to make) is only made when read. */
+/** A socket's handshake. It reads the connection's upgrade request instead of copying it, and
+ *  makes `auth` (when the client sent none) and `time` (a date string, slow to make) only when
+ *  read: memory per connection is a target. */
 export class SocketHandshake implements Handshake {
-  readonly headers: Record<string, string>;
-  readonly query: Record<string, string>;
-  readonly address: string;
-  readonly url: string;
-  readonly secure: boolean;
-  readonly xdomain: boolean;
-
   constructor(
-    request: RequestDetails,
-    readonly auth: Record<string, unknown>,
+    private readonly request: UpgradeRequest,
+    private authData: Record<string, unknown> | null,
     readonly issued: number,
-  ) {
-    this.headers = request.headers;
-    this.query = request.query;
-    this.address = request.address;
-    this.url = request.url;
-    this.secure = request.secure;
-    this.xdomain = request.xdomain;
+  ) {}
+
+  get headers(): Record<string, string> {
+    return this.request.headers;
+  }
+
+  get query(): Record<string, string> {
+    return this.request.query;
+  }
+
+  get address(): string {
+    return this.request.remoteAddress;
+  }
+
+  get url(): string {
+    return this.request.url;
+  }
+
+  /** uWS serves plain ws:// here (TLS ends in front of it). */
+  get secure(): boolean {
+    return false;
+  }
+
+  get xdomain(): boolean {
+    return this.request.headers.origin !== undefined;
+  }
+
+  get auth(): Record<string, unknown> {
+    return (this.authData ??= {});
+  }
+
+  set auth(value: Record<string, unknown>) {
+    this.authData = value;
   }
 
   get time(): string {
@@ -70,7 +89,6 @@ type Ack = (...args: unknown[]) => void;
 export class Socket extends EventEmitter {
   /** Random, unguessable, unique; also the name of the socket's own room. */
   readonly id = randomId();
-  data: Record<string, unknown> = {};
   connected = false;
   /** Dense slot in the namespace's membership (assigned on connect, recycled after). */
   slot = -1;
@@ -80,6 +98,7 @@ export class Socket extends EventEmitter {
   private anyListeners: AnyListener[] | null = null;
   /** Modifiers for the next emit only (timeout, volatile); null when none. */
   private flags: { volatile?: boolean; timeout?: number } | null = null;
+  private dataObject: Record<string, unknown> | null = null;
 
   constructor(
     readonly nsp: Namespace,
@@ -87,6 +106,15 @@ export class Socket extends EventEmitter {
     readonly handshake: Handshake,
   ) {
     super();
+  }
+
+  /** Anything the application keeps with the socket (made when first read). */
+  get data(): Record<string, unknown> {
+    return (this.dataObject ??= {});
+  }
+
+  set data(value: Record<string, unknown>) {
+    this.dataObject = value;
   }
 
   get transport(): WebSocketTransport {
