@@ -34,6 +34,13 @@ export class RoomIndex extends Set<SocketId> implements RoomSlots {
   native = false;
 }
 
+/** A socket's rooms (what `adapter.sids` maps to and `socket.rooms` is), carrying the socket. */
+export class SocketRooms extends Set<Room> {
+  constructor(readonly member: Member) {
+    super();
+  }
+}
+
 /**
  * Socket.IO's `adapter.rooms`. Every socket's own room is held here only once somebody else
  * joins it: while the socket is alone in it (nearly always), it lives in `sids` alone and this
@@ -43,7 +50,7 @@ export class RoomMap extends Map<Room, Set<SocketId>> {
   /** Own rooms answered for but not stored. */
   ownRooms = 0;
 
-  constructor(private readonly sids: Map<SocketId, Set<Room>>) {
+  constructor(private readonly sids: Map<SocketId, SocketRooms>) {
     super();
   }
 
@@ -55,6 +62,12 @@ export class RoomMap extends Map<Room, Set<SocketId>> {
   /** Whether `room` is a socket's own room that holds that socket alone (and is not stored). */
   isOwnRoom(room: Room): boolean {
     return this.sids.get(room)?.has(room) === true && !super.has(room);
+  }
+
+  /** The socket alone in its own room `room` (not stored), if that is what `room` is. */
+  ownRoomMember(room: Room): Member | undefined {
+    const rooms = this.sids.get(room);
+    return rooms !== undefined && rooms.has(room) && !super.has(room) ? rooms.member : undefined;
   }
 
   override get(room: Room): Set<SocketId> | undefined {
@@ -101,8 +114,9 @@ export function assertRoomName(room: unknown): asserts room is Room {
 }
 
 export class Membership extends EventEmitter {
-  /** Socket.IO's `adapter.sids`: socket id → its rooms (its own room included). */
-  readonly sids = new Map<SocketId, Set<Room>>();
+  /** Socket.IO's `adapter.sids`: socket id → its rooms (its own room included); also the
+   *  registry of members by id. */
+  readonly sids = new Map<SocketId, SocketRooms>();
   /** Socket.IO's `adapter.rooms`: room → socket ids (stored Sets also carry the delivery index). */
   readonly rooms = new RoomMap(this.sids);
   /** Topic every member of the namespace is subscribed to. */
@@ -115,7 +129,6 @@ export class Membership extends EventEmitter {
   pendingAny = false;
 
   private readonly members: (Member | undefined)[] = [];
-  private readonly bySid = new Map<SocketId, Member>();
   private readonly freeSlots: number[] = [];
 
   private readonly derived: DerivedTopics;
@@ -147,14 +160,14 @@ export class Membership extends EventEmitter {
   }
 
   member(id: SocketId): Member | undefined {
-    return this.bySid.get(id);
+    return this.sids.get(id)?.member;
   }
 
   /** A room's slots and topic; an own room held by its socket alone is made up on the spot. */
   roomIndex(room: Room): RoomSlots | undefined {
     const stored = this.rooms.stored(room);
     if (stored) return stored;
-    const owner = this.rooms.isOwnRoom(room) ? this.bySid.get(room) : undefined;
+    const owner = this.rooms.ownRoomMember(room);
     return owner && { slots: SlotSet.of(owner.slot), native: false, topic: "" };
   }
 
@@ -162,7 +175,7 @@ export class Membership extends EventEmitter {
   holdsOnly(room: Room, slot: number): boolean {
     const stored = this.rooms.stored(room);
     if (stored) return stored.slots.size === 1 && stored.slots.has(slot);
-    return this.rooms.isOwnRoom(room) && this.bySid.get(room)?.slot === slot;
+    return this.rooms.ownRoomMember(room)?.slot === slot;
   }
 
   topicOf(room: Room): string {
@@ -187,7 +200,7 @@ export class Membership extends EventEmitter {
     const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.members.length;
     member.slot = slot;
     this.members[slot] = member;
-    this.bySid.set(member.id, member);
+    this.sids.set(member.id, new SocketRooms(member));
     if (wordsFor(this.members.length) > this.pending.length) {
       const grown = new Uint32Array(this.pending.length * 2);
       grown.set(this.pending);
@@ -201,21 +214,20 @@ export class Membership extends EventEmitter {
 
   /** Leaves every room and frees the slot. */
   removeMember(member: Member): void {
-    if (this.bySid.get(member.id) !== member) return;
+    if (this.sids.get(member.id)?.member !== member) return;
     this.all.delete(member.slot); // first, so no derived topic re-subscribes it on the way out
     this.delAll(member.id);
     this.derived.refresh(member, null);
     member.transport.unsubscribe(this.namespaceTopic);
-    this.bySid.delete(member.id);
+    this.sids.delete(member.id);
     this.members[member.slot] = undefined;
     this.freeSlots.push(member.slot);
   }
 
   addAll(id: SocketId, rooms: Iterable<Room>): void {
-    const member = this.bySid.get(id);
-    if (!member) return;
-    let joined = this.sids.get(id);
-    if (!joined) this.sids.set(id, (joined = new Set()));
+    const joined = this.sids.get(id);
+    if (!joined) return;
+    const member = joined.member;
     for (const room of rooms) {
       if (joined.has(room)) continue;
       let idx = this.rooms.stored(room);
@@ -230,7 +242,7 @@ export class Membership extends EventEmitter {
       }
       if (!idx) {
         idx = new RoomIndex();
-        const owner = this.rooms.isOwnRoom(room) ? this.bySid.get(room) : undefined;
+        const owner = this.rooms.ownRoomMember(room);
         this.rooms.set(room, idx);
         if (owner) {
           // Somebody joins another socket's own room: from now on it is stored like any room.
@@ -252,8 +264,9 @@ export class Membership extends EventEmitter {
   }
 
   del(id: SocketId, room: Room): void {
-    const member = this.bySid.get(id);
-    if (!this.sids.get(id)?.delete(room) || !member) return;
+    const joined = this.sids.get(id);
+    if (!joined?.delete(room)) return;
+    const member = joined.member;
     const idx = this.rooms.stored(room);
     if (!idx) {
       // Its own room, held alone and not stored.
@@ -274,11 +287,10 @@ export class Membership extends EventEmitter {
     }
   }
 
+  /** Leaves every room (the socket stays known until removeMember). */
   delAll(id: SocketId): void {
     const joined = this.sids.get(id);
-    if (!joined) return;
-    for (const room of [...joined]) this.del(id, room);
-    this.sids.delete(id);
+    if (joined) for (const room of [...joined]) this.del(id, room);
   }
 
   socketRooms(id: SocketId): Set<Room> | undefined {

@@ -266,7 +266,7 @@ export class Server {
       shared(req.getUrl()),
       req.getQuery() ?? "",
       headers,
-      Buffer.from(res.getRemoteAddressAsText()).toString(),
+      shared(Buffer.from(res.getRemoteAddressAsText()).toString()),
     );
     const query = request.query;
     if (query.EIO !== "4") return refuse(res, HttpError.UNSUPPORTED_PROTOCOL);

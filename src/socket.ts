@@ -86,6 +86,12 @@ export type DisconnectReason =
 type AnyListener = (ev: string, ...args: unknown[]) => void;
 type Ack = (...args: unknown[]) => void;
 
+/** Listener table of a socket's EventEmitter: without a prototype chain, like Node's own, but
+ *  made by a constructor so V8 keeps it in fast mode (Node's `{ __proto__: null }` starts as a
+ *  dictionary: 184 B for a socket's first listener, against 32 B). */
+function ListenerTable(): void {}
+ListenerTable.prototype = Object.create(null);
+
 export class Socket extends EventEmitter {
   /** Random, unguessable, unique; also the name of the socket's own room. */
   readonly id = randomId();
@@ -106,6 +112,7 @@ export class Socket extends EventEmitter {
     readonly handshake: Handshake,
   ) {
     super();
+    (this as unknown as { _events: object })._events = new (ListenerTable as unknown as new () => object)();
   }
 
   /** Anything the application keeps with the socket (made when first read). */

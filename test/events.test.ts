@@ -29,6 +29,31 @@ describe("events and acks", () => {
     c.disconnect();
   });
 
+  test("a socket's listeners: on, once, off, removeAllListeners, names nobody else has", async () => {
+    const c = await h.connected();
+    const s = server(c);
+    const seen: string[] = [];
+    const onPing = (n: number) => seen.push(`on ${n}`);
+    s.on("ping2", onPing);
+    s.once("ping2", (n: number) => seen.push(`once ${n}`));
+    s.on("toString", () => seen.push("toString")); // a name Object.prototype has
+    s.on("__proto__", () => seen.push("__proto__"));
+    assert.equal(s.listenerCount("ping2"), 2);
+    assert.deepEqual(s.eventNames().sort(), ["__proto__", "echo", "ping2", "throws", "toString"]);
+    const delivered = (n: number) => new Promise<void>((resolve) => s.once("mark", () => resolve()) && c.emit("ping2", n) && c.emit("mark"));
+    await delivered(1);
+    await delivered(2);
+    s.off("ping2", onPing);
+    await delivered(3);
+    c.emit("toString");
+    c.emit("__proto__");
+    await new Promise<void>((resolve) => s.once("mark", () => resolve()) && c.emit("mark"));
+    s.removeAllListeners("toString");
+    assert.deepEqual(seen, ["on 1", "once 1", "on 2", "toString", "__proto__"]);
+    assert.deepEqual(s.eventNames().sort(), ["__proto__", "echo", "throws"]);
+    c.disconnect();
+  });
+
   test("server → client event with an ack, with and without timeout", async () => {
     const c = await h.connected();
     c.on("ask", (q: string, cb: (a: string) => void) => cb(q.toUpperCase()));
