@@ -20,8 +20,6 @@ export class Connection {
   private connecting: Set<string> | null = null;
   private binaryInFlight: { packet: Packet; buffers: Buffer[]; bytes: number } | null = null;
   awaitingPong = false;
-  /** When the session opened; the server closes it if no namespace is connected by connectTimeout. */
-  readonly openedAt = Date.now();
 
   constructor(
     readonly server: Server,
@@ -37,6 +35,9 @@ export class Connection {
       if (isBinary) this.onAttachment(Buffer.from(message.slice(0)));
       // uWS has already rejected text frames that are not valid UTF-8.
       else this.onText(Buffer.from(message).toString());
+      // Replies to this client (CONNECT, acks, emits to itself) leave now, inside the write uWS
+      // has corked for this message, instead of in a corked write of their own at the end of the tick.
+      this.transport.flush();
     } catch (err) {
       if (err instanceof ProtocolError || err instanceof TypeError) {
         this.close("parse error", CloseCode.PROTOCOL_ERROR, `parse error: ${err.message}`);

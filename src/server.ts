@@ -72,7 +72,9 @@ export class Server {
   private readonly namespaces = new Map<string, Namespace>();
   private readonly connections = new Set<Connection>();
   /** Connections that have not connected a namespace yet (checked by one sweep, not a timer each). */
-  private readonly awaitingNamespace = new Set<Connection>();
+  /** Sessions with no namespace connected yet, with when they opened (kept here, not on every
+   *  connection: it matters only until the first CONNECT). */
+  private readonly awaitingNamespace = new Map<Connection, number>();
   private connectSweep: NodeJS.Timeout | null = null;
   private listenSocket: us_listen_socket | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
@@ -215,7 +217,7 @@ export class Server {
   }
 
   awaitNamespace(conn: Connection): void {
-    this.awaitingNamespace.add(conn);
+    this.awaitingNamespace.set(conn, Date.now());
     // Checked every quarter of connectTimeout: a silent session is closed within 1.25× of it.
     this.connectSweep ??= setInterval(() => this.sweepUnconnected(), Math.max(5, this.opts.connectTimeout / 4));
   }
@@ -226,8 +228,8 @@ export class Server {
 
   private sweepUnconnected(): void {
     const deadline = Date.now() - this.opts.connectTimeout;
-    for (const conn of this.awaitingNamespace) {
-      if (conn.openedAt > deadline) continue;
+    for (const [conn, openedAt] of this.awaitingNamespace) {
+      if (openedAt > deadline) continue;
       this.awaitingNamespace.delete(conn);
       if (conn.socketCount === 0) conn.close("transport close", CloseCode.POLICY, "no namespace connected within connectTimeout");
     }
