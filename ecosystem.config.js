@@ -26,8 +26,9 @@ const relayHost = env.RELAY_HOST ?? "127.0.0.1";
 const relayPort = env.RELAY_PORT ?? "4222";
 
 // A small young generation: a gateway's per-connection state is long-lived, and V8's default
-// (16 MB semi-spaces) adds ~2.5 KB of RSS per connection at 8k connections for no throughput gain.
-const tsx = (entry) => ({ script: process.execPath, args: ["--max-semi-space-size=4", "--import", "tsx", entry], interpreter: "none" });
+// (16 MB semi-spaces) adds ~2.4 KB of RSS per connection at 8k connections for no throughput gain
+// (bench/RESULTS.md, "Issue #3 targets").
+const tsx = (entry) => ({ script: process.execPath, args: ["--max-semi-space-size=2", "--import", "tsx", entry], interpreter: "none" });
 
 export const apps = [
   {
