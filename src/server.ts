@@ -262,7 +262,8 @@ export class Server {
 
   private onUpgrade(res: HttpResponse, req: HttpRequest, context: uWS.us_socket_context_t): void {
     const headers: Record<string, string> = {};
-    req.forEach((k, v) => (headers[k] = shared(v)));
+    // Interned, but for the WebSocket key: unique per connection, it would only churn the table.
+    req.forEach((k, v) => (headers[k] = k === "sec-websocket-key" ? v : shared(v)));
     const request = new UpgradeRequest(
       shared(req.getMethod().toUpperCase()),
       shared(req.getUrl()),
