@@ -20,7 +20,18 @@ import {
 type Mode = "sio" | "raw";
 export type ClientCmd =
   | { id: number; cmd: "init"; cids: number[]; n: number; seed: number; addrs: number }
-  | { id: number; cmd: "connect"; port: number; mode: Mode; concurrency: number }
+  | {
+      id: number;
+      cmd: "connect";
+      port: number;
+      mode: Mode;
+      concurrency: number;
+      /** Connections allowed to start now (default all); more with "allow". */
+      allowed?: number;
+      /** Report {type:"progress", ready} every this many ready connections (0: never). */
+      progressEvery?: number;
+    }
+  | { id: number; cmd: "allow"; count: number }
   | { id: number; cmd: "begin"; sel: Selector; base: number; total: number; m: number; latency: boolean; stallMs: number }
   | { id: number; cmd: "sent"; b: number }
   | { id: number; cmd: "stats" }
@@ -138,9 +149,11 @@ let readyCount = 0;
 let failedCount = 0;
 let concurrency = 64;
 let lastReadyUs = 0;
+let allowed = 0; // connections allowed to start (the probe is paced by the bulk clients' progress)
+let progressEvery = 0;
 
 function startNext(): void {
-  while (inflight < concurrency && pendingStart < conns.length) {
+  while (inflight < concurrency && pendingStart < Math.min(allowed, conns.length)) {
     const c = conns[pendingStart++]!;
     inflight++;
     openConn(c);
@@ -185,6 +198,7 @@ function connReady(c: Conn): void {
   inflight--;
   readyCount++;
   lastReadyUs = nowUs();
+  if (progressEvery > 0 && (readyCount % progressEvery === 0 || readyCount === conns.length)) send({ type: "progress", ready: readyCount });
   startNext();
 }
 
@@ -490,6 +504,8 @@ process.on("message", (raw: unknown) => {
       port = msg.port;
       mode = msg.mode;
       concurrency = msg.concurrency;
+      allowed = msg.allowed ?? conns.length;
+      progressEvery = msg.progressEvery ?? 0;
       disconnecting = false;
       pendingStart = 0;
       inflight = 0;
@@ -507,6 +523,10 @@ process.on("message", (raw: unknown) => {
       startNext();
       break;
     }
+    case "allow":
+      allowed = msg.count;
+      startNext();
+      break;
     case "begin": {
       const stride = (msg.total + 7) >> 3;
       const nb = Math.ceil(msg.total / msg.m);

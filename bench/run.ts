@@ -268,6 +268,8 @@ const SCENARIO_METRICS: Record<string, string[]> = {
 class Bench {
   clients: Peer[] = [];
   probe: Peer | null = null;
+  /** Connections the probe holds. */
+  probeCount = 0;
   seq = 1;
   doneBox = new Map<number, { msgs: Msg[]; resolve: (() => void) | null }>();
   results = new Map<string, Map<string, RepResult[]>>();
@@ -296,12 +298,14 @@ class Bench {
   }
 
   /** Bulk client processes (round-robin share of the connections, nice +10) plus one probe
-   * process holding a few evenly spread connections at normal priority: latency is sampled on
-   * the probes only, so it measures the server and the network path, not the queue of a
-   * client process that is busy parsing thousands of other sockets' frames. */
+   * process holding a few connections at normal priority, spread evenly through the connection
+   * order (connectAll): latency is sampled on the probes only, so it measures the server and the
+   * network path, not the queue of a client process that is busy parsing thousands of other
+   * sockets' frames. */
   async startClients(): Promise<void> {
     const { o } = this;
     const nProbe = o.n >= 4 ? Math.max(1, Math.min(64, Math.floor(o.n / 16))) : 0;
+    this.probeCount = nProbe;
     const probeCids = new Set<number>();
     for (let i = 0; i < nProbe; i++) probeCids.add(Math.floor(((i + 0.5) * o.n) / nProbe));
     const shares: number[][] = Array.from({ length: o.clients }, () => []);
@@ -365,6 +369,47 @@ class Bench {
         rep: r.rep,
         message: `${what || "incomplete"}${r.incomplete ? " (burst incomplete)" : ""}${r.examples.length ? "; e.g. " + r.examples.slice(0, 6).join("; ") : ""}`,
       });
+    }
+  }
+
+  /**
+   * Connects every client. The probe's connections are spread evenly through the bulk clients'
+   * connection order, not made all at once: servers deliver a broadcast in an order that follows
+   * connection order (Socket.IO walks its room Sets in join order, uWS its topic's subscribers),
+   * so probes that all connect first (or last) would sample only the head (or tail) of every
+   * delivery and the latency percentiles would favour one kind of server.
+   */
+  private async connectAll(port: number, mode: "sio" | "raw"): Promise<Msg[]> {
+    const { o } = this;
+    const connect = (p: Peer, extra: object = {}) => p.request({ cmd: "connect", port, mode, concurrency: o.concurrency, ...extra }, 180000);
+    const probe = this.probe;
+    if (!probe) return Promise.all(this.clients.map((p) => connect(p)));
+    const bulk = this.clients.filter((p) => p !== probe);
+    const nProbe = this.probeCount;
+    const bulkTotal = o.n - nProbe;
+    const ready = new Map<Peer, number>();
+    let allowed = 0;
+    const onProgress = (p: Peer) => (m: Msg) => {
+      ready.set(p, m.ready as number);
+      let sum = 0;
+      for (const r of ready.values()) sum += r;
+      // The k-th probe connection starts once (k + 0.5) / nProbe of the bulk connections are up.
+      const want = Math.min(nProbe, Math.floor((sum / bulkTotal) * nProbe + 0.5));
+      if (want > allowed) {
+        allowed = want;
+        probe.notify({ cmd: "allow", count: allowed });
+      }
+    };
+    bulk.forEach((p) => p.on("progress", onProgress(p)));
+    try {
+      const every = Math.max(1, Math.floor(bulkTotal / nProbe / bulk.length / 4));
+      const probeDone = connect(probe, { allowed: 0 });
+      // Once the bulk clients are done (failures included), whatever the probe has left may start.
+      const bulkDone = Promise.all(bulk.map((p) => connect(p, { progressEvery: every }))).finally(() => probe.notify({ cmd: "allow", count: nProbe }));
+      const [fromBulk, fromProbe] = await Promise.all([bulkDone, probeDone]);
+      return [...fromBulk, fromProbe];
+    } finally {
+      bulk.forEach((p) => p.off("progress"));
     }
   }
 
@@ -537,9 +582,7 @@ class Bench {
       // ramp + idle memory
       scenario = "ramp";
       const tStart = nowUs();
-      const conn = await Promise.all(
-        this.clients.map((p) => p.request({ cmd: "connect", port, mode: def.mode, concurrency: o.concurrency }, 180000)),
-      );
+      const conn = await this.connectAll(port, def.mode);
       const failed = conn.reduce((a, c) => a + (c.failed as number), 0);
       const tN = Math.max(...conn.map((c) => c.t as number));
       if (failed > 0) {

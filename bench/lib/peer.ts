@@ -89,6 +89,9 @@ export class Peer {
   on(type: string, fn: (m: Msg) => void): void {
     this.listeners.set(type, fn);
   }
+  off(type: string): void {
+    this.listeners.delete(type);
+  }
   waitFor(type: string, timeoutMs: number): Promise<Msg> {
     return new Promise((resolve, reject) => {
       if (this.exited) return reject(new Error(`${this.name} ${this.exited}`));
