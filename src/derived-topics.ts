@@ -74,6 +74,7 @@ export class DerivedTopics {
   /** Re-evaluates one socket's subscriptions after its membership of `room` changed, or (null)
    *  after it entered or left the namespace. */
   refresh(member: Member, room: Room | null): void {
+    if (this.max === 0) return;
     const list = room === null ? this.overAll : this.byRoom.get(room);
     if (list) for (const d of list) this.update(d, member);
   }

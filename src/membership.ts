@@ -235,9 +235,9 @@ export class Membership extends EventEmitter {
         // Its own room, alone: answered for by `rooms`, not stored.
         joined.add(room);
         this.rooms.ownRooms++;
-        this.emit("create-room", room);
+        this.announce("create-room", room);
         this.derived.refresh(member, room);
-        this.emit("join-room", room, id);
+        this.announce("join-room", room, id);
         continue;
       }
       if (!idx) {
@@ -250,7 +250,7 @@ export class Membership extends EventEmitter {
           idx.add(owner.id);
           idx.slots.add(owner.slot);
         } else {
-          this.emit("create-room", room);
+          this.announce("create-room", room);
         }
       }
       joined.add(room);
@@ -259,7 +259,7 @@ export class Membership extends EventEmitter {
       if (idx.native) member.transport.subscribe(idx.topic);
       else if (idx.slots.size >= 2) this.goNative(room, idx);
       this.derived.refresh(member, room);
-      this.emit("join-room", room, id);
+      this.announce("join-room", room, id);
     }
   }
 
@@ -272,18 +272,18 @@ export class Membership extends EventEmitter {
       // Its own room, held alone and not stored.
       this.rooms.ownRooms--;
       this.derived.refresh(member, room);
-      this.emit("leave-room", room, id);
-      this.emit("delete-room", room);
+      this.announce("leave-room", room, id);
+      this.announce("delete-room", room);
       return;
     }
     idx.delete(id);
     idx.slots.delete(member.slot);
     if (idx.native) member.transport.unsubscribe(idx.topic);
     this.derived.refresh(member, room);
-    this.emit("leave-room", room, id);
+    this.announce("leave-room", room, id);
     if (idx.size === 0) {
       this.rooms.delete(room);
-      this.emit("delete-room", room);
+      this.announce("delete-room", room);
     }
   }
 
@@ -295,6 +295,14 @@ export class Membership extends EventEmitter {
 
   socketRooms(id: SocketId): Set<Room> | undefined {
     return this.sids.get(id);
+  }
+
+  /** Socket.IO's adapter events. Only emitted when listened to: an emit costs an arguments
+   *  array even with no listener, on every join and leave. */
+  private announce(ev: "create-room" | "delete-room" | "join-room" | "leave-room", room: Room, id?: SocketId): void {
+    if (this.listenerCount(ev) === 0) return;
+    if (id === undefined) this.emit(ev, room);
+    else this.emit(ev, room, id);
   }
 
   private goNative(room: Room, idx: RoomIndex): void {
