@@ -304,8 +304,9 @@ class Bench {
    * sockets' frames. */
   async startClients(): Promise<void> {
     const { o } = this;
-    // Enough probes that the ~third of them inside a target room sample its delivery order well.
-    const nProbe = o.n >= 4 ? Math.max(1, Math.min(256, Math.floor(o.n / 8))) : 0;
+    // Enough probes that the ~third of them inside a target room sample its delivery order well
+    // (and, at the smallest N, that some are inside it at all).
+    const nProbe = o.n >= 4 ? Math.max(Math.min(4, Math.floor(o.n / 4)), Math.min(256, Math.floor(o.n / 8))) : 0;
     this.probeCount = nProbe;
     const probeCids = new Set<number>();
     for (let i = 0; i < nProbe; i++) probeCids.add(Math.floor(((i + 0.5) * o.n) / nProbe));
