@@ -90,6 +90,12 @@ export function encodeEngineOpen(open: { sid: string; pingInterval: number; ping
   return `0{"sid":"${open.sid}","upgrades":[],"pingInterval":${open.pingInterval},"pingTimeout":${open.pingTimeout},"maxPayload":${open.maxPayload}}`;
 }
 
+/** A namespace's CONNECT answer, `40{"sid":…}`, as text: sent to one socket, once (the sid is
+ *  base64url, so no escaping is needed). */
+export function encodeConnectAck(nsp: string, sid: string): string {
+  return nsp === "/" ? `40{"sid":"${sid}"}` : `40${nsp},{"sid":"${sid}"}`;
+}
+
 export const ENGINE_PING = "2";
 
 // ---------- decoding ----------

@@ -2,7 +2,7 @@
 import { EventEmitter } from "node:events";
 import type { Adapter } from "./adapter.ts";
 import { BroadcastOperator } from "./broadcast.ts";
-import { PacketType } from "./codec.ts";
+import { encodeConnectAck } from "./codec.ts";
 import type { Room, SocketId } from "./membership.ts";
 import type { Server } from "./server.ts";
 import { Socket, type Handshake } from "./socket.ts";
@@ -109,7 +109,8 @@ export class Namespace extends EventEmitter {
       socket.connected = true;
       this.sockets.set(socket.id, socket);
       this.adapter.addMember(socket);
-      socket.send({ type: PacketType.CONNECT, data: { sid: socket.id } });
+      // Straight out, not queued: nothing of this socket can be waiting before it.
+      conn.transport.sendTextNow(encodeConnectAck(this.name, socket.id));
       done(socket);
       socket.guard(() => super.emit("connection", socket));
       if (socket.connected) socket.guard(() => super.emit("connect", socket));

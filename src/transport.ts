@@ -59,6 +59,14 @@ export class WebSocketTransport {
     });
   }
 
+  /** A text frame now, after whatever is queued (a namespace's CONNECT answer). */
+  sendTextNow(text: string): void {
+    this.flush();
+    if (this.closed) return;
+    const ws = this.ws;
+    ws.cork(() => ws.send(text, false));
+  }
+
   /** An Engine.IO control frame (open, ping), sent at once: it carries no application order. */
   sendControl(text: string): void {
     if (!this.closed) this.ws.send(text, false);
