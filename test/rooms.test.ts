@@ -2,7 +2,7 @@
 // with real socket.io-client clients.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, once, record, type Harness, type ClientSocket } from "./helpers/server.ts";
+import { startServer, once, record, until, type Harness, type ClientSocket } from "./helpers/server.ts";
 import type { Socket } from "../src/index.ts";
 
 /** Sends a marker to every client after whatever was emitted before; resolves when all have it.
@@ -35,6 +35,73 @@ describe("rooms", () => {
     assert.deepEqual([...h.io.sockets.adapter.rooms.get(a.id!)!], [a.id]);
     a.disconnect();
     b.disconnect();
+  });
+
+  test("a socket's own room: joined by another socket, left by its owner", async () => {
+    const [a, b, c] = await Promise.all([h.connected(), h.connected(), h.connected()]);
+    const logs = [a, b, c].map(record);
+    const rooms = h.io.sockets.adapter.rooms;
+    const created: string[] = [];
+    const onCreate = (room: string) => created.push(room);
+    h.io.sockets.adapter.on("create-room", onCreate);
+    try {
+      server(b).join(a.id!); // b joins a's own room: a private message to a now reaches b too
+      assert.deepEqual(new Set(rooms.get(a.id!)), new Set([a.id, b.id]));
+      assert.deepEqual(created, [], "the room already existed");
+      h.io.to(a.id!).emit("pm", 1);
+      server(a).leave(a.id!); // its owner leaves; b stays
+      assert.deepEqual([...rooms.get(a.id!)!], [b.id]);
+      assert.deepEqual([...server(a).rooms], []);
+      h.io.to(a.id!).emit("pm", 2);
+      server(b).leave(a.id!);
+      assert.equal(rooms.has(a.id!), false);
+      assert.equal(rooms.get(a.id!), undefined);
+      h.io.to(a.id!).emit("pm", 3); // nobody
+      server(c).leave(c.id!); // alone in it: the room is gone at once
+      assert.equal(rooms.has(c.id!), false);
+      h.io.to(c.id!).emit("pm", 4);
+      // Socket.IO skips a sender by excluding its own room: having left it, c gets its own broadcast.
+      server(c).join("x");
+      server(c).to("x").emit("self", 5);
+      server(c).join(c.id!);
+      assert.deepEqual([...rooms.get(c.id!)!], [c.id]);
+      assert.deepEqual(created, ["x", c.id], "rejoining its own room creates it again");
+      server(c).to("x").emit("self", 6);
+      h.io.to(c.id!).emit("pm", 7);
+      await barrier(h, [a, b, c]);
+      assert.deepEqual(events(logs[0], "pm"), [[1]]);
+      assert.deepEqual(events(logs[1], "pm"), [[1], [2]]);
+      assert.deepEqual(events(logs[2], "pm"), [[7]]);
+      assert.deepEqual(events(logs[2], "self"), [[5]]);
+    } finally {
+      h.io.sockets.adapter.off("create-room", onCreate);
+      [a, b, c].forEach((x) => x.disconnect());
+    }
+  });
+
+  test("adapter.rooms answers for every socket's own room: size, has, get, iteration", async () => {
+    const rooms = h.io.sockets.adapter.rooms;
+    await until(() => h.io.sockets.sockets.size === 0, 2000, "earlier tests' sockets are gone");
+    const before = rooms.size;
+    const [a, b] = await Promise.all([h.connected(), h.connected()]);
+    server(a).join("shared");
+    server(b).join("shared");
+    assert.equal(rooms.size, before + 3);
+    assert.ok(rooms.has(a.id!) && rooms.has(b.id!) && rooms.has("shared"));
+    const seen = new Map([...rooms].map(([room, ids]) => [room, [...ids].sort()]));
+    assert.deepEqual(seen.get(a.id!), [a.id]);
+    assert.deepEqual(seen.get("shared"), [a.id, b.id].sort());
+    assert.deepEqual(new Set(rooms.keys()), new Set(seen.keys()));
+    assert.equal([...rooms.values()].length, rooms.size);
+    let visited = 0;
+    rooms.forEach((ids, room) => {
+      visited++;
+      assert.deepEqual([...ids].sort(), seen.get(room));
+    });
+    assert.equal(visited, rooms.size);
+    a.disconnect();
+    b.disconnect();
+    await until(() => rooms.size === before, 2000, "both sockets' rooms are gone");
   });
 
   test("to(room) reaches members only; in() is the same", async () => {
