@@ -71,6 +71,7 @@ interface Opts {
   stallMs: number;
   graceMs: number;
   minMs: number;
+  settleMs: number;
   out: string;
   md: boolean;
   pin: boolean;
@@ -100,6 +101,9 @@ const HELP = `usage: npm run bench -- [flags]
                         after an unmeasured warm-up of min(OPS, 20000)
   --seed S              room-assignment seed (default ${DEFAULT_SEED})
   --stall-ms MS         a burst with no progress for this long is declared incomplete (default 2000; quick 600)
+  --settle-ms MS        memory scenario: read memory after MS idle, both before and after the ramp, so V8's memory
+                        reducer has run (it releases the young generation grown during a ramp ~10 s after it);
+                        default 0: read 300 ms after the ramp
   --out DIR             directory for JSON (and the SVG) (default bench/results)
   --md / --no-md        (do not) rewrite bench/RESULTS.md (default: yes for full runs, no for --quick)
   --no-pin              do not pin server/clients to CPUs with taskset
@@ -129,7 +133,7 @@ function parseOpts(argv: string[]): Opts {
   }
   const known = new Set([
     "n", "m", "size", "bursts", "reps", "scenarios", "servers", "clients", "addrs", "concurrency", "rate",
-    "latency-seconds", "latency-m", "latency-target", "churn-ops", "seed", "stall-ms", "grace-ms", "min-ms", "out", "wrong-faults",
+    "latency-seconds", "latency-m", "latency-target", "churn-ops", "seed", "stall-ms", "grace-ms", "min-ms", "settle-ms", "out", "wrong-faults",
   ]);
   for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown flag --${k} (see --help)`);
   const quick = bools.has("quick");
@@ -170,6 +174,7 @@ function parseOpts(argv: string[]): Opts {
     stallMs: num("stall-ms", quick ? 600 : 2000, 50),
     graceMs: num("grace-ms", quick ? 30 : 60),
     minMs: num("min-ms", quick ? 0 : 1000),
+    settleMs: num("settle-ms", 0),
     out: path.resolve(flags.get("out") ?? path.join(BENCH_DIR, "results")),
     md: bools.has("md") ? true : bools.has("no-md") ? false : !quick,
     pin: !bools.has("no-pin"),
@@ -578,6 +583,7 @@ class Bench {
     try {
       const hello = await srv.waitFor("hello", 60000);
       const port = hello.port as number;
+      if (o.settleMs > 0) await sleep(o.settleMs);
       const mem0 = await srv.request({ cmd: "mem" });
       const cpu0 = (await srv.request({ cmd: "cpu" })).us as number;
 
@@ -609,7 +615,7 @@ class Bench {
           examples: [],
           metrics: { timeToN: rampMs, connsPerSec: o.n / (rampMs / 1000), cpuPerConn: (cpu1 - cpu0) / o.n, clientCpuUs: clientCpu },
         });
-      await sleep(o.quick ? 100 : 300);
+      await sleep(o.settleMs > 0 ? o.settleMs : o.quick ? 100 : 300);
       const mem1 = await srv.request({ cmd: "mem" });
       if (want.has("memory"))
         this.record(def.name, "memory", {

@@ -267,7 +267,7 @@ export class Server {
     const request = new UpgradeRequest(
       shared(req.getMethod().toUpperCase()),
       shared(req.getUrl()),
-      req.getQuery() ?? "",
+      shared(req.getQuery() ?? ""), // usually "EIO=4&transport=websocket", the same for everyone
       headers,
       shared(Buffer.from(res.getRemoteAddressAsText()).toString()),
     );
