@@ -35,8 +35,8 @@ export interface ServerOptions {
   /** Bytes a slow client may have buffered before it is disconnected (default 4 MiB). */
   maxBackpressure?: number;
   /** Off by default. On (`true` or `{ after, max }`), a composite target (union, except) broadcast
-   *  to repeatedly gets a maintained native topic: ~13% less CPU on steady streams, but uWS's topic
-   *  drain adds ~1 ms of median latency and joins/leaves of its rooms cost more (bench/RESULTS.md). */
+   *  to repeatedly gets a maintained native topic: ~10% less CPU on steady streams at the same
+   *  latency, but joins/leaves of its rooms cost more (bench/RESULTS.md). */
   derivedTopics?: DerivedTopicOptions | boolean;
   /** The adapter class each namespace uses (the cluster adapter plugs in here). */
   adapter?: AdapterConstructor;
