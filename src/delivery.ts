@@ -29,6 +29,11 @@ export class Delivery {
 
   /** Queues frames for one socket of namespace `m`. */
   enqueue(m: Membership, recipient: Recipient, frames: readonly Frame[]): void {
+    this.touched.add(m);
+    this.queueFor(m, recipient, frames);
+  }
+
+  private queueFor(m: Membership, recipient: Recipient, frames: readonly Frame[]): void {
     const t = recipient.transport;
     if (t.closed) return;
     if (!t.hasQueued) {
@@ -37,7 +42,6 @@ export class Delivery {
     }
     m.pending[recipient.slot >>> 5] |= 1 << (recipient.slot & 31);
     m.pendingAny = true;
-    this.touched.add(m);
     for (let i = 0; i < frames.length; i++) t.enqueue(frames[i]);
   }
 
@@ -51,9 +55,10 @@ export class Delivery {
       }
     }
     if (plan.perSocket) {
+      this.touched.add(m);
       forEachBit(plan.perSocket, (slot) => {
         const r = m.memberAt(slot) as Recipient | undefined;
-        if (r && !(volatile && r.transport.congested)) this.enqueue(m, r, frames);
+        if (r && !(volatile && r.transport.congested)) this.queueFor(m, r, frames);
       });
     }
   }

@@ -42,10 +42,11 @@ export class WebSocketTransport {
     const queue = this.queue;
     if (queue === null || queue.length === 0) return;
     if (!this.closed) {
-      const ws = this.ws;
-      ws.cork(() => {
-        for (let i = 0; i < queue.length; i++) ws.send(queue[i].data, queue[i].binary);
-      });
+      // One function for every flush, not a closure per flush (this runs once per recipient per tick).
+      corkedWs = this.ws;
+      corkedQueue = queue;
+      this.ws.cork(sendCorked);
+      corkedWs = null;
     }
     queue.length = 0;
   }
@@ -79,4 +80,14 @@ export class WebSocketTransport {
     this.closed = true;
     this.ws.end(code, reason);
   }
+}
+
+/** What `sendCorked` writes, set around each ws.cork call (read once on entry: a send may end up
+ *  running user code that flushes another connection). */
+let corkedWs: WebSocket<unknown> | null = null;
+let corkedQueue: Frame[] = [];
+function sendCorked(): void {
+  const ws = corkedWs!;
+  const queue = corkedQueue;
+  for (let i = 0; i < queue.length; i++) ws.send(queue[i].data, queue[i].binary);
 }
