@@ -208,7 +208,7 @@ export class Membership extends EventEmitter {
     }
     this.all.add(slot);
     member.transport.subscribe(this.namespaceTopic);
-    this.addAll(member.id, [member.id]);
+    this.add(member.id, member.id);
     this.derived.refresh(member, null);
   }
 
@@ -225,42 +225,43 @@ export class Membership extends EventEmitter {
   }
 
   addAll(id: SocketId, rooms: Iterable<Room>): void {
+    for (const room of rooms) this.add(id, room);
+  }
+
+  add(id: SocketId, room: Room): void {
     const joined = this.sids.get(id);
-    if (!joined) return;
+    if (!joined || joined.has(room)) return;
     const member = joined.member;
-    for (const room of rooms) {
-      if (joined.has(room)) continue;
-      let idx = this.rooms.stored(room);
-      if (!idx && room === id) {
-        // Its own room, alone: answered for by `rooms`, not stored.
-        joined.add(room);
-        this.rooms.ownRooms++;
-        this.announce("create-room", room);
-        this.derived.refresh(member, room);
-        this.announce("join-room", room, id);
-        continue;
-      }
-      if (!idx) {
-        idx = new RoomIndex();
-        const owner = this.rooms.ownRoomMember(room);
-        this.rooms.set(room, idx);
-        if (owner) {
-          // Somebody joins another socket's own room: from now on it is stored like any room.
-          this.rooms.ownRooms--;
-          idx.add(owner.id);
-          idx.slots.add(owner.slot);
-        } else {
-          this.announce("create-room", room);
-        }
-      }
+    let idx = this.rooms.stored(room);
+    if (!idx && room === id) {
+      // Its own room, alone: answered for by `rooms`, not stored.
       joined.add(room);
-      idx.add(id);
-      idx.slots.add(member.slot);
-      if (idx.native) member.transport.subscribe(idx.topic);
-      else if (idx.slots.size >= 2) this.goNative(room, idx);
+      this.rooms.ownRooms++;
+      this.announce("create-room", room);
       this.derived.refresh(member, room);
       this.announce("join-room", room, id);
+      return;
     }
+    if (!idx) {
+      idx = new RoomIndex();
+      const owner = this.rooms.ownRoomMember(room);
+      this.rooms.set(room, idx);
+      if (owner) {
+        // Somebody joins another socket's own room: from now on it is stored like any room.
+        this.rooms.ownRooms--;
+        idx.add(owner.id);
+        idx.slots.add(owner.slot);
+      } else {
+        this.announce("create-room", room);
+      }
+    }
+    joined.add(room);
+    idx.add(id);
+    idx.slots.add(member.slot);
+    if (idx.native) member.transport.subscribe(idx.topic);
+    else if (idx.slots.size >= 2) this.goNative(room, idx);
+    this.derived.refresh(member, room);
+    this.announce("join-room", room, id);
   }
 
   del(id: SocketId, room: Room): void {

@@ -138,10 +138,13 @@ export class Socket extends EventEmitter {
 
   /** Joins rooms; a no-op once disconnected. Throws TypeError on an invalid room name. */
   join(rooms: Room | Room[]): void {
-    const list = Array.isArray(rooms) ? rooms : [rooms];
-    list.forEach(assertRoomName);
-    if (!this.connected) return;
-    this.adapter.addAll(this.id, list);
+    if (!Array.isArray(rooms)) {
+      assertRoomName(rooms);
+      if (this.connected) this.adapter.add(this.id, rooms);
+      return;
+    }
+    rooms.forEach(assertRoomName);
+    if (this.connected) this.adapter.addAll(this.id, rooms);
   }
 
   leave(room: Room): void {
