@@ -59,15 +59,14 @@ export class RoomMap extends Map<Room, Set<SocketId>> {
     return super.get(room) as RoomIndex | undefined;
   }
 
-  /** Whether `room` is a socket's own room that holds that socket alone (and is not stored). */
-  isOwnRoom(room: Room): boolean {
-    return this.sids.get(room)?.has(room) === true && !super.has(room);
-  }
-
   /** The socket alone in its own room `room` (not stored), if that is what `room` is. */
   ownRoomMember(room: Room): Member | undefined {
     const rooms = this.sids.get(room);
     return rooms !== undefined && rooms.has(room) && !super.has(room) ? rooms.member : undefined;
+  }
+
+  private isOwnRoom(room: Room): boolean {
+    return this.ownRoomMember(room) !== undefined;
   }
 
   override get(room: Room): Set<SocketId> | undefined {
