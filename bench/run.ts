@@ -267,6 +267,7 @@ const SCENARIO_METRICS: Record<string, string[]> = {
   churn: ["cpuPer1kOps", "opsPerSec"],
   ramp: ["timeToN", "connsPerSec", "cpuPerConn"],
   memory: ["rssPerConn", "heapPerConn"],
+  reconnect: ["timeToN", "cpuPerConn"],
 };
 
 // ---- the benchmark -----------------------------------------------------------------------
@@ -418,6 +419,30 @@ class Bench {
     } finally {
       bulk.forEach((p) => p.off("progress"));
     }
+  }
+
+  /** Connects everybody and waits until the server has them all joined; `cpu0`: the server's CPU
+   *  time just before. */
+  private async rampToN(srv: Peer, port: number, mode: "sio" | "raw", cpu0: number): Promise<Record<string, number>> {
+    const { o } = this;
+    const tStart = nowUs();
+    const conn = await this.connectAll(port, mode);
+    const failed = conn.reduce((a, c) => a + (c.failed as number), 0);
+    const tN = Math.max(...conn.map((c) => c.t as number));
+    if (failed > 0) {
+      const ex = conn.flatMap((c) => c.examples as string[]).slice(0, 5);
+      throw new Error(`${failed} of ${o.n} connections failed: ${ex.join("; ")}`);
+    }
+    let joined = 0;
+    for (let i = 0; i < 500; i++) {
+      joined = (await srv.request({ cmd: "joined" })).n as number;
+      if (joined === o.n) break;
+      await sleep(20);
+    }
+    if (joined !== o.n) throw new Error(`server reports ${joined} joined sockets, expected ${o.n}`);
+    const cpu1 = (await srv.request({ cmd: "cpu" })).us as number;
+    const rampMs = (tN - tStart) / 1000;
+    return { timeToN: rampMs, connsPerSec: o.n / (rampMs / 1000), cpuPerConn: (cpu1 - cpu0) / o.n, clientCpuUs: conn.reduce((a, c) => a + (c.cpuUs as number), 0) };
   }
 
   /** Begin a verified scenario on the clients. */
@@ -589,32 +614,8 @@ class Bench {
 
       // ramp + idle memory
       scenario = "ramp";
-      const tStart = nowUs();
-      const conn = await this.connectAll(port, def.mode);
-      const failed = conn.reduce((a, c) => a + (c.failed as number), 0);
-      const tN = Math.max(...conn.map((c) => c.t as number));
-      if (failed > 0) {
-        const ex = conn.flatMap((c) => c.examples as string[]).slice(0, 5);
-        throw new Error(`${failed} of ${o.n} connections failed: ${ex.join("; ")}`);
-      }
-      let joined = 0;
-      for (let i = 0; i < 500; i++) {
-        joined = (await srv.request({ cmd: "joined" })).n as number;
-        if (joined === o.n) break;
-        await sleep(20);
-      }
-      if (joined !== o.n) throw new Error(`server reports ${joined} joined sockets, expected ${o.n}`);
-      const cpu1 = (await srv.request({ cmd: "cpu" })).us as number;
-      const clientCpu = conn.reduce((a, c) => a + (c.cpuUs as number), 0);
-      const rampMs = (tN - tStart) / 1000;
-      if (want.has("ramp"))
-        this.record(def.name, "ramp", {
-          rep,
-          incomplete: false,
-          errors: zeroErrors(),
-          examples: [],
-          metrics: { timeToN: rampMs, connsPerSec: o.n / (rampMs / 1000), cpuPerConn: (cpu1 - cpu0) / o.n, clientCpuUs: clientCpu },
-        });
+      const ramp = await this.rampToN(srv, port, def.mode, cpu0);
+      if (want.has("ramp")) this.record(def.name, "ramp", { rep, incomplete: false, errors: zeroErrors(), examples: [], metrics: ramp });
       await sleep(o.settleMs > 0 ? o.settleMs : o.quick ? 100 : 300);
       const mem1 = await srv.request({ cmd: "mem" });
       if (want.has("memory"))
@@ -630,6 +631,17 @@ class Bench {
             rssConnected: (mem1.rss as number) / 1048576,
           },
         });
+
+      if (want.has("reconnect")) {
+        // The same ramp again: the connection path has now run N times (JIT-compiled, caches warm).
+        scenario = "reconnect";
+        await Promise.all(this.clients.map((p) => p.request({ cmd: "disconnect" }, 15000)));
+        for (let i = 0; i < 500 && ((await srv.request({ cmd: "joined" })).n as number) > 0; i++) await sleep(20);
+        await sleep(o.quick ? 100 : 300);
+        const cpuR = (await srv.request({ cmd: "cpu" })).us as number;
+        const again = await this.rampToN(srv, port, def.mode, cpuR);
+        this.record(def.name, "reconnect", { rep, incomplete: false, errors: zeroErrors(), examples: [], metrics: again });
+      }
 
       // warm-up (verified, not recorded as a figure)
       scenario = "warm-up";

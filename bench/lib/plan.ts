@@ -124,7 +124,7 @@ export function targetFor(sel: Selector, seq: number): TargetId {
 }
 
 // ---- scenarios ---------------------------------------------------------------------------
-export type ScenarioKind = "burst" | "latency" | "churn" | "ramp" | "memory";
+export type ScenarioKind = "burst" | "latency" | "churn" | "ramp" | "memory" | "reconnect";
 export interface Scenario {
   name: string;
   kind: ScenarioKind;
@@ -141,6 +141,7 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: "churn", kind: "churn", title: "join/leave churn, then a verified mixed burst" },
   { name: "ramp", kind: "ramp", title: "connection ramp to N" },
   { name: "memory", kind: "memory", title: "idle memory per connection (3 rooms each)" },
+  { name: "reconnect", kind: "reconnect", title: "everybody disconnects, then the ramp to N again, on a server that has served N connections already" },
 ];
 export const SCENARIO_NAMES = SCENARIOS.map((s) => s.name);
 export function scenarioByName(name: string): Scenario {
