@@ -141,7 +141,7 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: "churn", kind: "churn", title: "join/leave churn, then a verified mixed burst" },
   { name: "ramp", kind: "ramp", title: "connection ramp to N" },
   { name: "memory", kind: "memory", title: "idle memory per connection (3 rooms each)" },
-  { name: "reconnect", kind: "reconnect", title: "everybody disconnects, then the ramp to N again, on a server that has served N connections already" },
+  { name: "reconnect", kind: "reconnect", title: "the ramp to N on a running server: everybody disconnects and reconnects twice, the second ramp measured" },
 ];
 export const SCENARIO_NAMES = SCENARIOS.map((s) => s.name);
 export function scenarioByName(name: string): Scenario {
