@@ -43,16 +43,23 @@ function parseQuery(qs: string): Record<string, string> {
   return out;
 }
 
-/** Handshake strings repeat across connections (user agents, "websocket", hosts): one copy each
- *  instead of one per connection. Bounded; short strings only. */
-const sharedStrings = new Map<string, string>();
+/** Handshake strings repeat across connections (user agents, "websocket", hosts, plain query
+ *  strings): one copy each instead of one per connection. Bounded, short strings only, in two
+ *  generations: strings seen again survive a turnover, unique ones (tokens) age out. */
+const GENERATION = 4096;
+let recent = new Map<string, string>();
+let older = new Map<string, string>();
 export function shared(s: string): string {
   if (s.length > 256) return s;
-  const known = sharedStrings.get(s);
+  const known = recent.get(s);
   if (known !== undefined) return known;
-  if (sharedStrings.size >= 4096) sharedStrings.clear();
-  sharedStrings.set(s, s);
-  return s;
+  const kept = older.get(s) ?? s;
+  if (recent.size >= GENERATION) {
+    older = recent;
+    recent = new Map();
+  }
+  recent.set(kept, kept);
+  return kept;
 }
 
 function decodeComponent(s: string): string {

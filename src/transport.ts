@@ -47,6 +47,7 @@ export class WebSocketTransport {
       corkedQueue = queue;
       this.ws.cork(sendCorked);
       corkedWs = null;
+      corkedQueue = NO_FRAMES;
     }
     queue.length = 0;
   }
@@ -85,7 +86,8 @@ export class WebSocketTransport {
 /** What `sendCorked` writes, set around each ws.cork call (read once on entry: a send may end up
  *  running user code that flushes another connection). */
 let corkedWs: WebSocket<unknown> | null = null;
-let corkedQueue: Frame[] = [];
+const NO_FRAMES: Frame[] = [];
+let corkedQueue = NO_FRAMES;
 function sendCorked(): void {
   const ws = corkedWs!;
   const queue = corkedQueue;
