@@ -1,5 +1,6 @@
 // A client's connection to one namespace: Socket.IO's server-side Socket.
 import { EventEmitter } from "node:events";
+import { inspect, type InspectOptions } from "node:util";
 import { randomId } from "./ids.ts";
 import { BroadcastOperator, assertEmittable } from "./broadcast.ts";
 import { encodePacket, PacketType, type Packet } from "./codec.ts";
@@ -71,6 +72,11 @@ export class SocketHandshake implements Handshake {
   toJSON(): Handshake {
     const { headers, query, auth, address, time, issued, url, secure, xdomain } = this;
     return { headers, query, auth, address, time, issued, url, secure, xdomain };
+  }
+
+  /** console.log shows what Socket.IO's plain handshake object would show. */
+  [inspect.custom](_depth: number, options: InspectOptions): string {
+    return inspect(this.toJSON(), options);
   }
 }
 

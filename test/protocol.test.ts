@@ -2,6 +2,7 @@
 // frames where socket.io-client would never send them; every other client keeps working.
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
+import { inspect } from "node:util";
 import { request } from "node:http";
 import { RawWebSocket, EIO_PATH } from "./helpers/raw-ws.ts";
 import { startServer, once, type Harness } from "./helpers/server.ts";
@@ -117,6 +118,12 @@ describe("handshake", () => {
       assert.ok(Date.now() - s.handshake.issued < 5000);
       assert.equal(s.handshake.time, new Date(s.handshake.issued).toString());
       assert.equal(JSON.parse(JSON.stringify(s.handshake)).time, s.handshake.time, "time survives serialization");
+      assert.equal(s.handshake.secure, false);
+      assert.equal(s.handshake.xdomain, false);
+      // Logged, it looks like Socket.IO's plain handshake object, not its internals.
+      const logged = inspect(s.handshake);
+      for (const field of ["headers", "query", "auth", "address", "time", "issued", "url", "secure", "xdomain"]) assert.match(logged, new RegExp(`\\b${field}:`));
+      assert.doesNotMatch(logged, /authData|UpgradeRequest/);
     } finally {
       await h.close();
     }
