@@ -433,16 +433,22 @@ class Bench {
       const ex = conn.flatMap((c) => c.examples as string[]).slice(0, 5);
       throw new Error(`${failed} of ${o.n} connections failed: ${ex.join("; ")}`);
     }
-    let joined = 0;
-    for (let i = 0; i < 500; i++) {
-      joined = (await srv.request({ cmd: "joined" })).n as number;
-      if (joined === o.n) break;
-      await sleep(20);
-    }
+    const joined = await this.untilJoined(srv, o.n);
     if (joined !== o.n) throw new Error(`server reports ${joined} joined sockets, expected ${o.n}`);
     const cpu1 = (await srv.request({ cmd: "cpu" })).us as number;
     const rampMs = (tN - tStart) / 1000;
     return { timeToN: rampMs, connsPerSec: o.n / (rampMs / 1000), cpuPerConn: (cpu1 - cpu0) / o.n, clientCpuUs: conn.reduce((a, c) => a + (c.cpuUs as number), 0) };
+  }
+
+  /** Polls the server's joined-socket count until it is `n` (for up to ~10 s); returns the last count. */
+  private async untilJoined(srv: Peer, n: number): Promise<number> {
+    let joined = -1;
+    for (let i = 0; i < 500; i++) {
+      joined = (await srv.request({ cmd: "joined" })).n as number;
+      if (joined === n) break;
+      await sleep(20);
+    }
+    return joined;
   }
 
   /** Begin a verified scenario on the clients. */
@@ -641,7 +647,7 @@ class Bench {
         let again: Record<string, number> = {};
         for (let cycle = 0; cycle < 2; cycle++) {
           await Promise.all(this.clients.map((p) => p.request({ cmd: "disconnect" }, 15000)));
-          for (let i = 0; i < 500 && ((await srv.request({ cmd: "joined" })).n as number) > 0; i++) await sleep(20);
+          await this.untilJoined(srv, 0);
           await sleep(o.quick ? 100 : 300);
           const cpuR = (await srv.request({ cmd: "cpu" })).us as number;
           again = await this.rampToN(srv, port, def.mode, cpuR);
