@@ -21,7 +21,7 @@
 import os from "node:os";
 
 const env = process.env;
-const instances = Number(env.GATEWAY_INSTANCES ?? (os.availableParallelism?.() ?? os.cpus().length));
+const instances = Number(env.GATEWAY_INSTANCES ?? os.availableParallelism?.() ?? os.cpus().length);
 const relayHost = env.RELAY_HOST ?? "127.0.0.1";
 const relayPort = env.RELAY_PORT ?? "4222";
 

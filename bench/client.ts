@@ -7,15 +7,7 @@
 // and (at the end) missing deliveries are counted per connection.
 import crypto from "node:crypto";
 import net from "node:net";
-import {
-  TARGET_COUNT,
-  assignRooms,
-  connectPath,
-  nowUs,
-  targetFor,
-  targetMask,
-  type Selector,
-} from "./lib/plan.ts";
+import { TARGET_COUNT, assignRooms, connectPath, nowUs, targetFor, targetMask, type Selector } from "./lib/plan.ts";
 
 type Mode = "sio" | "raw";
 export type ClientCmd =
@@ -239,7 +231,10 @@ function onHttp(c: Conn, chunk: Buffer): Buffer | null {
     return null;
   }
   const m = /\r\nsec-websocket-accept:\s*([^\r\n]+)/i.exec(head);
-  const want = crypto.createHash("sha1").update(c.key + GUID).digest("base64");
+  const want = crypto
+    .createHash("sha1")
+    .update(c.key + GUID)
+    .digest("base64");
   if (!m || m[1]!.trim() !== want) {
     connFailed(c, "bad Sec-WebSocket-Accept");
     return null;
@@ -257,7 +252,7 @@ function onData(c: Conn, chunk: Buffer): void {
     if (!rest || rest.length === 0) return;
     chunk = rest;
   }
-  if (sc !== null && sc.latency) chunkUs = nowUs();
+  if (sc?.latency) chunkUs = nowUs();
   const buf = c.buf ? Buffer.concat([c.buf, chunk]) : chunk;
   c.buf = null;
   const len = buf.length;
@@ -337,15 +332,28 @@ function onFrame(c: Conn, opcode: number, buf: Buffer, start: number, end: numbe
 }
 
 // '42["m","'
-const P0 = 0x34, P1 = 0x32, P2 = 0x5b, P3 = 0x22, P4 = 0x6d, P5 = 0x22, P6 = 0x2c, P7 = 0x22;
+const P0 = 0x34,
+  P1 = 0x32,
+  P2 = 0x5b,
+  P3 = 0x22,
+  P4 = 0x6d,
+  P5 = 0x22,
+  P6 = 0x2c,
+  P7 = 0x22;
 const BAR = 0x7c;
 
 function onMessage(c: Conn, buf: Buffer, start: number, end: number): void {
   const n = end - start;
   if (
     n > 10 &&
-    buf[start] === P0 && buf[start + 1] === P1 && buf[start + 2] === P2 && buf[start + 3] === P3 &&
-    buf[start + 4] === P4 && buf[start + 5] === P5 && buf[start + 6] === P6 && buf[start + 7] === P7
+    buf[start] === P0 &&
+    buf[start + 1] === P1 &&
+    buf[start + 2] === P2 &&
+    buf[start + 3] === P3 &&
+    buf[start + 4] === P4 &&
+    buf[start + 5] === P5 &&
+    buf[start + 6] === P6 &&
+    buf[start + 7] === P7
   ) {
     let p = start + 8;
     let seq = 0;
@@ -361,7 +369,7 @@ function onMessage(c: Conn, buf: Buffer, start: number, end: number): void {
       return;
     }
     let tUs = 0;
-    if (sc !== null && sc.latency) {
+    if (sc?.latency) {
       p++;
       while (p < end && buf[p] !== BAR) p++; // tag
       p++;
@@ -518,8 +526,7 @@ process.on("message", (raw: unknown) => {
         c.lastSeq = -1;
       }
       const cpu0 = cpuUs();
-      connectDone = (ok, failed) =>
-        send({ id: msg.id, type: "connected", ok, failed, t: lastReadyUs, cpuUs: cpuUs() - cpu0, examples: examples.splice(0) });
+      connectDone = (ok, failed) => send({ id: msg.id, type: "connected", ok, failed, t: lastReadyUs, cpuUs: cpuUs() - cpu0, examples: examples.splice(0) });
       startNext();
       break;
     }

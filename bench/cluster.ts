@@ -18,7 +18,7 @@ import { Relay } from "../src/cluster/relay.ts";
 import { DEFAULT_SEED, assignRooms, isMember, nowUs, T_ONE, T_SOCKET_TO, T_UNION, type Selector } from "./lib/plan.ts";
 import { ForeignCpuMonitor } from "./lib/interference.ts";
 import { machineBasics } from "./lib/machine.ts";
-import { children, HAS_TASKSET, NCPU, Peer, runMain, type Msg } from "./lib/peer.ts";
+import { HAS_TASKSET, NCPU, Peer, runMain, type Msg } from "./lib/peer.ts";
 import { fmt, markdownTable, median, percentile } from "./lib/report.ts";
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -112,7 +112,11 @@ class Session {
   rows: Row[] = [];
   failures: string[] = [];
 
-  constructor(readonly o: Opts, readonly cluster: boolean, readonly n: number) {}
+  constructor(
+    readonly o: Opts,
+    readonly cluster: boolean,
+    readonly n: number,
+  ) {}
 
   get setup(): Row["setup"] {
     return this.cluster ? "2 workers + relay" : "1 worker";
@@ -159,26 +163,35 @@ class Session {
         }
       });
     await Promise.all(this.clients.map((c) => c.p.waitFor("up", 30000)));
-    await Promise.all(
-      this.clients.map((c, i) => c.p.request({ cmd: "init", cids: shares[c.side][c.probe ? 1 : 0]!, n, seed: o.seed, addrs: 8 })),
-    );
+    await Promise.all(this.clients.map((c, _i) => c.p.request({ cmd: "init", cids: shares[c.side][c.probe ? 1 : 0]!, n, seed: o.seed, addrs: 8 })));
     const conn = await Promise.all(
       this.clients.map((c) => c.p.request({ cmd: "connect", port: ports[c.side === "B" && this.cluster ? 1 : 0], mode: "sio", concurrency: 128 }, 120000)),
     );
     const failed = conn.reduce((s, c) => s + (c.failed as number), 0);
-    if (failed) throw new Error(`${failed} of ${n} connections failed: ${conn.flatMap((c) => c.examples as string[]).slice(0, 4).join("; ")}`);
+    if (failed)
+      throw new Error(
+        `${failed} of ${n} connections failed: ${conn
+          .flatMap((c) => c.examples as string[])
+          .slice(0, 4)
+          .join("; ")}`,
+      );
     const onA = this.cluster ? Math.ceil(n / 2) : n;
     await this.until(async () => (await this.a.request({ cmd: "joined" })).n === onA, `worker A to hold ${onA} joined sockets`, 10000);
     if (this.b) await this.until(async () => (await this.b!.request({ cmd: "joined" })).n === n - onA, "worker B to hold its sockets", 10000);
     if (this.relay) {
       // interest (one SUB per room with local members, socket-id rooms included) is asynchronous
       let last = -1;
-      await this.until(async () => {
-        const s = (await this.relay!.request({ cmd: "stats" })).subscriptions as number;
-        const stable = s === last && s >= n;
-        last = s;
-        return stable;
-      }, "relay subscriptions to settle", 10000, 100);
+      await this.until(
+        async () => {
+          const s = (await this.relay!.request({ cmd: "stats" })).subscriptions as number;
+          const stable = s === last && s >= n;
+          last = s;
+          return stable;
+        },
+        "relay subscriptions to settle",
+        10000,
+        100,
+      );
     }
   }
 
@@ -226,7 +239,9 @@ class Session {
     this.seq += total;
     this.doneBox.clear();
     const active = this.clients.filter((c) => only.includes(c.side));
-    await Promise.all(active.map((c) => c.p.request({ cmd: "begin", sel, base, total, m: latency ? total : o.m, latency: latency && c.probe, stallMs: o.stallMs })));
+    await Promise.all(
+      active.map((c) => c.p.request({ cmd: "begin", sel, base, total, m: latency ? total : o.m, latency: latency && c.probe, stallMs: o.stallMs })),
+    );
     await sleep(20);
     const s0 = await this.snap();
     let wallUs = 0;
@@ -236,7 +251,10 @@ class Session {
       const tSend = nowUs();
       if (latency) {
         const k = total / o.latencyM;
-        await this.a.request({ cmd: "steady", sel, seqStart: base, m: o.latencyM, bursts: k, intervalMs: 1000 / o.rate, size: o.size, tag: "L" }, o.latencySeconds * 1000 + 60000);
+        await this.a.request(
+          { cmd: "steady", sel, seqStart: base, m: o.latencyM, bursts: k, intervalMs: 1000 / o.rate, size: o.size, tag: "L" },
+          o.latencySeconds * 1000 + 60000,
+        );
       } else await this.a.request({ cmd: "burst", sel, seqStart: base + b * o.m, m: o.m, size: o.size, tag: name.slice(0, 2) }, 120000);
       for (const c of active) c.p.notify({ cmd: "sent", b });
       const msgs = await this.waitDone(b, active.length, 120000 + 4 * o.stallMs);
@@ -253,9 +271,11 @@ class Session {
       Float64Array.from(stats.filter(({ c }) => c.side === side && c.probe).flatMap(({ s }) => Array.from(s.lat as Float64Array))).sort();
     const d = (k: string, x: Msg | null, y: Msg | null): number => (x && y ? (y[k] as number) - (x[k] as number) : 0);
     const bc = total;
-    const cpuA = d("cpuUs", s0.a, s1.a), cpuB = d("cpuUs", s0.b, s1.b), cpuR = d("cpuUs", s0.relay, s1.relay);
-    const natsB = (k: string): number => (s0.b && s1.b ? ((s1.b.nats as Record<string, number>)[k]! - (s0.b.nats as Record<string, number>)[k]!) : 0);
-    const nodeB = (k: string): number => (s0.b && s1.b ? ((s1.b.node as Record<string, number>)[k]! - (s0.b.node as Record<string, number>)[k]!) : 0);
+    const cpuA = d("cpuUs", s0.a, s1.a),
+      cpuB = d("cpuUs", s0.b, s1.b),
+      cpuR = d("cpuUs", s0.relay, s1.relay);
+    const natsB = (k: string): number => (s0.b && s1.b ? (s1.b.nats as Record<string, number>)[k]! - (s0.b.nats as Record<string, number>)[k]! : 0);
+    const nodeB = (k: string): number => (s0.b && s1.b ? (s1.b.node as Record<string, number>)[k]! - (s0.b.node as Record<string, number>)[k]! : 0);
     const m: Record<string, number> = {
       wallUs,
       cpuA,
@@ -281,10 +301,22 @@ class Session {
         m[`samples${side}`] = l.length;
       }
     }
-    const row: Row = { setup: this.setup, n: this.n, scenario: name, broadcasts: bc, deliveries: valid, deliveriesB: validB, errors, examples: stats.flatMap(({ s }) => s.examples as string[]), m };
+    const row: Row = {
+      setup: this.setup,
+      n: this.n,
+      scenario: name,
+      broadcasts: bc,
+      deliveries: valid,
+      deliveriesB: validB,
+      errors,
+      examples: stats.flatMap(({ s }) => s.examples as string[]),
+      m,
+    };
     const bad = ERROR_KEYS.filter((k) => errors[k] > 0);
     if (bad.length || incomplete)
-      this.failures.push(`${this.setup} N=${this.n} ${name}: ${bad.map((k) => `${k}=${errors[k]}`).join(" ") || "incomplete"}; ${row.examples.slice(0, 5).join("; ")}`);
+      this.failures.push(
+        `${this.setup} N=${this.n} ${name}: ${bad.map((k) => `${k}=${errors[k]}`).join(" ") || "incomplete"}; ${row.examples.slice(0, 5).join("; ")}`,
+      );
     return row;
   }
 
@@ -349,10 +381,19 @@ function medianRows(rows: Row[]): Row[] {
 }
 
 function burstTable(rows: Row[]): string[][] {
-  const out = [[
-    "scenario", "setup", "deliveries / broadcast (to B's clients)", "CPU µs / 1k deliveries: sum (A + B + relay)", "CPU µs / broadcast",
-    "deliveries/s", "relay msgs in→out / broadcast", "relay bytes in→out / broadcast", "bytes into B / broadcast",
-  ]];
+  const out = [
+    [
+      "scenario",
+      "setup",
+      "deliveries / broadcast (to B's clients)",
+      "CPU µs / 1k deliveries: sum (A + B + relay)",
+      "CPU µs / broadcast",
+      "deliveries/s",
+      "relay msgs in→out / broadcast",
+      "relay bytes in→out / broadcast",
+      "bytes into B / broadcast",
+    ],
+  ];
   for (const r of rows) {
     if (r.scenario === "latency") continue;
     const c = r.m;
@@ -436,7 +477,7 @@ function ownProcesses(): Set<number> {
   const own = new Set([process.pid]);
   for (let grew = true; grew; ) {
     grew = false;
-    for (const [pid, pp] of parent) if (!own.has(pid) && own.has(pp)) (own.add(pid), (grew = true));
+    for (const [pid, pp] of parent) if (!own.has(pid) && own.has(pp)) own.add(pid), (grew = true);
   }
   for (const p of up) own.add(p);
   return own;
@@ -485,7 +526,10 @@ async function main(): Promise<number> {
   // are counts, not timings) runs once
   const plan: [boolean, number, boolean, number][] = [];
   for (let rep = 0; rep < o.reps; rep++) {
-    const pair: [boolean, number, boolean, number][] = [[false, o.n, true, rep], [true, o.n, true, rep]];
+    const pair: [boolean, number, boolean, number][] = [
+      [false, o.n, true, rep],
+      [true, o.n, true, rep],
+    ];
     plan.push(...(rep % 2 ? pair.reverse() : pair));
   }
   if (o.n2 >= 4) plan.push([true, o.n2, false, 0]);
@@ -507,26 +551,42 @@ async function main(): Promise<number> {
 
   // the two targets
   // target 1 over every rep at N (sums)
-  const onlyA = sessions.filter((x) => x.n === o.n).flatMap((x) => x.rows).filter((r) => r.scenario === "only-on-A");
+  const onlyA = sessions
+    .filter((x) => x.n === o.n)
+    .flatMap((x) => x.rows)
+    .filter((r) => r.scenario === "only-on-A");
   const tot = (f: (r: Row) => number): number => onlyA.reduce((x, r) => x + f(r), 0);
   const zeroB = onlyA.length
-    ? { bytes: tot((r) => r.m.bBytesIn!), msgs: tot((r) => r.m.bMsgsIn!), broadcastsIn: tot((r) => r.m.bBroadcastsIn!), cpuUs: tot((r) => r.m.cpuB!), relayMsgsOut: tot((r) => r.m.relayMsgsOutPerBc! * r.broadcasts), broadcasts: tot((r) => r.broadcasts), recipients: onlyA[0]!.deliveries / onlyA[0]!.broadcasts }
+    ? {
+        bytes: tot((r) => r.m.bBytesIn!),
+        msgs: tot((r) => r.m.bMsgsIn!),
+        broadcastsIn: tot((r) => r.m.bBroadcastsIn!),
+        cpuUs: tot((r) => r.m.cpuB!),
+        relayMsgsOut: tot((r) => r.m.relayMsgsOutPerBc! * r.broadcasts),
+        broadcasts: tot((r) => r.broadcasts),
+        recipients: onlyA[0]!.deliveries / onlyA[0]!.broadcasts,
+      }
     : null;
   for (const r of sessions.flatMap((x) => x.rows))
     if (r.scenario === "only-on-A" && (r.m.bBytesIn !== 0 || r.m.bMsgsIn !== 0))
       failures.push(`target: N=${r.n}: broadcasts with all recipients on A cost worker B ${r.m.bBytesIn} bytes in ${r.m.bMsgsIn} messages (want 0)`);
   const scaling = small.length ? scalingTable(big, small, o) : null;
-  if (scaling && !(scaling.worst <= 1.05)) failures.push(`target: relay bytes per broadcast grew ${scaling.worst.toFixed(2)}× from N=${o.n2} to N=${o.n} (want O(1))`);
+  if (scaling && !(scaling.worst <= 1.05))
+    failures.push(`target: relay bytes per broadcast grew ${scaling.worst.toFixed(2)}× from N=${o.n2} to N=${o.n} (want O(1))`);
 
   const t1 = markdownTable(burstTable(big));
   const t2 = markdownTable(latencyTable(big));
-  const one = recipients(o.n, o.seed, T_ONE), uni = recipients(o.n, o.seed, T_UNION), sto = recipients(o.n, o.seed, T_SOCKET_TO);
+  const one = recipients(o.n, o.seed, T_ONE),
+    uni = recipients(o.n, o.seed, T_UNION),
+    sto = recipients(o.n, o.seed, T_SOCKET_TO);
   const zeroLine = zeroB
     ? `only-on-A (${zeroB.broadcasts} broadcasts over ${onlyA.length} rep(s) to a room whose ${fmt(zeroB.recipients)} members all sit on A): worker B received ${zeroB.bytes} bytes in ${zeroB.msgs} NATS messages (${zeroB.broadcastsIn} broadcasts), and the relay forwarded ${zeroB.relayMsgsOut} messages in all; B's CPU over those scenarios was ${(zeroB.cpuUs / 1000).toFixed(1)} ms, ` +
       `${fmt(zeroB.cpuUs / zeroB.broadcasts)} µs per broadcast (its idle work: Engine.IO pings, timers, GC), against ` +
       `${fmt((big.find((r) => r.scenario === "one-room" && r.setup !== "1 worker")?.m.cpuB ?? NaN) / (big.find((r) => r.scenario === "one-room" && r.setup !== "1 worker")?.broadcasts ?? NaN))} µs per one-room broadcast that has recipients on B`
     : "only-on-A: not measured";
-  const scaleLine = scaling ? `relay bytes out per broadcast, N=${o.n} vs N=${o.n2}: at most ${scaling.worst.toFixed(2)}× (recipients grow ~${(o.n / o.n2).toFixed(0)}×)` : "relay cost vs N: not measured (--n2 0)";
+  const scaleLine = scaling
+    ? `relay bytes out per broadcast, N=${o.n} vs N=${o.n2}: at most ${scaling.worst.toFixed(2)}× (recipients grow ~${(o.n / o.n2).toFixed(0)}×)`
+    : "relay cost vs N: not measured (--n2 0)";
   console.log("");
   console.log(t1);
   console.log("");
@@ -566,7 +626,8 @@ async function main(): Promise<number> {
     const rowOf = (sc: string, cl: boolean) => big.find((r) => r.scenario === sc && (r.setup !== "1 worker") === cl);
     const cpuRatio = (sc: string) => ((rowOf(sc, true)?.m.cpuPer1k ?? NaN) / (rowOf(sc, false)?.m.cpuPer1k ?? NaN)).toFixed(2);
     const extraPerBc = (sc: string): number => {
-      const c = rowOf(sc, true), w = rowOf(sc, false);
+      const c = rowOf(sc, true),
+        w = rowOf(sc, false);
       const sum = (r: Row) => r.m.cpuA! + r.m.cpuB! + r.m.cpuRelay!;
       return c && w ? (sum(c) - sum(w)) / c.broadcasts : NaN;
     };
@@ -577,9 +638,17 @@ async function main(): Promise<number> {
         `${fmt(rowOf("union4", true)?.m.relayMsgsOutPerBc ?? NaN)} per union4 broadcast (worker B holds members of all four rooms, ` +
         `receives every copy and drops ${fmt((rowOf("union4", true)?.m.bDuplicatesDropped ?? NaN) / (rowOf("union4", true)?.broadcasts ?? NaN))} per broadcast as duplicates), ` +
         `so its cost follows the number of rooms and workers, not of recipients` +
-        (scaling ? (scaling.worst <= 1.05 ? `: bytes per broadcast are the same at N=${o.n2} and N=${o.n}` : `; yet here bytes per broadcast grew ${scaling.worst.toFixed(2)}× from N=${o.n2} to N=${o.n} (target missed)`) : "") +
+        (scaling
+          ? scaling.worst <= 1.05
+            ? `: bytes per broadcast are the same at N=${o.n2} and N=${o.n}`
+            : `; yet here bytes per broadcast grew ${scaling.worst.toFixed(2)}× from N=${o.n2} to N=${o.n} (target missed)`
+          : "") +
         ".",
-      zeroB ? (zeroB.bytes === 0 && zeroB.msgs === 0 ? `A broadcast whose recipients all sit on A costs worker B nothing: 0 bytes, 0 messages.` : `A broadcast whose recipients all sit on A still cost worker B ${zeroB.bytes} bytes (target missed).`) : "",
+      zeroB
+        ? zeroB.bytes === 0 && zeroB.msgs === 0
+          ? `A broadcast whose recipients all sit on A costs worker B nothing: 0 bytes, 0 messages.`
+          : `A broadcast whose recipients all sit on A still cost worker B ${zeroB.bytes} bytes (target missed).`
+        : "",
       `Splitting the same clients over two workers costs ${cpuRatio("one-room")}× (one-room), ${cpuRatio("union4")}× (union4) and ` +
         `${cpuRatio("socket-to")}× (socket-to) the CPU per delivery of one worker, relay included: about ` +
         `${fmt(extraPerBc("one-room"))} / ${fmt(extraPerBc("union4"))} / ${fmt(extraPerBc("socket-to"))} µs more per broadcast (encode and publish on A, ` +
@@ -590,7 +659,9 @@ async function main(): Promise<number> {
           ? ". The relay and both workers share CPU 0 here: A's publish wakes the relay and B, which can run before A has written " +
             "to its own sockets, so A's clients may even come out slower than B's; `--no-pin` shows the hop without that effect."
           : "."),
-    ].filter(Boolean).join(" ");
+    ]
+      .filter(Boolean)
+      .join(" ");
     writeResultsSection(`## Cross-worker (cluster) benchmark
 
 Generated by \`npm run bench:cluster\` (bench/cluster.ts); rerun it rather than editing. Quick run: \`npm run bench:cluster -- --quick\`.
@@ -650,4 +721,3 @@ if (process.argv.includes("--relay-child")) {
 } else {
   runMain("bench:cluster", main, 20);
 }
-

@@ -20,7 +20,7 @@ const noTopics = { subscribe() {}, unsubscribe() {} };
 
 function prng(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 4294967296);
+  return () => (s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 4294967296;
 }
 
 /** The same population in both: `n` sockets, 8 rooms each holding a random half of them. */
@@ -94,7 +94,9 @@ for (const n of SIZES) {
   const planner = new Planner();
   group(`plan selection, ${n} sockets`, () => {
     bench(`plan: one room n=${n}`, () => do_not_optimize(planner.plan(ours, { rooms: rooms(1), except: none, senderSlot: -1 })));
-    bench(`plan: socket.to(room) n=${n}`, () => do_not_optimize(planner.plan(ours, { rooms: rooms(1), except: new Set([members[0].id]), senderSlot: members[0].slot })));
+    bench(`plan: socket.to(room) n=${n}`, () =>
+      do_not_optimize(planner.plan(ours, { rooms: rooms(1), except: new Set([members[0].id]), senderSlot: members[0].slot })),
+    );
     bench(`plan: union of 4 n=${n}`, () => do_not_optimize(planner.plan(ours, { rooms: rooms(4), except: none, senderSlot: -1 })));
     bench(`plan: room except room n=${n}`, () => do_not_optimize(planner.plan(ours, { rooms: rooms(1), except: new Set(["room1"]), senderSlot: -1 })));
   });
@@ -126,13 +128,23 @@ summary(() => {
 const { benchmarks, context } = await run();
 
 // ---------- report ----------
-interface Row { name: string; avgNs: number; opsPerSec: number }
-const rows: Row[] = benchmarks.flatMap((b: any) => b.runs.filter((r: any) => r.stats).map((r: any) => ({ name: r.name, avgNs: r.stats.avg, opsPerSec: 1e9 / r.stats.avg })));
+interface Row {
+  name: string;
+  avgNs: number;
+  opsPerSec: number;
+}
+const rows: Row[] = benchmarks.flatMap((b: any) =>
+  b.runs.filter((r: any) => r.stats).map((r: any) => ({ name: r.name, avgNs: r.stats.avg, opsPerSec: 1e9 / r.stats.avg })),
+);
 const byName = new Map(rows.map((r) => [r.name, r]));
 const pairs: string[] = [];
 for (const r of rows) {
   if (!r.name.startsWith("roomgate ")) continue;
-  const peerName = r.name.replace("roomgate bitset union", "socket.io-adapter Set union").replace("roomgate bitset and-not", "socket.io-adapter Set and-not").replace("roomgate membership", "socket.io-adapter").replace("roomgate encodePacket", "socket.io-parser encode + engine.io prefix");
+  const peerName = r.name
+    .replace("roomgate bitset union", "socket.io-adapter Set union")
+    .replace("roomgate bitset and-not", "socket.io-adapter Set and-not")
+    .replace("roomgate membership", "socket.io-adapter")
+    .replace("roomgate encodePacket", "socket.io-parser encode + engine.io prefix");
   const peer = byName.get(peerName);
   if (peer) pairs.push(`| ${r.name.replace(/^roomgate /, "")} | ${fmt(r.avgNs)} | ${fmt(peer.avgNs)} | ${(peer.avgNs / r.avgNs).toFixed(1)}× |`);
 }

@@ -14,16 +14,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  DEFAULT_SEED,
-  SCENARIOS,
-  SCENARIO_NAMES,
-  SELECTORS,
-  assignRooms,
-  isMember,
-  nowUs,
-  type Selector,
-} from "./lib/plan.ts";
+import { DEFAULT_SEED, SCENARIOS, SCENARIO_NAMES, SELECTORS, assignRooms, isMember, nowUs, type Selector } from "./lib/plan.ts";
 import { ForeignCpuMonitor } from "./lib/interference.ts";
 import { machineBasics } from "./lib/machine.ts";
 import { children, HAS_TASKSET, killChildren, NCPU, Peer, runMain, type Msg } from "./lib/peer.ts";
@@ -132,8 +123,28 @@ function parseOpts(argv: string[]): Opts {
     process.exit(0);
   }
   const known = new Set([
-    "n", "m", "size", "bursts", "reps", "scenarios", "servers", "clients", "addrs", "concurrency", "rate",
-    "latency-seconds", "latency-m", "latency-target", "churn-ops", "seed", "stall-ms", "grace-ms", "min-ms", "settle-ms", "out", "wrong-faults",
+    "n",
+    "m",
+    "size",
+    "bursts",
+    "reps",
+    "scenarios",
+    "servers",
+    "clients",
+    "addrs",
+    "concurrency",
+    "rate",
+    "latency-seconds",
+    "latency-m",
+    "latency-target",
+    "churn-ops",
+    "seed",
+    "stall-ms",
+    "grace-ms",
+    "min-ms",
+    "settle-ms",
+    "out",
+    "wrong-faults",
   ]);
   for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown flag --${k} (see --help)`);
   const quick = bools.has("quick");
@@ -147,7 +158,10 @@ function parseOpts(argv: string[]): Opts {
   const list = (k: string, def: string[], valid: readonly string[]): string[] => {
     const v = flags.get(k);
     if (v === undefined) return def;
-    const xs = v.split(",").map((s) => s.trim()).filter(Boolean);
+    const xs = v
+      .split(",")
+      .map((s) => s.trim())
+      .filter(Boolean);
     for (const x of xs) if (!valid.includes(x)) throw new Error(`--${k}: unknown ${JSON.stringify(x)}; known: ${valid.join(",")}`);
     return xs;
   };
@@ -161,7 +175,11 @@ function parseOpts(argv: string[]): Opts {
     bursts: Math.floor(num("bursts", quick ? 2 : 3, 1)),
     reps: Math.floor(num("reps", quick ? 1 : 3, 1)),
     scenarios: list("scenarios", SCENARIO_NAMES, SCENARIO_NAMES),
-    servers: list("servers", DEFAULT_SERVERS, SERVER_DEFS.map((s) => s.name)),
+    servers: list(
+      "servers",
+      DEFAULT_SERVERS,
+      SERVER_DEFS.map((s) => s.name),
+    ),
     clients: Math.floor(num("clients", 2, 1)),
     addrs: Math.min(250, Math.floor(num("addrs", 8, 1))),
     concurrency: Math.floor(num("concurrency", 128, 1)),
@@ -320,9 +338,14 @@ class Bench {
     let k = 0;
     for (let cid = 0; cid < o.n; cid++) if (!probeCids.has(cid)) shares[k++ % o.clients]!.push(cid);
     if (nProbe > 0) shares.push([...probeCids]);
-    shares.forEach((cids, i) => {
+    shares.forEach((_cids, i) => {
       const isProbe = nProbe > 0 && i === shares.length - 1;
-      const p = new Peer(isProbe ? "probe client" : `client ${i}`, [path.join(BENCH_DIR, "client.ts")], this.cpus("client"), envFlags("BENCH_CLIENT_NODE_FLAGS"));
+      const p = new Peer(
+        isProbe ? "probe client" : `client ${i}`,
+        [path.join(BENCH_DIR, "client.ts")],
+        this.cpus("client"),
+        envFlags("BENCH_CLIENT_NODE_FLAGS"),
+      );
       p.on("done", (m) => this.onDone(m));
       this.clients.push(p);
       if (isProbe) this.probe = p;
@@ -335,9 +358,7 @@ class Bench {
       }
     });
     await Promise.all(this.clients.map((p) => p.waitFor("up", 30000)));
-    await Promise.all(
-      this.clients.map((p, i) => p.request({ cmd: "init", cids: shares[i]!, n: o.n, seed: o.seed, addrs: o.addrs })),
-    );
+    await Promise.all(this.clients.map((p, i) => p.request({ cmd: "init", cids: shares[i]!, n: o.n, seed: o.seed, addrs: o.addrs })));
   }
 
   onDone(m: Msg): void {
@@ -437,7 +458,12 @@ class Bench {
     if (joined !== o.n) throw new Error(`server reports ${joined} joined sockets, expected ${o.n}`);
     const cpu1 = (await srv.request({ cmd: "cpu" })).us as number;
     const rampMs = (tN - tStart) / 1000;
-    return { timeToN: rampMs, connsPerSec: o.n / (rampMs / 1000), cpuPerConn: (cpu1 - cpu0) / o.n, clientCpuUs: conn.reduce((a, c) => a + (c.cpuUs as number), 0) };
+    return {
+      timeToN: rampMs,
+      connsPerSec: o.n / (rampMs / 1000),
+      cpuPerConn: (cpu1 - cpu0) / o.n,
+      clientCpuUs: conn.reduce((a, c) => a + (c.cpuUs as number), 0),
+    };
   }
 
   /** Polls the server's joined-socket count until it is `n` (for up to ~10 s); returns the last count. */
@@ -456,11 +482,7 @@ class Bench {
     const base = this.seq;
     this.seq += total;
     this.doneBox.clear();
-    await Promise.all(
-      this.clients.map((p) =>
-        p.request({ cmd: "begin", sel, base, total, m, latency: latency && p === this.probe, stallMs: this.o.stallMs }),
-      ),
-    );
+    await Promise.all(this.clients.map((p) => p.request({ cmd: "begin", sel, base, total, m, latency: latency && p === this.probe, stallMs: this.o.stallMs })));
     return base;
   }
 
@@ -608,7 +630,13 @@ class Bench {
     const t0s = Date.now();
     process.stderr.write(`[rep ${rep + 1}/${o.reps}] ${def.name}: `);
     const env: NodeJS.ProcessEnv = def.name === "wrong" ? { BENCH_WRONG: o.wrongFaults } : {};
-    const srv = new Peer(`server ${def.name}`, [path.join(BENCH_DIR, def.file)], this.cpus("server"), ["--expose-gc", ...envFlags("BENCH_SERVER_NODE_FLAGS")], env);
+    const srv = new Peer(
+      `server ${def.name}`,
+      [path.join(BENCH_DIR, def.file)],
+      this.cpus("server"),
+      ["--expose-gc", ...envFlags("BENCH_SERVER_NODE_FLAGS")],
+      env,
+    );
     const foreign0 = this.monitor.seconds();
     let scenario = "start";
     try {
@@ -677,8 +705,7 @@ class Bench {
       const secs = (Date.now() - t0s) / 1000;
       const foreignCores = (this.monitor.seconds() - foreign0) / secs;
       this.interference.push({ server: def.name, rep, foreignCores, seconds: secs });
-      if (foreignCores > 0.1)
-        process.stderr.write(`(other processes used ${foreignCores.toFixed(2)} cores during this session) `);
+      if (foreignCores > 0.1) process.stderr.write(`(other processes used ${foreignCores.toFixed(2)} cores during this session) `);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.failures.push({ server: def.name, scenario, rep, message });
@@ -703,6 +730,7 @@ class Bench {
         if (!(await srv.waitExit(3000))) srv.kill();
         await srv.waitExit(3000);
       }
+      // biome-ignore lint/correctness/noUnsafeFinally: a dead client process must fail the run even when the scenario threw
       for (const p of this.clients) if (p.exited) throw new Error(`${p.name} ${p.exited}: cannot continue`);
       process.stderr.write(`${((Date.now() - t0s) / 1000).toFixed(1)} s\n`);
     }
@@ -767,7 +795,10 @@ function tableRows(o: Opts, sum: Summary): string[][] {
           row.push("–");
           continue;
         }
-        const rs = metric === "clientUtil" || metric === "serverUtil" ? [] : bases.filter((bs) => bs !== s).map((bs) => `${fmtRatio(ratioOf(sum, s, sc.name, metric, bs))} ${bs === "uws" ? "uWS" : "SIO-ws"}`);
+        const rs =
+          metric === "clientUtil" || metric === "serverUtil"
+            ? []
+            : bases.filter((bs) => bs !== s).map((bs) => `${fmtRatio(ratioOf(sum, s, sc.name, metric, bs))} ${bs === "uws" ? "uWS" : "SIO-ws"}`);
         const clientBound = metric === "deliveriesPerSec" && (sum[s]?.[sc.name]?.median.clientUtil ?? 0) >= CLIENT_BOUND_PCT;
         const cell = fmt(v) + (clientBound ? "†" : "");
         row.push(rs.length ? `${cell} (${rs.join(", ")})` : cell);
@@ -888,7 +919,9 @@ function resultsMd(o: Opts, cmd: string, mach: Record<string, string>, rows: str
       if (sum["roomgate"]["latency"]) extra.push(`latency p99 ${fmtRatio(ratioOf(sum, "roomgate", "latency", "p99", base))}`);
       if (sum["roomgate"]["churn"]) extra.push(`join/leave CPU ${fmtRatio(ratioOf(sum, "roomgate", "churn", "cpuPer1kOps", base))}`);
       if (sum["roomgate"]["memory"]) extra.push(`RSS/connection ${fmtRatio(ratioOf(sum, "roomgate", "memory", "rssPerConn", base))}`);
-      L.push(`- server CPU per delivery vs ${base === "uws" ? "raw uWS" : "Socket.IO on ws"}: ${parts.join(", ")}${extra.length ? "; " + extra.join(", ") : ""}`);
+      L.push(
+        `- server CPU per delivery vs ${base === "uws" ? "raw uWS" : "Socket.IO on ws"}: ${parts.join(", ")}${extra.length ? "; " + extra.join(", ") : ""}`,
+      );
     }
     L.push("");
   }
@@ -910,7 +943,7 @@ function resultsMd(o: Opts, cmd: string, mach: Record<string, string>, rows: str
   L.push("## Method", "");
   L.push(
     "- Servers (bench/servers/): roomgate and both Socket.IO servers run the same code (bench/servers/sioapi.ts) against",
-    "  the Socket.IO server API; raw uWS publishes the same Socket.IO frame bytes (`42[\"m\",\"<seq>|<tag>|<µs>|<pad>\"]`)",
+    '  the Socket.IO server API; raw uWS publishes the same Socket.IO frame bytes (`42["m","<seq>|<tag>|<µs>|<pad>"]`)',
     "  natively, each composite target (union, except) being ONE topic that exactly the same sockets subscribe to; `socket.to`",
     "  is `ws.publish` from the sender's socket. Only `/` namespace, websocket transport, no compression.",
     "- Load clients (bench/client.ts): raw `node:net` sockets and a minimal WebSocket client (masked frames, a byte-level",
@@ -931,7 +964,10 @@ function resultsMd(o: Opts, cmd: string, mach: Record<string, string>, rows: str
     "- Churn = the server itself runs the join/leave loop (leave a room + rejoin it, join + leave a temporary room) on",
     "  random sockets; then a mixed burst verifies every membership is intact.",
     "",
-    `Raw per-rep figures: ${path.relative(ROOT, path.join(o.out, o.quick ? "quick.json" : "results.json")).split(path.sep).join("/")}.`,
+    `Raw per-rep figures: ${path
+      .relative(ROOT, path.join(o.out, o.quick ? "quick.json" : "results.json"))
+      .split(path.sep)
+      .join("/")}.`,
     "",
   );
   return L.join("\n");
@@ -1001,7 +1037,12 @@ async function main(): Promise<number> {
     wallSeconds: wallS,
     machine: mach,
     options: o,
-    recipientsPerMessage: { "one-room": b.expectedPerTarget[0], union4: b.expectedPerTarget[1], except: b.expectedPerTarget[2], "socket-to": b.expectedPerTarget[3] },
+    recipientsPerMessage: {
+      "one-room": b.expectedPerTarget[0],
+      union4: b.expectedPerTarget[1],
+      except: b.expectedPerTarget[2],
+      "socket-to": b.expectedPerTarget[3],
+    },
     failures: b.failures,
     fatal,
     interference: b.interference,

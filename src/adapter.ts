@@ -41,7 +41,7 @@ export class Adapter extends Membership {
     // Published from the sender's connection (uWS skips it) only when its own room is excluded
     // and still holds it: a socket may leave its own room, and then it is not excluded.
     const s = opts.sender;
-    const sender = s && s.connected && !s.transport.closed && except.has(s.id) && this.sids.get(s.id)?.has(s.id) ? s : undefined;
+    const sender = s?.connected && !s.transport.closed && except.has(s.id) && this.sids.get(s.id)?.has(s.id) ? s : undefined;
     const plan = this.nsp.server.planner.plan(this, {
       rooms: opts.rooms,
       except,

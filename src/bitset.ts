@@ -148,4 +148,3 @@ export function forEachBit(bits: Uint32Array, fn: (slot: number) => void): void 
     }
   }
 }
-

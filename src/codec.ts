@@ -60,7 +60,7 @@ function deconstruct(x: unknown, buffers: Uint8Array[]): unknown {
   if (Array.isArray(x)) return x.map((v) => deconstruct(v, buffers));
   if (typeof (x as { toJSON?: unknown }).toJSON === "function") return x;
   const out: Record<string, unknown> = {};
-  for (const k in x) if (Object.prototype.hasOwnProperty.call(x, k)) out[k] = deconstruct((x as Record<string, unknown>)[k], buffers);
+  for (const k in x) if (Object.hasOwn(x, k)) out[k] = deconstruct((x as Record<string, unknown>)[k], buffers);
   return out;
 }
 
@@ -100,19 +100,24 @@ export const ENGINE_PING = "2";
 
 // ---------- decoding ----------
 
-export type EnginePacket =
-  | { type: "ping" | "pong" | "close" | "noop" | "upgrade" }
-  | { type: "message"; body: string };
+export type EnginePacket = { type: "ping" | "pong" | "close" | "noop" | "upgrade" } | { type: "message"; body: string };
 
 export function decodeEngine(text: string): EnginePacket {
   switch (text.charCodeAt(0)) {
-    case 0x32 /* 2 */: return { type: "ping" };
-    case 0x33 /* 3 */: return { type: "pong" };
-    case 0x31 /* 1 */: return { type: "close" };
-    case 0x36 /* 6 */: return { type: "noop" };
-    case 0x35 /* 5 */: return { type: "upgrade" };
-    case 0x34 /* 4 */: return { type: "message", body: text.slice(1) };
-    default: throw new ProtocolError(`unknown Engine.IO packet type ${JSON.stringify(text.slice(0, 1))}`);
+    case 0x32 /* 2 */:
+      return { type: "ping" };
+    case 0x33 /* 3 */:
+      return { type: "pong" };
+    case 0x31 /* 1 */:
+      return { type: "close" };
+    case 0x36 /* 6 */:
+      return { type: "noop" };
+    case 0x35 /* 5 */:
+      return { type: "upgrade" };
+    case 0x34 /* 4 */:
+      return { type: "message", body: text.slice(1) };
+    default:
+      throw new ProtocolError(`unknown Engine.IO packet type ${JSON.stringify(text.slice(0, 1))}`);
   }
 }
 
@@ -168,7 +173,8 @@ function validate(p: Packet): void {
       return;
     case PacketType.EVENT:
     case PacketType.BINARY_EVENT:
-      if (!Array.isArray(p.data) || p.data.length === 0 || (typeof p.data[0] !== "string" && typeof p.data[0] !== "number")) throw new ProtocolError("invalid EVENT payload");
+      if (!Array.isArray(p.data) || p.data.length === 0 || (typeof p.data[0] !== "string" && typeof p.data[0] !== "number"))
+        throw new ProtocolError("invalid EVENT payload");
       return;
     case PacketType.ACK:
     case PacketType.BINARY_ACK:

@@ -62,7 +62,7 @@ export class RoomMap extends Map<Room, Set<SocketId>> {
   /** The socket alone in its own room `room` (not stored), if that is what `room` is. */
   ownRoomMember(room: Room): Member | undefined {
     const rooms = this.sids.get(room);
-    return rooms !== undefined && rooms.has(room) && !super.has(room) ? rooms.member : undefined;
+    return rooms?.has(room) && !super.has(room) ? rooms.member : undefined;
   }
 
   private isOwnRoom(room: Room): boolean {

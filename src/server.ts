@@ -47,7 +47,15 @@ export interface ServerOptions {
 type ResolvedOptions = Required<Omit<ServerOptions, "allowedOrigins" | "allowRequest" | "adapter" | "cluster" | "derivedTopics">> &
   Pick<ServerOptions, "allowedOrigins" | "allowRequest"> & { derivedTopics: DerivedTopicOptions };
 
-const DEFAULTS = { path: "/socket.io", pingInterval: 25000, pingTimeout: 20000, maxPayload: 1e6, connectTimeout: 45000, maxBackpressure: 4 * 1024 * 1024, derivedTopics: { max: 0 } };
+const DEFAULTS = {
+  path: "/socket.io",
+  pingInterval: 25000,
+  pingTimeout: 20000,
+  maxPayload: 1e6,
+  connectTimeout: 45000,
+  maxBackpressure: 4 * 1024 * 1024,
+  derivedTopics: { max: 0 },
+};
 
 interface UpgradeData {
   /** From upgrade to open only: then the connection holds it. */
@@ -273,7 +281,8 @@ export class Server {
     );
     const query = request.query;
     if (query.EIO !== "4") return refuse(res, HttpError.UNSUPPORTED_PROTOCOL);
-    if (query.transport !== "websocket") return refuse(res, HttpError.UNKNOWN_TRANSPORT, 'roomgate serves the websocket transport only: connect with { transports: ["websocket"] }');
+    if (query.transport !== "websocket")
+      return refuse(res, HttpError.UNKNOWN_TRANSPORT, 'roomgate serves the websocket transport only: connect with { transports: ["websocket"] }');
     if (query.sid !== undefined) return refuse(res, HttpError.BAD_REQUEST, "upgrading an existing polling session is not supported");
     if (!this.originAllowed(headers.origin)) return refuse(res, HttpError.FORBIDDEN, "origin not allowed");
 
@@ -315,7 +324,9 @@ export class Server {
     data.request = null;
     data.connection = conn;
     this.connections.add(conn);
-    transport.sendControl(encodeEngineOpen({ sid, pingInterval: this.opts.pingInterval, pingTimeout: this.opts.pingTimeout, maxPayload: this.opts.maxPayload }));
+    transport.sendControl(
+      encodeEngineOpen({ sid, pingInterval: this.opts.pingInterval, pingTimeout: this.opts.pingTimeout, maxPayload: this.opts.maxPayload }),
+    );
   }
 
   /** One timer for all connections: ping everyone, then drop whoever has not answered in time. */

@@ -30,9 +30,28 @@ interface BenchJson {
 function runBench(servers: string, extra: string[] = []): Promise<RunResult> {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), "roomgate-bench-test-"));
   const args = [
-    "--import", "tsx", path.join(ROOT, "bench/run.ts"),
-    "--quick", "--n", String(N), "--m", String(M), "--bursts", String(BURSTS), "--servers", servers,
-    "--latency-seconds", "0.3", "--churn-ops", "400", "--stall-ms", "400", "--out", out, "--no-md", ...extra,
+    "--import",
+    "tsx",
+    path.join(ROOT, "bench/run.ts"),
+    "--quick",
+    "--n",
+    String(N),
+    "--m",
+    String(M),
+    "--bursts",
+    String(BURSTS),
+    "--servers",
+    servers,
+    "--latency-seconds",
+    "0.3",
+    "--churn-ops",
+    "400",
+    "--stall-ms",
+    "400",
+    "--out",
+    out,
+    "--no-md",
+    ...extra,
   ];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
@@ -105,7 +124,10 @@ test("bench: a deliberately wrong server is caught and fails the run", { timeout
   assert.notEqual(r.code, 0, "the run must fail");
   assert.match(r.stderr, /FAIL wrong/);
   assert.ok(r.json.failures.length > 0);
-  assert.ok(r.json.failures.every((f) => f.server === "wrong"), JSON.stringify(r.json.failures));
+  assert.ok(
+    r.json.failures.every((f) => f.server === "wrong"),
+    JSON.stringify(r.json.failures),
+  );
   const all = r.json.failures.map((f) => f.message).join("\n");
   for (const kind of ["duplicates=", "missing=", "wrong-recipient=", "out-of-order="]) assert.ok(all.includes(kind), `${kind} not reported:\n${all}`);
   // the floor in the same run is clean

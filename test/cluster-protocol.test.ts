@@ -57,7 +57,15 @@ test("envelope: binary values anywhere come back as Buffers in their place", () 
 
 test("envelope: malformed payloads are rejected, not half-decoded", () => {
   const good = encodeMessage(broadcast(["x", Buffer.from("abc")]));
-  for (const bad of [new Uint8Array(0), good.subarray(0, 5), good.subarray(0, good.length - 1), Buffer.from("[1,2]"), Buffer.from("{}"), Buffer.from("nope"), Buffer.from("{bad json")]) {
+  for (const bad of [
+    new Uint8Array(0),
+    good.subarray(0, 5),
+    good.subarray(0, good.length - 1),
+    Buffer.from("[1,2]"),
+    Buffer.from("{}"),
+    Buffer.from("nope"),
+    Buffer.from("{bad json"),
+  ]) {
     assert.throws(() => decodeMessage(bad));
   }
   // A placeholder pointing at a missing attachment.
@@ -115,7 +123,16 @@ test("workers started before the relay connect when it comes up; an emitter queu
     await until(async () => (await op(c, "serverCount")) === 2, "the two servers to meet", 5000);
     // A broadcast in the simpler `data` form, as another language may publish it.
     const raw = await natsConnect({ servers: `127.0.0.1:${port}` });
-    const msg: BroadcastMessage = { v: 1, type: "broadcast", origin: "other-language", seq: 1, nsp: "/", rooms: ["r"], except: [], data: ["plain", { a: 1 }, Buffer.from("b")] };
+    const msg: BroadcastMessage = {
+      v: 1,
+      type: "broadcast",
+      origin: "other-language",
+      seq: 1,
+      nsp: "/",
+      rooms: ["r"],
+      except: [],
+      data: ["plain", { a: 1 }, Buffer.from("b")],
+    };
     raw.publish(new Subjects().room("/", "r"), encodeMessage(msg));
     raw.publish(new Subjects().room("/", "r"), encodeMessage(msg)); // a duplicate is dropped
     raw.publish(new Subjects().room("/", "r"), encodeMessage({ ...msg, seq: 2, data: ["plain", 2] }));
@@ -165,7 +182,10 @@ test("the emitter's wire format, as another language would see it", { timeout: 1
     emitter.serverSideEmit("hello", { n: 1 });
     await until(() => seen.length === 6, "6 messages");
     const t = (s: string) => Buffer.from(s).toString("base64url");
-    assert.deepEqual(seen.map((x) => x.subject), [`app.Lw.r.${t("a")}`, `app.Lw.r.${t("b.c")}`, `app.${t("/admin")}.all`, `app.${t("/admin")}.req`, "app.Lw.req", "app.Lw.req"]);
+    assert.deepEqual(
+      seen.map((x) => x.subject),
+      [`app.Lw.r.${t("a")}`, `app.Lw.r.${t("b.c")}`, `app.${t("/admin")}.all`, `app.${t("/admin")}.req`, "app.Lw.req", "app.Lw.req"],
+    );
     const [m1, m2, m3, m4, m5, m6] = seen.map((x) => x.msg);
     assert.deepEqual(m1, m2, "one message, published once per target room");
     const origin = m1.origin;
@@ -175,7 +195,10 @@ test("the emitter's wire format, as another language would see it", { timeout: 1
     assert.deepEqual(text(m1), [[false, '42["ev",1]']]);
     assert.deepEqual({ ...m1, frames: null }, { v: 1, type: "broadcast", origin, seq: 1, nsp: "/", rooms: ["a", "b.c"], except: ["x"], frames: null });
     assert.deepEqual(text(m3), [[false, '42/admin,["adm"]']]);
-    assert.deepEqual({ ...m3, frames: null }, { v: 1, type: "broadcast", origin, seq: 2, nsp: "/admin", rooms: [], except: [], flags: { volatile: true }, frames: null });
+    assert.deepEqual(
+      { ...m3, frames: null },
+      { v: 1, type: "broadcast", origin, seq: 2, nsp: "/admin", rooms: [], except: [], flags: { volatile: true }, frames: null },
+    );
     assert.deepEqual(m4, { v: 1, type: "addSockets", origin, nsp: "/admin", rooms: ["r"], except: [], targets: ["s1", "s2"] });
     assert.deepEqual(m5, { v: 1, type: "disconnectSockets", origin, nsp: "/", rooms: [], except: ["q"], close: true });
     assert.deepEqual(m6, { v: 1, type: "serverSideEmit", origin, nsp: "/", data: ["hello", { n: 1 }] });

@@ -68,10 +68,18 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
       const N = 60;
       for (let i = 0; i < N; i++) await op(a2, "broadcast", { to: targets[i % targets.length], ev: "u", args: [i] });
       const expected = (member: string[]) =>
-        [...Array(N).keys()].filter((i) => targets[i % targets.length]!.length === 0 || targets[i % targets.length]!.some((r) => member.includes(r))).map((i) => [i]);
+        [...Array(N).keys()]
+          .filter((i) => targets[i % targets.length]!.length === 0 || targets[i % targets.length]!.some((r) => member.includes(r)))
+          .map((i) => [i]);
       const want = [expected(["r1", "r2", "both"]), expected(["r2"]), expected(["r1", "both"]), expected(["r2", "x"]), expected([])];
-      await settle("u", want.reduce((n, w) => n + w.length, 0));
-      assert.deepEqual(all().map((c) => received(c, "u")), want);
+      await settle(
+        "u",
+        want.reduce((n, w) => n + w.length, 0),
+      );
+      assert.deepEqual(
+        all().map((c) => received(c, "u")),
+        want,
+      );
       // Worker B got the broadcasts to several of its rooms several times, and dropped the copies.
       const stats = await op(b1, "clusterStats");
       assert.ok(stats.duplicatesDropped > 0, JSON.stringify(stats));
@@ -83,7 +91,10 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
       try {
         for (const room of odd) await op(a1, "broadcast", { to: [room], ev: "odd", args: [room] });
         await until(() => received(c, "odd").length === odd.length, "one event per odd room");
-        assert.deepEqual(received(c, "odd"), odd.map((r) => [r]));
+        assert.deepEqual(
+          received(c, "odd"),
+          odd.map((r) => [r]),
+        );
         // The rooms are distinct subjects: "dots.in.it" is not "dots" + "in" + "it".
         await op(a1, "broadcast", { to: ["dots"], ev: "odd2" });
         await op(a1, "broadcast", { to: ["a"], ev: "odd2" });
@@ -105,9 +116,18 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
       await op(b3, "broadcast", { to: ["both"], except: ["r2"], ev: "e2" });
       await op(a1, "broadcast", { except: ["r1"], ev: "e3", args: [Buffer.from("bin"), { nested: [Buffer.from([0, 255])] }] });
       await settle("e3", 3);
-      assert.deepEqual(all().map((c) => received(c, "e1").length), [1, 1, 0, 0, 0]);
-      assert.deepEqual(all().map((c) => received(c, "e2").length), [0, 0, 1, 0, 0]);
-      assert.deepEqual(all().map((c) => received(c, "e3").length), [0, 1, 0, 1, 1]);
+      assert.deepEqual(
+        all().map((c) => received(c, "e1").length),
+        [1, 1, 0, 0, 0],
+      );
+      assert.deepEqual(
+        all().map((c) => received(c, "e2").length),
+        [0, 0, 1, 0, 0],
+      );
+      assert.deepEqual(
+        all().map((c) => received(c, "e3").length),
+        [0, 1, 0, 1, 1],
+      );
       const [bin, obj] = received(b2, "e3")[0] as [Buffer, { nested: Buffer[] }];
       assert.equal(Buffer.from(bin).toString(), "bin");
       assert.deepEqual([...Buffer.from(obj.nested[0]!)], [0, 255]);
@@ -118,26 +138,56 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
       await op(b2, "socketBroadcast", { ev: "sb" });
       await op(a1, "broadcast", { to: [b2.id], ev: "pm", args: ["hi b2"] });
       await settle("sb", 4);
-      assert.deepEqual(all().map((c) => received(c, "st").length), [0, 0, 1, 0, 0]);
-      assert.deepEqual(all().map((c) => received(c, "sb").length), [1, 1, 1, 0, 1]);
-      assert.deepEqual(all().map((c) => received(c, "pm")), [[], [], [], [["hi b2"]], []]);
+      assert.deepEqual(
+        all().map((c) => received(c, "st").length),
+        [0, 0, 1, 0, 0],
+      );
+      assert.deepEqual(
+        all().map((c) => received(c, "sb").length),
+        [1, 1, 1, 0, 1],
+      );
+      assert.deepEqual(
+        all().map((c) => received(c, "pm")),
+        [[], [], [], [["hi b2"]], []],
+      );
     });
 
     it("local and volatile flags", async () => {
       await op(a1, "broadcast", { to: ["r2"], local: true, ev: "loc" });
       await op(a1, "broadcast", { to: ["r2"], volatile: true, ev: "vol" });
       await settle("vol", 3);
-      assert.deepEqual(all().map((c) => received(c, "loc").length), [1, 1, 0, 0, 0]);
-      assert.deepEqual(all().map((c) => received(c, "vol").length), [1, 1, 0, 1, 0]);
+      assert.deepEqual(
+        all().map((c) => received(c, "loc").length),
+        [1, 1, 0, 0, 0],
+      );
+      assert.deepEqual(
+        all().map((c) => received(c, "vol").length),
+        [1, 1, 0, 1, 0],
+      );
     });
 
     it("fetchSockets is cluster-wide; remote sockets carry id, handshake, rooms, data and act on their own worker", async () => {
       const everyone = await op(a1, "fetch");
-      assert.deepEqual(everyone.map((s: any) => [s.name, s.data.worker, s.remote]), [["a1", "A", false], ["a2", "A", false], ["b1", "B", true], ["b2", "B", true], ["b3", "B", true]]);
+      assert.deepEqual(
+        everyone.map((s: any) => [s.name, s.data.worker, s.remote]),
+        [
+          ["a1", "A", false],
+          ["a2", "A", false],
+          ["b1", "B", true],
+          ["b2", "B", true],
+          ["b3", "B", true],
+        ],
+      );
       const inR2 = await op(b1, "fetch", { to: ["r2"], except: ["x"] });
-      assert.deepEqual(inR2.map((s: any) => s.name), ["a1", "a2"]);
+      assert.deepEqual(
+        inR2.map((s: any) => s.name),
+        ["a1", "a2"],
+      );
       assert.deepEqual(inR2[0].rooms, [a1.id, "both", "r1", "r2"].sort());
-      assert.deepEqual((await op(a1, "fetch", { local: true })).map((s: any) => s.name), ["a1", "a2"]);
+      assert.deepEqual(
+        (await op(a1, "fetch", { local: true })).map((s: any) => s.name),
+        ["a1", "a2"],
+      );
 
       await op(a1, "remote", { id: b3.id, action: "join", args: [["joined-remotely"]] });
       await until(async () => (await op(b3, "rooms")).includes("joined-remotely"), "b3 to join a room from worker A");
@@ -163,13 +213,20 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
       assert.deepEqual(await op(b1, "serverSideEmit", { ev: "who", args: ["from B"] }), { err: null, responses: [{ worker: "A", x: "from B" }] });
       await op(a1, "serverSideEmitNoAck", { ev: "note", args: [1, { two: 2 }] });
       await until(async () => (await op(b1, "serverEvents")).some((e: unknown[]) => e[0] === "note"), "B to get the note");
-      assert.deepEqual((await op(a1, "serverEvents")).filter((e: unknown[]) => e[0] === "note"), [], "not echoed to the sender");
+      assert.deepEqual(
+        (await op(a1, "serverEvents")).filter((e: unknown[]) => e[0] === "note"),
+        [],
+        "not echoed to the sender",
+      );
     });
 
     it("broadcasts with acks collect the answers of clients on every worker", async () => {
       const r = await op(a2, "ackBroadcast", { ev: "question", timeout: 3000 });
       assert.equal(r.err, null);
-      assert.deepEqual(r.responses.sort(), ["a1", "a2", "b1", "b2", "b3"].map((n) => `answer from ${n}`));
+      assert.deepEqual(
+        r.responses.sort(),
+        ["a1", "a2", "b1", "b2", "b3"].map((n) => `answer from ${n}`),
+      );
       const some = await op(b3, "ackBroadcast", { to: ["r2"], except: ["x"], ev: "question", timeout: 3000 });
       assert.equal(some.err, null);
       assert.deepEqual(some.responses.sort(), ["answer from a1", "answer from a2"]);
@@ -181,7 +238,10 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
       await until(() => !victim.socket.connected, "the emitter to disconnect a socket");
       await until(() => received(b3, "from emitter").length === 1, "the emitter's broadcast");
       await settle("from emitter", 5 + 2);
-      assert.deepEqual(all().map((c) => received(c, "from emitter").length), [2, 2, 1, 1, 1]);
+      assert.deepEqual(
+        all().map((c) => received(c, "from emitter").length),
+        [2, 2, 1, 1, 1],
+      );
       const [text, bytes] = received(a2, "from emitter")[0] as [string, Buffer];
       assert.equal(text, "to r2 except x");
       assert.deepEqual([...Buffer.from(bytes)], [1, 2, 3]);
@@ -191,12 +251,18 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
 
     it("relay killed and restarted: workers keep serving locally, then recover by themselves", async () => {
       await backend.stop();
-      await until(() => A.output.some((l) => l.includes("lost the relay")) && B.output.some((l) => l.includes("lost the relay")), "workers to notice the outage");
+      await until(
+        () => A.output.some((l) => l.includes("lost the relay")) && B.output.some((l) => l.includes("lost the relay")),
+        "workers to notice the outage",
+      );
       // Local service goes on: broadcasts reach local members, cluster requests answer locally, at once.
       await op(a1, "broadcast", { to: ["r2"], ev: "during outage" });
       await until(() => received(a2, "during outage").length === 1, "local delivery during the outage");
       assert.equal(await op(a1, "serverCount"), 1);
-      assert.deepEqual((await op(a1, "fetch")).map((s: any) => s.name), ["a1", "a2"]);
+      assert.deepEqual(
+        (await op(a1, "fetch")).map((s: any) => s.name),
+        ["a1", "a2"],
+      );
       assert.deepEqual(await op(b1, "serverSideEmit", { ev: "who" }), { err: null, responses: [] });
       await sleep(300);
       await backend.start();
@@ -220,19 +286,25 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
       await B.kill("SIGKILL");
       const t = await op(a1, "time", { op: "fetch", args: {} });
       assert.ok(t.ms <= 1500, `answered in ${t.ms} ms`);
-      if (t.ok) assert.deepEqual(t.value.map((s: any) => s.name), ["a1", "a2"]);
+      if (t.ok)
+        assert.deepEqual(
+          t.value.map((s: any) => s.name),
+          ["a1", "a2"],
+        );
       else assert.match(t.error, /timeout reached: only 0 responses received out of 1/);
       const sse = await op(a1, "time", { op: "serverSideEmit", args: { ev: "who" } });
       assert.ok(sse.ms <= 1500, `serverSideEmit answered in ${sse.ms} ms`);
       await until(async () => (await op(a1, "serverCount")) === 1, "serverCount to drop to 1", 3000);
-      assert.deepEqual((await op(a1, "fetch")).map((s: any) => s.name), ["a1", "a2"]);
+      assert.deepEqual(
+        (await op(a1, "fetch")).map((s: any) => s.name),
+        ["a1", "a2"],
+      );
       const acks = await op(a2, "ackBroadcast", { ev: "question", timeout: 1000 });
       assert.equal(acks.err, null);
       assert.deepEqual(acks.responses.sort(), ["answer from a1", "answer from a2"]);
     });
   });
 }
-
 
 function interestSuite(name: string, makeBackend: () => Promise<Backend>, skip: string | false) {
   // Servers in this process, on a relay of their own, with slow heartbeats: nothing but the
@@ -276,7 +348,10 @@ function interestSuite(name: string, makeBackend: () => Promise<Backend>, skip: 
         const after = await backend.stats();
         const bAfter = linkB.stats();
         assert.equal(after.msgsOut - before.msgsOut, 1, "the relay delivered the broadcast once, to worker A");
-        assert.ok(after.bytesOut - before.bytesOut > 1000 && after.bytesOut - before.bytesOut < 1400, `one payload's bytes: ${after.bytesOut - before.bytesOut}`);
+        assert.ok(
+          after.bytesOut - before.bytesOut > 1000 && after.bytesOut - before.bytesOut < 1400,
+          `one payload's bytes: ${after.bytesOut - before.bytesOut}`,
+        );
         assert.equal(bAfter.inBytes - bBefore.inBytes, 0, "worker B received 0 bytes");
         assert.equal(bAfter.inMsgs - bBefore.inMsgs, 0);
         // The same from worker B itself (socket.to from B to a room only on A): one delivery.

@@ -83,7 +83,9 @@ describe("events and acks", () => {
     clients.slice(0, 2).forEach((c) => server(c).join("voters"));
     const responses = await h.io.to("voters").timeout(1000).emitWithAck("vote");
     assert.deepEqual((responses as number[]).sort(), [0, 1]);
-    const [err, partial] = await new Promise<[Error | null, unknown[]]>((resolve) => h.io.timeout(100).emit("vote", (e: Error | null, r: unknown[]) => resolve([e, r])));
+    const [err, partial] = await new Promise<[Error | null, unknown[]]>((resolve) =>
+      h.io.timeout(100).emit("vote", (e: Error | null, r: unknown[]) => resolve([e, r])),
+    );
     assert.match(err!.message, /timed out/);
     assert.deepEqual((partial as number[]).sort(), [0, 1]);
     const none = await h.io.to("empty-room").timeout(100).emitWithAck("vote");
@@ -99,7 +101,10 @@ describe("events and acks", () => {
     const [payload] = await got;
     assert.equal(payload.name, "f");
     assert.deepEqual([...payload.blob], [1, 2, 3]);
-    assert.deepEqual(payload.parts.map((p) => [...p]), [[97], [9]]);
+    assert.deepEqual(
+      payload.parts.map((p) => [...p]),
+      [[97], [9]],
+    );
 
     c.on("bin", (a: ArrayBuffer | Buffer, meta: { b: Buffer }, cb: (x: Buffer) => void) => cb(Buffer.concat([Buffer.from(a as Buffer), Buffer.from(meta.b)])));
     const echoed = (await s.emitWithAck("bin", Buffer.from([7]), { b: Buffer.from([8, 9]) })) as Buffer;
@@ -163,7 +168,7 @@ describe("middlewares", () => {
     const h = await startServer();
     try {
       const order: string[] = [];
-      h.io.use((s, next) => (order.push("a"), next()));
+      h.io.use((_s, next) => (order.push("a"), next()));
       h.io.use((s, next) => {
         order.push("b");
         if (s.handshake.auth.token !== "ok") return next(Object.assign(new Error("not authorized"), { data: { code: 401 } }));

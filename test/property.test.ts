@@ -97,11 +97,7 @@ async function run(seed: number, ops: number, clientCount: number, opts: ServerO
 
     const model = new Map<string, Set<string>>();
     for (const q of peers.filter((x) => x.alive)) for (const room of q.rooms) model.set(room, new Set([...(model.get(room) ?? []), q.socket.id]));
-    assert.deepEqual(
-      new Map([...h.io.sockets.adapter.rooms].map(([k, v]) => [k, new Set(v)])),
-      model,
-      `seed ${seed}: adapter.rooms matches the model`,
-    );
+    assert.deepEqual(new Map([...h.io.sockets.adapter.rooms].map(([k, v]) => [k, new Set(v)])), model, `seed ${seed}: adapter.rooms matches the model`);
     const rooms = h.io.sockets.adapter.rooms;
     assert.equal(rooms.size, model.size, `seed ${seed}: adapter.rooms.size`);
     for (const [room, ids] of model) assert.deepEqual(new Set(rooms.get(room)), ids, `seed ${seed}: adapter.rooms.get(${room})`);
@@ -113,7 +109,8 @@ async function run(seed: number, ops: number, clientCount: number, opts: ServerO
     const barrier = peers.filter((q) => q.alive).map((q) => once(q.client, "__end", 5000));
     peers.filter((q) => q.alive).forEach((q) => q.socket.emit("__end"));
     await Promise.all(barrier);
-    for (const q of peers) assert.deepEqual(q.received, q.expected, `seed ${seed}: socket ${q.socket.id} (${q.alive ? "live" : "disconnected"}), ${last} messages`);
+    for (const q of peers)
+      assert.deepEqual(q.received, q.expected, `seed ${seed}: socket ${q.socket.id} (${q.alive ? "live" : "disconnected"}), ${last} messages`);
     if (opts.derivedTopics) assert.ok(h.io.sockets.adapter.derivedTopicCount > 0, "derived topics were in play");
   } finally {
     await h.close();

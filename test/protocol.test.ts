@@ -122,7 +122,8 @@ describe("handshake", () => {
       assert.equal(s.handshake.xdomain, false);
       // Logged, it looks like Socket.IO's plain handshake object, not its internals.
       const logged = inspect(s.handshake);
-      for (const field of ["headers", "query", "auth", "address", "time", "issued", "url", "secure", "xdomain"]) assert.match(logged, new RegExp(`\\b${field}:`));
+      for (const field of ["headers", "query", "auth", "address", "time", "issued", "url", "secure", "xdomain"])
+        assert.match(logged, new RegExp(`\\b${field}:`));
       assert.doesNotMatch(logged, /authData|UpgradeRequest/);
     } finally {
       await h.close();
@@ -174,9 +175,17 @@ describe("bad input closes only the offending connection", () => {
     ["EVENT before CONNECT on a namespace", (ws) => ws.sendText('42/other,["ev"]'), /before CONNECT/],
     ["duplicate CONNECT", (ws) => ws.sendText("40"), /duplicate CONNECT/],
     ["binary frame with no binary packet pending", (ws) => ws.sendBinary(Buffer.from([1, 2])), /without a pending binary packet/],
-    ["bad binary placeholder", (ws) => (ws.sendText('451-["ev",{"_placeholder":true,"num":7}]'), ws.sendBinary(Buffer.from([1]))), /invalid binary placeholder/],
+    [
+      "bad binary placeholder",
+      (ws) => (ws.sendText('451-["ev",{"_placeholder":true,"num":7}]'), ws.sendBinary(Buffer.from([1]))),
+      /invalid binary placeholder/,
+    ],
     ["attachment count without placeholder", (ws) => (ws.sendText('451-["ev",1]'), ws.sendBinary(Buffer.from([1]))), /attachment without placeholder/],
-    ["text frame while attachments are pending", (ws) => (ws.sendText('451-["ev",{"_placeholder":true,"num":0}]'), ws.sendText('42["ev"]')), /attachments are pending/],
+    [
+      "text frame while attachments are pending",
+      (ws) => (ws.sendText('451-["ev",{"_placeholder":true,"num":0}]'), ws.sendText('42["ev"]')),
+      /attachments are pending/,
+    ],
     ["invalid UTF-8", (ws) => ws.sendFrame(1, Buffer.from([0x34, 0x32, 0xff, 0xfe])), null],
   ];
   for (const [name, send, reason] of cases) {

@@ -148,7 +148,11 @@ test("queue groups: one member per group, every group gets each message", T, asy
   await pub.flush();
   await m1.flush();
   await m2.flush();
-  const all = (g: string[][]) => g.flat().map((s) => s.split(":")[1]).sort((x, y) => Number(x) - Number(y));
+  const all = (g: string[][]) =>
+    g
+      .flat()
+      .map((s) => s.split(":")[1])
+      .sort((x, y) => Number(x) - Number(y));
   const expected = Array.from({ length: N }, (_, i) => String(i));
   assert.deepEqual(all(g1), expected, "group g1 got each message exactly once");
   assert.deepEqual(all(g2), expected, "group g2 got each message exactly once");
@@ -161,7 +165,10 @@ test("request/reply through the muxed inbox", T, async () => {
   svc.subscribe("svc.echo", { callback: (_e, m: Msg) => m.respond(sc.encode(`re:${sc.decode(m.data)}`)) });
   await svc.flush();
   const replies = await Promise.all([1, 2, 3].map((i) => caller.request("svc.echo", sc.encode(`q${i}`), { timeout: 5000 })));
-  assert.deepEqual(replies.map((m) => sc.decode(m.data)), ["re:q1", "re:q2", "re:q3"]);
+  assert.deepEqual(
+    replies.map((m) => sc.decode(m.data)),
+    ["re:q1", "re:q2", "re:q3"],
+  );
   const noMux = await caller.request("svc.echo", sc.encode("solo"), { timeout: 5000, noMux: true });
   assert.equal(sc.decode(noMux.data), "re:solo");
 });
@@ -211,7 +218,7 @@ test("headers round-trip; a client without headers gets the body only", T, async
   const a = await client();
   const b = await client();
   const raw = new Raw();
-  raw.send("CONNECT {\"headers\":false}\r\nSUB hdr 1\r\n");
+  raw.send('CONNECT {"headers":false}\r\nSUB hdr 1\r\n');
   await raw.sync();
   const got: Msg[] = [];
   b.subscribe("hdr", { callback: (_e, m) => got.push(m) });
@@ -250,7 +257,7 @@ test("noEcho: a connection does not receive its own publishes", T, async () => {
 
 test("verbose CONNECT gets +OK; PING gets PONG", T, async () => {
   const raw = new Raw();
-  raw.send("CONNECT {\"verbose\":true}\r\nSUB v 1\r\nPUB v 2\r\nhi\r\n");
+  raw.send('CONNECT {"verbose":true}\r\nSUB v 1\r\nPUB v 2\r\nhi\r\n');
   await raw.sync();
   assert.ok(raw.text.startsWith("INFO {"), raw.text);
   assert.equal(raw.count("+OK\r\n"), 3);
@@ -288,7 +295,7 @@ test("garbage input: -ERR and disconnect, relay keeps serving", T, async () => {
   // Random bytes mixed with protocol fragments must never take the relay down.
   const frags = ["PUB ", "SUB ", "HPUB ", "UNSUB ", "MSG ", "a.b ", "* ", "> ", "1 ", "99999999999999999999 ", "\r\n", "\n", "-1 "];
   let seed = 42;
-  const rnd = (n: number) => ((seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff) % n);
+  const rnd = (n: number) => (seed = (Math.imul(seed, 1103515245) + 12345) & 0x7fffffff) % n;
   const fuzz: Raw[] = [];
   for (let i = 0; i < 40; i++) {
     const parts: Buffer[] = [];
@@ -306,7 +313,7 @@ test("garbage input: -ERR and disconnect, relay keeps serving", T, async () => {
 });
 
 test("split writes: every split point of a message stream parses the same", T, () => {
-  const stream = Buffer.from("CONNECT {\"a\":1}\r\nSUB a.* q 1\r\nPUB a.b r 5\r\nhello\r\nHPUB a.c 12 14\r\nNATS/1.0\r\n\r\nhi\r\nUNSUB 1 3\r\nPING\r\n");
+  const stream = Buffer.from('CONNECT {"a":1}\r\nSUB a.* q 1\r\nPUB a.b r 5\r\nhello\r\nHPUB a.c 12 14\r\nNATS/1.0\r\n\r\nhi\r\nUNSUB 1 3\r\nPING\r\n');
   const record = (events: string[]): ProtocolHandler => ({
     connect: (j) => events.push(`C${j}`),
     ping: () => events.push("PING"),

@@ -129,7 +129,10 @@ describe("rooms", () => {
     h.io.to("u1").to("u2").to("u3").emit("u", "x");
     h.io.to(["u1", "u2"]).to("u1").emit("u", "y");
     await barrier(h, clients);
-    assert.deepEqual(logs.map((l) => events(l, "u")), [[["x"], ["y"]], [["x"], ["y"]], [["x"], ["y"]], [["x"]], []]);
+    assert.deepEqual(
+      logs.map((l) => events(l, "u")),
+      [[["x"], ["y"]], [["x"], ["y"]], [["x"], ["y"]], [["x"]], []],
+    );
     clients.forEach((x) => x.disconnect());
   });
 
@@ -142,7 +145,10 @@ describe("rooms", () => {
     h.io.except("vip").emit("b");
     h.io.except(["vip", clients[1].id!]).emit("c");
     await barrier(h, clients);
-    assert.deepEqual(logs.map((l) => l.filter(([ev]) => ev !== "__barrier").map(([ev]) => ev)), [[], ["a", "b"], ["b", "c"]]);
+    assert.deepEqual(
+      logs.map((l) => l.filter(([ev]) => ev !== "__barrier").map(([ev]) => ev)),
+      [[], ["a", "b"], ["b", "c"]],
+    );
     clients.forEach((x) => x.disconnect());
   });
 
@@ -190,7 +196,10 @@ describe("rooms", () => {
     server(a).leave("lv");
     h.io.to("lv").emit("two");
     await barrier(h, [a]);
-    assert.deepEqual(log.map(([ev]) => ev), ["one", "__barrier"]);
+    assert.deepEqual(
+      log.map(([ev]) => ev),
+      ["one", "__barrier"],
+    );
     assert.equal(h.io.sockets.adapter.rooms.has("lv"), false);
     a.disconnect();
   });
@@ -207,15 +216,22 @@ describe("rooms", () => {
     for (let i = 0; i < 60; i++) {
       const kind = i % 5;
       let to: number[];
-      if (kind === 0) (h.io.to("o1").emit("n", i), (to = members.o1)); // one room: native
-      else if (kind === 1) (h.io.to("o1").to("o2").emit("n", i), (to = [0, 1, 2])); // overlapping union
-      else if (kind === 2) (h.io.to("o2").except("o1").emit("n", i), (to = [2])); // except
-      else if (kind === 3) (server(clients[2]).to("o3").emit("n", i), (to = [3])); // socket.to
-      else (server(clients[i % 4]).emit("n", i), (to = [i % 4])); // direct
+      if (kind === 0)
+        h.io.to("o1").emit("n", i), (to = members.o1); // one room: native
+      else if (kind === 1)
+        h.io.to("o1").to("o2").emit("n", i), (to = [0, 1, 2]); // overlapping union
+      else if (kind === 2)
+        h.io.to("o2").except("o1").emit("n", i), (to = [2]); // except
+      else if (kind === 3)
+        server(clients[2]).to("o3").emit("n", i), (to = [3]); // socket.to
+      else server(clients[i % 4]).emit("n", i), (to = [i % 4]); // direct
       for (const k of to) expected[k].push(i);
     }
     await barrier(h, clients);
-    assert.deepEqual(logs.map((l) => events(l, "n").map(([x]) => x)), expected);
+    assert.deepEqual(
+      logs.map((l) => events(l, "n").map(([x]) => x)),
+      expected,
+    );
     clients.forEach((x) => x.disconnect());
   });
 
@@ -249,7 +265,10 @@ describe("rooms", () => {
     const reason = once<[string]>(a, "disconnect");
     server(a).disconnect();
     assert.equal((await reason)[0], "io server disconnect");
-    assert.deepEqual(log.map(([ev]) => ev), ["last words"]);
+    assert.deepEqual(
+      log.map(([ev]) => ev),
+      ["last words"],
+    );
     const bGone = once(server(b), "disconnect");
     b.disconnect();
     await bGone;
@@ -258,7 +277,10 @@ describe("rooms", () => {
   test("adapter maps and events follow Socket.IO's order and arguments", async () => {
     const adapter = h.io.sockets.adapter;
     const log: string[] = [];
-    const on = (ev: string) => (...args: string[]) => log.push([ev, ...args].join(" "));
+    const on =
+      (ev: string) =>
+      (...args: string[]) =>
+        log.push([ev, ...args].join(" "));
     const evs = ["create-room", "join-room", "leave-room", "delete-room"] as const;
     const listeners = evs.map((ev) => [ev, on(ev)] as const);
     listeners.forEach(([ev, fn]) => adapter.on(ev, fn));
@@ -277,12 +299,18 @@ describe("rooms", () => {
     listeners.forEach(([ev, fn]) => adapter.off(ev, fn));
     const id = s.id;
     assert.deepEqual(log, [
-      `create-room ${id}`, `join-room ${id} ${id}`,
-      "create-room m1", `join-room m1 ${id}`,
-      "create-room m2", `join-room m2 ${id}`,
-      `leave-room m1 ${id}`, "delete-room m1",
-      `leave-room ${id} ${id}`, `delete-room ${id}`,
-      `leave-room m2 ${id}`, "delete-room m2",
+      `create-room ${id}`,
+      `join-room ${id} ${id}`,
+      "create-room m1",
+      `join-room m1 ${id}`,
+      "create-room m2",
+      `join-room m2 ${id}`,
+      `leave-room m1 ${id}`,
+      "delete-room m1",
+      `leave-room ${id} ${id}`,
+      `delete-room ${id}`,
+      `leave-room m2 ${id}`,
+      "delete-room m2",
     ]);
   });
 
@@ -317,8 +345,14 @@ describe("rooms", () => {
     admin.emit("admin-all");
     await barrier(h, [a]);
     await barrier(h, [b], "/admin");
-    assert.deepEqual(la.map(([e]) => e), ["main", "__barrier"]);
-    assert.deepEqual(lb.map(([e]) => e), ["admin", "admin-all", "__barrier"]);
+    assert.deepEqual(
+      la.map(([e]) => e),
+      ["main", "__barrier"],
+    );
+    assert.deepEqual(
+      lb.map(([e]) => e),
+      ["admin", "admin-all", "__barrier"],
+    );
     a.disconnect();
     b.disconnect();
   });

@@ -32,7 +32,10 @@ export class ForeignCpuMonitor {
   private timer: NodeJS.Timeout | null = null;
   readonly available: boolean;
 
-  constructor(private readonly own: () => Set<number>, private readonly intervalMs = 1000) {
+  constructor(
+    private readonly own: () => Set<number>,
+    private readonly intervalMs = 1000,
+  ) {
     this.available = fs.existsSync("/proc/self/stat");
   }
 

@@ -44,7 +44,13 @@ export class Peer {
   private exitWaiters: (() => void)[] = [];
 
   /** `args`: the script (absolute path) and its arguments, run as `node [nodeFlags] --import tsx ...args`. */
-  constructor(readonly name: string, args: string[], cpus: string | null, nodeFlags: string[] = [], env: NodeJS.ProcessEnv = {}) {
+  constructor(
+    readonly name: string,
+    args: string[],
+    cpus: string | null,
+    nodeFlags: string[] = [],
+    env: NodeJS.ProcessEnv = {},
+  ) {
     const nodeArgs = [...nodeFlags, "--import", "tsx", ...args];
     const [cmd, argv] = cpus !== null ? ["taskset", ["-c", cpus, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
     this.child = spawn(cmd, argv, {
@@ -152,11 +158,14 @@ export class Peer {
 /** Runs a benchmark's main(): exits with its code, kills every child on the way out, and gives up
  *  (exit 3) after `maxMinutes` whatever happens. */
 export function runMain(label: string, main: () => Promise<number>, maxMinutes: number): void {
-  const watchdog = setTimeout(() => {
-    console.error(`${label}: FAIL: watchdog: the run took more than ${maxMinutes} minutes`);
-    killChildren();
-    process.exit(3);
-  }, maxMinutes * 60 * 1000);
+  const watchdog = setTimeout(
+    () => {
+      console.error(`${label}: FAIL: watchdog: the run took more than ${maxMinutes} minutes`);
+      killChildren();
+      process.exit(3);
+    },
+    maxMinutes * 60 * 1000,
+  );
   watchdog.unref();
   main().then(
     (code) => {

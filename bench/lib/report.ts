@@ -112,9 +112,13 @@ export function ratioSvg(title: string, subtitle: string, panels: ChartPanel[], 
         const xv = x0 + xOf(v);
         const bx = Math.min(x1, xv);
         const bw = Math.max(1, Math.abs(xv - x1));
-        o.push(`<rect x="${bx.toFixed(1)}" y="${by}" width="${bw.toFixed(1)}" height="${barH - 1}" fill="${COLORS[si % COLORS.length]}"><title>${esc(`${s} ${r.label}: ${v.toPrecision(3)}×`)}</title></rect>`);
+        o.push(
+          `<rect x="${bx.toFixed(1)}" y="${by}" width="${bw.toFixed(1)}" height="${barH - 1}" fill="${COLORS[si % COLORS.length]}"><title>${esc(`${s} ${r.label}: ${v.toPrecision(3)}×`)}</title></rect>`,
+        );
         const tx = xv >= x1 ? xv + 3 : xv - 3;
-        o.push(`<text x="${tx.toFixed(1)}" y="${by + barH - 1}" font-size="9" text-anchor="${xv >= x1 ? "start" : "end"}" fill="#333">${v >= 10 ? v.toFixed(0) : v.toPrecision(2)}</text>`);
+        o.push(
+          `<text x="${tx.toFixed(1)}" y="${by + barH - 1}" font-size="9" text-anchor="${xv >= x1 ? "start" : "end"}" fill="#333">${v >= 10 ? v.toFixed(0) : v.toPrecision(2)}</text>`,
+        );
       });
     });
   });

@@ -129,7 +129,7 @@ export async function serve(impl: Impl): Promise<void> {
           break;
       }
     } catch (err) {
-      send({ id: msg.id, type: "error", error: err instanceof Error ? err.stack ?? err.message : String(err) });
+      send({ id: msg.id, type: "error", error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
     }
   });
 

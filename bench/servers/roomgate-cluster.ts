@@ -39,10 +39,7 @@ const base = sioImpl(
     const port = await io.listen(0, "127.0.0.1");
     if (node) {
       let timer: NodeJS.Timeout | undefined;
-      const ok = await Promise.race([
-        node.ready.then(() => true),
-        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 10_000))),
-      ]);
+      const ok = await Promise.race([node.ready.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 10_000)))]);
       clearTimeout(timer);
       if (!ok) throw new Error(`worker: no relay connection to ${url} within 10 s`);
     }

@@ -5,7 +5,5 @@ import { serve } from "./harness.ts";
 import { ALL_FAULTS, rawImpl, type Fault } from "./rawuws.ts";
 
 const env = process.env.BENCH_WRONG;
-const faults = new Set<Fault>(
-  env ? (env.split(",").filter((f) => (ALL_FAULTS as readonly string[]).includes(f)) as Fault[]) : ALL_FAULTS,
-);
+const faults = new Set<Fault>(env ? (env.split(",").filter((f) => (ALL_FAULTS as readonly string[]).includes(f)) as Fault[]) : ALL_FAULTS);
 await serve(rawImpl(faults));

@@ -101,7 +101,9 @@ export class ClusterNode {
     this.heartbeatTimeout = opts.heartbeatTimeout ?? 2 * interval + 1000;
     this.requestTimeout = opts.requestTimeout ?? 5000;
     this.maxRoomSubjects = opts.maxRoomSubjects ?? 16;
-    this.link = new Link({ servers: opts.servers, name: opts.name ?? `roomgate-${process.pid}`, nats: opts.nats, log: opts.log }, (data, reply) => this.onMessage(data, reply));
+    this.link = new Link({ servers: opts.servers, name: opts.name ?? `roomgate-${process.pid}`, nats: opts.nats, log: opts.log }, (data, reply) =>
+      this.onMessage(data, reply),
+    );
     this.link.subscribe(this.subjects.heartbeat);
     this.link.subscribe(this.subjects.node(this.id));
     this.link.onConnected(() => this.presence("hello"));
@@ -161,7 +163,14 @@ export class ClusterNode {
    * Publishes a request answered by `expected` peers: `onResponse` gets each answer from them,
    * `done(missing)` runs once, when all have answered (missing = 0) or at `timeoutMs`.
    */
-  request(msg: RequestMessage & { requestId: string }, expected: string[], timeoutMs: number, onResponse: (msg: ResponseMessage) => boolean | void, done: (missing: number) => void): void {
+  request(
+    msg: RequestMessage & { requestId: string },
+    expected: string[],
+    timeoutMs: number,
+    // biome-ignore lint/suspicious/noConfusingVoidType: a handler may return nothing (keep waiting) or true (done)
+    onResponse: (msg: ResponseMessage) => boolean | void,
+    done: (missing: number) => void,
+  ): void {
     const waiting = new Set(expected);
     let finished = false;
     const finish = () => {
@@ -357,17 +366,21 @@ export class ClusterAdapter extends Adapter {
         ack(r.response);
       }
     });
-    this.node.publishRequest({
-      v: V,
-      type: "broadcastWithAck",
-      origin: this.node.id,
-      requestId,
-      nsp: this.nspName,
-      rooms: [...opts.rooms],
-      except: [...(opts.except ?? [])],
-      ...(wireFlags(opts.flags) ? { flags: wireFlags(opts.flags) } : {}),
-      data: packet.data as unknown[],
-    }, this.node.subjects.requests(this.nspName), this.node.subjects.node(this.node.id));
+    this.node.publishRequest(
+      {
+        v: V,
+        type: "broadcastWithAck",
+        origin: this.node.id,
+        requestId,
+        nsp: this.nspName,
+        rooms: [...opts.rooms],
+        except: [...(opts.except ?? [])],
+        ...(wireFlags(opts.flags) ? { flags: wireFlags(opts.flags) } : {}),
+        data: packet.data as unknown[],
+      },
+      this.node.subjects.requests(this.nspName),
+      this.node.subjects.node(this.node.id),
+    );
   }
 
   override serverCount(): Promise<number> {
@@ -383,7 +396,15 @@ export class ClusterAdapter extends Adapter {
     return new Promise((resolve, reject) => {
       const remote: RemoteSocket[] = [];
       this.node.request(
-        { v: V, type: "fetchSockets", origin: this.node.id, requestId: newRequestId(), nsp: this.nspName, rooms: [...opts.rooms], except: [...(opts.except ?? [])] },
+        {
+          v: V,
+          type: "fetchSockets",
+          origin: this.node.id,
+          requestId: newRequestId(),
+          nsp: this.nspName,
+          rooms: [...opts.rooms],
+          except: [...(opts.except ?? [])],
+        },
         peers,
         timeout,
         (r) => {
@@ -399,17 +420,44 @@ export class ClusterAdapter extends Adapter {
 
   override addSockets(opts: BroadcastOptions, rooms: Room[]): void {
     super.addSockets(opts, rooms);
-    if (!opts.flags?.local) this.node.publishRequest({ v: V, type: "addSockets", origin: this.node.id, nsp: this.nspName, rooms: [...opts.rooms], except: [...(opts.except ?? [])], targets: rooms });
+    if (!opts.flags?.local)
+      this.node.publishRequest({
+        v: V,
+        type: "addSockets",
+        origin: this.node.id,
+        nsp: this.nspName,
+        rooms: [...opts.rooms],
+        except: [...(opts.except ?? [])],
+        targets: rooms,
+      });
   }
 
   override delSockets(opts: BroadcastOptions, rooms: Room[]): void {
     super.delSockets(opts, rooms);
-    if (!opts.flags?.local) this.node.publishRequest({ v: V, type: "delSockets", origin: this.node.id, nsp: this.nspName, rooms: [...opts.rooms], except: [...(opts.except ?? [])], targets: rooms });
+    if (!opts.flags?.local)
+      this.node.publishRequest({
+        v: V,
+        type: "delSockets",
+        origin: this.node.id,
+        nsp: this.nspName,
+        rooms: [...opts.rooms],
+        except: [...(opts.except ?? [])],
+        targets: rooms,
+      });
   }
 
   override disconnectSockets(opts: BroadcastOptions, close: boolean): void {
     super.disconnectSockets(opts, close);
-    if (!opts.flags?.local) this.node.publishRequest({ v: V, type: "disconnectSockets", origin: this.node.id, nsp: this.nspName, rooms: [...opts.rooms], except: [...(opts.except ?? [])], close });
+    if (!opts.flags?.local)
+      this.node.publishRequest({
+        v: V,
+        type: "disconnectSockets",
+        origin: this.node.id,
+        nsp: this.nspName,
+        rooms: [...opts.rooms],
+        except: [...(opts.except ?? [])],
+        close,
+      });
   }
 
   /** Socket.IO semantics: to the other servers only; `ack(err, responses)` with one response per
@@ -432,12 +480,16 @@ export class ClusterAdapter extends Adapter {
       (r) => {
         if (r.type === "serverSideEmitAck") responses.push(r.response);
       },
-      (missing) => ack(missing === 0 ? null : new Error(`timeout reached: only ${peers.length - missing} responses received out of ${peers.length}`), responses),
+      (missing) =>
+        ack(missing === 0 ? null : new Error(`timeout reached: only ${peers.length - missing} responses received out of ${peers.length}`), responses),
     );
   }
 
   /** Operations of a RemoteSocket, sent to the worker that owns the socket. */
-  remoteSocketRequest(owner: string, op: { type: "addSockets" | "delSockets"; targets: Room[]; id: SocketId } | { type: "disconnectSockets"; close: boolean; id: SocketId }): void {
+  remoteSocketRequest(
+    owner: string,
+    op: { type: "addSockets" | "delSockets"; targets: Room[]; id: SocketId } | { type: "disconnectSockets"; close: boolean; id: SocketId },
+  ): void {
     const base = { v: V, origin: this.node.id, nsp: this.nspName, rooms: [op.id], except: [] as string[] };
     const msg: RequestMessage = op.type === "disconnectSockets" ? { ...base, type: op.type, close: op.close } : { ...base, type: op.type, targets: op.targets };
     this.node.publishRequest(msg, this.node.subjects.node(owner));

@@ -41,7 +41,16 @@ class EmitterCore {
   constructor(opts: EmitterOptions) {
     this.subjects = new Subjects(opts.prefix);
     this.maxRoomSubjects = opts.maxRoomSubjects ?? 16;
-    this.link = new Link({ servers: opts.servers, name: opts.name ?? `roomgate-emitter-${process.pid}`, nats: opts.nats, log: opts.log, maxQueuedBeforeConnect: opts.maxQueuedBeforeConnect ?? 10_000 }, () => {});
+    this.link = new Link(
+      {
+        servers: opts.servers,
+        name: opts.name ?? `roomgate-emitter-${process.pid}`,
+        nats: opts.nats,
+        log: opts.log,
+        maxQueuedBeforeConnect: opts.maxQueuedBeforeConnect ?? 10_000,
+      },
+      () => {},
+    );
   }
 
   publish(subject: string, msg: ClusterMessage): void {
@@ -128,7 +137,10 @@ export class Emitter {
   private readonly core: EmitterCore;
 
   constructor(opts: EmitterOptions);
-  constructor(opts: EmitterOptions | EmitterCore, private readonly nsp = "/") {
+  constructor(
+    opts: EmitterOptions | EmitterCore,
+    private readonly nsp = "/",
+  ) {
     this.core = opts instanceof EmitterCore ? opts : new EmitterCore(opts);
   }
 

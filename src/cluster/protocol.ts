@@ -16,7 +16,8 @@ export function token(name: string): string {
 }
 
 export function assertPrefix(prefix: string): void {
-  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix)) throw new TypeError(`invalid cluster subject prefix ${JSON.stringify(prefix)}: dot-separated tokens of [A-Za-z0-9_-]`);
+  if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(prefix))
+    throw new TypeError(`invalid cluster subject prefix ${JSON.stringify(prefix)}: dot-separated tokens of [A-Za-z0-9_-]`);
 }
 
 export class Subjects {
@@ -91,7 +92,17 @@ export type RequestMessage =
   | { v: number; type: "addSockets" | "delSockets"; origin: string; nsp: string; rooms: string[]; except: string[]; targets: string[] }
   | { v: number; type: "disconnectSockets"; origin: string; nsp: string; rooms: string[]; except: string[]; close: boolean }
   | { v: number; type: "serverSideEmit"; origin: string; requestId?: string; nsp: string; data: unknown[] }
-  | { v: number; type: "broadcastWithAck"; origin: string; requestId: string; nsp: string; rooms: string[]; except: string[]; flags?: WireFlags; data: unknown[] };
+  | {
+      v: number;
+      type: "broadcastWithAck";
+      origin: string;
+      requestId: string;
+      nsp: string;
+      rooms: string[];
+      except: string[];
+      flags?: WireFlags;
+      data: unknown[];
+    };
 
 export interface SerializedSocket {
   id: string;
@@ -143,7 +154,7 @@ function deconstruct(x: unknown, buffers: Uint8Array[], depth: number): unknown 
   if (Array.isArray(x)) return x.map((v) => deconstruct(v, buffers, depth + 1));
   if (typeof (x as { toJSON?: unknown }).toJSON === "function") return x;
   const out: Record<string, unknown> = {};
-  for (const k in x) if (Object.prototype.hasOwnProperty.call(x, k)) out[k] = deconstruct((x as Record<string, unknown>)[k], buffers, depth + 1);
+  for (const k in x) if (Object.hasOwn(x, k)) out[k] = deconstruct((x as Record<string, unknown>)[k], buffers, depth + 1);
   return out;
 }
 

@@ -3,13 +3,7 @@
 // request/reply with no-responders, auto-unsubscribe. See DESIGN.md §6.
 import net from "node:net";
 import { randomBytes } from "node:crypto";
-import {
-  Parser,
-  type ProtocolHandler,
-  hasWildcard,
-  isValidSubscriptionSubject,
-  matchTokens,
-} from "./nats-protocol.ts";
+import { Parser, type ProtocolHandler, hasWildcard, isValidSubscriptionSubject, matchTokens } from "./nats-protocol.ts";
 
 export interface RelayOptions {
   /** Largest PUB/HPUB payload (headers + body) accepted. Default 1 MiB. */

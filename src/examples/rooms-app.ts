@@ -52,7 +52,9 @@ export default function roomsApp(io: Server): void {
     });
 
     socket.on("disconnecting", () => {
-      io.to(`user:${userId}`).except(socket.id).emit("device left", { socketId: socket.id, rooms: [...socket.rooms] });
+      io.to(`user:${userId}`)
+        .except(socket.id)
+        .emit("device left", { socketId: socket.id, rooms: [...socket.rooms] });
     });
   });
 }

@@ -43,7 +43,8 @@ export default function clusterApp(io: Server, worker: string): void {
     broadcast: (_s, a: Target & { ev: string; args?: unknown[] }) => select(io, a).emit(a.ev, ...(a.args ?? [])),
     socketTo: (s, a: { to: string[]; ev: string; args?: unknown[] }) => s.to(a.to).emit(a.ev, ...(a.args ?? [])),
     socketBroadcast: (s, a: { ev: string; args?: unknown[] }) => s.broadcast.emit(a.ev, ...(a.args ?? [])),
-    fetch: async (_s, a: Target) => ((await select(io, a).fetchSockets()) as SocketLike[]).map(describe).sort((x, y) => String(x.name).localeCompare(String(y.name))),
+    fetch: async (_s, a: Target) =>
+      ((await select(io, a).fetchSockets()) as SocketLike[]).map(describe).sort((x, y) => String(x.name).localeCompare(String(y.name))),
     remote: async (_s, a: { id: string; action: "emit" | "join" | "leave" | "disconnect"; args?: unknown[] }) => {
       const [target] = (await io.in(a.id).fetchSockets()) as SocketLike[];
       if (!target) throw new Error(`no socket ${a.id}`);
@@ -54,13 +55,17 @@ export default function clusterApp(io: Server, worker: string): void {
     leave: (_s, a: Target & { rooms: string[] }) => select(io, a).socketsLeave(a.rooms),
     disconnect: (_s, a: Target & { close?: boolean }) => select(io, a).disconnectSockets(a.close),
     serverSideEmit: (_s, a: { ev: string; args?: unknown[] }) =>
-      new Promise((resolve) => io.serverSideEmit(a.ev, ...(a.args ?? []), (err: Error | null, responses: unknown[]) => resolve({ err: err?.message ?? null, responses }))),
+      new Promise((resolve) =>
+        io.serverSideEmit(a.ev, ...(a.args ?? []), (err: Error | null, responses: unknown[]) => resolve({ err: err?.message ?? null, responses })),
+      ),
     serverSideEmitNoAck: (_s, a: { ev: string; args?: unknown[] }) => io.serverSideEmit(a.ev, ...(a.args ?? [])),
     ackBroadcast: (_s, a: Target & { ev: string }) =>
       new Promise((resolve) => select(io, a).emit(a.ev, (err: Error | null, responses: unknown[]) => resolve({ err: err?.message ?? null, responses }))),
     serverCount: () => io.sockets.adapter.serverCount(),
     /** Only for namespaces this worker already serves (io.of would create it). */
-    serverCountOf: (_s, a: { nsp: string }) => (io as unknown as { namespaceFor(n: string): { adapter: { serverCount(): Promise<number> } } | undefined }).namespaceFor(a.nsp)?.adapter.serverCount() ?? null,
+    serverCountOf: (_s, a: { nsp: string }) =>
+      (io as unknown as { namespaceFor(n: string): { adapter: { serverCount(): Promise<number> } } | undefined }).namespaceFor(a.nsp)?.adapter.serverCount() ??
+      null,
     clusterStats: () => (io.sockets.adapter as unknown as { node?: { stats: unknown } }).node?.stats ?? null,
     rooms: () => [...io.sockets.adapter.rooms.keys()].sort(),
     time: async (s, a: { op: string; args: unknown }) => {

@@ -4,7 +4,10 @@ import { Emitter } from "../../src/index.ts";
 
 const emitter = new Emitter({ servers: process.env.CLUSTER_URL!.split(","), name: "test-emitter" });
 // Emitted before the connection is up: queued, then sent.
-emitter.to("r2").except("x").emit("from emitter", "to r2 except x", Buffer.from([1, 2, 3]));
+emitter
+  .to("r2")
+  .except("x")
+  .emit("from emitter", "to r2 except x", Buffer.from([1, 2, 3]));
 emitter.emit("from emitter", "to all");
 emitter.in("r1").socketsJoin("emitter-room");
 emitter.serverSideEmit("note", "from emitter");

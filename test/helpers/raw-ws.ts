@@ -23,9 +23,13 @@ export class RawWebSocket {
     return new Promise((resolve, reject) => {
       const socket = connect(port, "127.0.0.1");
       const key = randomBytes(16).toString("base64");
-      const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("");
+      const extra = Object.entries(headers)
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join("");
       socket.on("connect", () => {
-        socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`);
+        socket.write(
+          `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`,
+        );
       });
       let head = Buffer.alloc(0);
       const onData = (chunk: Buffer) => {

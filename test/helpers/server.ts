@@ -45,7 +45,11 @@ export async function startServer(opts: ServerOptions = {}): Promise<Harness> {
 }
 
 /** Resolves with the arguments of the next `ev` on `emitter`; rejects after `ms`. */
-export function once<T extends unknown[] = unknown[]>(emitter: { once(ev: string, fn: (...a: any[]) => void): unknown; off?(ev: string, fn: (...a: any[]) => void): unknown }, ev: string, ms = 3000): Promise<T> {
+export function once<T extends unknown[] = unknown[]>(
+  emitter: { once(ev: string, fn: (...a: any[]) => void): unknown; off?(ev: string, fn: (...a: any[]) => void): unknown },
+  ev: string,
+  ms = 3000,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const fn = (...args: unknown[]) => {
       clearTimeout(timer);
@@ -80,5 +84,14 @@ export async function until(predicate: () => boolean, ms = 3000, what = "conditi
 /** A round trip through the server: everything the server sent this client before is delivered. */
 export async function settle(...clients: ClientSocket[]): Promise<void> {
   await sleep(20);
-  await Promise.all(clients.filter((c) => c.connected).map((c) => c.timeout(3000).emitWithAck("__ping").catch(() => undefined)));
+  await Promise.all(
+    clients
+      .filter((c) => c.connected)
+      .map((c) =>
+        c
+          .timeout(3000)
+          .emitWithAck("__ping")
+          .catch(() => undefined),
+      ),
+  );
 }
