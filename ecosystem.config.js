@@ -33,7 +33,7 @@ const tsx = (entry) => ({ script: process.execPath, args: ["--max-semi-space-siz
 export const apps = [
   {
     name: "relay",
-    ...tsx("src/relay-main.ts"),
+    ...tsx("src/bin/relay.ts"),
     exec_mode: "fork",
     instances: 1,
     autorestart: true,
@@ -42,7 +42,7 @@ export const apps = [
   },
   {
     name: "gateway",
-    ...tsx("src/main.ts"),
+    ...tsx("src/bin/gateway.ts"),
     exec_mode: "fork",
     instances,
     // pm2 numbers the instances 0..N-1 in this variable.

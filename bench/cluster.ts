@@ -14,7 +14,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Relay } from "../src/cluster/relay.ts";
+import { Relay } from "../src/internal.ts";
 import { DEFAULT_SEED, assignRooms, isMember, nowUs, T_ONE, T_SOCKET_TO, T_UNION, type Selector } from "./lib/plan.ts";
 import { ForeignCpuMonitor } from "./lib/interference.ts";
 import { machineBasics } from "./lib/machine.ts";

@@ -8,10 +8,11 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { cpus } from "node:os";
 import { Adapter as SocketIoAdapter } from "socket.io-adapter";
 import { Encoder as SocketIoEncoder } from "socket.io-parser";
-import { forEachBit } from "../src/bitset.ts";
-import { encodePacket, PacketType } from "../src/codec.ts";
-import { Membership, type Member } from "../src/membership.ts";
-import { Planner, selectRecipients } from "../src/planner.ts";
+import { forEachBit } from "../src/internal.ts";
+import { encodePacket, PacketType } from "../src/internal.ts";
+import { Membership } from "../src/internal.ts";
+import type { Member } from "../src/internal.ts";
+import { Planner, selectRecipients } from "../src/internal.ts";
 
 const quick = process.argv.includes("--quick");
 const SIZES = quick ? [1000, 10000] : [1000, 10000, 100000];

@@ -1,10 +1,12 @@
-// roomgate's public API.
-export { Server, type ServerOptions, type RequestInfo } from "./server.ts";
-export { Namespace, type Middleware } from "./namespace.ts";
-export { Socket, type Handshake, type DisconnectReason } from "./socket.ts";
-export { BroadcastOperator } from "./broadcast.ts";
-export { Adapter, type AdapterConstructor, type BroadcastOptions, type BroadcastFlags } from "./adapter.ts";
-export type { Room, SocketId } from "./membership.ts";
-export { Relay, type RelayOptions, type RelayStats } from "./cluster/relay.ts";
+// roomgate's public API: what `import … from "roomgate"` gives. Internals that the benchmarks and
+// tests reach into are in internal.ts, not here.
+export { Server, type ServerOptions, type RequestInfo } from "./api/server.ts";
+export { Namespace, type Middleware } from "./api/namespace.ts";
+export { Socket } from "./api/socket.ts";
+export type { Handshake, DisconnectReason } from "./api/socket-types.ts";
+export { BroadcastOperator } from "./api/broadcast.ts";
+export { Adapter, type AdapterConstructor, type BroadcastOptions, type BroadcastFlags } from "./api/adapter.ts";
+export type { Room, SocketId } from "./rooms/types.ts";
+export { Relay, type RelayOptions, type RelayStats } from "./cluster/relay/relay.ts";
 export { ClusterAdapter, ClusterNode, RemoteSocket, createClusterAdapter, type ClusterOptions } from "./cluster/cluster-adapter.ts";
 export { Emitter, type EmitterOptions } from "./cluster/emitter.ts";

@@ -3,8 +3,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect as natsConnect } from "nats";
-import { decodeMessage, DuplicateFilter, encodeMessage, Subjects, token, type BroadcastMessage } from "../src/cluster/protocol.ts";
-import { Emitter, Relay, Server } from "../src/index.ts";
+import { decodeMessage, DuplicateFilter, encodeMessage, Subjects, token, type BroadcastMessage } from "../src/internal.ts";
+import { createClusterAdapter, Emitter, Relay, Server } from "../src/index.ts";
 import clusterApp from "./helpers/cluster-app.ts";
 import { connect, freePort, op, received, until } from "./helpers/cluster.ts";
 
@@ -105,8 +105,8 @@ test("workers started before the relay connect when it comes up; an emitter queu
   const url = `nats://127.0.0.1:${port}`;
   const logs: string[] = [];
   const log = (level: string, m: string) => logs.push(`${level} ${m}`);
-  const io = new Server({ cluster: { servers: url, heartbeatInterval: 200, log } });
-  const io2 = new Server({ cluster: { servers: [url], heartbeatInterval: 200, log: () => {} } });
+  const io = new Server({ adapter: createClusterAdapter({ servers: url, heartbeatInterval: 200, log }) });
+  const io2 = new Server({ adapter: createClusterAdapter({ servers: [url], heartbeatInterval: 200, log: () => {} }) });
   clusterApp(io, "early");
   clusterApp(io2, "early2");
   let emitter: Emitter | undefined;

@@ -3,7 +3,7 @@
 // Run: node --import tsx --test test/cluster.test.ts
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { Emitter, Server } from "../src/index.ts";
+import { createClusterAdapter, Emitter, Server } from "../src/index.ts";
 import clusterApp from "./helpers/cluster-app.ts";
 import {
   connect,
@@ -325,8 +325,8 @@ function interestSuite(name: string, makeBackend: () => Promise<Backend>, skip: 
 
     it("a broadcast to a room with members only on worker A costs worker B 0 bytes", async () => {
       const cluster = { servers: backend.url, heartbeatInterval: 60_000, requestTimeout: 1000, log: () => {} };
-      const ioA = new Server({ cluster });
-      const ioB = new Server({ cluster });
+      const ioA = new Server({ adapter: createClusterAdapter(cluster) });
+      const ioB = new Server({ adapter: createClusterAdapter(cluster) });
       servers.push(ioA, ioB);
       clusterApp(ioA, "A");
       clusterApp(ioB, "B");

@@ -6,7 +6,7 @@ import { io as connect, type Socket as ClientSocket } from "socket.io-client";
 import { once } from "./helpers/server.ts";
 
 function startGateway(env: Record<string, string> = {}): Promise<{ port: number; stop: () => Promise<number | null>; output: () => string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const child = spawn(process.execPath, ["--import", "tsx", "src/bin/gateway.ts"], {
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

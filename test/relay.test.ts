@@ -4,8 +4,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { connect, headers, StringCodec, type NatsConnection, type ConnectionOptions, type Msg } from "nats";
-import { Relay, type RelayOptions } from "../src/cluster/relay.ts";
-import { Parser, type ProtocolHandler } from "../src/cluster/nats-protocol.ts";
+import { Relay, type RelayOptions } from "../src/internal.ts";
+import { Parser, type ProtocolHandler } from "../src/internal.ts";
 
 const sc = StringCodec();
 const T = { timeout: 10_000 };

@@ -7,7 +7,7 @@
 // Extra IPC commands (the harness ignores them, this module ignores the harness's):
 //   { cmd: "local-room", on }  while on, target T_ONE is emitted to LOCAL_ROOM instead of r0
 //   { cmd: "cluster-stats" }   this worker's NATS client counters, broadcast counters and CPU
-import { Server, type ClusterAdapter } from "../../src/index.ts";
+import { createClusterAdapter, Server, type ClusterAdapter } from "../../src/index.ts";
 import { ONE_ROOM, T_ONE, type TargetId } from "../lib/plan.ts";
 import { serve } from "./harness.ts";
 import { sioImpl, type SioServer, type SioSocket } from "./sioapi.ts";
@@ -21,7 +21,7 @@ const io = new Server({
   maxPayload: 1e6,
   // Heartbeats are slowed down so that they do not blur the byte counts of a scenario (the
   // workers still meet at once: a newcomer says hello and is answered).
-  ...(url ? { cluster: { servers: url, heartbeatInterval: 600_000, name: `bench-${process.env.BENCH_WORKER ?? process.pid}` } } : {}),
+  ...(url ? { adapter: createClusterAdapter({ servers: url, heartbeatInterval: 600_000, name: `bench-${process.env.BENCH_WORKER ?? process.pid}` }) } : {}),
 });
 const node = url ? (io.of("/").adapter as unknown as ClusterAdapter).node : null;
 

@@ -10,12 +10,13 @@
 // through several room subjects once (per-origin sequence numbers, see DuplicateFilter).
 import { randomBytes } from "node:crypto";
 import type { ConnectionOptions } from "nats";
-import { Adapter, type BroadcastFlags, type BroadcastOptions } from "../adapter.ts";
-import { encodePacket, PacketType, type Packet } from "../codec.ts";
-import type { Room, SocketId } from "../membership.ts";
-import type { Namespace } from "../namespace.ts";
-import type { Server } from "../server.ts";
-import type { Handshake, Socket } from "../socket.ts";
+import { Adapter, type BroadcastFlags, type BroadcastOptions } from "../api/adapter.ts";
+import { encodePacket, PacketType, type Packet } from "../engine/codec.ts";
+import type { Room, SocketId } from "../rooms/types.ts";
+import type { Namespace } from "../api/namespace.ts";
+import type { Server } from "../api/server.ts";
+import type { Socket } from "../api/socket.ts";
+import type { Handshake } from "../api/socket-types.ts";
 import { Link } from "./link.ts";
 import {
   decodeMessage,
@@ -495,7 +496,7 @@ export class ClusterAdapter extends Adapter {
     this.node.publishRequest(msg, this.node.subjects.node(owner));
   }
 
-  close(): Promise<void> {
+  override close(): Promise<void> {
     return this.node.close();
   }
 

@@ -8,9 +8,9 @@
 //   await emitter.close();
 import { randomBytes } from "node:crypto";
 import type { ConnectionOptions } from "nats";
-import { assertRoomName, type Room } from "../membership.ts";
-import { RESERVED_EVENTS } from "../broadcast.ts";
-import { encodePacket, PacketType } from "../codec.ts";
+import type { Room } from "../rooms/types.ts";
+import { assertEmittable, roomList } from "../api/socket-types.ts";
+import { encodePacket, PacketType } from "../engine/codec.ts";
 import { Link } from "./link.ts";
 import { encodeMessage, PROTOCOL_VERSION as V, Subjects, type BroadcastMessage, type ClusterMessage, type RequestMessage } from "./protocol.ts";
 
@@ -58,12 +58,6 @@ class EmitterCore {
   }
 }
 
-function roomList(room: Room | Room[]): Room[] {
-  const rooms = Array.isArray(room) ? room : [room];
-  rooms.forEach(assertRoomName);
-  return rooms;
-}
-
 /** An immutable selection (namespace, rooms, except, flags) of sockets anywhere in the cluster. */
 export class EmitterBroadcastOperator {
   constructor(
@@ -92,8 +86,7 @@ export class EmitterBroadcastOperator {
 
   /** Broadcasts; acknowledgements are not supported from an emitter. */
   emit(ev: string, ...args: unknown[]): true {
-    if (typeof ev !== "string") throw new TypeError(`event name must be a string, got ${typeof ev}`);
-    if (RESERVED_EVENTS.has(ev)) throw new Error(`"${ev}" is a reserved event name`);
+    assertEmittable(ev);
     if (typeof args[args.length - 1] === "function") throw new Error("roomgate: acknowledgements are not supported by the emitter");
     const core = this.core;
     const msg: BroadcastMessage = {

@@ -63,9 +63,7 @@ export default function clusterApp(io: Server, worker: string): void {
       new Promise((resolve) => select(io, a).emit(a.ev, (err: Error | null, responses: unknown[]) => resolve({ err: err?.message ?? null, responses }))),
     serverCount: () => io.sockets.adapter.serverCount(),
     /** Only for namespaces this worker already serves (io.of would create it). */
-    serverCountOf: (_s, a: { nsp: string }) =>
-      (io as unknown as { namespaceFor(n: string): { adapter: { serverCount(): Promise<number> } } | undefined }).namespaceFor(a.nsp)?.adapter.serverCount() ??
-      null,
+    serverCountOf: (_s, a: { nsp: string }) => io._nsps.get(a.nsp)?.adapter.serverCount() ?? null,
     clusterStats: () => (io.sockets.adapter as unknown as { node?: { stats: unknown } }).node?.stats ?? null,
     rooms: () => [...io.sockets.adapter.rooms.keys()].sort(),
     time: async (s, a: { op: string; args: unknown }) => {

@@ -1,18 +1,18 @@
 // A gateway worker process for the cluster tests (forked with an IPC channel). Env: CLUSTER_URL,
 // WORKER_ID. Sends {ready, port} once listening and connected to the relay; closes on SIGTERM.
-import { Server } from "../../src/index.ts";
+import { createClusterAdapter, Server } from "../../src/index.ts";
 import clusterApp from "./cluster-app.ts";
 
 const worker = process.env.WORKER_ID ?? String(process.pid);
 const io = new Server({
-  cluster: {
+  adapter: createClusterAdapter({
     servers: process.env.CLUSTER_URL!.split(","),
     name: `worker-${worker}`,
     heartbeatInterval: 200,
     heartbeatTimeout: 700,
     requestTimeout: 1000,
     log: (level, message) => console.log(`[${worker}] ${level}: ${message}`),
-  },
+  }),
 });
 clusterApp(io, worker);
 const port = await io.listen(0, "127.0.0.1");

@@ -1,22 +1,10 @@
 // The immutable broadcast operator behind io.to/in/except/volatile/local/timeout and
 // socket.to/broadcast: every modifier returns a new operator; emit hands one packet to the adapter.
 import type { Adapter, BroadcastFlags, BroadcastOptions } from "./adapter.ts";
-import { PacketType } from "./codec.ts";
-import { assertRoomName, type Room, type SocketId } from "./membership.ts";
+import { PacketType } from "../engine/codec.ts";
+import type { Room, SocketId } from "../rooms/types.ts";
+import { assertEmittable, assertTimeout, roomList } from "./socket-types.ts";
 import type { Socket } from "./socket.ts";
-
-export const RESERVED_EVENTS = new Set(["connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"]);
-
-export function assertEmittable(ev: unknown): asserts ev is string {
-  if (typeof ev !== "string") throw new TypeError(`event name must be a string, got ${typeof ev}`);
-  if (RESERVED_EVENTS.has(ev)) throw new Error(`"${ev}" is a reserved event name`);
-}
-
-function roomList(room: Room | Room[]): Room[] {
-  const rooms = Array.isArray(room) ? room : [room];
-  rooms.forEach(assertRoomName);
-  return rooms;
-}
 
 type AckCallback = (err: Error | null, responses: unknown[]) => void;
 
@@ -56,7 +44,7 @@ export class BroadcastOperator {
   }
 
   timeout(ms: number): BroadcastOperator {
-    if (!(ms >= 0)) throw new TypeError(`timeout must be a non-negative number of milliseconds, got ${ms}`);
+    assertTimeout(ms);
     return this.withFlags({ timeout: ms });
   }
 

@@ -1,6 +1,6 @@
-// Runnable relay (pm2 / `node --import tsx src/relay-main.ts`).
+// Runnable relay (pm2 / `node --import tsx src/bin/relay.ts`).
 // Env: RELAY_PORT (default 4222), RELAY_HOST (default 127.0.0.1).
-import { Relay } from "./cluster/relay.ts";
+import { Relay } from "../cluster/relay/relay.ts";
 
 const port = Number(process.env.RELAY_PORT ?? 4222);
 const host = process.env.RELAY_HOST ?? "127.0.0.1";

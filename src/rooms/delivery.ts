@@ -8,32 +8,28 @@
 // are marked in `Membership.pending`, and a room holding any of them is not published natively
 // (or, for a derived topic, the queues are flushed first).
 import { forEachBit } from "./bitset.ts";
-import type { Frame } from "./codec.ts";
+import type { Frame } from "../engine/codec.ts";
 import type { Membership } from "./membership.ts";
 import type { Plan } from "./planner.ts";
-import type { TemplatedApp } from "./uws.ts";
-import type { WebSocketTransport } from "./transport.ts";
-
-export interface Recipient {
-  slot: number;
-  readonly transport: WebSocketTransport;
-}
+import type { TemplatedApp } from "../engine/uws.ts";
+import type { Transport } from "../engine/transport.ts";
+import type { Recipient } from "./types.ts";
 
 export class Delivery {
-  private readonly dirty: WebSocketTransport[] = [];
-  private readonly touched = new Set<Membership>();
+  private readonly dirty: Transport[] = [];
+  private readonly touched = new Set<Membership<Recipient>>();
   private scheduled = false;
   private readonly flushNow = () => this.flush();
 
   constructor(private readonly app: TemplatedApp) {}
 
   /** Queues frames for one socket of namespace `m`. */
-  enqueue(m: Membership, recipient: Recipient, frames: readonly Frame[]): void {
+  enqueue(m: Membership<Recipient>, recipient: Recipient, frames: readonly Frame[]): void {
     this.touched.add(m);
     this.queueFor(m, recipient, frames);
   }
 
-  private queueFor(m: Membership, recipient: Recipient, frames: readonly Frame[]): void {
+  private queueFor(m: Membership<Recipient>, recipient: Recipient, frames: readonly Frame[]): void {
     const t = recipient.transport;
     if (t.closed) return;
     if (!t.hasQueued) {
@@ -45,19 +41,19 @@ export class Delivery {
     for (let i = 0; i < frames.length; i++) t.enqueue(frames[i]);
   }
 
-  execute(m: Membership, plan: Plan, frames: readonly Frame[], sender: WebSocketTransport | null, volatile: boolean): void {
+  execute(m: Membership<Recipient>, plan: Plan, frames: readonly Frame[], sender: Transport | null, volatile: boolean): void {
     if (plan.flushFirst) this.flush();
     if (plan.topics.length > 0) this.schedule();
     for (const topic of plan.topics) {
       for (const f of frames) {
-        if (plan.viaSender && sender) sender.ws.publish(topic, f.data, f.binary);
+        if (plan.viaSender && sender) sender.publish(topic, f.data, f.binary);
         else this.app.publish(topic, f.data, f.binary);
       }
     }
     if (plan.perSocket) {
       this.touched.add(m);
       forEachBit(plan.perSocket, (slot) => {
-        const r = m.memberAt(slot) as Recipient | undefined;
+        const r = m.memberAt(slot);
         if (r && !(volatile && r.transport.congested)) this.queueFor(m, r, frames);
       });
     }

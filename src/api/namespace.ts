@@ -2,11 +2,12 @@
 import { EventEmitter } from "node:events";
 import type { Adapter } from "./adapter.ts";
 import { BroadcastOperator } from "./broadcast.ts";
-import { encodeConnectAck } from "./codec.ts";
-import type { Room, SocketId } from "./membership.ts";
+import { encodeConnectAck } from "../engine/codec.ts";
+import type { Room, SocketId } from "../rooms/types.ts";
 import type { Server } from "./server.ts";
-import { Socket, type Handshake } from "./socket.ts";
-import type { Connection } from "./connection.ts";
+import { Socket } from "./socket.ts";
+import type { Handshake } from "./socket-types.ts";
+import type { Connection } from "../engine/connection.ts";
 
 export type Middleware = (socket: Socket, next: (err?: Error & { data?: unknown }) => void) => void;
 

@@ -1,10 +1,11 @@
 // The adapter of one namespace: membership plus the operations Socket.IO routes through its
 // adapter (broadcast, broadcast with acks, fetch/join/leave/disconnect by selection). The cluster
 // adapter extends it and forwards the same operations to other workers.
-import { forEachBit } from "./bitset.ts";
-import { encodePacket, type Frame, type Packet } from "./codec.ts";
-import { Membership, type Room, type SocketId } from "./membership.ts";
-import { selectRecipients } from "./planner.ts";
+import { forEachBit } from "../rooms/bitset.ts";
+import { encodePacket, type Frame, type Packet } from "../engine/codec.ts";
+import { Membership } from "../rooms/membership.ts";
+import { selectRecipients } from "../rooms/planner.ts";
+import type { Room, SocketId } from "../rooms/types.ts";
 import type { Namespace } from "./namespace.ts";
 import type { Socket } from "./socket.ts";
 
@@ -24,7 +25,7 @@ export interface BroadcastOptions {
 
 const NONE: ReadonlySet<Room> = new Set();
 
-export class Adapter extends Membership {
+export class Adapter extends Membership<Socket> {
   constructor(readonly nsp: Namespace) {
     super(nsp.name, nsp.server.opts.derivedTopics);
   }
@@ -67,6 +68,12 @@ export class Adapter extends Membership {
     this.broadcast({ ...packet, id }, opts);
   }
 
+  /** Called once the namespace has made the adapter (Socket.IO's adapter hook; nothing to do locally). */
+  init(): Promise<void> | void {}
+
+  /** Called by `io.close()`: a cluster adapter leaves the cluster here. */
+  close(): Promise<void> | void {}
+
   serverCount(): Promise<number> {
     return Promise.resolve(1);
   }
@@ -104,7 +111,7 @@ export class Adapter extends Membership {
     const slots = selectRecipients(this, opts.rooms, opts.except ?? NONE);
     const selected: Socket[] = [];
     forEachBit(slots, (slot) => {
-      const s = this.memberAt(slot) as Socket | undefined;
+      const s = this.memberAt(slot);
       if (s) selected.push(s);
     });
     // Collected first: `fn` may change membership (join, leave, disconnect).

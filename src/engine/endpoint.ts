@@ -1,61 +1,27 @@
-// The Socket.IO-compatible server on uWebSockets.js: HTTP upgrade and refusal, Engine.IO
-// sessions and heartbeat, namespaces, listen/close. `io.emit/to/...` act on the main namespace.
-import { randomId } from "./ids.ts";
+// The Engine.IO endpoint on a uWS app: the HTTP upgrade (checks, allowRequest, origins, refusals
+// with Engine.IO's error codes), one session per accepted WebSocket, the heartbeat, the connect
+// timeout sweep, and listen/close. Knows no rooms and no Socket class: namespaces are reached
+// through the SessionHost's `namespaceFor`.
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from "./uws.ts";
-import { Adapter, type AdapterConstructor } from "./adapter.ts";
-import { createClusterAdapter, type ClusterOptions } from "./cluster/cluster-adapter.ts";
-import type { BroadcastOperator } from "./broadcast.ts";
 import { encodeEngineOpen, ENGINE_PING } from "./codec.ts";
-import { CloseCode, Connection } from "./connection.ts";
-import { Delivery } from "./delivery.ts";
-import type { Room, SocketId } from "./membership.ts";
-import type { DerivedTopicOptions } from "./derived-topics.ts";
-import { Namespace, type Middleware } from "./namespace.ts";
-import { Planner } from "./planner.ts";
-import type { Handshake, Socket } from "./socket.ts";
-import { WebSocketTransport } from "./transport.ts";
+import { CloseCode, Connection, type SessionHost, type SessionNamespace } from "./connection.ts";
+import { randomId } from "./ids.ts";
 import { shared, UpgradeRequest, type RequestInfo } from "./request.ts";
+import { WebSocketTransport } from "./transport.ts";
 
 export type { RequestInfo };
 
-export interface ServerOptions {
-  /** URL path of the endpoint; default "/socket.io". */
-  path?: string;
-  /** Engine.IO heartbeat: ping every pingInterval ms, drop a client silent for pingTimeout more. */
-  pingInterval?: number;
-  pingTimeout?: number;
-  /** Largest frame accepted from a client, in bytes (default 1e6); larger closes the connection. */
-  maxPayload?: number;
-  /** A connection must connect a namespace within this many ms (default 45000). */
-  connectTimeout?: number;
-  /** Browser origins allowed to connect (an Origin header not listed is refused); default: any. */
+export interface EndpointOptions {
+  /** URL path of the endpoint, without a trailing slash. */
+  path: string;
+  pingInterval: number;
+  pingTimeout: number;
+  maxPayload: number;
+  connectTimeout: number;
+  maxBackpressure: number;
   allowedOrigins?: string[] | ((origin: string) => boolean);
-  /** Asynchronous check before the upgrade is accepted (Socket.IO's allowRequest). */
   allowRequest?: (req: RequestInfo, callback: (err: string | null | undefined, success: boolean) => void) => void;
-  /** Bytes a slow client may have buffered before it is disconnected (default 4 MiB). */
-  maxBackpressure?: number;
-  /** Off by default. On (`true` or `{ after, max }`), a composite target (union, except) broadcast
-   *  to repeatedly gets a maintained native topic: ~10% less CPU on steady streams at the same
-   *  latency, but joins/leaves of its rooms cost more (bench/RESULTS.md). */
-  derivedTopics?: DerivedTopicOptions | boolean;
-  /** The adapter class each namespace uses (the cluster adapter plugs in here). */
-  adapter?: AdapterConstructor;
-  /** Joins a cluster of workers through a NATS relay (see README "Cluster"); ignored with `adapter`. */
-  cluster?: ClusterOptions;
 }
-
-type ResolvedOptions = Required<Omit<ServerOptions, "allowedOrigins" | "allowRequest" | "adapter" | "cluster" | "derivedTopics">> &
-  Pick<ServerOptions, "allowedOrigins" | "allowRequest"> & { derivedTopics: DerivedTopicOptions };
-
-const DEFAULTS = {
-  path: "/socket.io",
-  pingInterval: 25000,
-  pingTimeout: 20000,
-  maxPayload: 1e6,
-  connectTimeout: 45000,
-  maxBackpressure: 4 * 1024 * 1024,
-  derivedTopics: { max: 0 },
-};
 
 interface UpgradeData {
   /** From upgrade to open only: then the connection holds it. */
@@ -71,15 +37,8 @@ const HttpError = {
   UNSUPPORTED_PROTOCOL: { status: "400 Bad Request", code: 5, message: "Unsupported protocol version" },
 } as const;
 
-export class Server {
-  readonly opts: ResolvedOptions;
-  readonly app: TemplatedApp;
-  readonly delivery: Delivery;
-  readonly planner = new Planner();
-  readonly adapterConstructor: AdapterConstructor;
-  private readonly namespaces = new Map<string, Namespace>();
+export class Endpoint implements SessionHost {
   private readonly connections = new Set<Connection>();
-  /** Connections that have not connected a namespace yet (checked by one sweep, not a timer each). */
   /** Sessions with no namespace connected yet, with when they opened (kept here, not on every
    *  connection: it matters only until the first CONNECT). */
   private readonly awaitingNamespace = new Map<Connection, number>();
@@ -88,107 +47,26 @@ export class Server {
   private heartbeat: NodeJS.Timeout | null = null;
   private pongDeadline: NodeJS.Timeout | null = null;
 
-  constructor(opts: ServerOptions = {}) {
-    this.opts = {
-      ...DEFAULTS,
-      ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
-    } as ResolvedOptions;
-    this.opts.path = this.opts.path.replace(/\/$/, "");
-    if (typeof opts.derivedTopics === "boolean") this.opts.derivedTopics = opts.derivedTopics ? {} : { max: 0 };
-    this.adapterConstructor = opts.adapter ?? (opts.cluster ? createClusterAdapter(opts.cluster) : Adapter);
-    this.app = uWS.App();
-    this.delivery = new Delivery(this.app);
+  constructor(
+    readonly app: TemplatedApp,
+    private readonly opts: EndpointOptions,
+    /** The namespace a client asks for (the API's server owns them). */
+    readonly namespaceFor: (name: string) => SessionNamespace | undefined,
+  ) {
     this.routes();
-    this.of("/");
   }
 
-  // ---------- Socket.IO API ----------
-
-  /** The namespace `name`, created on first use. */
-  of(name: string): Namespace {
-    if (typeof name !== "string") throw new TypeError("namespace name must be a string");
-    if (!name.startsWith("/")) name = "/" + name;
-    if (/[,\x1f]/.test(name)) throw new TypeError(`invalid namespace name ${JSON.stringify(name)}`);
-    let nsp = this.namespaces.get(name);
-    if (!nsp) {
-      nsp = new Namespace(this, name);
-      this.namespaces.set(name, nsp);
-    }
-    return nsp;
+  get maxPayload(): number {
+    return this.opts.maxPayload;
   }
 
-  get sockets(): Namespace {
-    return this.of("/");
+  /** Number of open sessions. */
+  get clientsCount(): number {
+    return this.connections.size;
   }
 
-  on(ev: "connection" | "connect", listener: (socket: Socket) => void): this {
-    this.sockets.on(ev, listener);
-    return this;
-  }
-  once(ev: "connection" | "connect", listener: (socket: Socket) => void): this {
-    this.sockets.once(ev, listener);
-    return this;
-  }
-  off(ev: "connection" | "connect", listener: (socket: Socket) => void): this {
-    this.sockets.off(ev, listener);
-    return this;
-  }
-  use(fn: Middleware): this {
-    this.sockets.use(fn);
-    return this;
-  }
-  to(room: Room | Room[]): BroadcastOperator {
-    return this.sockets.to(room);
-  }
-  in(room: Room | Room[]): BroadcastOperator {
-    return this.sockets.in(room);
-  }
-  except(room: Room | Room[]): BroadcastOperator {
-    return this.sockets.except(room);
-  }
-  get volatile(): BroadcastOperator {
-    return this.sockets.volatile;
-  }
-  get local(): BroadcastOperator {
-    return this.sockets.local;
-  }
-  timeout(ms: number): BroadcastOperator {
-    return this.sockets.timeout(ms);
-  }
-  emit(ev: string, ...args: unknown[]): boolean {
-    return this.sockets.emit(ev, ...args);
-  }
-  emitWithAck(ev: string, ...args: unknown[]): Promise<unknown[]> {
-    return this.sockets.emitWithAck(ev, ...args);
-  }
-  send(...args: unknown[]): boolean {
-    return this.sockets.emit("message", ...args);
-  }
-  fetchSockets(): Promise<unknown[]> {
-    return this.sockets.fetchSockets();
-  }
-  allSockets(): Promise<Set<SocketId>> {
-    return this.sockets.allSockets();
-  }
-  socketsJoin(room: Room | Room[]): void {
-    this.sockets.socketsJoin(room);
-  }
-  socketsLeave(room: Room | Room[]): void {
-    this.sockets.socketsLeave(room);
-  }
-  disconnectSockets(close = false): void {
-    this.sockets.disconnectSockets(close);
-  }
-  serverSideEmit(ev: string, ...args: unknown[]): boolean {
-    return this.sockets.serverSideEmit(ev, ...args);
-  }
-  serverSideEmitWithAck(ev: string, ...args: unknown[]): Promise<unknown[]> {
-    return this.sockets.serverSideEmitWithAck(ev, ...args);
-  }
-
-  /** Starts listening; resolves to the bound port (0 picks a free one). Linux shares the port
-   *  between processes (SO_REUSEPORT), so several workers can listen on the same one. */
-  listen(port = 3000, host = "0.0.0.0"): Promise<number> {
+  /** Starts listening; resolves to the bound port (0 picks a free one). */
+  listen(port: number, host: string): Promise<number> {
     if (this.listenSocket) return Promise.reject(new Error("roomgate: server is already listening"));
     return new Promise((resolve, reject) => {
       this.app.listen(host, port, (socket) => {
@@ -200,23 +78,14 @@ export class Server {
     });
   }
 
-  /** Disconnects every client ("server shutting down"), stops listening and releases the app. */
-  async close(): Promise<void> {
+  /** Ends every session with `reason` and stops listening. */
+  close(reason: "server shutting down"): void {
     this.stopHeartbeat();
-    for (const conn of [...this.connections]) conn.close("server shutting down", CloseCode.GOING_AWAY);
-    this.delivery.flush();
+    for (const conn of [...this.connections]) conn.close(reason, CloseCode.GOING_AWAY);
     if (this.listenSocket) {
       uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
     }
-    await Promise.all([...this.namespaces.values()].map((nsp) => (nsp.adapter as { close?: () => Promise<void> }).close?.()));
-  }
-
-  // ---------- internal ----------
-
-  /** The namespace a client asks for, or undefined when it does not exist. */
-  namespaceFor(name: string): Namespace | undefined {
-    return this.namespaces.get(name);
   }
 
   forgetConnection(conn: Connection): void {
@@ -321,6 +190,7 @@ export class Server {
     const transport = new WebSocketTransport(ws);
     const sid = randomId();
     const conn = new Connection(this, transport, sid, data.request!);
+    this.awaitNamespace(conn);
     data.request = null;
     data.connection = conn;
     this.connections.add(conn);
@@ -357,5 +227,3 @@ function refuse(res: HttpResponse, error: { status: string; code: number; messag
   const body = JSON.stringify(detail ? { code: error.code, message: error.message, detail } : { code: error.code, message: error.message });
   res.writeStatus(error.status).writeHeader("Content-Type", "application/json").end(body);
 }
-
-export type { Handshake };

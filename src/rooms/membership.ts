@@ -4,118 +4,14 @@
 import { EventEmitter } from "node:events";
 import { SlotSet, wordsFor } from "./bitset.ts";
 import { DerivedTopics, type DerivedTopic, type DerivedTopicOptions } from "./derived-topics.ts";
+import { RoomIndex, RoomMap, SocketRooms, type RoomSlots } from "./room-map.ts";
+import { TOPIC_SEPARATOR, type Member, type Room, type SocketId } from "./types.ts";
 
-export type Room = string;
-export type SocketId = string;
-
-/** What membership needs of a socket: an id and a way to (un)subscribe its connection to topics. */
-export interface Member {
-  readonly id: SocketId;
-  slot: number;
-  readonly transport: { subscribe(topic: string): void; unsubscribe(topic: string): void };
-}
-
-/** What the planner reads of a room: its members' slots and, once it is native, its uWS topic. */
-export interface RoomSlots {
-  readonly slots: SlotSet;
-  readonly native: boolean;
-  readonly topic: string;
-}
-
-/** A stored room's members: the public Set of socket ids (what `adapter.rooms` maps to), and,
- *  kept in step by Membership, their slots and the room's uWS topic. One object, so a join or
- *  leave touches one map entry. */
-export class RoomIndex extends Set<SocketId> implements RoomSlots {
-  /** The room's uWS topic; empty until the room turns native. */
-  topic = "";
-  readonly slots = new SlotSet();
-  /** Whether every member is subscribed to `topic`. A room turns native at its second member:
-   *  a one-member room is delivered directly and costs no topic. */
-  native = false;
-}
-
-/** A socket's rooms (what `adapter.sids` maps to and `socket.rooms` is), carrying the socket. */
-export class SocketRooms extends Set<Room> {
-  constructor(readonly member: Member) {
-    super();
-  }
-}
-
-/**
- * Socket.IO's `adapter.rooms`. Every socket's own room is held here only once somebody else
- * joins it: while the socket is alone in it (nearly always), it lives in `sids` alone and this
- * map answers for it. That saves two hash tables and a map entry per connection.
- */
-export class RoomMap extends Map<Room, Set<SocketId>> {
-  /** Own rooms answered for but not stored. */
-  ownRooms = 0;
-
-  constructor(private readonly sids: Map<SocketId, SocketRooms>) {
-    super();
-  }
-
-  /** The stored room, if any (own rooms held by their socket alone are not stored). */
-  stored(room: Room): RoomIndex | undefined {
-    return super.get(room) as RoomIndex | undefined;
-  }
-
-  /** The socket alone in its own room `room` (not stored), if that is what `room` is. */
-  ownRoomMember(room: Room): Member | undefined {
-    const rooms = this.sids.get(room);
-    return rooms?.has(room) && !super.has(room) ? rooms.member : undefined;
-  }
-
-  private isOwnRoom(room: Room): boolean {
-    return this.ownRoomMember(room) !== undefined;
-  }
-
-  override get(room: Room): Set<SocketId> | undefined {
-    return super.get(room) ?? (this.isOwnRoom(room) ? new Set([room]) : undefined);
-  }
-
-  override has(room: Room): boolean {
-    return super.has(room) || this.isOwnRoom(room);
-  }
-
-  override get size(): number {
-    return super.size + this.ownRooms;
-  }
-
-  override *entries(): MapIterator<[Room, Set<SocketId>]> {
-    yield* super.entries();
-    for (const id of this.sids.keys()) if (this.isOwnRoom(id)) yield [id, new Set([id])];
-  }
-
-  override [Symbol.iterator](): MapIterator<[Room, Set<SocketId>]> {
-    return this.entries();
-  }
-
-  override *keys(): MapIterator<Room> {
-    for (const [room] of this.entries()) yield room;
-  }
-
-  override *values(): MapIterator<Set<SocketId>> {
-    for (const [, ids] of this.entries()) yield ids;
-  }
-
-  override forEach(fn: (ids: Set<SocketId>, room: Room, map: Map<Room, Set<SocketId>>) => void, thisArg?: unknown): void {
-    for (const [room, ids] of this.entries()) fn.call(thisArg, ids, room, this);
-  }
-}
-
-const TOPIC_SEPARATOR = "\x1f";
-const MAX_ROOM_LENGTH = 1024;
-
-export function assertRoomName(room: unknown): asserts room is Room {
-  if (typeof room !== "string" || room.length === 0 || room.length > MAX_ROOM_LENGTH || room.includes(TOPIC_SEPARATOR)) {
-    throw new TypeError(`invalid room name ${JSON.stringify(room)}: expected a non-empty string of at most ${MAX_ROOM_LENGTH} characters without \\x1f`);
-  }
-}
-
-export class Membership extends EventEmitter {
+/** Generic over its member type, so the API layer gets its own Socket back without a cast. */
+export class Membership<M extends Member = Member> extends EventEmitter {
   /** Socket.IO's `adapter.sids`: socket id → its rooms (its own room included); also the
    *  registry of members by id. */
-  readonly sids = new Map<SocketId, SocketRooms>();
+  readonly sids = new Map<SocketId, SocketRooms<M>>();
   /** Socket.IO's `adapter.rooms`: room → socket ids (stored Sets also carry the delivery index). */
   readonly rooms = new RoomMap(this.sids);
   /** Topic every member of the namespace is subscribed to. */
@@ -127,7 +23,7 @@ export class Membership extends EventEmitter {
   /** Whether any bit of `pending` is set. */
   pendingAny = false;
 
-  private readonly members: (Member | undefined)[] = [];
+  private readonly members: (M | undefined)[] = [];
   private readonly freeSlots: number[] = [];
 
   private readonly derived: DerivedTopics;
@@ -154,11 +50,11 @@ export class Membership extends EventEmitter {
     return this.members.length;
   }
 
-  memberAt(slot: number): Member | undefined {
+  memberAt(slot: number): M | undefined {
     return this.members[slot];
   }
 
-  member(id: SocketId): Member | undefined {
+  member(id: SocketId): M | undefined {
     return this.sids.get(id)?.member;
   }
 
@@ -195,7 +91,7 @@ export class Membership extends EventEmitter {
   }
 
   /** Gives the member a slot and subscribes it to the namespace topic; then joins its id room. */
-  addMember(member: Member): void {
+  addMember(member: M): void {
     const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.members.length;
     member.slot = slot;
     this.members[slot] = member;
@@ -212,7 +108,7 @@ export class Membership extends EventEmitter {
   }
 
   /** Leaves every room and frees the slot. */
-  removeMember(member: Member): void {
+  removeMember(member: M): void {
     if (this.sids.get(member.id)?.member !== member) return;
     this.all.delete(member.slot); // first, so no derived topic re-subscribes it on the way out
     this.delAll(member.id);

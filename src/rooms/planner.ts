@@ -3,7 +3,9 @@
 // with sockets holding queued frames go out by native uWS publish; everybody else left in the
 // union, minus the except set, is delivered socket by socket. Pure: reads membership, sends nothing.
 import { clearBit, wordsFor, type SlotSet } from "./bitset.ts";
-import type { Membership, Room, RoomSlots } from "./membership.ts";
+import type { Membership } from "./membership.ts";
+import type { RoomSlots } from "./room-map.ts";
+import type { Room } from "./types.ts";
 
 export interface PlanRequest {
   rooms: ReadonlySet<Room>;

@@ -1,10 +1,31 @@
-// A client connection's outgoing side over uWebSockets.js: topic subscriptions, the per-socket
-// queue that the delivery layer flushes once per tick, and control frames. The seam where an
-// HTTP long-polling transport would plug in later.
+// A client connection's outgoing side: the Transport port that sessions, membership and delivery
+// talk to (topic subscriptions, the per-socket queue the delivery layer flushes once per tick,
+// control frames), and its WebSocket implementation over uWebSockets.js.
 import type { WebSocket } from "./uws.ts";
 import type { Frame } from "./codec.ts";
 
-export class WebSocketTransport {
+export interface Transport {
+  /** "websocket" or "polling" (Socket.IO's `socket.conn.transport.name`). */
+  readonly name: string;
+  closed: boolean;
+  /** Whether frames wait for the next flush. */
+  readonly hasQueued: boolean;
+  /** Whether the peer has not yet taken everything sent so far (volatile emits skip it). */
+  readonly congested: boolean;
+  enqueue(frame: Frame): void;
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+  /** Publishes to a topic from this connection: every subscriber but this one gets it. */
+  publish(topic: string, data: Uint8Array | string, binary: boolean): void;
+  flush(): void;
+  sendNow(frames: readonly Frame[]): void;
+  sendTextNow(text: string): void;
+  sendControl(text: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+export class WebSocketTransport implements Transport {
+  readonly name = "websocket";
   /** Frames waiting for the next flush, in emit order. (One array per connection, made at the
    *  first frame queued, since many sockets only ever get native publishes, and kept between
    *  ticks: measured, a shared store for all connections cost 15–35% more CPU per socket-by-socket
@@ -22,6 +43,10 @@ export class WebSocketTransport {
   /** Queues a frame behind those already waiting (emit order). */
   enqueue(frame: Frame): void {
     (this.queue ??= []).push(frame);
+  }
+
+  publish(topic: string, data: Uint8Array | string, binary: boolean): void {
+    if (!this.closed) this.ws.publish(topic, data, binary);
   }
 
   subscribe(topic: string): void {

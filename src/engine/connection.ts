@@ -1,19 +1,51 @@
 // One Engine.IO session over one WebSocket: protocol state (pong, connect timeout, binary
 // attachments in flight) and the namespace sockets multiplexed over it.
 import { decodeEngine, decodePacket, encodePacket, PacketType, ProtocolError, reconstruct, type Packet } from "./codec.ts";
-import type { Server } from "./server.ts";
-import { SocketHandshake, type DisconnectReason, type Socket } from "./socket.ts";
+import { SocketHandshake, type Handshake } from "./handshake.ts";
 import type { UpgradeRequest } from "./request.ts";
-import type { WebSocketTransport } from "./transport.ts";
+import type { Transport } from "./transport.ts";
 
 /** WebSocket close codes roomgate uses when it ends a session. */
 export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, INTERNAL_ERROR: 1011 } as const;
 
+export type DisconnectReason =
+  | "client namespace disconnect"
+  | "server namespace disconnect"
+  | "transport close"
+  | "transport error"
+  | "ping timeout"
+  | "parse error"
+  | "server shutting down";
+
+/** What a session needs of the server that hosts it (the API's Server implements it). */
+export interface SessionHost {
+  /** Largest message a client may send, attachments of one packet counted together. */
+  readonly maxPayload: number;
+  /** The namespace a client asks for, or undefined when there is none. */
+  namespaceFor(name: string): SessionNamespace | undefined;
+  /** The session has connected its first namespace (its connect timeout no longer applies). */
+  namespaceConnected(conn: Connection): void;
+  /** The session is gone. */
+  forgetConnection(conn: Connection): void;
+}
+
+/** A namespace as a session sees it: somewhere to connect a socket. */
+export interface SessionNamespace {
+  connect(conn: Connection, handshake: Handshake, done: (socket: SessionSocket | null) => void): void;
+}
+
+/** A namespace socket as a session sees it: packets in, close. */
+export interface SessionSocket {
+  readonly nsp: { readonly name: string };
+  onpacket(packet: Packet): void;
+  onclose(reason: DisconnectReason): void;
+}
+
 export class Connection {
   /** The socket of the first namespace connected: nearly every connection holds only one, so
    *  the rest, by namespace name, get a map only when a second one connects. */
-  private first: Socket | null = null;
-  private others: Map<string, Socket> | null = null;
+  private first: SessionSocket | null = null;
+  private others: Map<string, SessionSocket> | null = null;
   /** Number of namespaces connected. */
   socketCount = 0;
   /** Namespaces whose CONNECT is waiting on middlewares. */
@@ -22,13 +54,11 @@ export class Connection {
   awaitingPong = false;
 
   constructor(
-    readonly server: Server,
-    readonly transport: WebSocketTransport,
+    readonly server: SessionHost,
+    readonly transport: Transport,
     readonly sid: string,
     private readonly request: UpgradeRequest,
-  ) {
-    server.awaitNamespace(this);
-  }
+  ) {}
 
   onMessage(message: ArrayBuffer, isBinary: boolean): void {
     try {
@@ -76,7 +106,7 @@ export class Connection {
     if (!inFlight) throw new ProtocolError("binary frame without a pending binary packet");
     // One packet's attachments together stay within maxPayload, like a single frame.
     inFlight.bytes += buffer.length;
-    if (inFlight.bytes > this.server.opts.maxPayload) throw new ProtocolError("binary attachments exceed maxPayload");
+    if (inFlight.bytes > this.server.maxPayload) throw new ProtocolError("binary attachments exceed maxPayload");
     inFlight.buffers.push(buffer);
     if (inFlight.buffers.length === inFlight.packet.attachments) {
       this.binaryInFlight = null;
@@ -124,7 +154,7 @@ export class Connection {
     });
   }
 
-  private socketOf(nsp: string): Socket | undefined {
+  private socketOf(nsp: string): SessionSocket | undefined {
     const first = this.first;
     return first !== null && first.nsp.name === nsp ? first : this.others?.get(nsp);
   }
@@ -133,7 +163,7 @@ export class Connection {
     this.transport.sendNow(encodePacket({ type: PacketType.CONNECT_ERROR, nsp, data }));
   }
 
-  removeSocket(socket: Socket): void {
+  removeSocket(socket: SessionSocket): void {
     if (this.first === socket) this.first = null;
     else if (this.others?.get(socket.nsp.name) === socket) this.others.delete(socket.nsp.name);
     else return;

@@ -1,93 +1,15 @@
 // A client's connection to one namespace: Socket.IO's server-side Socket.
 import { EventEmitter } from "node:events";
-import { inspect, type InspectOptions } from "node:util";
-import { randomId } from "./ids.ts";
-import { BroadcastOperator, assertEmittable } from "./broadcast.ts";
-import { encodePacket, PacketType, type Packet } from "./codec.ts";
-import { assertRoomName, type Room } from "./membership.ts";
+import { randomId } from "../engine/ids.ts";
+import { BroadcastOperator } from "./broadcast.ts";
+import { assertEmittable, assertTimeout } from "./socket-types.ts";
+import { encodePacket, PacketType, type Packet } from "../engine/codec.ts";
+import { assertRoomName, type Room } from "../rooms/types.ts";
 import type { Namespace } from "./namespace.ts";
-import type { Connection } from "./connection.ts";
-import type { WebSocketTransport } from "./transport.ts";
-import type { UpgradeRequest } from "./request.ts";
-
-export interface Handshake {
-  headers: Record<string, string>;
-  query: Record<string, string>;
-  auth: Record<string, unknown>;
-  address: string;
-  time: string;
-  issued: number;
-  url: string;
-  secure: boolean;
-  xdomain: boolean;
-}
-
-/** A socket's handshake. It reads the connection's upgrade request instead of copying it, and
- *  makes `auth` (when the client sent none) and `time` (a date string, slow to make) only when
- *  read: memory per connection is a target. */
-export class SocketHandshake implements Handshake {
-  constructor(
-    private readonly request: UpgradeRequest,
-    private authData: Record<string, unknown> | null,
-    readonly issued: number,
-  ) {}
-
-  get headers(): Record<string, string> {
-    return this.request.headers;
-  }
-
-  get query(): Record<string, string> {
-    return this.request.query;
-  }
-
-  get address(): string {
-    return this.request.remoteAddress;
-  }
-
-  get url(): string {
-    return this.request.url;
-  }
-
-  /** uWS serves plain ws:// here (TLS ends in front of it). */
-  get secure(): boolean {
-    return false;
-  }
-
-  get xdomain(): boolean {
-    return this.request.headers.origin !== undefined;
-  }
-
-  get auth(): Record<string, unknown> {
-    return (this.authData ??= {});
-  }
-
-  set auth(value: Record<string, unknown>) {
-    this.authData = value;
-  }
-
-  get time(): string {
-    return new Date(this.issued).toString();
-  }
-
-  toJSON(): Handshake {
-    const { headers, query, auth, address, time, issued, url, secure, xdomain } = this;
-    return { headers, query, auth, address, time, issued, url, secure, xdomain };
-  }
-
-  /** console.log shows what Socket.IO's plain handshake object would show. */
-  [inspect.custom](_depth: number, options: InspectOptions): string {
-    return inspect(this.toJSON(), options);
-  }
-}
-
-export type DisconnectReason =
-  | "client namespace disconnect"
-  | "server namespace disconnect"
-  | "transport close"
-  | "transport error"
-  | "ping timeout"
-  | "parse error"
-  | "server shutting down";
+import type { Connection } from "../engine/connection.ts";
+import type { Transport } from "../engine/transport.ts";
+import type { DisconnectReason, SessionSocket } from "../engine/connection.ts";
+import type { Handshake } from "../engine/handshake.ts";
 
 type AnyListener = (ev: string, ...args: unknown[]) => void;
 type Ack = (...args: unknown[]) => void;
@@ -98,7 +20,7 @@ type Ack = (...args: unknown[]) => void;
 function ListenerTable(): void {}
 ListenerTable.prototype = Object.create(null);
 
-export class Socket extends EventEmitter {
+export class Socket extends EventEmitter implements SessionSocket {
   /** Random, unguessable, unique; also the name of the socket's own room. */
   readonly id = randomId();
   connected = false;
@@ -130,7 +52,7 @@ export class Socket extends EventEmitter {
     this.dataObject = value;
   }
 
-  get transport(): WebSocketTransport {
+  get transport(): Transport {
     return this.conn.transport;
   }
 
@@ -189,7 +111,7 @@ export class Socket extends EventEmitter {
 
   /** The next emit's acknowledgement fails with an error after `ms`; callback is `(err, ...args)`. */
   timeout(ms: number): this {
-    if (!(ms >= 0)) throw new TypeError(`timeout must be a non-negative number of milliseconds, got ${ms}`);
+    assertTimeout(ms);
     (this.flags ??= {}).timeout = ms;
     return this;
   }

@@ -3,7 +3,7 @@
 // each later broadcast to it is a single native publish. Bounded, least recently used evicted.
 // Used only by Membership, which calls `refresh` whenever a socket's rooms change.
 import { SlotSet } from "./bitset.ts";
-import type { Member, Room } from "./membership.ts";
+import type { Member, Room } from "./types.ts";
 
 export interface DerivedTopicOptions {
   /** Requests of the same target before it gets a topic (default 2: the first one is planned). */

@@ -4,17 +4,17 @@
 // An application module is `export default (io: Server) => void | Promise<void>`.
 import { pathToFileURL } from "node:url";
 import { resolve } from "node:path";
-import { Server, type ServerOptions } from "./index.ts";
+import { createClusterAdapter, Server, type ServerOptions } from "../index.ts";
 
 type App = (io: Server) => void | Promise<void>;
 
 const port = Number(process.env.PORT ?? 3000);
 const host = process.env.HOST ?? "0.0.0.0";
-const appPath = process.env.APP ? pathToFileURL(resolve(process.env.APP)).href : new URL("./examples/rooms-app.ts", import.meta.url).href;
+const appPath = process.env.APP ? pathToFileURL(resolve(process.env.APP)).href : new URL("../examples/rooms-app.ts", import.meta.url).href;
 const worker = process.env.WORKER_ID ? `worker ${process.env.WORKER_ID}` : `pid ${process.pid}`;
 
-const options: ServerOptions & { cluster?: { servers: string[] } } = {};
-if (process.env.ROOMGATE_CLUSTER) options.cluster = { servers: process.env.ROOMGATE_CLUSTER.split(",") };
+const options: ServerOptions = {};
+if (process.env.ROOMGATE_CLUSTER) options.adapter = createClusterAdapter({ servers: process.env.ROOMGATE_CLUSTER.split(",") });
 
 const mod = (await import(appPath)) as { default?: App };
 if (typeof mod.default !== "function") {

@@ -1,0 +1,11 @@
+// What bench/ and test/ may reach into besides the public API (nats.js's internal_mod.ts): the
+// pure layers, codecs and protocol pieces, to test and measure them alone. Not part of the API.
+export * from "./index.ts";
+export { SlotSet, forEachBit, wordsFor } from "./rooms/bitset.ts";
+export { Membership } from "./rooms/membership.ts";
+export { DerivedTopics, type DerivedTopicOptions } from "./rooms/derived-topics.ts";
+export { Planner, selectRecipients, type Plan, type PlanRequest } from "./rooms/planner.ts";
+export { assertRoomName, type Member } from "./rooms/types.ts";
+export { encodePacket, decodePacket, decodeEngine, PacketType, ProtocolError, type Packet, type Frame } from "./engine/codec.ts";
+export { decodeMessage, encodeMessage, DuplicateFilter, Subjects, token, type BroadcastMessage } from "./cluster/protocol.ts";
+export { Parser, type ProtocolHandler } from "./cluster/relay/nats-protocol.ts";

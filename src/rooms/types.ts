@@ -1,0 +1,29 @@
+// The vocabulary of the rooms layer: room and socket names, what a member must offer, and the
+// room-name check. Knows no Socket.IO class: the API's Socket is one kind of Member.
+import type { Transport } from "../engine/transport.ts";
+
+export type Room = string;
+export type SocketId = string;
+
+/** What membership needs of a socket: its id, its dense slot, and its connection's topic
+ *  subscriptions. */
+export interface Member {
+  readonly id: SocketId;
+  slot: number;
+  readonly transport: { subscribe(topic: string): void; unsubscribe(topic: string): void };
+}
+
+/** What delivery needs of a member: its whole transport (the per-tick queue, publishes). */
+export interface Recipient extends Member {
+  readonly transport: Transport;
+}
+
+/** Separates the namespace from the room in a uWS topic name (`<nsp>\x1f<room>`). */
+export const TOPIC_SEPARATOR = "\x1f";
+const MAX_ROOM_LENGTH = 1024;
+
+export function assertRoomName(room: unknown): asserts room is Room {
+  if (typeof room !== "string" || room.length === 0 || room.length > MAX_ROOM_LENGTH || room.includes(TOPIC_SEPARATOR)) {
+    throw new TypeError(`invalid room name ${JSON.stringify(room)}: expected a non-empty string of at most ${MAX_ROOM_LENGTH} characters without \\x1f`);
+  }
+}
