@@ -2,6 +2,7 @@
 // listen/close. The Engine.IO endpoint (upgrade, sessions, heartbeat) lives in engine/endpoint.ts;
 // delivery in rooms/. `io.emit/to/...` act on the main namespace.
 import { Endpoint, type RequestInfo } from "../engine/endpoint.ts";
+import { type LogLevel, type Logger, resolveLogger } from "../engine/logger.ts";
 import uWS, { type TemplatedApp } from "../engine/uws.ts";
 import type { DerivedTopicOptions } from "../rooms/derived-topics.ts";
 import { Delivery } from "../rooms/delivery.ts";
@@ -37,9 +38,11 @@ export interface ServerOptions {
   /** The adapter class each namespace uses; a cluster of workers plugs in here with
    *  `createClusterAdapter({ servers })` (see README "Cluster"), as Socket.IO's adapters do. */
   adapter?: AdapterConstructor;
+  /** Where roomgate logs: a pino-shaped logger, or a level for the console logger (default "info"). */
+  logger?: Logger | LogLevel;
 }
 
-type ResolvedOptions = Required<Omit<ServerOptions, "allowedOrigins" | "allowRequest" | "adapter" | "derivedTopics">> &
+type ResolvedOptions = Required<Omit<ServerOptions, "allowedOrigins" | "allowRequest" | "adapter" | "derivedTopics" | "logger">> &
   Pick<ServerOptions, "allowedOrigins" | "allowRequest"> & { derivedTopics: DerivedTopicOptions };
 
 const DEFAULTS = {
@@ -61,6 +64,7 @@ export class Server {
   /** Socket.IO's name for the namespaces by name. */
   readonly _nsps = new Map<string, Namespace>();
   private readonly endpoint: Endpoint;
+  readonly logger: Logger;
 
   constructor(opts: ServerOptions = {}) {
     this.opts = {
@@ -72,7 +76,8 @@ export class Server {
     this.adapterConstructor = opts.adapter ?? Adapter;
     this.app = uWS.App();
     this.delivery = new Delivery(this.app);
-    this.endpoint = new Endpoint(this.app, this.opts, (name) => this._nsps.get(name));
+    this.logger = resolveLogger(opts.logger);
+    this.endpoint = new Endpoint(this.app, this.opts, this.logger, (name) => this._nsps.get(name));
     this.of("/");
   }
 

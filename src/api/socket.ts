@@ -241,7 +241,7 @@ export class Socket extends EventEmitter implements SessionSocket {
       fn();
     } catch (err) {
       if (this.listenerCount("error") > 0) super.emit("error", err);
-      else console.error(`roomgate: a handler of socket ${this.id} on ${this.nsp.name} threw:`, err);
+      else this.nsp.server.logger.error({ sid: this.id, nsp: this.nsp.name, err }, "a socket handler threw");
     }
   }
 

@@ -53,7 +53,7 @@ export interface ClusterOptions {
   name?: string;
   /** Extra NATS client options. */
   nats?: Partial<ConnectionOptions>;
-  /** Where outage / recovery messages go (default console). */
+  /** Where outage / recovery messages go (default: the server's `logger`). */
   log?: (level: "info" | "warn" | "error", message: string) => void;
 }
 
@@ -226,7 +226,7 @@ export class ClusterNode {
     try {
       return encodeMessage(msg);
     } catch (err) {
-      (this.opts.log ?? ((_l: string, m: string) => console.error(m)))("error", `cluster: cannot serialize a ${msg.type} message: ${(err as Error).message}`);
+      this.link.log("error", `cluster: cannot serialize a ${msg.type} message: ${(err as Error).message}`);
       return null;
     }
   }
@@ -541,7 +541,7 @@ export class ClusterAdapter extends Adapter {
         try {
           this.nsp.onServerSideEmit(args);
         } catch (err) {
-          console.error(`roomgate: a serverSideEmit listener on ${this.nspName} threw:`, err);
+          this.nsp.server.logger.error({ nsp: this.nspName, err }, "a serverSideEmit listener threw");
         }
         return;
       }
@@ -561,14 +561,15 @@ export class ClusterAdapter extends Adapter {
 
 /**
  * An adapter constructor bound to cluster options: every Server using it gets one ClusterNode
- * (one relay connection) shared by its namespaces. `new Server({ cluster })` uses this.
+ * (one relay connection) shared by its namespaces: `new Server({ adapter: createClusterAdapter({ servers }) })`.
  */
 export function createClusterAdapter(opts: ClusterOptions): new (nsp: Namespace) => ClusterAdapter {
   const nodes = new WeakMap<Server, ClusterNode>();
   return class extends ClusterAdapter {
     constructor(nsp: Namespace) {
       let node = nodes.get(nsp.server);
-      if (!node) nodes.set(nsp.server, (node = new ClusterNode(opts)));
+      const logger = nsp.server.logger;
+      if (!node) nodes.set(nsp.server, (node = new ClusterNode({ log: (level, message) => logger[level](message), ...opts })));
       super(nsp, node);
     }
   };

@@ -137,7 +137,7 @@ export class Link {
     return false;
   }
 
-  private log(level: "info" | "warn" | "error", message: string): void {
+  log(level: "info" | "warn" | "error", message: string): void {
     if (this.opts.log) this.opts.log(level, message);
     else if (level === "info") console.log(message);
     else if (level === "warn") console.warn(message);

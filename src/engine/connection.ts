@@ -2,6 +2,7 @@
 // attachments in flight) and the namespace sockets multiplexed over it.
 import { decodeEngine, decodePacket, encodePacket, PacketType, ProtocolError, reconstruct, type Packet } from "./codec.ts";
 import { SocketHandshake, type Handshake } from "./handshake.ts";
+import type { Logger } from "./logger.ts";
 import type { UpgradeRequest } from "./request.ts";
 import type { Transport } from "./transport.ts";
 
@@ -21,6 +22,7 @@ export type DisconnectReason =
 export interface SessionHost {
   /** Largest message a client may send, attachments of one packet counted together. */
   readonly maxPayload: number;
+  readonly logger: Logger;
   /** The namespace a client asks for, or undefined when there is none. */
   namespaceFor(name: string): SessionNamespace | undefined;
   /** The session has connected its first namespace (its connect timeout no longer applies). */
@@ -69,11 +71,12 @@ export class Connection {
       // has corked for this message, instead of in a corked write of their own at the end of the tick.
       this.transport.flush();
     } catch (err) {
-      if (err instanceof ProtocolError || err instanceof TypeError) {
+      if (err instanceof ProtocolError) {
         this.close("parse error", CloseCode.PROTOCOL_ERROR, `parse error: ${err.message}`);
       } else {
-        // A bug of ours must cost this one connection, never the process (client input reached it).
-        console.error(`roomgate: closing session ${this.sid} after an unexpected error:`, err);
+        // A bug of ours (a TypeError included) must cost this one connection, never the process,
+        // and must be logged, not answered as the client's parse error.
+        this.server.logger.error({ sid: this.sid, err }, "closing a session after an unexpected error");
         this.close("transport error", CloseCode.INTERNAL_ERROR, "internal error");
       }
     }

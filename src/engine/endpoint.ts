@@ -6,6 +6,7 @@ import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type WebSo
 import { encodeEngineOpen, ENGINE_PING } from "./codec.ts";
 import { CloseCode, Connection, type SessionHost, type SessionNamespace } from "./connection.ts";
 import { randomId } from "./ids.ts";
+import type { Logger } from "./logger.ts";
 import { shared, UpgradeRequest, type RequestInfo } from "./request.ts";
 import { WebSocketTransport } from "./transport.ts";
 
@@ -50,6 +51,7 @@ export class Endpoint implements SessionHost {
   constructor(
     readonly app: TemplatedApp,
     private readonly opts: EndpointOptions,
+    readonly logger: Logger,
     /** The namespace a client asks for (the API's server owns them). */
     readonly namespaceFor: (name: string) => SessionNamespace | undefined,
   ) {
