@@ -132,6 +132,23 @@ describe("handshake", () => {
 });
 
 describe("heartbeat and timeouts", () => {
+  test("pings are spread over the interval, not sent to every session at once; a silent session is still closed", async () => {
+    // 1 s interval = 10 buckets of 100 ms; 40 sessions land in random buckets.
+    const h = await startServer({ pingInterval: 1000, pingTimeout: 300 });
+    try {
+      const sessions = await Promise.all(Array.from({ length: 40 }, () => rawSession(h)));
+      const t0 = Date.now();
+      const firstPing = await Promise.all(sessions.map((ws) => ws.waitText((t) => t === "2", 3000).then(() => Date.now() - t0)));
+      const buckets = new Set(firstPing.map((ms) => Math.floor(ms / 100)));
+      assert.ok(buckets.size >= 3, `first pings fell into ${buckets.size} 100-ms windows: ${firstPing.sort((a, b) => a - b).join(",")}`);
+      // None answered: each is closed within pingTimeout of its ping (well inside interval + timeout).
+      await Promise.all(sessions.map((ws) => ws.waitClosed(3000)));
+      assert.ok(sessions.every((ws) => ws.closeReason === "ping timeout"));
+    } finally {
+      await h.close();
+    }
+  });
+
   test("server pings; a client that answers stays, one that never pongs is closed", async () => {
     const h = await startServer({ pingInterval: 60, pingTimeout: 60 });
     try {

@@ -54,6 +54,8 @@ export class Connection {
   private connecting: Set<string> | null = null;
   private binaryInFlight: { packet: Packet; buffers: Buffer[]; bytes: number } | null = null;
   awaitingPong = false;
+  /** Kept by the endpoint's heartbeat wheel. */
+  heartbeatBucket = -1;
 
   constructor(
     readonly server: SessionHost,

@@ -5,6 +5,7 @@
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from "./uws.ts";
 import { encodeEngineOpen, ENGINE_PING } from "./codec.ts";
 import { CloseCode, Connection, type SessionHost, type SessionNamespace } from "./connection.ts";
+import { Heartbeat } from "./heartbeat.ts";
 import { randomId } from "./ids.ts";
 import type { Logger } from "./logger.ts";
 import { shared, UpgradeRequest, type RequestInfo } from "./request.ts";
@@ -39,14 +40,13 @@ const HttpError = {
 } as const;
 
 export class Endpoint implements SessionHost {
-  private readonly connections = new Set<Connection>();
+  /** Every open session, in its heartbeat bucket. */
+  private readonly connections: Heartbeat<Connection>;
   /** Sessions with no namespace connected yet, with when they opened (kept here, not on every
    *  connection: it matters only until the first CONNECT). */
   private readonly awaitingNamespace = new Map<Connection, number>();
   private connectSweep: NodeJS.Timeout | null = null;
   private listenSocket: us_listen_socket | null = null;
-  private heartbeat: NodeJS.Timeout | null = null;
-  private pongDeadline: NodeJS.Timeout | null = null;
 
   constructor(
     readonly app: TemplatedApp,
@@ -55,6 +55,12 @@ export class Endpoint implements SessionHost {
     /** The namespace a client asks for (the API's server owns them). */
     readonly namespaceFor: (name: string) => SessionNamespace | undefined,
   ) {
+    this.connections = new Heartbeat<Connection>(
+      opts.pingInterval,
+      opts.pingTimeout,
+      (conn) => conn.transport.sendControl(ENGINE_PING),
+      (conn) => conn.close("ping timeout", CloseCode.POLICY, "ping timeout"),
+    );
     this.routes();
   }
 
@@ -74,7 +80,7 @@ export class Endpoint implements SessionHost {
       this.app.listen(host, port, (socket) => {
         if (!socket) return reject(new Error(`roomgate: cannot listen on ${host}:${port} (address in use or not available)`));
         this.listenSocket = socket;
-        this.startHeartbeat();
+        this.connections.start();
         resolve(uWS.us_socket_local_port(socket));
       });
     });
@@ -83,7 +89,7 @@ export class Endpoint implements SessionHost {
   /** Ends every session with `reason` and stops listening. */
   close(reason: "server shutting down"): void {
     this.stopHeartbeat();
-    for (const conn of [...this.connections]) conn.close(reason, CloseCode.GOING_AWAY);
+    for (const conn of [...this.connections.peers()]) conn.close(reason, CloseCode.GOING_AWAY);
     if (this.listenSocket) {
       uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
@@ -91,7 +97,7 @@ export class Endpoint implements SessionHost {
   }
 
   forgetConnection(conn: Connection): void {
-    this.connections.delete(conn);
+    this.connections.remove(conn);
     this.awaitingNamespace.delete(conn);
   }
 
@@ -201,27 +207,10 @@ export class Endpoint implements SessionHost {
     );
   }
 
-  /** One timer for all connections: ping everyone, then drop whoever has not answered in time. */
-  private startHeartbeat(): void {
-    this.heartbeat = setInterval(() => {
-      for (const conn of this.connections) {
-        conn.awaitingPong = true;
-        conn.transport.sendControl(ENGINE_PING);
-      }
-      if (this.pongDeadline) clearTimeout(this.pongDeadline);
-      this.pongDeadline = setTimeout(() => {
-        this.pongDeadline = null;
-        for (const conn of [...this.connections]) if (conn.awaitingPong) conn.close("ping timeout", CloseCode.POLICY, "ping timeout");
-      }, this.opts.pingTimeout);
-    }, this.opts.pingInterval);
-  }
-
   private stopHeartbeat(): void {
     if (this.connectSweep) clearInterval(this.connectSweep);
     this.connectSweep = null;
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    if (this.pongDeadline) clearTimeout(this.pongDeadline);
-    this.heartbeat = this.pongDeadline = null;
+    this.connections.stop();
   }
 }
 
