@@ -2,7 +2,8 @@
 // adapter (broadcast, broadcast with acks, fetch/join/leave/disconnect by selection). The cluster
 // adapter extends it and forwards the same operations to other workers.
 import { forEachBit } from "../rooms/bitset.ts";
-import { encodePacket, type Frame, type Packet } from "../engine/codec.ts";
+import type { Frame } from "../engine/binary.ts";
+import { encodePacket, type Packet } from "../engine/codec.ts";
 import { Membership } from "../rooms/membership.ts";
 import { selectRecipients } from "../rooms/planner.ts";
 import type { Room, SocketId } from "../rooms/types.ts";

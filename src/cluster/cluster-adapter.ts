@@ -17,6 +17,7 @@ import type { Namespace } from "../api/namespace.ts";
 import type { Server } from "../api/server.ts";
 import type { Socket } from "../api/socket.ts";
 import type { Handshake } from "../api/socket-types.ts";
+import type { Frame } from "../engine/binary.ts";
 import { Link } from "./link.ts";
 import {
   decodeMessage,
@@ -32,7 +33,7 @@ import {
   type ResponseMessage,
   type SerializedSocket,
   type WireFlags,
-  type WireFrame,
+
 } from "./protocol.ts";
 
 export interface ClusterOptions {
@@ -134,7 +135,7 @@ export class ClusterNode {
   }
 
   /** Publishes a broadcast as its encoded frames (receivers deliver the bytes as they are). */
-  publishBroadcast(nsp: string, frames: WireFrame[], opts: BroadcastOptions): void {
+  publishBroadcast(nsp: string, frames: Frame[], opts: BroadcastOptions): void {
     const msg: BroadcastMessage = {
       v: V,
       type: "broadcast",

@@ -3,6 +3,9 @@
 // duplicate filter. Pure: knows nothing of sockets or of the NATS client. Documented for other
 // languages in README.md, section "Cluster".
 
+import { deconstruct, reconstruct, type Frame } from "../engine/binary.ts";
+
+
 export const DEFAULT_PREFIX = "roomgate";
 export const PROTOCOL_VERSION = 1;
 
@@ -53,13 +56,6 @@ export interface WireFlags {
   volatile?: boolean;
 }
 
-/** One WebSocket frame of an encoded Socket.IO packet (the Engine.IO "4…" text as UTF-8 bytes,
- *  then one binary frame per attachment): sent as an attachment of the envelope. */
-export interface WireFrame {
-  binary: boolean;
-  data: Uint8Array;
-}
-
 /** A broadcast: `seq` increases by one per broadcast of the origin (worker or emitter). It carries
  *  either `frames`, the packet already encoded for the namespace (what roomgate publishes: receivers
  *  deliver the bytes as they are), or `data`, the event arguments (simpler for other languages). */
@@ -72,13 +68,15 @@ export interface BroadcastMessage {
   rooms: string[];
   except: string[];
   flags?: WireFlags;
-  frames?: WireFrame[];
+  /** The encoded packet's WebSocket frames (the Engine.IO "4…" text as UTF-8 bytes, then one
+   *  binary frame per attachment), each sent as an attachment of the envelope. */
+  frames?: Frame[];
   /** Socket.IO event arguments: [event, ...args]. */
   data?: unknown[];
 }
 
 /** The frames of a received broadcast, or null when it has none or they are malformed. */
-export function framesOf(msg: BroadcastMessage): WireFrame[] | null {
+export function framesOf(msg: BroadcastMessage): Frame[] | null {
   const f = msg.frames;
   if (!Array.isArray(f) || f.length === 0) return null;
   for (const x of f) if (typeof x !== "object" || x === null || typeof x.binary !== "boolean" || !(x.data instanceof Uint8Array)) return null;
@@ -133,46 +131,9 @@ export type ClusterMessage = BroadcastMessage | RequestMessage | ResponseMessage
 // Without binary values a payload is the UTF-8 JSON of the message (first byte `{`). With them, it
 // is: byte 0x00, u32 BE attachment count n, u32 BE JSON length, the JSON, then n times (u32 BE
 // length, bytes). In the JSON each binary value is replaced by {"_placeholder":true,"num":i}, the
-// Socket.IO convention; the decoder puts Buffers back in their place.
-
-function isBinary(x: unknown): x is ArrayBuffer | ArrayBufferView {
-  return x instanceof ArrayBuffer || ArrayBuffer.isView(x);
-}
-
-function toBytes(x: ArrayBuffer | ArrayBufferView): Uint8Array {
-  return x instanceof ArrayBuffer ? new Uint8Array(x) : new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-}
-
-const MAX_DEPTH = 64;
-
-function deconstruct(x: unknown, buffers: Uint8Array[], depth: number): unknown {
-  if (x === null || typeof x !== "object" || depth > MAX_DEPTH) return x;
-  if (isBinary(x)) {
-    buffers.push(toBytes(x));
-    return { _placeholder: true, num: buffers.length - 1 };
-  }
-  if (Array.isArray(x)) return x.map((v) => deconstruct(v, buffers, depth + 1));
-  if (typeof (x as { toJSON?: unknown }).toJSON === "function") return x;
-  const out: Record<string, unknown> = {};
-  for (const k in x) if (Object.hasOwn(x, k)) out[k] = deconstruct((x as Record<string, unknown>)[k], buffers, depth + 1);
-  return out;
-}
-
-function reconstruct(x: unknown, buffers: Buffer[], depth: number): unknown {
-  if (x === null || typeof x !== "object" || depth > MAX_DEPTH) return x;
-  if (Array.isArray(x)) {
-    for (let i = 0; i < x.length; i++) x[i] = reconstruct(x[i], buffers, depth + 1);
-    return x;
-  }
-  const o = x as Record<string, unknown>;
-  if (o._placeholder === true && typeof o.num === "number") {
-    const b = buffers[o.num];
-    if (!b) throw new Error(`cluster payload: missing attachment ${o.num}`);
-    return b;
-  }
-  for (const k in o) o[k] = reconstruct(o[k], buffers, depth + 1);
-  return o;
-}
+// Socket.IO convention; the decoder puts Buffers back in their place (engine/binary.ts, the walk the
+// Socket.IO codec uses: nesting beyond 64 levels, a placeholder without its attachment or an
+// attachment without its placeholder reject the payload).
 
 const utf8 = new TextDecoder();
 
@@ -183,7 +144,7 @@ export function encodeMessage(msg: ClusterMessage): Uint8Array {
     // The hot path: only the frames are binary, no need to walk the message for more.
     body = { ...msg, frames: msg.frames.map((f) => ({ binary: f.binary, data: { _placeholder: true, num: buffers.push(f.data) - 1 } })) };
   } else {
-    body = deconstruct(msg, buffers, 0);
+    body = deconstruct(msg, buffers);
   }
   const json = Buffer.from(JSON.stringify(body), "utf8");
   if (buffers.length === 0) return json;
@@ -226,7 +187,7 @@ export function decodeMessage(payload: Uint8Array): ClusterMessage {
       buffers.push(Buffer.from(buf.subarray(at + 4, at + 4 + len)));
       at += 4 + len;
     }
-    msg = reconstruct(json, buffers, 0);
+    msg = reconstruct(json, buffers);
   } else {
     throw new Error(`cluster payload: unknown format byte ${payload[0]}`);
   }

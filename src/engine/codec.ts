@@ -1,5 +1,8 @@
 // Engine.IO v4 + Socket.IO v5 packet codec for the WebSocket transport: one Engine.IO packet per
-// WebSocket frame, binary attachments as raw binary frames. Pure: knows nothing of sockets.
+// WebSocket frame, binary attachments as raw binary frames (the walk itself is binary.ts). Pure:
+// knows nothing of sockets.
+import { deconstruct, hasBinary, type Frame } from "./binary.ts";
+import { ProtocolError } from "./protocol-error.ts";
 
 export const PacketType = {
   CONNECT: 0,
@@ -20,49 +23,10 @@ export interface Packet {
   attachments?: number;
 }
 
-/** One WebSocket frame, encoded once and shared by every recipient. */
-export interface Frame {
-  data: Uint8Array;
-  binary: boolean;
-}
-
-export class ProtocolError extends Error {}
-
 const MAX_ACK_ID = 2 ** 31 - 1;
 const MAX_ATTACHMENTS = 256;
 
 // ---------- encoding ----------
-
-function isBinary(x: unknown): x is ArrayBuffer | ArrayBufferView {
-  return x instanceof ArrayBuffer || ArrayBuffer.isView(x);
-}
-
-export function hasBinary(x: unknown, depth = 0): boolean {
-  if (x === null || typeof x !== "object" || depth > 64) return false;
-  if (isBinary(x)) return true;
-  if (Array.isArray(x)) return x.some((v) => hasBinary(v, depth + 1));
-  if (typeof (x as { toJSON?: unknown }).toJSON === "function") return false;
-  for (const k in x) if (hasBinary((x as Record<string, unknown>)[k], depth + 1)) return true;
-  return false;
-}
-
-function toBytes(x: ArrayBuffer | ArrayBufferView): Uint8Array {
-  return x instanceof ArrayBuffer ? new Uint8Array(x) : new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-}
-
-/** Replaces binary values with placeholders, collecting them in `buffers`. */
-function deconstruct(x: unknown, buffers: Uint8Array[]): unknown {
-  if (x === null || typeof x !== "object") return x;
-  if (isBinary(x)) {
-    buffers.push(toBytes(x));
-    return { _placeholder: true, num: buffers.length - 1 };
-  }
-  if (Array.isArray(x)) return x.map((v) => deconstruct(v, buffers));
-  if (typeof (x as { toJSON?: unknown }).toJSON === "function") return x;
-  const out: Record<string, unknown> = {};
-  for (const k in x) if (Object.hasOwn(x, k)) out[k] = deconstruct((x as Record<string, unknown>)[k], buffers);
-  return out;
-}
 
 /** Encodes a Socket.IO packet into its WebSocket frames (Engine.IO `4` message + attachments). */
 export function encodePacket(packet: Packet): Frame[] {
@@ -181,29 +145,4 @@ function validate(p: Packet): void {
       if (p.id === undefined || !Array.isArray(p.data)) throw new ProtocolError("invalid ACK packet");
       return;
   }
-}
-
-/** Puts received attachments in place of their placeholders; throws on a bad placeholder. */
-export function reconstruct(data: unknown, buffers: Buffer[]): unknown {
-  const used = new Set<number>();
-  const walk = (x: unknown, depth: number): unknown => {
-    if (x === null || typeof x !== "object") return x;
-    if (depth > 64) throw new ProtocolError("payload nested too deeply");
-    const o = x as Record<string, unknown>;
-    if (o._placeholder === true) {
-      const num = o.num;
-      if (typeof num !== "number" || !Number.isInteger(num) || num < 0 || num >= buffers.length) throw new ProtocolError("invalid binary placeholder");
-      used.add(num);
-      return buffers[num];
-    }
-    if (Array.isArray(x)) {
-      for (let k = 0; k < x.length; k++) x[k] = walk(x[k], depth + 1);
-      return x;
-    }
-    for (const k of Object.keys(o)) o[k] = walk(o[k], depth + 1);
-    return x;
-  };
-  const out = walk(data, 0);
-  if (used.size !== buffers.length) throw new ProtocolError("attachment without placeholder");
-  return out;
 }

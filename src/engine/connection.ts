@@ -1,6 +1,8 @@
 // One Engine.IO session over one WebSocket: protocol state (pong, connect timeout, binary
 // attachments in flight) and the namespace sockets multiplexed over it.
-import { decodeEngine, decodePacket, encodePacket, PacketType, ProtocolError, reconstruct, type Packet } from "./codec.ts";
+import { reconstruct } from "./binary.ts";
+import { decodeEngine, decodePacket, encodePacket, PacketType, type Packet } from "./codec.ts";
+import { ProtocolError } from "./protocol-error.ts";
 import { SocketHandshake, type Handshake } from "./handshake.ts";
 import type { Logger } from "./logger.ts";
 import type { UpgradeRequest } from "./request.ts";

@@ -2,7 +2,7 @@
 // talk to (topic subscriptions, the per-socket queue the delivery layer flushes once per tick,
 // control frames), and its WebSocket implementation over uWebSockets.js.
 import type { WebSocket } from "./uws.ts";
-import type { Frame } from "./codec.ts";
+import type { Frame } from "./binary.ts";
 
 export interface Transport {
   /** "websocket" or "polling" (Socket.IO's `socket.conn.transport.name`). */

@@ -8,7 +8,7 @@
 // are marked in `Membership.pending`, and a room holding any of them is not published natively
 // (or, for a derived topic, the queues are flushed first).
 import { forEachBit } from "./bitset.ts";
-import type { Frame } from "../engine/codec.ts";
+import type { Frame } from "../engine/binary.ts";
 import type { Membership } from "./membership.ts";
 import type { Plan } from "./planner.ts";
 import type { TemplatedApp } from "../engine/uws.ts";
