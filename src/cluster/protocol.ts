@@ -56,6 +56,14 @@ export interface WireFlags {
   volatile?: boolean;
 }
 
+/** A selection of sockets on the wire: target rooms (none: the whole namespace), rooms excepted,
+ *  and the flags a receiving worker applies to its own sockets. */
+export interface WireOptions {
+  rooms: string[];
+  except: string[];
+  flags?: WireFlags;
+}
+
 /** A broadcast: `seq` increases by one per broadcast of the origin (worker or emitter). It carries
  *  either `frames`, the packet already encoded for the namespace (what roomgate publishes: receivers
  *  deliver the bytes as they are), or `data`, the event arguments (simpler for other languages). */

@@ -1,0 +1,254 @@
+// One worker's presence in the cluster, shared by the namespaces of one Server: its identity, the
+// transport (NATS by default), the live peers (heartbeats), the pending requests and the
+// per-origin duplicate filter. Knows the adapters only through the small NodeAdapter port, and the
+// transport only through ClusterTransport.
+import { randomBytes } from "node:crypto";
+import type { ConnectionOptions } from "nats";
+import type { Frame } from "../engine/binary.ts";
+import { NatsTransport } from "./nats-transport.ts";
+import {
+  decodeMessage,
+  DuplicateFilter,
+  encodeMessage,
+  PROTOCOL_VERSION as V,
+  type BroadcastMessage,
+  type ClusterMessage,
+  type PresenceMessage,
+  type RequestMessage,
+  type ResponseMessage,
+  type WireOptions,
+} from "./protocol.ts";
+import type { ClusterTransport, PublishTarget } from "./transport.ts";
+
+export interface ClusterOptions {
+  /** NATS server URL(s) of the relay or a nats-server cluster, e.g. "nats://127.0.0.1:4222". */
+  servers: string | string[];
+  /** First token(s) of every subject; workers and emitters must agree. Default "roomgate". */
+  prefix?: string;
+  /** Presence heartbeat period in ms (default 5000). */
+  heartbeatInterval?: number;
+  /** A worker not heard from for this long is dropped from serverCount() (default 2 × interval + 1000). */
+  heartbeatTimeout?: number;
+  /** Cluster-wide fetchSockets / serverSideEmit acks give up after this many ms (default 5000). */
+  requestTimeout?: number;
+  /** A broadcast to more rooms than this goes out once on the namespace subject instead of once per
+   *  room subject (default 16). */
+  maxRoomSubjects?: number;
+  /** Connection name shown by relay / nats-server monitoring (default "roomgate-<pid>"). */
+  name?: string;
+  /** Extra NATS client options. */
+  nats?: Partial<ConnectionOptions>;
+  /** Where outage / recovery messages go (default: the server's `logger`). */
+  log?: (level: "info" | "warn" | "error", message: string) => void;
+}
+
+/** A namespace's adapter as the node sees it: where its broadcasts and requests are delivered. */
+export interface NodeAdapter {
+  readonly nspName: string;
+  onRemoteBroadcast(msg: BroadcastMessage): void;
+  onRequest(msg: RequestMessage, replyTo: string | undefined): void;
+}
+
+interface Peer {
+  lastSeen: number;
+  nsps: Set<string>;
+}
+
+interface Pending {
+  onResponse(msg: ResponseMessage): void;
+}
+
+export class ClusterNode {
+  readonly id = randomBytes(8).toString("hex");
+  /** The worker's link to the others: its transport. */
+  readonly link: ClusterTransport;
+  readonly requestTimeout: number;
+  private readonly adapters = new Map<string, NodeAdapter>();
+  private readonly peers = new Map<string, Peer>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly filter = new DuplicateFilter();
+  private readonly heartbeatTimeout: number;
+  private readonly timer: NodeJS.Timeout;
+  private seq = 0;
+  private closing: Promise<void> | null = null;
+  /** Counters, for tests and monitoring. */
+  readonly stats = { broadcastsIn: 0, duplicatesDropped: 0, broadcastsOut: 0 };
+
+  constructor(opts: ClusterOptions, transport: ClusterTransport = new NatsTransport(opts)) {
+    const interval = opts.heartbeatInterval ?? 5000;
+    this.heartbeatTimeout = opts.heartbeatTimeout ?? 2 * interval + 1000;
+    this.requestTimeout = opts.requestTimeout ?? 5000;
+    this.link = transport;
+    transport.open(this.id, {
+      onMessage: (payload, replyTo) => this.onMessage(payload, replyTo),
+      onConnected: () => this.presence("hello"),
+      onDisconnected: () => this.peers.clear(),
+    });
+    this.timer = setInterval(() => this.tick(), interval);
+    this.timer.unref();
+  }
+
+  get ready(): Promise<void> {
+    return this.link.ready;
+  }
+
+  register(adapter: NodeAdapter): void {
+    this.adapters.set(adapter.nspName, adapter);
+    this.link.serve(adapter.nspName);
+    // Peers learn at once that this worker now serves the namespace (it answers its requests).
+    if (this.link.connected) this.presence("heartbeat");
+  }
+
+  /** Live peers serving `nsp`, as known now. */
+  peersServing(nsp: string): string[] {
+    const now = Date.now();
+    const out: string[] = [];
+    for (const [id, p] of this.peers) if (now - p.lastSeen <= this.heartbeatTimeout && p.nsps.has(nsp)) out.push(id);
+    return out;
+  }
+
+  /** Publishes a broadcast as its encoded frames (receivers deliver the bytes as they are). */
+  publishBroadcast(nsp: string, frames: Frame[], wire: WireOptions): void {
+    const msg: BroadcastMessage = { v: V, type: "broadcast", origin: this.id, seq: ++this.seq, nsp, rooms: wire.rooms, except: wire.except, frames };
+    if (wire.flags) msg.flags = wire.flags;
+    const payload = this.encode(msg);
+    if (!payload) return;
+    this.stats.broadcastsOut++;
+    this.link.doPublish(msg, payload);
+  }
+
+  /** Publishes a request with no answers expected here (or answers awaited through `listen`). */
+  publishRequest(msg: RequestMessage, target?: PublishTarget): void {
+    const payload = this.encode(msg);
+    if (payload) this.link.doPublish(msg, payload, target);
+  }
+
+  /**
+   * Publishes a request answered by `expected` peers: `onResponse` gets each answer from them,
+   * `done(missing)` runs once, when all have answered (missing = 0) or at `timeoutMs`.
+   */
+  request(
+    msg: RequestMessage & { requestId: string },
+    expected: string[],
+    timeoutMs: number,
+    // biome-ignore lint/suspicious/noConfusingVoidType: a handler may return nothing (keep waiting) or true (done)
+    onResponse: (msg: ResponseMessage) => boolean | void,
+    done: (missing: number) => void,
+  ): void {
+    const waiting = new Set(expected);
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      this.pending.delete(msg.requestId);
+      done(waiting.size);
+    };
+    const timer = setTimeout(finish, timeoutMs);
+    this.pending.set(msg.requestId, {
+      onResponse: (r) => {
+        if (finished) return;
+        // A response may be one of several from its worker (acks); the worker counts as answered
+        // when onResponse says so (true) or, by default, at its first response.
+        const complete = onResponse(r);
+        if (complete !== false) waiting.delete(r.from);
+        if (waiting.size === 0) finish();
+      },
+    });
+    const payload = this.encode(msg);
+    if (!payload || !this.link.doPublish(msg, payload, { expectReplies: true })) return finish();
+    if (waiting.size === 0) finish();
+  }
+
+  /** Keeps a handler for responses to `requestId` for `ttlMs` (broadcast acks arrive late). */
+  listen(requestId: string, ttlMs: number, onResponse: (msg: ResponseMessage) => void): void {
+    const timer = setTimeout(() => this.pending.delete(requestId), ttlMs);
+    timer.unref();
+    this.pending.set(requestId, { onResponse });
+  }
+
+  respond(replyTo: string | undefined, msg: ResponseMessage): void {
+    if (!replyTo) return;
+    const payload = this.encode(msg);
+    if (payload) this.link.doPublishResponse(replyTo, payload);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      clearInterval(this.timer);
+      if (this.link.connected) {
+        this.presence("bye");
+        await this.link.flush(1000);
+      }
+      await this.link.close();
+    })();
+    return this.closing;
+  }
+
+  private encode(msg: ClusterMessage): Uint8Array | null {
+    try {
+      return encodeMessage(msg);
+    } catch (err) {
+      this.link.log("error", `cluster: cannot serialize a ${msg.type} message: ${(err as Error).message}`);
+      return null;
+    }
+  }
+
+  private presence(type: PresenceMessage["type"], to?: string): void {
+    const msg: PresenceMessage = { v: V, type, from: this.id, nsps: [...this.adapters.keys()] };
+    this.link.doPublish(msg, encodeMessage(msg), to === undefined ? undefined : { node: to });
+  }
+
+  private tick(): void {
+    this.presence("heartbeat");
+    const now = Date.now();
+    for (const [id, p] of this.peers) if (now - p.lastSeen > this.heartbeatTimeout) this.peers.delete(id);
+    this.filter.evict(now);
+  }
+
+  private onMessage(data: Uint8Array, replyTo: string | undefined): void {
+    let msg: ClusterMessage;
+    try {
+      msg = decodeMessage(data);
+    } catch {
+      return; // not ours or corrupt: a bad publisher must not take a worker down
+    }
+    switch (msg.type) {
+      case "broadcast": {
+        if (msg.origin === this.id) return;
+        const adapter = this.adapters.get(msg.nsp);
+        if (!adapter) return;
+        if (!this.filter.accept(msg.origin, msg.seq)) {
+          this.stats.duplicatesDropped++;
+          return;
+        }
+        this.stats.broadcastsIn++;
+        adapter.onRemoteBroadcast(msg);
+        return;
+      }
+      case "heartbeat":
+      case "hello": {
+        if (msg.from === this.id) return;
+        const known = this.peers.has(msg.from);
+        this.peers.set(msg.from, { lastSeen: Date.now(), nsps: new Set(msg.nsps) });
+        // A newcomer (or a worker back from an outage) learns about this one at once.
+        if (msg.type === "hello" || !known) this.presence("heartbeat", msg.from);
+        return;
+      }
+      case "bye":
+        this.peers.delete(msg.from);
+        this.filter.forget(msg.from);
+        return;
+      case "sockets":
+      case "serverSideEmitAck":
+      case "clientCount":
+      case "ack":
+        this.pending.get(msg.requestId)?.onResponse(msg);
+        return;
+      default: {
+        if (msg.origin === this.id) return;
+        this.adapters.get(msg.nsp)?.onRequest(msg, replyTo);
+      }
+    }
+  }
+}

@@ -1,0 +1,50 @@
+// The transport seam of the cluster (socket.io-adapter's doPublish / doPublishResponse): how encoded
+// cluster messages travel between workers and how a worker declares what it wants to receive.
+// ClusterNode speaks only to this; NATS (nats-transport.ts) is one transport of it. Knows the
+// message shapes (protocol.ts), not how they are encoded, and no adapter.
+import type { ClusterMessage } from "./protocol.ts";
+
+export type LogLevel = "info" | "warn" | "error";
+
+/** Where a message goes besides its natural audience. */
+export interface PublishTarget {
+  /** One worker only (by its id): presence answers, operations on that worker's sockets. */
+  node?: string;
+  /** Answers come back to this worker: they reach its `onMessage` with `replyTo` unset. */
+  expectReplies?: boolean;
+}
+
+export interface TransportHandlers {
+  /** An encoded message; `replyTo` is the opaque return address of a request expecting answers. */
+  onMessage(payload: Uint8Array, replyTo: string | undefined): void;
+  /** (Re)connected: messages flow again. */
+  onConnected(): void;
+  /** Cut off: nothing flows until onConnected. */
+  onDisconnected(): void;
+}
+
+export interface ClusterTransport {
+  /** True while messages can go out. */
+  readonly connected: boolean;
+  /** Resolves on the first connection. */
+  readonly ready: Promise<void>;
+  /** Starts receiving what is aimed at worker `self` and presence. */
+  open(self: string, handlers: TransportHandlers): void;
+  /** Receive the broadcasts to no room and the requests of namespace `nsp`. */
+  serve(nsp: string): void;
+  /** Receive broadcasts naming `room` (while this worker has members there). */
+  joinRoom(nsp: string, room: string): void;
+  leaveRoom(nsp: string, room: string): void;
+  /** Publishes `msg`, already encoded as `payload`, to its audience: a broadcast to the workers
+   *  holding its rooms, a request to the namespace's workers, presence to every worker; or to one
+   *  worker with `target.node`. False when it could not go out (disconnected). */
+  doPublish(msg: ClusterMessage, payload: Uint8Array, target?: PublishTarget): boolean;
+  /** Answers a request at the return address it came with. */
+  doPublishResponse(replyTo: string, payload: Uint8Array): void;
+  /** Waits (at most `timeoutMs`) until what was published has left. */
+  flush(timeoutMs: number): Promise<void>;
+  close(): Promise<void>;
+  /** Transport counters for monitoring (null while never connected). */
+  stats(): { inBytes: number; outBytes: number; inMsgs: number; outMsgs: number } | null;
+  log(level: LogLevel, message: string): void;
+}
