@@ -50,12 +50,12 @@ export function encodePacket(packet: Packet): Frame[] {
 }
 
 export function encodeEngineOpen(open: { sid: string; pingInterval: number; pingTimeout: number; maxPayload: number }): string {
-  // The sid is url-safe (base64url), so no escaping is needed.
+  // The sid is url-safe ([A-Za-z0-9_-], ids.ts), so no escaping is needed.
   return `0{"sid":"${open.sid}","upgrades":[],"pingInterval":${open.pingInterval},"pingTimeout":${open.pingTimeout},"maxPayload":${open.maxPayload}}`;
 }
 
 /** A namespace's CONNECT answer, `40{"sid":…}`, as text: sent to one socket, once (the sid is
- *  base64url, so no escaping is needed). */
+ *  url-safe, so no escaping is needed). */
 export function encodeConnectAck(nsp: string, sid: string): string {
   return nsp === "/" ? `40{"sid":"${sid}"}` : `40${nsp},{"sid":"${sid}"}`;
 }
