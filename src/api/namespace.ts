@@ -87,18 +87,19 @@ export class Namespace extends EventEmitter {
     return new Promise((resolve, reject) => this.serverSideEmit(ev, ...args, (err: Error | null, r: unknown[]) => (err ? reject(err) : resolve(r))));
   }
 
-  /** Delivers a server-side event from another server to this server's listeners. */
+  /** @internal Delivers a server-side event from another server to this server's listeners. */
   onServerSideEmit(args: unknown[]): void {
     super.emit(String(args[0]), ...args.slice(1));
   }
 
+  /** @internal */
   nextAckId(): number {
     return this.ackIds++;
   }
 
-  // ---------- internal: called by the connection and socket ----------
+  // ---------- internal: called by the connection and socket (not public API) ----------
 
-  /** Runs the middlewares, then connects the socket (or answers CONNECT_ERROR). */
+  /** @internal Runs the middlewares, then connects the socket (or answers CONNECT_ERROR). */
   connect(conn: Connection, handshake: Handshake, done: (socket: Socket | null) => void): void {
     const socket = new Socket(this, conn, handshake);
     this.runMiddlewares(socket, (err) => {
@@ -118,6 +119,7 @@ export class Namespace extends EventEmitter {
     });
   }
 
+  /** @internal */
   removeSocket(socket: Socket): void {
     this.sockets.delete(socket.id);
   }

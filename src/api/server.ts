@@ -16,15 +16,22 @@ import type { Socket } from "./socket.ts";
 export type { RequestInfo, ServerOptions };
 
 export class Server {
+  // Internals the other classes of api/ (and the cluster adapter) reach; not public API
+  // (stripped from the published .d.ts).
+  /** @internal */
   readonly opts: ResolvedOptions;
-  readonly app: TemplatedApp;
+  /** @internal */
   readonly delivery: Delivery;
+  /** @internal */
   readonly planner = new Planner();
+  /** @internal */
   readonly adapterConstructor: AdapterConstructor;
-  /** Socket.IO's name for the namespaces by name. */
+  /** @internal Socket.IO's name for the namespaces by name. */
   readonly _nsps = new Map<string, Namespace>();
-  private readonly endpoint: Endpoint;
+  /** @internal */
   readonly logger: Logger;
+  private readonly app: TemplatedApp;
+  private readonly endpoint: Endpoint;
 
   constructor(opts: ServerOptions = {}) {
     this.opts = resolveOptions(opts);

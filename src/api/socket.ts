@@ -5,10 +5,11 @@ import { BroadcastOperator } from "./broadcast.ts";
 import { assertEmittable, assertTimeout } from "./socket-types.ts";
 import { encodePacket, PacketType, type Packet } from "../engine/codec.ts";
 import { assertRoomName, type Room } from "../rooms/types.ts";
+import type { Adapter } from "./adapter.ts";
 import type { Namespace } from "./namespace.ts";
 import type { Connection } from "../engine/connection.ts";
 import type { Transport } from "../engine/transport.ts";
-import type { DisconnectReason, SessionSocket } from "../engine/connection.ts";
+import type { DisconnectReason } from "../engine/connection.ts";
 import type { Handshake } from "../engine/handshake.ts";
 
 type AnyListener = (ev: string, ...args: unknown[]) => void;
@@ -20,11 +21,11 @@ type Ack = (...args: unknown[]) => void;
 function ListenerTable(): void {}
 ListenerTable.prototype = Object.create(null);
 
-export class Socket extends EventEmitter implements SessionSocket {
+export class Socket extends EventEmitter {
   /** Random, unguessable, unique; also the name of the socket's own room. */
   readonly id = randomId();
   connected = false;
-  /** Dense slot in the namespace's membership (assigned on connect, recycled after). */
+  /** @internal Dense slot in the namespace's membership (assigned on connect, recycled after). */
   slot = -1;
   // Allocated on first use: most sockets of a fan-out gateway never need them, and memory per
   // connection is a target.
@@ -36,6 +37,7 @@ export class Socket extends EventEmitter implements SessionSocket {
 
   constructor(
     readonly nsp: Namespace,
+    /** @internal */
     readonly conn: Connection,
     readonly handshake: Handshake,
   ) {
@@ -52,11 +54,13 @@ export class Socket extends EventEmitter implements SessionSocket {
     this.dataObject = value;
   }
 
+  /** @internal */
   get transport(): Transport {
     return this.conn.transport;
   }
 
-  get adapter() {
+  /** @internal */
+  get adapter(): Adapter {
     return this.nsp.adapter;
   }
 
@@ -182,12 +186,14 @@ export class Socket extends EventEmitter implements SessionSocket {
     return this;
   }
 
-  // ---------- internal: called by the namespace, connection and adapter ----------
+  // ---------- internal: called by the namespace, connection and adapter (not public API) ----------
 
+  /** @internal */
   send(packet: Omit<Packet, "nsp">): void {
     this.nsp.server.delivery.enqueue(this.adapter, this, encodePacket({ type: packet.type, nsp: this.nsp.name, id: packet.id, data: packet.data }));
   }
 
+  /** @internal */
   registerAck(id: number, fn: Ack, timeout?: number): void {
     if (timeout === undefined) {
       (this.acks ??= new Map()).set(id, fn);
@@ -203,7 +209,7 @@ export class Socket extends EventEmitter implements SessionSocket {
     });
   }
 
-  /** An EVENT or ACK from the client, already decoded and with attachments in place. */
+  /** @internal An EVENT or ACK from the client, already decoded and with attachments in place. */
   onpacket(packet: Packet): void {
     const args = packet.data as unknown[];
     if (packet.type === PacketType.ACK || packet.type === PacketType.BINARY_ACK) {
@@ -220,7 +226,7 @@ export class Socket extends EventEmitter implements SessionSocket {
     });
   }
 
-  /** Leaves every room: `disconnecting` sees them, `disconnect` sees none. */
+  /** @internal Leaves every room: `disconnecting` sees them, `disconnect` sees none. */
   onclose(reason: DisconnectReason): void {
     if (!this.connected) return;
     this.guard(() => super.emit("disconnecting", reason));
@@ -235,7 +241,7 @@ export class Socket extends EventEmitter implements SessionSocket {
     this.guard(() => super.emit("disconnect", reason));
   }
 
-  /** A user's handler that throws is reported, never allowed to take the process down. */
+  /** @internal A user's handler that throws is reported, never allowed to take the process down. */
   guard(fn: () => void): void {
     try {
       fn();

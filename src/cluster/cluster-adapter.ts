@@ -15,17 +15,9 @@ import type { Server } from "../api/server.ts";
 import type { Socket } from "../api/socket.ts";
 import { encodePacket, PacketType, type Packet } from "../engine/codec.ts";
 import type { Room } from "../rooms/types.ts";
-import { ClusterNode, type ClusterOptions, type NodeAdapter } from "./node.ts";
-import {
-  framesOf,
-  PROTOCOL_VERSION as V,
-  type BroadcastMessage,
-  type RequestMessage,
-  type SerializedSocket,
-  type WireOptions,
-} from "./protocol.ts";
-import { RemoteSocket, type RemoteSocketHost, type RemoteSocketOp } from "./remote-socket.ts";
-
+import { ClusterNode, type ClusterOptions } from "./node.ts";
+import { framesOf, PROTOCOL_VERSION as V, type BroadcastMessage, type RequestMessage, type SerializedSocket, type WireOptions } from "./protocol.ts";
+import { RemoteSocket, type RemoteSocketOp } from "./remote-socket.ts";
 
 /** BroadcastOptions in wire form: rooms and except as arrays, and (`withFlags`) the one flag another
  *  worker applies, volatile. `local` never travels: a local operation is not published. */
@@ -53,7 +45,7 @@ function timeoutError(expected: number, missing: number): Error {
   return new Error(`timeout reached: only ${expected - missing} responses received out of ${expected}`);
 }
 
-export class ClusterAdapter extends Adapter implements NodeAdapter, RemoteSocketHost {
+export class ClusterAdapter extends Adapter {
   readonly node: ClusterNode;
 
   constructor(nsp: Namespace, node: ClusterNode) {

@@ -92,6 +92,7 @@ export class ClusterNode {
     return this.link.ready;
   }
 
+  /** @internal */
   register(adapter: NodeAdapter): void {
     this.adapters.set(adapter.nspName, adapter);
     this.link.serve(adapter.nspName);
@@ -107,7 +108,7 @@ export class ClusterNode {
     return out;
   }
 
-  /** Publishes a broadcast as its encoded frames (receivers deliver the bytes as they are). */
+  /** @internal Publishes a broadcast as its encoded frames (receivers deliver the bytes as they are). */
   publishBroadcast(nsp: string, frames: Frame[], wire: WireOptions): void {
     const msg: BroadcastMessage = { v: V, type: "broadcast", origin: this.id, seq: ++this.seq, nsp, rooms: wire.rooms, except: wire.except, frames };
     if (wire.flags) msg.flags = wire.flags;
@@ -117,13 +118,14 @@ export class ClusterNode {
     this.link.doPublish(msg, payload);
   }
 
-  /** Publishes a request with no answers expected here (or answers awaited through `listen`). */
+  /** @internal Publishes a request with no answers expected here (or answers awaited through `listen`). */
   publishRequest(msg: RequestMessage, target?: PublishTarget): void {
     const payload = this.encode(msg);
     if (payload) this.link.doPublish(msg, payload, target);
   }
 
   /**
+   * @internal
    * Publishes a request answered by `expected` peers: `onResponse` gets each answer from them,
    * `done(missing)` runs once, when all have answered (missing = 0) or at `timeoutMs`.
    */
@@ -160,13 +162,14 @@ export class ClusterNode {
     if (waiting.size === 0) finish();
   }
 
-  /** Keeps a handler for responses to `requestId` for `ttlMs` (broadcast acks arrive late). */
+  /** @internal Keeps a handler for responses to `requestId` for `ttlMs` (broadcast acks arrive late). */
   listen(requestId: string, ttlMs: number, onResponse: (msg: ResponseMessage) => void): void {
     const timer = setTimeout(() => this.pending.delete(requestId), ttlMs);
     timer.unref();
     this.pending.set(requestId, { onResponse });
   }
 
+  /** @internal */
   respond(replyTo: string | undefined, msg: ResponseMessage): void {
     if (!replyTo) return;
     const payload = this.encode(msg);

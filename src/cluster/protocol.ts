@@ -5,7 +5,6 @@
 
 import { deconstruct, reconstruct, type Frame } from "../engine/binary.ts";
 
-
 export const DEFAULT_PREFIX = "roomgate";
 export const PROTOCOL_VERSION = 1;
 

@@ -8,9 +8,7 @@ import type { Room, SocketId } from "../rooms/types.ts";
 import type { SerializedSocket } from "./protocol.ts";
 
 /** An operation on one remote socket, sent to the worker that owns it. */
-export type RemoteSocketOp =
-  | { type: "addSockets" | "delSockets"; targets: Room[]; id: SocketId }
-  | { type: "disconnectSockets"; close: boolean; id: SocketId };
+export type RemoteSocketOp = { type: "addSockets" | "delSockets"; targets: Room[]; id: SocketId } | { type: "disconnectSockets"; close: boolean; id: SocketId };
 
 /** What a remote socket needs of its adapter. */
 export interface RemoteSocketHost {

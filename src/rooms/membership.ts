@@ -14,13 +14,13 @@ export class Membership<M extends Member = Member> extends EventEmitter {
   readonly sids = new Map<SocketId, SocketRooms<M>>();
   /** Socket.IO's `adapter.rooms`: room → socket ids (stored Sets also carry the delivery index). */
   readonly rooms = new RoomMap(this.sids);
-  /** Topic every member of the namespace is subscribed to. */
+  /** @internal Topic every member of the namespace is subscribed to. */
   readonly namespaceTopic: string;
-  /** Slots of all sockets in the namespace. */
+  /** @internal Slots of all sockets in the namespace. */
   readonly all = new SlotSet();
-  /** Slots whose connection holds queued, unflushed frames (set by the delivery layer). */
+  /** @internal Slots whose connection holds queued, unflushed frames (set by the delivery layer). */
   pending: Uint32Array = new Uint32Array(8);
-  /** Whether any bit of `pending` is set. */
+  /** @internal Whether any bit of `pending` is set. */
   pendingAny = false;
 
   private readonly members: (M | undefined)[] = [];
@@ -45,20 +45,22 @@ export class Membership<M extends Member = Member> extends EventEmitter {
     );
   }
 
-  /** Number of slots ever handed out (the bitset width the planner works over). */
+  /** @internal Number of slots ever handed out (the bitset width the planner works over). */
   get slotCount(): number {
     return this.members.length;
   }
 
+  /** @internal */
   memberAt(slot: number): M | undefined {
     return this.members[slot];
   }
 
+  /** @internal */
   member(id: SocketId): M | undefined {
     return this.sids.get(id)?.member;
   }
 
-  /** A room's slots and topic; an own room held by its socket alone is made up on the spot. */
+  /** @internal A room's slots and topic; an own room held by its socket alone is made up on the spot. */
   roomIndex(room: Room): RoomSlots | undefined {
     const stored = this.rooms.stored(room);
     if (stored) return stored;
@@ -66,31 +68,34 @@ export class Membership<M extends Member = Member> extends EventEmitter {
     return owner && { slots: SlotSet.of(owner.slot), native: false, topic: "" };
   }
 
-  /** Whether `room` holds the socket at `slot` and nobody else. */
+  /** @internal Whether `room` holds the socket at `slot` and nobody else. */
   holdsOnly(room: Room, slot: number): boolean {
     const stored = this.rooms.stored(room);
     if (stored) return stored.slots.size === 1 && stored.slots.has(slot);
     return this.rooms.ownRoomMember(room)?.slot === slot;
   }
 
+  /** @internal */
   topicOf(room: Room): string {
     return this.namespaceTopic + room;
   }
 
-  /** A maintained native topic for a composite target, once it has been asked for often enough. */
+  /** @internal A maintained native topic for a composite target, once it has been asked for often enough. */
   derivedTopic(rooms: Iterable<Room>, except: Iterable<Room>): DerivedTopic | undefined {
     return this.derived.lookup(rooms, except);
   }
 
+  /** @internal */
   get derivedTopicsEnabled(): boolean {
     return this.derived.enabled;
   }
 
+  /** @internal */
   get derivedTopicCount(): number {
     return this.derived.size;
   }
 
-  /** Gives the member a slot and subscribes it to the namespace topic; then joins its id room. */
+  /** @internal Gives the member a slot and subscribes it to the namespace topic; then joins its id room. */
   addMember(member: M): void {
     const slot = this.freeSlots.length > 0 ? this.freeSlots.pop()! : this.members.length;
     member.slot = slot;
@@ -107,7 +112,7 @@ export class Membership<M extends Member = Member> extends EventEmitter {
     this.derived.refresh(member, null);
   }
 
-  /** Leaves every room and frees the slot. */
+  /** @internal Leaves every room and frees the slot. */
   removeMember(member: M): void {
     if (this.sids.get(member.id)?.member !== member) return;
     this.all.delete(member.slot); // first, so no derived topic re-subscribes it on the way out
