@@ -1,0 +1,117 @@
+// The floor plan of src/, checked on the import graph: the layers engine < rooms < api < cluster
+// import only downwards, and no import cycle crosses a layer folder (the cycle Socket.IO's own
+// classes make, server <-> namespace <-> socket, stays inside api/). bin/, examples/, index.ts and
+// internal.ts sit above every layer and may import anything.
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const SRC = resolve(dirname(fileURLToPath(import.meta.url)), "../src");
+const LAYERS = ["engine", "rooms", "api", "cluster"];
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : [],
+  );
+}
+
+/** Relative specifiers of `import … from`, `export … from`, side-effect and dynamic imports (type-only included). */
+function importsOf(code: string): string[] {
+  const out: string[] = [];
+  for (const m of code.matchAll(/(?:^|\n)\s*(?:import|export)\s(?:[^"';]*?\sfrom\s)?["'](\.[^"']+)["']|\bimport\(\s*["'](\.[^"']+)["']\s*\)/g))
+    out.push(m[1] ?? m[2]!);
+  return out;
+}
+
+/** The module graph of src/, paths relative to src/. */
+function importGraph(): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  for (const file of sourceFiles(SRC)) {
+    const from = relative(SRC, file);
+    const targets = importsOf(readFileSync(file, "utf8")).map((spec) => relative(SRC, resolve(dirname(file), spec)));
+    graph.set(from, targets);
+  }
+  return graph;
+}
+
+/** engine 0 … cluster 3; undefined for what sits above the layers (bin, examples, index, internal). */
+function layerOf(path: string): number | undefined {
+  const i = LAYERS.indexOf(path.split("/")[0]!);
+  return i < 0 ? undefined : i;
+}
+
+/** Strongly connected components with more than one module (Tarjan). */
+function cycles(graph: Map<string, string[]>): string[][] {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const out: string[][] = [];
+  let next = 0;
+  const visit = (v: string): void => {
+    index.set(v, next);
+    low.set(v, next++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of graph.get(v) ?? []) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const scc: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        scc.push(w);
+      } while (w !== v);
+      if (scc.length > 1) out.push(scc.sort());
+    }
+  };
+  for (const v of graph.keys()) if (!index.has(v)) visit(v);
+  return out;
+}
+
+const graph = importGraph();
+
+test("layers: the import graph is read (every import resolves to a file of src/)", () => {
+  assert.ok(graph.size > 30, `only ${graph.size} files under src/`);
+  assert.ok(graph.get("api/server.ts")?.includes("engine/endpoint.ts"), "api/server.ts -> engine/endpoint.ts not seen");
+  assert.ok(graph.get("index.ts")?.includes("api/server.ts"), "index.ts -> api/server.ts not seen");
+  for (const [from, targets] of graph) for (const to of targets) assert.ok(graph.has(to), `${from} imports ${to}, which is not a file of src/`);
+});
+
+test("layers: a lower layer never imports a higher one (engine < rooms < api < cluster)", () => {
+  const upward: string[] = [];
+  for (const [from, targets] of graph) {
+    const own = layerOf(from);
+    if (own === undefined) continue;
+    for (const to of targets) {
+      const target = layerOf(to);
+      if (target === undefined || target > own) upward.push(`${from} -> ${to}`);
+    }
+  }
+  assert.deepEqual(upward, []);
+});
+
+test("layers: no import cycle crosses a layer folder", () => {
+  const crossing = cycles(graph).filter((scc) => new Set(scc.map((p) => p.split("/")[0])).size > 1);
+  assert.deepEqual(crossing, []);
+});
+
+test("layers: the cycle finder sees a cycle that crosses folders", () => {
+  const g = new Map([
+    ["engine/a.ts", ["rooms/b.ts"]],
+    ["rooms/b.ts", ["engine/a.ts"]],
+    ["api/c.ts", ["api/d.ts"]],
+    ["api/d.ts", ["api/c.ts", "engine/a.ts"]],
+  ]);
+  assert.deepEqual(cycles(g), [
+    ["engine/a.ts", "rooms/b.ts"],
+    ["api/c.ts", "api/d.ts"],
+  ]);
+});
