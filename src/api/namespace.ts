@@ -1,4 +1,6 @@
-// A namespace: its sockets, middlewares, adapter, and the io.to/emit/... entry points.
+// A namespace: its sockets, middlewares, adapter, and the io.to/emit/... entry points. To a session
+// (engine/) it is a SessionNamespace: somewhere to connect a socket. Knows no cluster: a cluster
+// adapter comes in through the `adapter` option.
 import { EventEmitter } from "node:events";
 import type { Adapter } from "./adapter.ts";
 import { BroadcastOperator } from "./broadcast.ts";

@@ -1,4 +1,6 @@
-// A client's connection to one namespace: Socket.IO's server-side Socket.
+// A client's connection to one namespace: Socket.IO's server-side Socket. To its session (engine/)
+// it is a SessionSocket (packets in, close); to membership (rooms/) a Member with a slot and a
+// transport. Knows no cluster.
 import { EventEmitter } from "node:events";
 import { randomId } from "../engine/ids.ts";
 import { BroadcastOperator } from "./broadcast.ts";

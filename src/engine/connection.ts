@@ -1,5 +1,7 @@
 // One Engine.IO session over one WebSocket: protocol state (pong, connect timeout, binary
-// attachments in flight) and the namespace sockets multiplexed over it.
+// attachments in flight) and the namespace sockets multiplexed over it. Knows no rooms and no
+// Socket class: it talks to the ports it declares here (SessionHost, SessionNamespace,
+// SessionSocket), which the endpoint and the API layer implement.
 import { reconstruct } from "./binary.ts";
 import { decodeEngine, decodePacket, encodePacket, PacketType, type Packet } from "./codec.ts";
 import { ProtocolError } from "./protocol-error.ts";
