@@ -5,7 +5,8 @@ import { forEachBit } from "../rooms/bitset.ts";
 import type { Frame } from "../engine/binary.ts";
 import { encodePacket, type Packet } from "../engine/codec.ts";
 import { Membership } from "../rooms/membership.ts";
-import { selectRecipients } from "../rooms/planner.ts";
+import { type Planner, selectRecipients } from "../rooms/planner.ts";
+import type { Delivery } from "../rooms/delivery.ts";
 import type { Room, SocketId } from "../rooms/types.ts";
 import type { Namespace } from "./namespace.ts";
 import type { Socket } from "./socket.ts";
@@ -26,9 +27,20 @@ export interface BroadcastOptions {
 
 const NONE: ReadonlySet<Room> = new Set();
 
+/** What an adapter needs of the server besides its namespace: the planner and the delivery
+ *  layer that every namespace of one server shares. */
+export interface DeliveryHost {
+  readonly planner: Planner;
+  readonly delivery: Delivery;
+}
+
 export class Adapter extends Membership<Socket> {
+  /** @internal */
+  protected readonly host: DeliveryHost;
+
   constructor(readonly nsp: Namespace) {
     super(nsp.name, nsp.server.opts.derivedTopics);
+    this.host = nsp.server;
   }
 
   /** Encodes once, plans once, delivers once per recipient. */
@@ -44,13 +56,13 @@ export class Adapter extends Membership<Socket> {
     // and still holds it: a socket may leave its own room, and then it is not excluded.
     const s = opts.sender;
     const sender = s?.connected && !s.transport.closed && except.has(s.id) && this.sids.get(s.id)?.has(s.id) ? s : undefined;
-    const plan = this.nsp.server.planner.plan(this, {
+    const plan = this.host.planner.plan(this, {
       rooms: opts.rooms,
       except,
       senderSlot: sender ? sender.slot : -1,
       senderId: sender?.id,
     });
-    this.nsp.server.delivery.execute(this, plan, frames, sender?.transport ?? null, !!opts.flags?.volatile);
+    this.host.delivery.execute(this, plan, frames, sender?.transport ?? null, !!opts.flags?.volatile);
   }
 
   /**
