@@ -10,7 +10,6 @@
 // port), load clients (bench/client.ts: even client ids on A, odd on B, plus one latency-probe
 // process per side). Every broadcast is emitted on worker A; every delivery is checked by the
 // clients (duplicates, missing, wrong recipient, out of order, stray: any one fails the run).
-import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -18,7 +17,12 @@ import { Relay } from "../src/internal.ts";
 import { DEFAULT_SEED, assignRooms, isMember, nowUs, T_ONE, T_SOCKET_TO, T_UNION, type Selector } from "./lib/plan.ts";
 import { ForeignCpuMonitor } from "./lib/interference.ts";
 import { machineBasics } from "./lib/machine.ts";
-import { HAS_TASKSET, NCPU, Peer, runMain, type Msg } from "./lib/peer.ts";
+import { ERROR_KEYS, sumErrors, type Errors } from "./lib/delivery-errors.ts";
+import { writeJson } from "./lib/files.ts";
+import { cpusFor, Peer, pinningNote, runMain, type Msg } from "./lib/peer.ts";
+import { otherBenchmarks, ownProcesses } from "./lib/procfs.ts";
+import { writeResultsSection } from "./lib/results-md.ts";
+import { sleep, until } from "./lib/wait.ts";
 import { fmt, markdownTable, median, percentile } from "./lib/report.ts";
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -77,11 +81,7 @@ function parseOpts(argv: string[]) {
 }
 type Opts = ReturnType<typeof parseOpts>;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 // ---- one session: a setup (1 worker, or 2 workers + relay) at one N ----------------------
-const ERROR_KEYS = ["dup", "missing", "wrong", "ooo", "stray", "proto", "closed"] as const;
-type Errors = Record<(typeof ERROR_KEYS)[number], number>;
 type Snap = { a: Msg; b: Msg | null; relay: Msg | null };
 export interface Row {
   setup: "1 worker" | "2 workers + relay";
@@ -121,20 +121,16 @@ class Session {
   get setup(): Row["setup"] {
     return this.cluster ? "2 workers + relay" : "1 worker";
   }
-  cpus(role: "server" | "client"): string | null {
-    if (!this.o.pin || !HAS_TASKSET || NCPU < 2) return null;
-    return role === "server" ? "0" : NCPU === 2 ? "1" : `1-${NCPU - 1}`;
-  }
 
   async start(): Promise<void> {
     const { o, n } = this;
     let url: string | undefined;
     if (this.cluster) {
-      this.relay = new Peer("relay", [path.join(BENCH_DIR, "cluster.ts"), "--relay-child"], this.cpus("server"));
+      this.relay = new Peer("relay", [path.join(BENCH_DIR, "cluster.ts"), "--relay-child"], cpusFor("server", this.o.pin));
       url = `nats://127.0.0.1:${(await this.relay.waitFor("hello", 30000)).port as number}`;
     }
     const worker = (w: "A" | "B"): Peer =>
-      new Peer(`worker ${w}`, [path.join(BENCH_DIR, "servers/roomgate-cluster.ts")], this.cpus("server"), [], {
+      new Peer(`worker ${w}`, [path.join(BENCH_DIR, "servers/roomgate-cluster.ts")], cpusFor("server", this.o.pin), [], {
         BENCH_WORKER: w,
         ...(url ? { BENCH_CLUSTER: url } : {}),
         ...(w === "A" ? { BENCH_LOCAL_ROOM: "1" } : {}),
@@ -142,7 +138,7 @@ class Session {
     this.a = worker("A");
     if (this.cluster) this.b = worker("B");
     const ports = await Promise.all([this.a, ...(this.b ? [this.b] : [])].map(async (p) => (await p.waitFor("hello", 30000)).port as number));
-    if (this.b) await this.until(async () => (await this.b!.request({ cmd: "cluster-stats" })).peers === 1, "the workers to meet", 10000);
+    if (this.b) await until(async () => (await this.b!.request({ cmd: "cluster-stats" })).peers === 1, "the workers to meet", 10000);
 
     // clients: even ids on A, odd on B; per side a probe process holding a few spread ids
     const probeEvery = Math.max(2, 2 * Math.ceil(n / 64)); // ≤ 32 probes per side
@@ -151,7 +147,7 @@ class Session {
     for (const side of ["A", "B"] as const)
       shares[side].forEach((cids, i) => {
         if (cids.length === 0) return;
-        const p = new Peer(`client ${side}${i ? " probe" : ""}`, [path.join(BENCH_DIR, "client.ts")], this.cpus("client"));
+        const p = new Peer(`client ${side}${i ? " probe" : ""}`, [path.join(BENCH_DIR, "client.ts")], cpusFor("client", this.o.pin));
         p.on("done", (m) => this.onDone(m));
         this.clients.push({ p, side, probe: i === 1 });
         if (i === 0 && p.child.pid) {
@@ -176,12 +172,12 @@ class Session {
           .join("; ")}`,
       );
     const onA = this.cluster ? Math.ceil(n / 2) : n;
-    await this.until(async () => (await this.a.request({ cmd: "joined" })).n === onA, `worker A to hold ${onA} joined sockets`, 10000);
-    if (this.b) await this.until(async () => (await this.b!.request({ cmd: "joined" })).n === n - onA, "worker B to hold its sockets", 10000);
+    await until(async () => (await this.a.request({ cmd: "joined" })).n === onA, `worker A to hold ${onA} joined sockets`, 10000);
+    if (this.b) await until(async () => (await this.b!.request({ cmd: "joined" })).n === n - onA, "worker B to hold its sockets", 10000);
     if (this.relay) {
       // interest (one SUB per room with local members, socket-id rooms included) is asynchronous
       let last = -1;
-      await this.until(
+      await until(
         async () => {
           const s = (await this.relay!.request({ cmd: "stats" })).subscriptions as number;
           const stable = s === last && s >= n;
@@ -192,14 +188,6 @@ class Session {
         10000,
         100,
       );
-    }
-  }
-
-  async until(f: () => Promise<boolean>, what: string, timeoutMs: number, everyMs = 20): Promise<void> {
-    const t0 = performance.now();
-    while (!(await f())) {
-      if (performance.now() - t0 > timeoutMs) throw new Error(`timeout waiting for ${what}`);
-      await sleep(everyMs);
     }
   }
 
@@ -264,7 +252,7 @@ class Session {
     await sleep(o.quick ? 50 : 100); // late duplicates / strays
     const s1 = await this.snap();
     const stats = await Promise.all(this.clients.map(async (c) => ({ c, s: await c.p.request({ cmd: "stats" }) })));
-    const errors = Object.fromEntries(ERROR_KEYS.map((k) => [k, stats.reduce((x, { s }) => x + (s[k] as number), 0)])) as Errors;
+    const errors = sumErrors(stats.map(({ s }) => s));
     const valid = stats.reduce((x, { s }) => x + (s.valid as number), 0);
     const validB = stats.filter(({ c }) => c.side === "B").reduce((x, { s }) => x + (s.valid as number), 0);
     const lat = (side: "A" | "B"): Float64Array =>
@@ -349,7 +337,7 @@ class Session {
 function machine(o: Opts): Record<string, string> {
   return {
     ...machineBasics(),
-    pinning: o.pin && HAS_TASKSET && NCPU >= 2 ? `relay and workers on CPU 0, clients on CPU ${NCPU === 2 ? "1" : `1-${NCPU - 1}`} (taskset)` : "none",
+    pinning: pinningNote(o.pin, "relay and workers"),
   };
 }
 
@@ -375,7 +363,7 @@ function medianRows(rows: Row[]): Row[] {
   return [...groups.values()].map((g) => {
     const m: Record<string, number> = {};
     for (const k of Object.keys(g[0]!.m)) m[k] = median(g.map((r) => r.m[k]!));
-    const errors = Object.fromEntries(ERROR_KEYS.map((k) => [k, g.reduce((x, r) => x + r.errors[k], 0)])) as Errors;
+    const errors = sumErrors(g.map((r) => r.errors));
     return { ...g[0]!, m, errors, deliveries: median(g.map((r) => r.deliveries)), examples: g.flatMap((r) => r.examples).slice(0, 12) };
   });
 }
@@ -441,77 +429,6 @@ function scalingTable(big: Row[], small: Row[], o: Opts): { rows: string[][]; wo
     ]);
   }
   return { rows: out, worst };
-}
-
-function writeAtomic(file: string, text: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file + ".tmp", text);
-  fs.renameSync(file + ".tmp", file);
-}
-
-const START = "<!-- cluster:start -->";
-const END = "<!-- cluster:end -->";
-function writeResultsSection(body: string): void {
-  const file = path.join(BENCH_DIR, "RESULTS.md");
-  const old = fs.existsSync(file) ? fs.readFileSync(file, "utf8") : "";
-  const block = `${START}\n${body.trim()}\n${END}`;
-  const i = old.indexOf(START);
-  const j = old.indexOf(END, i);
-  const text = i >= 0 && j > i ? old.slice(0, i) + block + old.slice(j + END.length) : `${old.replace(/\n*$/, "\n\n")}${block}\n`;
-  writeAtomic(file, text);
-}
-
-/** This process, its parent and every descendant (tsx's esbuild helpers included). */
-function ownProcesses(): Set<number> {
-  const parent = new Map<number, number>();
-  for (const d of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const st = fs.readFileSync(`/proc/${d}/stat`, "latin1");
-      parent.set(Number(d), Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[1]));
-    } catch {
-      /* gone */
-    }
-  }
-  const up = ancestors();
-  const own = new Set([process.pid]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [pid, pp] of parent) if (!own.has(pid) && own.has(pp)) own.add(pid), (grew = true);
-  }
-  for (const p of up) own.add(p);
-  return own;
-}
-
-/** This process and its ancestors (npm, sh). */
-function ancestors(): Set<number> {
-  const mine = new Set<number>();
-  for (let p = process.pid; p > 1 && !mine.has(p); ) {
-    mine.add(p);
-    try {
-      const st = fs.readFileSync(`/proc/${p}/stat`, "utf8");
-      p = Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[1]);
-    } catch {
-      break;
-    }
-  }
-  return mine;
-}
-
-/** Another benchmark running at the same time would skew every figure: say so. */
-function otherBenchmarks(): string[] {
-  const found: string[] = [];
-  const mine = ancestors();
-  for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    if (mine.has(Number(pid))) continue;
-    try {
-      const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
-      if (/bench\/\S+\.ts/.test(cmd) && !/bench\/(client|servers\/)|--relay-child/.test(cmd)) found.push(`${pid}: ${cmd.trim().slice(0, 100)}`);
-    } catch {
-      /* gone */
-    }
-  }
-  return found;
 }
 
 async function main(): Promise<number> {
@@ -616,7 +533,7 @@ async function main(): Promise<number> {
     rows: sessions.flatMap((s) => s.rows),
   };
   const out = path.join(BENCH_DIR, "results", o.quick ? "cluster-quick.json" : "cluster.json");
-  writeAtomic(out, JSON.stringify(json, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? null : v), 1) + "\n");
+  writeJson(out, json);
   console.log(`JSON: ${path.relative(process.cwd(), out)}`);
 
   if (o.md) {
@@ -662,7 +579,9 @@ async function main(): Promise<number> {
     ]
       .filter(Boolean)
       .join(" ");
-    writeResultsSection(`## Cross-worker (cluster) benchmark
+    writeResultsSection(
+      "cluster",
+      `## Cross-worker (cluster) benchmark
 
 Generated by \`npm run bench:cluster\` (bench/cluster.ts); rerun it rather than editing. Quick run: \`npm run bench:cluster -- --quick\`.
 
@@ -694,7 +613,8 @@ ${scaling ? `\nRelay cost against N (2 workers + relay):\n\n${markdownTable(scal
 ${failures.length ? `\n**FAILED:**\n${failures.map((f) => `- ${f}`).join("\n")}\n` : ""}
 Interpretation: ${interpretation}
 
-Raw figures: bench/results/cluster.json.`);
+Raw figures: bench/results/cluster.json.`,
+    );
     console.log("wrote the cluster section of bench/RESULTS.md");
   }
   if (failures.length) {

@@ -4,8 +4,8 @@
 // Run: npm run bench:micro [-- --quick]. Writes bench/results/micro.json and the micro section of
 // bench/RESULTS.md.
 import { bench, group, run, do_not_optimize, summary } from "mitata";
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
 import { Adapter as SocketIoAdapter } from "socket.io-adapter";
 import { Encoder as SocketIoEncoder } from "socket.io-parser";
 import { forEachBit } from "../src/internal.ts";
@@ -13,6 +13,8 @@ import { encodePacket, PacketType } from "../src/internal.ts";
 import { Membership } from "../src/internal.ts";
 import type { Member } from "../src/internal.ts";
 import { Planner, selectRecipients } from "../src/internal.ts";
+import { writeFileAtomic } from "./lib/files.ts";
+import { writeResultsSection } from "./lib/results-md.ts";
 
 const quick = process.argv.includes("--quick");
 const SIZES = quick ? [1000, 10000] : [1000, 10000, 100000];
@@ -154,7 +156,6 @@ function fmt(ns: number): string {
   return ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(1)} µs` : `${ns.toFixed(0)} ns`;
 }
 const section = [
-  "<!-- micro:start -->",
   "## Micro-benchmarks (mitata)",
   "",
   `Command: \`npm run bench:micro${quick ? " -- --quick" : ""}\` — ${new Date().toISOString().slice(0, 10)}, ${cpus().length} × ${context.cpu.name}, Node ${process.version}.`,
@@ -167,15 +168,8 @@ const section = [
   "| plan selection | time | plans/s |",
   "|---|---|---|",
   ...plans,
-  "<!-- micro:end -->",
 ].join("\n");
 
-mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
-writeFileSync(new URL("./results/micro.json", import.meta.url), JSON.stringify({ date: new Date().toISOString(), quick, rows }, null, 2));
-const resultsPath = new URL("./RESULTS.md", import.meta.url);
-const current = existsSync(resultsPath) ? readFileSync(resultsPath, "utf8") : "# roomgate benchmark results\n";
-const next = /<!-- micro:start -->[\s\S]*<!-- micro:end -->/.test(current)
-  ? current.replace(/<!-- micro:start -->[\s\S]*<!-- micro:end -->/, section)
-  : current.trimEnd() + "\n\n" + section + "\n";
-writeFileSync(resultsPath, next);
-console.log("\n" + section);
+writeFileAtomic(fileURLToPath(new URL("./results/micro.json", import.meta.url)), JSON.stringify({ date: new Date().toISOString(), quick, rows }, null, 2));
+writeResultsSection("micro", section);
+console.log(`\n<!-- micro:start -->\n${section}\n<!-- micro:end -->`);

@@ -2,26 +2,7 @@
 // concurrent test suite can skew a session). Every interval it reads utime+stime of every
 // process in /proc; CPU used by processes outside the benchmark's own tree is "foreign".
 import fs from "node:fs";
-
-const CLK_TCK = 100;
-
-function readTicks(pid: string): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "latin1");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return -1;
-  }
-}
-
-function isKernelThread(pid: string): boolean {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`).length === 0; // kernel threads have none
-  } catch {
-    return true;
-  }
-}
+import { CLK_TCK, cpuTicks, isKernelThread, processIds } from "./procfs.ts";
 
 /** Kernel threads (ksoftirqd, kworkers) are left out: they mostly carry the benchmark's own
  * loopback traffic. */
@@ -42,18 +23,12 @@ export class ForeignCpuMonitor {
   private sample(): void {
     const own = this.own();
     const next = new Map<string, number>();
-    let pids: string[];
-    try {
-      pids = fs.readdirSync("/proc").filter((d) => d.charCodeAt(0) >= 48 && d.charCodeAt(0) <= 57);
-    } catch {
-      return;
-    }
-    for (const pid of pids) {
+    for (const pid of processIds()) {
       if (own.has(Number(pid))) continue;
       let k = this.kthread.get(pid);
       if (k === undefined) this.kthread.set(pid, (k = isKernelThread(pid)));
       if (k) continue;
-      const t = readTicks(pid);
+      const t = cpuTicks(pid);
       if (t < 0) continue;
       next.set(pid, t);
       const prev = this.last.get(pid);

@@ -35,6 +35,27 @@ for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
 export const HAS_TASKSET = spawnSync("taskset", ["-c", "0", "true"], { stdio: "ignore" }).status === 0;
 export const NCPU = os.availableParallelism();
 
+/** The CPU list (taskset -c) of a role: servers on CPU 0, load clients on the others; null when
+ *  not pinning (asked not to, no taskset, or a single CPU). */
+export function cpusFor(role: "server" | "client", pin: boolean): string | null {
+  if (!pin || !HAS_TASKSET || NCPU < 2) return null;
+  return role === "server" ? "0" : clientCpus();
+}
+
+function clientCpus(): string {
+  return NCPU === 2 ? "1" : `1-${NCPU - 1}`;
+}
+
+/** How a runner pinned its processes, for its report: `servers` names what runs on CPU 0. */
+export function pinningNote(pin: boolean, servers: string): string {
+  return pin && HAS_TASKSET && NCPU >= 2 ? `${servers} on CPU 0, clients on CPU ${clientCpus()} (taskset)` : "none";
+}
+
+/** Extra node flags for children from the environment, e.g. BENCH_SERVER_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+export function envFlags(name: string): string[] {
+  return (process.env[name] ?? "").split(" ").filter(Boolean);
+}
+
 export class Peer {
   readonly child: ChildProcess;
   private nextId = 1;
