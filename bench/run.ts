@@ -65,7 +65,7 @@ async function main(): Promise<number> {
   const wallS = (Date.now() - t0) / 1000;
   const sum = summarise(b.results);
   const rows = tableRows(o, sum);
-  const mach = machine();
+  const mach = machine(o.pin);
   const ok = b.failures.length === 0 && fatal === null;
 
   console.log("");

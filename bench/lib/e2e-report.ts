@@ -17,7 +17,7 @@ import { ratioOf, type Summary } from "./summary.ts";
 const BENCH_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const ROOT = path.dirname(BENCH_DIR);
 
-export function machine(): Record<string, string> {
+export function machine(pin: boolean): Record<string, string> {
   const pkg = (p: string): string => {
     try {
       return (JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules", p, "package.json"), "utf8")) as { version: string }).version;
@@ -31,7 +31,7 @@ export function machine(): Record<string, string> {
     uWS: `uWebSockets.js ${pkg("uWebSockets.js")} (@trufflesuite/uws-js-unofficial)`,
     socketio: `socket.io ${pkg("socket.io")}, engine.io ${pkg("engine.io")}, ws ${pkg("ws")}`,
     roomgate,
-    pinning: pinningNote(true, "server"),
+    pinning: pinningNote(pin, "server"),
   };
 }
 
