@@ -195,6 +195,8 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
       await until(() => received(b3, "remote hello").length === 1, "remote emit");
       await op(a1, "remote", { id: b3.id, action: "leave", args: ["joined-remotely"] });
       await until(async () => !(await op(b3, "rooms")).includes("joined-remotely"), "b3 to leave");
+      // RemoteSocket.timeout(ms).emit with an acknowledgement: the remote client's one answer, not a list.
+      assert.deepEqual(await op(a1, "remoteAsk", { id: b3.id, timeout: 3000, ev: "remote question", args: ["why"] }), { err: null, answer: "answer from b3" });
     });
 
     it("socketsJoin / socketsLeave across workers", async () => {

@@ -190,7 +190,9 @@ describe("bad input closes only the offending connection", () => {
     ["EVENT with a non-array payload", (ws) => ws.sendText('42{"a":1}'), /invalid EVENT payload/],
     ["ACK without id", (ws) => ws.sendText("43[1]"), /invalid ACK packet/],
     ["EVENT before CONNECT on a namespace", (ws) => ws.sendText('42/other,["ev"]'), /before CONNECT/],
-    ["duplicate CONNECT", (ws) => ws.sendText("40"), /duplicate CONNECT/],
+    // Socket.IO's parser refuses reserved names: a client must not run the app's disconnect handler.
+    ["an EVENT named disconnect", (ws) => ws.sendText('42["disconnect","transport close"]'), /reserved event name "disconnect"/],
+    ["an EVENT named newListener", (ws) => ws.sendText('42["newListener","x"]'), /reserved event name "newListener"/],
     ["binary frame with no binary packet pending", (ws) => ws.sendBinary(Buffer.from([1, 2])), /without a pending binary packet/],
     [
       "bad binary placeholder",

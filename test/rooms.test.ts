@@ -239,7 +239,7 @@ describe("rooms", () => {
     const a = await h.connected();
     const s = server(a);
     s.join(["d1", "d2"]);
-    const seen: { ev: string; rooms: string[]; reason: string }[] = [];
+    const seen: { ev: string; rooms: (string | number)[]; reason: string }[] = [];
     s.on("disconnecting", (reason) => seen.push({ ev: "disconnecting", rooms: [...s.rooms], reason }));
     s.on("disconnect", (reason) => seen.push({ ev: "disconnect", rooms: [...s.rooms], reason }));
     const done = once(s, "disconnect");
@@ -317,7 +317,7 @@ describe("rooms", () => {
   test("invalid room names are a TypeError, not a silent no-op", async () => {
     const a = await h.connected();
     const s = server(a);
-    for (const bad of ["", 42, null, undefined, {}, "x\x1fy", "r".repeat(1025)]) {
+    for (const bad of ["", Number.NaN, Number.POSITIVE_INFINITY, null, undefined, {}, "x\x1fy", "r".repeat(1025)]) {
       assert.throws(() => s.join(bad as string), TypeError);
       assert.throws(() => s.join(["ok", bad as string]), TypeError);
       assert.throws(() => h.io.to(bad as string), TypeError);

@@ -1,57 +1,73 @@
 // The immutable broadcast operator behind io.to/in/except/volatile/local/timeout and
 // socket.to/broadcast: every modifier returns a new operator; emit hands one packet to the adapter.
+// Typed by Socket.IO's event maps (EmitEvents, SocketData).
 import type { Adapter, BroadcastFlags, BroadcastOptions } from "./adapter.ts";
 import { PacketType } from "../engine/codec.ts";
 import type { Room, SocketId } from "../rooms/types.ts";
-import { assertEmittable, assertTimeout, roomList } from "./socket-types.ts";
+import { assertEmittable, assertTimeout, roomList, type RemoteSocket } from "./socket-types.ts";
 import type { Socket } from "./socket.ts";
+import type {
+  AllButLast,
+  DecorateAcknowledgements,
+  EventNames,
+  EventNamesWithError,
+  EventParams,
+  EventsMap,
+  FirstNonErrorArg,
+  Last,
+  TypedEventBroadcaster,
+} from "./typed-events.ts";
 
-type AckCallback = (err: Error | null, responses: unknown[]) => void;
+type AckCallback = (err: Error | null, responses: unknown) => void;
 
-export class BroadcastOperator {
+/** `expectSingleResponse`: a RemoteSocket's emit, whose callback gets one response, not a list. */
+export type OperatorFlags = BroadcastFlags & { expectSingleResponse?: boolean };
+
+export class BroadcastOperator<EmitEvents extends EventsMap, SocketData> implements TypedEventBroadcaster<EmitEvents> {
   constructor(
     private readonly adapter: Adapter,
     private readonly rooms: Set<Room> = new Set(),
     private readonly exceptRooms: Set<Room> = new Set(),
-    private readonly flags: BroadcastFlags = {},
+    private readonly flags: OperatorFlags = {},
     private readonly sender?: Socket,
   ) {}
 
   /** Targets a room (or rooms); chained targets are a union where each socket gets the event once. */
-  to(room: Room | Room[]): BroadcastOperator {
+  to(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData> {
     return new BroadcastOperator(this.adapter, new Set([...this.rooms, ...roomList(room)]), this.exceptRooms, this.flags, this.sender);
   }
 
-  in(room: Room | Room[]): BroadcastOperator {
+  in(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData> {
     return this.to(room);
   }
 
-  except(room: Room | Room[]): BroadcastOperator {
+  except(room: Room | Room[]): BroadcastOperator<EmitEvents, SocketData> {
     return new BroadcastOperator(this.adapter, this.rooms, new Set([...this.exceptRooms, ...roomList(room)]), this.flags, this.sender);
   }
 
-  get volatile(): BroadcastOperator {
+  get volatile(): BroadcastOperator<EmitEvents, SocketData> {
     return this.withFlags({ volatile: true });
   }
 
-  get local(): BroadcastOperator {
+  get local(): BroadcastOperator<EmitEvents, SocketData> {
     return this.withFlags({ local: true });
   }
 
   /** Accepted for Socket.IO compatibility; per-message compression is not enabled in roomgate. */
-  compress(_compress: boolean): BroadcastOperator {
+  compress(_compress: boolean): BroadcastOperator<EmitEvents, SocketData> {
     return this;
   }
 
-  timeout(ms: number): BroadcastOperator {
+  timeout(ms: number): BroadcastOperator<DecorateAcknowledgements<EmitEvents>, SocketData> {
     assertTimeout(ms);
-    return this.withFlags({ timeout: ms });
+    return this.withFlags({ timeout: ms }) as BroadcastOperator<any, SocketData>;
   }
 
-  emit(ev: string, ...args: unknown[]): boolean {
+  emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean {
     assertEmittable(ev);
-    const ack = typeof args[args.length - 1] === "function" ? (args.pop() as AckCallback) : undefined;
-    const packet = { type: PacketType.EVENT, data: [ev, ...args] };
+    const data: unknown[] = [ev, ...args];
+    const ack = typeof data[data.length - 1] === "function" ? (data.pop() as AckCallback) : undefined;
+    const packet = { type: PacketType.EVENT, data };
     if (!ack) {
       this.adapter.broadcast(packet, this.options());
       return true;
@@ -60,14 +76,18 @@ export class BroadcastOperator {
     return true;
   }
 
-  emitWithAck(ev: string, ...args: unknown[]): Promise<unknown[]> {
+  emitWithAck<Ev extends EventNamesWithError<EmitEvents>>(
+    ev: Ev,
+    ...args: AllButLast<EventParams<EmitEvents, Ev>>
+  ): Promise<FirstNonErrorArg<Last<EventParams<EmitEvents, Ev>>>> {
     return new Promise((resolve, reject) => {
-      this.emit(ev, ...args, (err: Error | null, responses: unknown[]) => (err ? reject(err) : resolve(responses)));
+      const ack = (err: Error | null, responses: any) => (err ? reject(err) : resolve(responses));
+      (this.emit as (ev: string, ...a: unknown[]) => boolean)(ev as string, ...args, ack);
     });
   }
 
-  fetchSockets(): Promise<unknown[]> {
-    return this.adapter.fetchSockets(this.options());
+  fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]> {
+    return this.adapter.fetchSockets(this.options()) as Promise<RemoteSocket<EmitEvents, SocketData>[]>;
   }
 
   async allSockets(): Promise<Set<SocketId>> {
@@ -93,12 +113,14 @@ export class BroadcastOperator {
     return (this.cachedOptions ??= { rooms: this.rooms, except: this.exceptRooms, flags: this.flags, sender: this.sender });
   }
 
-  private withFlags(flags: BroadcastFlags): BroadcastOperator {
+  private withFlags(flags: OperatorFlags): BroadcastOperator<EmitEvents, SocketData> {
     return new BroadcastOperator(this.adapter, this.rooms, this.exceptRooms, { ...this.flags, ...flags }, this.sender);
   }
 
-  /** Socket.IO's semantics: one callback, with every response or with a timeout error and the partial list. */
+  /** Socket.IO's semantics: one callback, with every response or with a timeout error and the
+   *  partial list (with expectSingleResponse: the one response, or the error alone). */
   private emitWithAckCallback(packet: { type: 2; data: unknown[] }, ack: AckCallback): void {
+    const single = !!this.flags.expectSingleResponse;
     const responses: unknown[] = [];
     let expectedServers = -1;
     let answeredServers = 0;
@@ -109,13 +131,16 @@ export class BroadcastOperator {
         ? undefined
         : setTimeout(() => {
             done = true;
-            ack(new Error("operation has timed out"), responses);
+            if (single) ack(new Error("operation has timed out"), null);
+            else ack(new Error("operation has timed out"), responses);
           }, this.flags.timeout);
     const check = () => {
       if (done || expectedServers !== answeredServers || responses.length !== expectedClients) return;
       done = true;
       clearTimeout(timer);
-      ack(null, responses);
+      if (!single) ack(null, responses);
+      else if (responses.length > 0) ack(null, responses[0]);
+      // A remote socket that has gone answers nobody: its callback waits for the timeout, as in Socket.IO.
     };
     this.adapter.broadcastWithAck(
       packet,

@@ -1,97 +1,158 @@
-// A namespace: its sockets, middlewares, adapter, and the io.to/emit/... entry points. To a session
-// (engine/) it is a SessionNamespace: somewhere to connect a socket. Knows no cluster: a cluster
-// adapter comes in through the `adapter` option.
-import { EventEmitter } from "node:events";
+// A namespace: its sockets, middlewares, adapter, and the io.to/emit/... entry points, typed by
+// Socket.IO's event maps. To a session (engine/) it is a SessionNamespace: somewhere to connect a
+// socket. Knows no cluster: a cluster adapter comes in through the `adapter` option.
 import type { Adapter } from "./adapter.ts";
 import { BroadcastOperator } from "./broadcast.ts";
 import { encodeConnectAck } from "../engine/codec.ts";
 import type { Room, SocketId } from "../rooms/types.ts";
 import type { Server } from "./server.ts";
 import { Socket } from "./socket.ts";
-import type { Handshake } from "./socket-types.ts";
+import type { ExtendedError, Handshake, NamespaceReservedEventsMap, RemoteSocket } from "./socket-types.ts";
 import type { Connection } from "../engine/connection.ts";
+import { StrictEventEmitter } from "./strict-event-emitter.ts";
+import type {
+  AllButLast,
+  DecorateAcknowledgements,
+  DecorateAcknowledgementsWithMultipleResponses,
+  DecorateAcknowledgementsWithTimeoutAndMultipleResponses,
+  DefaultEventsMap,
+  EventNames,
+  EventNamesWithAck,
+  EventNamesWithoutAck,
+  EventParams,
+  EventsMap,
+  FirstNonErrorArg,
+  Last,
+  RemoveAcknowledgements,
+} from "./typed-events.ts";
 
-export type Middleware = (socket: Socket, next: (err?: Error & { data?: unknown }) => void) => void;
+export type Middleware<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> = (socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, next: (err?: ExtendedError) => void) => void;
 
-export class Namespace extends EventEmitter {
-  readonly sockets = new Map<SocketId, Socket>();
+type Operator<EmitEvents extends EventsMap, SocketData> = BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
+type Untyped = (ev: string, ...args: unknown[]) => boolean;
+
+export class Namespace<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> extends StrictEventEmitter<
+  ServerSideEvents,
+  RemoveAcknowledgements<EmitEvents>,
+  NamespaceReservedEventsMap<ListenEvents, EmitEvents, ServerSideEvents, SocketData>
+> {
+  readonly sockets = new Map<SocketId, Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>();
   readonly adapter: Adapter;
-  private readonly middlewares: Middleware[] = [];
+  protected readonly middlewares: Middleware<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[] = [];
   private ackIds = 0;
 
   constructor(
-    readonly server: Server,
+    readonly server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
     readonly name: string,
   ) {
     super();
-    this.adapter = new server.adapterConstructor(this);
+    this.adapter = this.createAdapter();
   }
 
-  use(fn: Middleware): this {
+  /** The server's adapter class makes this namespace's adapter (a parent namespace has its own). */
+  protected createAdapter(): Adapter {
+    return new this.server.adapterConstructor(this as Namespace);
+  }
+
+  use(fn: Middleware<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): this {
     this.middlewares.push(fn);
     return this;
   }
 
-  to(room: Room | Room[]): BroadcastOperator {
-    return new BroadcastOperator(this.adapter).to(room);
-  }
-  in(room: Room | Room[]): BroadcastOperator {
-    return this.to(room);
-  }
-  except(room: Room | Room[]): BroadcastOperator {
-    return new BroadcastOperator(this.adapter).except(room);
-  }
-  get volatile(): BroadcastOperator {
-    return new BroadcastOperator(this.adapter).volatile;
-  }
-  get local(): BroadcastOperator {
-    return new BroadcastOperator(this.adapter).local;
-  }
-  timeout(ms: number): BroadcastOperator {
-    return new BroadcastOperator(this.adapter).timeout(ms);
-  }
-  compress(_compress: boolean): BroadcastOperator {
+  protected operator(): Operator<EmitEvents, SocketData> {
     return new BroadcastOperator(this.adapter);
   }
 
+  to(room: Room | Room[]): Operator<EmitEvents, SocketData> {
+    return this.operator().to(room);
+  }
+  in(room: Room | Room[]): Operator<EmitEvents, SocketData> {
+    return this.to(room);
+  }
+  except(room: Room | Room[]): Operator<EmitEvents, SocketData> {
+    return this.operator().except(room);
+  }
+  get volatile(): Operator<EmitEvents, SocketData> {
+    return this.operator().volatile;
+  }
+  get local(): Operator<EmitEvents, SocketData> {
+    return this.operator().local;
+  }
+  timeout(ms: number): BroadcastOperator<DecorateAcknowledgements<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>>, SocketData> {
+    return this.operator().timeout(ms);
+  }
+  compress(_compress: boolean): Operator<EmitEvents, SocketData> {
+    return this.operator();
+  }
+
   /** Broadcasts to every socket of the namespace (Socket.IO's `io.emit`). */
-  override emit(ev: string, ...args: unknown[]): boolean {
-    return new BroadcastOperator(this.adapter).emit(ev, ...args);
+  override emit<Ev extends EventNamesWithoutAck<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean {
+    return (this.operator().emit as Untyped)(ev as string, ...args);
   }
-  emitWithAck(ev: string, ...args: unknown[]): Promise<unknown[]> {
-    return new BroadcastOperator(this.adapter).emitWithAck(ev, ...args);
+  emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(
+    ev: Ev,
+    ...args: AllButLast<EventParams<EmitEvents, Ev>>
+  ): Promise<FirstNonErrorArg<Last<EventParams<EmitEvents, Ev>>>[]> {
+    return (this.operator().emitWithAck as (ev: string, ...a: unknown[]) => Promise<any>)(ev as string, ...args);
   }
-  fetchSockets(): Promise<unknown[]> {
-    return new BroadcastOperator(this.adapter).fetchSockets();
+  /** Sends a `message` event to every socket of the namespace. */
+  send(...args: EventParams<EmitEvents, "message">): this {
+    (this.operator().emit as Untyped)("message", ...args);
+    return this;
+  }
+  write(...args: EventParams<EmitEvents, "message">): this {
+    return this.send(...args);
+  }
+  fetchSockets(): Promise<RemoteSocket<EmitEvents, SocketData>[]> {
+    return this.operator().fetchSockets() as Promise<RemoteSocket<any, SocketData>[]>;
   }
   allSockets(): Promise<Set<SocketId>> {
-    return new BroadcastOperator(this.adapter).allSockets();
+    return this.operator().allSockets();
   }
   socketsJoin(room: Room | Room[]): void {
-    new BroadcastOperator(this.adapter).socketsJoin(room);
+    this.operator().socketsJoin(room);
   }
   socketsLeave(room: Room | Room[]): void {
-    new BroadcastOperator(this.adapter).socketsLeave(room);
+    this.operator().socketsLeave(room);
   }
   disconnectSockets(close = false): void {
-    new BroadcastOperator(this.adapter).disconnectSockets(close);
+    this.operator().disconnectSockets(close);
   }
 
   /** Emits to the other servers of a cluster (none without one); a trailing function collects acks. */
-  serverSideEmit(ev: string, ...args: unknown[]): boolean {
+  serverSideEmit<Ev extends EventNames<ServerSideEvents>>(
+    ev: Ev,
+    ...args: EventParams<DecorateAcknowledgementsWithTimeoutAndMultipleResponses<ServerSideEvents>, Ev>
+  ): boolean {
     if (typeof ev !== "string") throw new TypeError("event name must be a string");
-    const ack = typeof args[args.length - 1] === "function" ? (args.pop() as (err: Error | null, responses: unknown[]) => void) : undefined;
-    this.adapter.serverSideEmit([ev, ...args], ack);
+    const data: unknown[] = args;
+    const ack = typeof data[data.length - 1] === "function" ? (data.pop() as (err: Error | null, responses: unknown[]) => void) : undefined;
+    this.adapter.serverSideEmit([ev, ...data], ack);
     return true;
   }
 
-  serverSideEmitWithAck(ev: string, ...args: unknown[]): Promise<unknown[]> {
-    return new Promise((resolve, reject) => this.serverSideEmit(ev, ...args, (err: Error | null, r: unknown[]) => (err ? reject(err) : resolve(r))));
+  serverSideEmitWithAck<Ev extends EventNamesWithAck<ServerSideEvents>>(
+    ev: Ev,
+    ...args: AllButLast<EventParams<ServerSideEvents, Ev>>
+  ): Promise<FirstNonErrorArg<Last<EventParams<ServerSideEvents, Ev>>>[]> {
+    return new Promise((resolve, reject) =>
+      (this.serverSideEmit as Untyped)(ev as string, ...args, (err: Error | null, r: any) => (err ? reject(err) : resolve(r))),
+    );
   }
 
   /** @internal Delivers a server-side event from another server to this server's listeners. */
   onServerSideEmit(args: unknown[]): void {
-    super.emit(String(args[0]), ...args.slice(1));
+    this.emitUntyped(String(args[0]), ...args.slice(1));
   }
 
   /** @internal */
@@ -99,11 +160,16 @@ export class Namespace extends EventEmitter {
     return this.ackIds++;
   }
 
-  // ---------- internal: called by the connection and socket (not public API) ----------
+  // ---------- internal: called by the server, the connection and the socket (not public API) ----------
+
+  /** @internal Emits one of the namespace's reserved events (the server's `new_namespace` goes through "/"). */
+  emitLocal(ev: string, ...args: unknown[]): void {
+    this.emitUntyped(ev, ...args);
+  }
 
   /** @internal Runs the middlewares, then connects the socket (or answers CONNECT_ERROR). */
   connect(conn: Connection, handshake: Handshake, done: (socket: Socket | null) => void): void {
-    const socket = new Socket(this, conn, handshake);
+    const socket = new Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>(this, conn, handshake);
     this.runMiddlewares(socket, (err) => {
       if (conn.transport.closed) return done(null);
       if (err) {
@@ -112,21 +178,21 @@ export class Namespace extends EventEmitter {
       }
       socket.connected = true;
       this.sockets.set(socket.id, socket);
-      this.adapter.addMember(socket);
+      this.adapter.addMember(socket as Socket);
       // Straight out, not queued: nothing of this socket can be waiting before it.
       conn.transport.sendTextNow(encodeConnectAck(this.name, socket.id));
-      done(socket);
-      socket.guard(() => super.emit("connection", socket));
-      if (socket.connected) socket.guard(() => super.emit("connect", socket));
+      done(socket as Socket);
+      socket.guard(() => this.emitReserved("connection", socket));
+      if (socket.connected) socket.guard(() => this.emitReserved("connect", socket));
     });
   }
 
   /** @internal */
-  removeSocket(socket: Socket): void {
+  removeSocket(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
     this.sockets.delete(socket.id);
   }
 
-  private runMiddlewares(socket: Socket, done: (err?: Error & { data?: unknown }) => void): void {
+  private runMiddlewares(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, done: (err?: ExtendedError) => void): void {
     if (this.middlewares.length === 0) return done();
     const run = (i: number) => {
       if (i === this.middlewares.length) return done();

@@ -30,9 +30,14 @@ export interface ServerOptions {
   adapter?: AdapterConstructor;
   /** Where roomgate logs: a pino-shaped logger, or a level for the console logger (default "info"). */
   logger?: Logger | LogLevel;
+  /** Socket.IO's option: a child of a dynamic namespace (`io.of(/regex/)`) is removed once its
+   *  last socket leaves (default false). */
+  cleanupEmptyChildNamespaces?: boolean;
+  /** Socket.IO's (Engine.IO's) name for maxPayload; accepted as an alias. */
+  maxHttpBufferSize?: number;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, "allowedOrigins" | "allowRequest" | "adapter" | "derivedTopics" | "logger">> &
+export type ResolvedOptions = Required<Omit<ServerOptions, "allowedOrigins" | "allowRequest" | "adapter" | "derivedTopics" | "logger" | "maxHttpBufferSize">> &
   Pick<ServerOptions, "allowedOrigins" | "allowRequest"> & { derivedTopics: DerivedTopicOptions };
 
 const DEFAULTS = {
@@ -43,14 +48,83 @@ const DEFAULTS = {
   connectTimeout: 45000,
   maxBackpressure: 4 * 1024 * 1024,
   derivedTopics: { max: 0 },
+  cleanupEmptyChildNamespaces: false,
 };
+
+/** Every option of ServerOptions (an option added there must be added here, or construction
+ *  refuses it as unknown). */
+const SUPPORTED = new Set([
+  "path",
+  "pingInterval",
+  "pingTimeout",
+  "maxPayload",
+  "maxHttpBufferSize",
+  "connectTimeout",
+  "allowedOrigins",
+  "allowRequest",
+  "maxBackpressure",
+  "derivedTopics",
+  "adapter",
+  "logger",
+  "cleanupEmptyChildNamespaces",
+]);
+
+/** Socket.IO / Engine.IO options that change nothing a client sees here: a one-time warning
+ *  says so (listed in README "Differences from Socket.IO"). */
+export const IGNORED_OPTIONS: Readonly<Record<string, string>> = {
+  serveClient: "roomgate serves no client bundle; load socket.io-client from your bundler or a CDN",
+  cors: "CORS does not apply to WebSocket upgrades; restrict browser origins with allowedOrigins",
+  transports: "roomgate's transports are fixed (WebSocket)",
+  allowUpgrades: "roomgate's transports are fixed (WebSocket)",
+  upgradeTimeout: "roomgate's transports are fixed (WebSocket)",
+  httpCompression: "roomgate compresses nothing",
+  cookie: "roomgate sets no cookie (sticky sessions are not needed for WebSocket)",
+  wsEngine: "roomgate always uses uWebSockets.js",
+  destroyUpgrade: "roomgate owns its listening socket",
+  destroyUpgradeTimeout: "roomgate owns its listening socket",
+  addTrailingSlash: "the endpoint is `<path>/`, the URL every Socket.IO client requests",
+  initialPacket: "roomgate sends no initial packet",
+};
+
+/** Options Socket.IO users pass that would change behaviour roomgate does not have: refused,
+ *  unless set to the value that means "off". */
+const UNSUPPORTED: Readonly<Record<string, { off: (v: unknown) => boolean; why: string }>> = {
+  parser: { off: (v) => v === undefined, why: "roomgate speaks the default socket.io-parser format only" },
+  perMessageDeflate: { off: (v) => v === false, why: "roomgate does not compress WebSocket messages (pass false or leave it out)" },
+  allowEIO3: { off: (v) => v === false, why: "roomgate speaks Engine.IO v4 only (Socket.IO clients 3.x and 4.x; pass false or leave it out)" },
+  connectionStateRecovery: { off: (v) => v === undefined || v === false, why: "roomgate does not recover connection state" },
+};
+
+const warned = new Set<string>();
+
+/** Throws a TypeError naming an option roomgate does not know or cannot honour; warns (once per
+ *  process and option) about harmless Socket.IO options it ignores. */
+export function checkOptions(opts: Record<string, unknown>, warn: (msg: string) => void): void {
+  if (opts === null || typeof opts !== "object" || Array.isArray(opts)) throw new TypeError("roomgate: options must be an object");
+  for (const [name, value] of Object.entries(opts)) {
+    if (SUPPORTED.has(name)) continue;
+    const unsupported = UNSUPPORTED[name];
+    if (unsupported) {
+      if (unsupported.off(value)) continue;
+      throw new TypeError(`roomgate: option "${name}" is not supported: ${unsupported.why}`);
+    }
+    const ignored = IGNORED_OPTIONS[name];
+    if (ignored !== undefined) {
+      if (!warned.has(name)) {
+        warned.add(name);
+        warn(`roomgate: option "${name}" is ignored: ${ignored}`);
+      }
+      continue;
+    }
+    throw new TypeError(`roomgate: unknown option "${name}" (see README "Differences from Socket.IO" for the supported options)`);
+  }
+}
 
 /** The options with their defaults filled in. */
 export function resolveOptions(opts: ServerOptions): ResolvedOptions {
-  const resolved = {
-    ...DEFAULTS,
-    ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)),
-  } as ResolvedOptions;
+  const given = Object.fromEntries(Object.entries(opts).filter(([name, v]) => v !== undefined && SUPPORTED.has(name) && name !== "maxHttpBufferSize"));
+  if (opts.maxHttpBufferSize !== undefined && opts.maxPayload === undefined) given.maxPayload = opts.maxHttpBufferSize;
+  const resolved = { ...DEFAULTS, ...given } as ResolvedOptions;
   resolved.path = resolved.path.replace(/\/$/, "");
   if (typeof opts.derivedTopics === "boolean") resolved.derivedTopics = opts.derivedTopics ? {} : { max: 0 };
   return resolved;

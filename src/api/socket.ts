@@ -1,21 +1,37 @@
-// A client's connection to one namespace: Socket.IO's server-side Socket. To its session (engine/)
-// it is a SessionSocket (packets in, close); to membership (rooms/) a Member with a slot and a
-// transport. Knows no cluster.
-import { EventEmitter } from "node:events";
+// A client's connection to one namespace: Socket.IO's server-side Socket (events both ways, acks,
+// per-packet middlewares, catch-all listeners both ways, rooms), typed by Socket.IO's event maps.
+// To its session (engine/) it is a SessionSocket (packets in, close); to membership (rooms/) a
+// Member with a slot and a transport. Knows no cluster.
 import { randomId } from "../engine/ids.ts";
 import { BroadcastOperator } from "./broadcast.ts";
-import { assertEmittable, assertTimeout } from "./socket-types.ts";
+import { assertEmittable, assertTimeout, RESERVED_EVENTS, type Event, type SocketReservedEventsMap } from "./socket-types.ts";
 import { encodePacket, PacketType, type Packet } from "../engine/codec.ts";
+import { ProtocolError } from "../engine/protocol-error.ts";
 import { assertRoomName, type Room } from "../rooms/types.ts";
-import type { Adapter } from "./adapter.ts";
 import type { Namespace } from "./namespace.ts";
 import type { Connection } from "../engine/connection.ts";
 import type { Transport } from "../engine/transport.ts";
 import type { DisconnectReason } from "../engine/connection.ts";
+import type { Adapter } from "./adapter.ts";
 import type { Handshake } from "../engine/handshake.ts";
+import { engineSocketOf, type EngineSocket } from "./engine-socket.ts";
+import { StrictEventEmitter } from "./strict-event-emitter.ts";
+import type {
+  AllButLast,
+  DecorateAcknowledgements,
+  DecorateAcknowledgementsWithMultipleResponses,
+  DefaultEventsMap,
+  EventNames,
+  EventNamesWithAck,
+  EventParams,
+  EventsMap,
+  FirstNonErrorArg,
+  Last,
+} from "./typed-events.ts";
 
-type AnyListener = (ev: string, ...args: unknown[]) => void;
+type AnyListener = (...args: any[]) => void;
 type Ack = (...args: unknown[]) => void;
+type PacketMiddleware = (event: Event, next: (err?: Error) => void) => void;
 
 /** Listener table of a socket's EventEmitter: without a prototype chain, like Node's own, but
  *  made by a constructor so V8 keeps it in fast mode (Node's `{ __proto__: null }` starts as a
@@ -23,24 +39,35 @@ type Ack = (...args: unknown[]) => void;
 function ListenerTable(): void {}
 ListenerTable.prototype = Object.create(null);
 
-export class Socket extends EventEmitter {
+/** Rarely used per-socket state, in one object made on first use: most sockets of a fan-out
+ *  gateway never need it, and memory per connection is a target. */
+interface Extras {
+  anyListeners?: AnyListener[];
+  anyOutgoing?: AnyListener[];
+  middlewares?: PacketMiddleware[];
+}
+
+export class Socket<
+  ListenEvents extends EventsMap = DefaultEventsMap,
+  EmitEvents extends EventsMap = ListenEvents,
+  ServerSideEvents extends EventsMap = DefaultEventsMap,
+  SocketData = any,
+> extends StrictEventEmitter<ListenEvents, EmitEvents, SocketReservedEventsMap> {
   /** Random, unguessable, unique; also the name of the socket's own room. */
   readonly id = randomId();
   connected = false;
   /** @internal Dense slot in the namespace's membership (assigned on connect, recycled after). */
   slot = -1;
-  // Allocated on first use: most sockets of a fan-out gateway never need them, and memory per
-  // connection is a target.
   private acks: Map<number, Ack> | null = null;
-  private anyListeners: AnyListener[] | null = null;
+  private extras: Extras | null = null;
   /** Modifiers for the next emit only (timeout, volatile); null when none. */
   private flags: { volatile?: boolean; timeout?: number } | null = null;
-  private dataObject: Record<string, unknown> | null = null;
+  private dataObject: SocketData | null = null;
 
   constructor(
-    readonly nsp: Namespace,
-    /** @internal */
-    readonly conn: Connection,
+    readonly nsp: Namespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
+    /** @internal The engine's session this socket rides on (Socket.IO's `socket.conn` is a view of it). */
+    readonly session: Connection,
     readonly handshake: Handshake,
   ) {
     super();
@@ -48,17 +75,26 @@ export class Socket extends EventEmitter {
   }
 
   /** Anything the application keeps with the socket (made when first read). */
-  get data(): Record<string, unknown> {
-    return (this.dataObject ??= {});
+  get data(): SocketData {
+    return (this.dataObject ??= {} as SocketData);
   }
 
-  set data(value: Record<string, unknown>) {
+  set data(value: SocketData) {
     this.dataObject = value;
+  }
+
+  get disconnected(): boolean {
+    return !this.connected;
+  }
+
+  /** Socket.IO's `socket.conn`: the client's Engine.IO session (`conn.transport.name`, `conn.id`). */
+  get conn(): EngineSocket {
+    return engineSocketOf(this.session);
   }
 
   /** @internal */
   get transport(): Transport {
-    return this.conn.transport;
+    return this.session.transport;
   }
 
   /** @internal */
@@ -87,39 +123,56 @@ export class Socket extends EventEmitter {
     this.adapter.del(this.id, room);
   }
 
-  override emit(ev: string, ...args: unknown[]): boolean {
+  override emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean {
     assertEmittable(ev);
     const flags = this.flags;
     this.flags = null;
-    const packet: Omit<Packet, "nsp"> = { type: PacketType.EVENT, data: [ev, ...args] };
-    if (typeof args[args.length - 1] === "function") {
+    const data: unknown[] = [ev, ...args];
+    const packet: Omit<Packet, "nsp"> = { type: PacketType.EVENT, data };
+    if (typeof data[data.length - 1] === "function") {
       const id = this.nsp.nextAckId();
-      packet.data = [ev, ...args.slice(0, -1)];
       packet.id = id;
-      this.registerAck(id, args[args.length - 1] as Ack, flags?.timeout);
+      this.registerAck(id, data.pop() as Ack, flags?.timeout);
     }
+    const outgoing = this.extras?.anyOutgoing;
+    if (outgoing) this.guard(() => outgoing.slice().forEach((l) => l(...data)));
     if (flags?.volatile && this.transport.congested) return true;
-    this.send(packet);
+    this.sendPacket(packet);
     return true;
   }
 
-  emitWithAck(ev: string, ...args: unknown[]): Promise<unknown> {
+  emitWithAck<Ev extends EventNamesWithAck<EmitEvents>>(
+    ev: Ev,
+    ...args: AllButLast<EventParams<EmitEvents, Ev>>
+  ): Promise<FirstNonErrorArg<Last<EventParams<EmitEvents, Ev>>>> {
     const withTimeout = this.flags?.timeout !== undefined;
     return new Promise((resolve, reject) => {
-      this.emit(ev, ...args, (...reply: unknown[]) => {
+      const ack = (...reply: any[]) => {
         if (!withTimeout) return resolve(reply[0]);
         const [err, value] = reply;
         if (err) reject(err);
         else resolve(value);
-      });
+      };
+      (this.emit as (ev: string, ...a: unknown[]) => boolean)(ev as string, ...args, ack);
     });
   }
 
+  /** Sends a `message` event (Socket.IO's `send`). */
+  send(...args: EventParams<EmitEvents, "message">): this {
+    (this.emit as (ev: string, ...a: unknown[]) => boolean)("message", ...args);
+    return this;
+  }
+
+  /** Same as send. */
+  write(...args: EventParams<EmitEvents, "message">): this {
+    return this.send(...args);
+  }
+
   /** The next emit's acknowledgement fails with an error after `ms`; callback is `(err, ...args)`. */
-  timeout(ms: number): this {
+  timeout(ms: number): Socket<ListenEvents, DecorateAcknowledgements<EmitEvents>, ServerSideEvents, SocketData> {
     assertTimeout(ms);
     (this.flags ??= {}).timeout = ms;
-    return this;
+    return this as unknown as Socket<ListenEvents, DecorateAcknowledgements<EmitEvents>, ServerSideEvents, SocketData>;
   }
 
   get volatile(): this {
@@ -132,57 +185,80 @@ export class Socket extends EventEmitter {
     return this;
   }
 
-  to(room: Room | Room[]): BroadcastOperator {
+  to(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
     return this.broadcast.to(room);
   }
 
-  in(room: Room | Room[]): BroadcastOperator {
+  in(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
     return this.to(room);
   }
 
-  except(room: Room | Room[]): BroadcastOperator {
+  except(room: Room | Room[]): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
     return this.broadcast.except(room);
   }
 
   /** Everybody in the namespace but this socket. */
-  get broadcast(): BroadcastOperator {
-    return new BroadcastOperator(this.adapter, new Set(), new Set([this.id]), {}, this);
+  get broadcast(): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
+    return new BroadcastOperator(this.adapter, new Set(), new Set([this.id]), {}, this as Socket);
   }
 
-  get local(): BroadcastOperator {
+  get local(): BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData> {
     return this.broadcast.local;
   }
 
+  /** A per-packet middleware: runs for every event from the client, before its listeners (and
+   *  after the catch-all ones, as in Socket.IO). `next(err)` drops the event and emits `error`. */
+  use(fn: PacketMiddleware): this {
+    ((this.extras ??= {}).middlewares ??= []).push(fn);
+    return this;
+  }
+
   onAny(listener: AnyListener): this {
-    (this.anyListeners ??= []).push(listener);
+    ((this.extras ??= {}).anyListeners ??= []).push(listener);
     return this;
   }
 
   prependAny(listener: AnyListener): this {
-    (this.anyListeners ??= []).unshift(listener);
+    ((this.extras ??= {}).anyListeners ??= []).unshift(listener);
     return this;
   }
 
   offAny(listener?: AnyListener): this {
-    if (!listener) this.anyListeners = null;
-    else {
-      const i = this.anyListeners?.indexOf(listener) ?? -1;
-      if (i >= 0) this.anyListeners!.splice(i, 1);
-    }
+    removeListener(this.extras, "anyListeners", listener);
     return this;
   }
 
   listenersAny(): AnyListener[] {
-    return [...(this.anyListeners ?? [])];
+    return [...(this.extras?.anyListeners ?? [])];
+  }
+
+  /** A catch-all listener of the events this socket sends its client (not of broadcasts). */
+  onAnyOutgoing(listener: AnyListener): this {
+    ((this.extras ??= {}).anyOutgoing ??= []).push(listener);
+    return this;
+  }
+
+  prependAnyOutgoing(listener: AnyListener): this {
+    ((this.extras ??= {}).anyOutgoing ??= []).unshift(listener);
+    return this;
+  }
+
+  offAnyOutgoing(listener?: AnyListener): this {
+    removeListener(this.extras, "anyOutgoing", listener);
+    return this;
+  }
+
+  listenersAnyOutgoing(): AnyListener[] {
+    return [...(this.extras?.anyOutgoing ?? [])];
   }
 
   /** Disconnects from this namespace; with `close`, closes the whole underlying connection. */
   disconnect(close = false): this {
     if (!this.connected) return this;
     if (close) {
-      this.conn.close("server namespace disconnect");
+      this.session.close("server namespace disconnect");
     } else {
-      this.send({ type: PacketType.DISCONNECT });
+      this.sendPacket({ type: PacketType.DISCONNECT });
       this.onclose("server namespace disconnect");
     }
     return this;
@@ -190,8 +266,8 @@ export class Socket extends EventEmitter {
 
   // ---------- internal: called by the namespace, connection and adapter (not public API) ----------
 
-  /** @internal */
-  send(packet: Omit<Packet, "nsp">): void {
+  /** @internal Queues one packet of this namespace for this socket's client. */
+  sendPacket(packet: Omit<Packet, "nsp">): void {
     this.nsp.server.delivery.enqueue(this.adapter, this, encodePacket({ type: packet.type, nsp: this.nsp.name, id: packet.id, data: packet.data }));
   }
 
@@ -221,26 +297,33 @@ export class Socket extends EventEmitter {
       this.guard(() => ack(...args));
       return;
     }
+    // Socket.IO's parser refuses these names: they would run the application's own handlers
+    // (a false `disconnect`, say). The engine closes the client with a parse error.
+    if (RESERVED_EVENTS.has(args[0] as string)) throw new ProtocolError(`reserved event name ${JSON.stringify(args[0])}`);
     if (packet.id !== undefined) args.push(this.ackSender(packet.id));
-    this.guard(() => {
-      if (this.anyListeners) for (const l of [...this.anyListeners]) l(...(args as [string, ...unknown[]]));
-      super.emit(String(args[0]), ...args.slice(1));
+    const extras = this.extras;
+    if (extras === null) return this.guard(() => this.emitUntyped(String(args[0]), ...args.slice(1)));
+    if (extras.anyListeners) this.guard(() => extras.anyListeners!.slice().forEach((l) => l(...args)));
+    if (!extras.middlewares) return this.guard(() => this.emitUntyped(String(args[0]), ...args.slice(1)));
+    this.runMiddlewares(args as Event, (err) => {
+      if (err) return this.guard(() => this.emitReserved("error", err));
+      if (this.connected) this.guard(() => this.emitUntyped(String(args[0]), ...args.slice(1)));
     });
   }
 
   /** @internal Leaves every room: `disconnecting` sees them, `disconnect` sees none. */
   onclose(reason: DisconnectReason): void {
     if (!this.connected) return;
-    this.guard(() => super.emit("disconnecting", reason));
+    this.guard(() => this.emitReserved("disconnecting", reason));
     // uWS frees a connection's topic subscriber, dropping topic messages it has not yet drained,
     // when its last topic is unsubscribed; a direct send drains them first, so write the queue now.
     this.transport.flush();
-    this.adapter.removeMember(this);
+    this.adapter.removeMember(this as Socket);
     this.nsp.removeSocket(this);
-    this.conn.removeSocket(this);
+    this.session.removeSocket(this);
     this.connected = false;
     this.acks = null;
-    this.guard(() => super.emit("disconnect", reason));
+    this.guard(() => this.emitReserved("disconnect", reason));
   }
 
   /** @internal A user's handler that throws is reported, never allowed to take the process down. */
@@ -248,9 +331,29 @@ export class Socket extends EventEmitter {
     try {
       fn();
     } catch (err) {
-      if (this.listenerCount("error") > 0) super.emit("error", err);
+      if (this.listenerCount("error") > 0) this.emitReserved("error", err as Error);
       else this.nsp.server.logger.error({ sid: this.id, nsp: this.nsp.name, err }, "a socket handler threw");
     }
+  }
+
+  private runMiddlewares(event: Event, done: (err?: Error) => void): void {
+    const fns = this.extras!.middlewares!.slice();
+    const run = (i: number): void => {
+      if (i === fns.length) return done();
+      let called = false;
+      const next = (err?: Error) => {
+        if (called) return;
+        called = true;
+        if (err) done(err instanceof Error ? err : new Error(String(err)));
+        else run(i + 1);
+      };
+      try {
+        fns[i](event, next);
+      } catch (err) {
+        next(err instanceof Error ? err : new Error(String(err)));
+      }
+    };
+    run(0);
   }
 
   private ackSender(id: number): Ack {
@@ -258,7 +361,16 @@ export class Socket extends EventEmitter {
     return (...args: unknown[]) => {
       if (sent || !this.connected) return;
       sent = true;
-      this.send({ type: PacketType.ACK, id, data: args });
+      this.sendPacket({ type: PacketType.ACK, id, data: args });
     };
+  }
+}
+
+function removeListener(extras: Extras | null, list: "anyListeners" | "anyOutgoing", listener?: AnyListener): void {
+  if (!extras?.[list]) return;
+  if (!listener) extras[list] = undefined;
+  else {
+    const i = extras[list]!.indexOf(listener);
+    if (i >= 0) extras[list]!.splice(i, 1);
   }
 }

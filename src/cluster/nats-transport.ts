@@ -3,6 +3,7 @@
 // those rooms, or once on the namespace subject when it names no room or more than
 // `maxRoomSubjects` (one publish then costs less than many). Requests carry this worker's own
 // subject as the NATS reply subject. Knows no adapter and no message encoding.
+import type { Room } from "../rooms/types.ts";
 import type { ConnectionOptions } from "nats";
 import { Link } from "./link.ts";
 import { Subjects, type ClusterMessage } from "./protocol.ts";
@@ -54,11 +55,11 @@ export class NatsTransport implements ClusterTransport {
     this.link.subscribe(this.subjects.requests(nsp));
   }
 
-  joinRoom(nsp: string, room: string): void {
+  joinRoom(nsp: string, room: Room): void {
     this.link.subscribe(this.subjects.room(nsp, room));
   }
 
-  leaveRoom(nsp: string, room: string): void {
+  leaveRoom(nsp: string, room: Room): void {
     this.link.unsubscribe(this.subjects.room(nsp, room));
   }
 

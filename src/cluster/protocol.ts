@@ -4,6 +4,7 @@
 // languages in README.md, section "Cluster".
 
 import { deconstruct, reconstruct, type Frame } from "../engine/binary.ts";
+import type { Room } from "../rooms/types.ts";
 
 export const DEFAULT_PREFIX = "roomgate";
 export const PROTOCOL_VERSION = 1;
@@ -30,9 +31,10 @@ export class Subjects {
   all(nsp: string): string {
     return `${this.prefix}.${token(nsp)}.all`;
   }
-  /** Broadcasts to one room: a worker subscribes while it has local members of the room. */
-  room(nsp: string, room: string): string {
-    return `${this.prefix}.${token(nsp)}.r.${token(room)}`;
+  /** Broadcasts to one room: a worker subscribes while it has local members of the room. A
+   *  numeric room (Socket.IO's 42, not "42") has a subject of its own kind, `n`. */
+  room(nsp: string, room: Room): string {
+    return typeof room === "number" ? `${this.prefix}.${token(nsp)}.n.${token(String(room))}` : `${this.prefix}.${token(nsp)}.r.${token(room)}`;
   }
   /** Cluster-wide operations of a namespace (fetch/join/leave/disconnect, server-side emit,
    *  broadcasts with acks): every worker serving the namespace subscribes. */
@@ -58,8 +60,8 @@ export interface WireFlags {
 /** A selection of sockets on the wire: target rooms (none: the whole namespace), rooms excepted,
  *  and the flags a receiving worker applies to its own sockets. */
 export interface WireOptions {
-  rooms: string[];
-  except: string[];
+  rooms: Room[];
+  except: Room[];
   flags?: WireFlags;
 }
 
@@ -72,8 +74,8 @@ export interface BroadcastMessage {
   origin: string;
   seq: number;
   nsp: string;
-  rooms: string[];
-  except: string[];
+  rooms: Room[];
+  except: Room[];
   flags?: WireFlags;
   /** The encoded packet's WebSocket frames (the Engine.IO "4…" text as UTF-8 bytes, then one
    *  binary frame per attachment), each sent as an attachment of the envelope. */
@@ -93,9 +95,9 @@ export function framesOf(msg: BroadcastMessage): Frame[] | null {
 /** Operations published to `requests(nsp)` (or a worker's `node(id)`); those expecting answers
  *  carry a `requestId` and are published with a NATS reply subject. */
 export type RequestMessage =
-  | { v: number; type: "fetchSockets"; origin: string; requestId: string; nsp: string; rooms: string[]; except: string[] }
-  | { v: number; type: "addSockets" | "delSockets"; origin: string; nsp: string; rooms: string[]; except: string[]; targets: string[] }
-  | { v: number; type: "disconnectSockets"; origin: string; nsp: string; rooms: string[]; except: string[]; close: boolean }
+  | { v: number; type: "fetchSockets"; origin: string; requestId: string; nsp: string; rooms: Room[]; except: Room[] }
+  | { v: number; type: "addSockets" | "delSockets"; origin: string; nsp: string; rooms: Room[]; except: Room[]; targets: Room[] }
+  | { v: number; type: "disconnectSockets"; origin: string; nsp: string; rooms: Room[]; except: Room[]; close: boolean }
   | { v: number; type: "serverSideEmit"; origin: string; requestId?: string; nsp: string; data: unknown[] }
   | {
       v: number;
@@ -103,8 +105,8 @@ export type RequestMessage =
       origin: string;
       requestId: string;
       nsp: string;
-      rooms: string[];
-      except: string[];
+      rooms: Room[];
+      except: Room[];
       flags?: WireFlags;
       data: unknown[];
     };
@@ -112,7 +114,7 @@ export type RequestMessage =
 export interface SerializedSocket {
   id: string;
   handshake: unknown;
-  rooms: string[];
+  rooms: Room[];
   data: unknown;
 }
 

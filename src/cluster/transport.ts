@@ -2,6 +2,7 @@
 // cluster messages travel between workers and how a worker declares what it wants to receive.
 // ClusterNode speaks only to this; NATS (nats-transport.ts) is one transport of it. Knows the
 // message shapes (protocol.ts), not how they are encoded, and no adapter.
+import type { Room } from "../rooms/types.ts";
 import type { ClusterMessage } from "./protocol.ts";
 
 export type LogLevel = "info" | "warn" | "error";
@@ -33,8 +34,8 @@ export interface ClusterTransport {
   /** Receive the broadcasts to no room and the requests of namespace `nsp`. */
   serve(nsp: string): void;
   /** Receive broadcasts naming `room` (while this worker has members there). */
-  joinRoom(nsp: string, room: string): void;
-  leaveRoom(nsp: string, room: string): void;
+  joinRoom(nsp: string, room: Room): void;
+  leaveRoom(nsp: string, room: Room): void;
   /** Publishes `msg`, already encoded as `payload`, to its audience: a broadcast to the workers
    *  holding its rooms, a request to the namespace's workers, presence to every worker; or to one
    *  worker with `target.node`. False when it could not go out (disconnected). */

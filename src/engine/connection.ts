@@ -149,7 +149,9 @@ export class Connection {
       this.sendConnectError(packet.nsp, { message: "Invalid namespace" });
       return;
     }
-    if (this.socketOf(packet.nsp) || this.connecting?.has(packet.nsp)) throw new ProtocolError(`duplicate CONNECT for namespace ${packet.nsp}`);
+    // A repeated CONNECT (socket.io-client sends one when connect() is called on a socket that is
+    // already connecting) is ignored, as Socket.IO 4.8 tolerates it: the first one is answered.
+    if (this.socketOf(packet.nsp) || this.connecting?.has(packet.nsp)) return;
     (this.connecting ??= new Set()).add(packet.nsp);
     const handshake = new SocketHandshake(this.request, (packet.data as Record<string, unknown> | undefined) ?? null, Date.now());
     nsp.connect(this, handshake, (socket) => {

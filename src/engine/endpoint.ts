@@ -39,7 +39,19 @@ const HttpError = {
   UNSUPPORTED_PROTOCOL: { status: "400 Bad Request", code: 5, message: "Unsupported protocol version" },
 } as const;
 
+/** A refused upgrade, as Engine.IO's `connection_error` event gives it. */
+export interface ConnectionErrorInfo {
+  req: RequestInfo | null;
+  code: number;
+  message: string;
+  context: Record<string, unknown>;
+}
+
 export class Endpoint implements SessionHost {
+  /** Makes session ids (Engine.IO's `generateId`); must return a url-safe string. */
+  generateId: (req: RequestInfo) => string = () => randomId();
+  /** Told of every refused upgrade (Engine.IO's `connection_error`). */
+  onConnectionError: ((err: ConnectionErrorInfo) => void) | null = null;
   /** Every open session, in its heartbeat bucket. */
   private readonly connections: Heartbeat<Connection>;
   /** Sessions with no namespace connected yet, with when they opened (kept here, not on every
@@ -140,8 +152,8 @@ export class Endpoint implements SessionHost {
     // Anything else on the path (a polling request, a plain GET) is refused with Engine.IO's error.
     this.app.any(pattern, (res, req) => {
       const query = new URLSearchParams(req.getQuery() ?? "");
-      if (query.get("EIO") !== "4") return refuse(res, HttpError.UNSUPPORTED_PROTOCOL);
-      refuse(res, HttpError.UNKNOWN_TRANSPORT, 'roomgate serves the websocket transport only: connect with { transports: ["websocket"] }');
+      if (query.get("EIO") !== "4") return this.refuse(res, null, HttpError.UNSUPPORTED_PROTOCOL);
+      this.refuse(res, null, HttpError.UNKNOWN_TRANSPORT, 'roomgate serves the websocket transport only: connect with { transports: ["websocket"] }');
     });
   }
 
@@ -157,11 +169,11 @@ export class Endpoint implements SessionHost {
       shared(Buffer.from(res.getRemoteAddressAsText()).toString()),
     );
     const query = request.query;
-    if (query.EIO !== "4") return refuse(res, HttpError.UNSUPPORTED_PROTOCOL);
+    if (query.EIO !== "4") return this.refuse(res, request, HttpError.UNSUPPORTED_PROTOCOL);
     if (query.transport !== "websocket")
-      return refuse(res, HttpError.UNKNOWN_TRANSPORT, 'roomgate serves the websocket transport only: connect with { transports: ["websocket"] }');
-    if (query.sid !== undefined) return refuse(res, HttpError.BAD_REQUEST, "upgrading an existing polling session is not supported");
-    if (!this.originAllowed(headers.origin)) return refuse(res, HttpError.FORBIDDEN, "origin not allowed");
+      return this.refuse(res, request, HttpError.UNKNOWN_TRANSPORT, 'roomgate serves the websocket transport only: connect with { transports: ["websocket"] }');
+    if (query.sid !== undefined) return this.refuse(res, request, HttpError.BAD_REQUEST, "upgrading an existing polling session is not supported");
+    if (!this.originAllowed(headers.origin)) return this.refuse(res, request, HttpError.FORBIDDEN, "origin not allowed");
 
     const key = headers["sec-websocket-key"] ?? "";
     const protocol = headers["sec-websocket-protocol"] ?? "";
@@ -177,14 +189,19 @@ export class Endpoint implements SessionHost {
       check(request, (err, success) => {
         if (answered || aborted) return;
         answered = true;
-        res.cork(() => (success ? accept() : refuse(res, HttpError.FORBIDDEN, err ?? undefined)));
+        res.cork(() => (success ? accept() : this.refuse(res, request, HttpError.FORBIDDEN, err ?? undefined)));
       });
     } catch (err) {
       if (!answered && !aborted) {
         answered = true;
-        res.cork(() => refuse(res, HttpError.FORBIDDEN, String((err as Error)?.message ?? err)));
+        res.cork(() => this.refuse(res, request, HttpError.FORBIDDEN, String((err as Error)?.message ?? err)));
       }
     }
+  }
+
+  private refuse(res: HttpResponse, req: RequestInfo | null, error: { status: string; code: number; message: string }, detail?: string): void {
+    this.onConnectionError?.({ req, code: error.code, message: error.message, context: detail ? { detail } : {} });
+    refuse(res, error, detail);
   }
 
   private originAllowed(origin: string | undefined): boolean {
@@ -196,7 +213,7 @@ export class Endpoint implements SessionHost {
   private onOpen(ws: WebSocket<UpgradeData>): void {
     const data = ws.getUserData();
     const transport = new WebSocketTransport(ws);
-    const sid = randomId();
+    const sid = this.generateId(data.request!);
     const conn = new Connection(this, transport, sid, data.request!);
     this.awaitNamespace(conn);
     data.request = null;
@@ -205,6 +222,12 @@ export class Endpoint implements SessionHost {
     transport.sendControl(
       encodeEngineOpen({ sid, pingInterval: this.opts.pingInterval, pingTimeout: this.opts.pingTimeout, maxPayload: this.opts.maxPayload }),
     );
+  }
+
+  /** Starts the heartbeat without listening: the API calls it when the app is the user's, who
+   *  listens on it (io.attachApp). listen() starts it too. */
+  startHeartbeat(): void {
+    this.connections.start();
   }
 
   private stopHeartbeat(): void {

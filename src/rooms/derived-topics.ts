@@ -55,7 +55,9 @@ export class DerivedTopics {
     const r = [...rooms].sort();
     const x = [...except].sort();
     // Room names never contain \x1f, so neither the key nor the topic can collide with a room's.
-    const key = r.join("\x1f") + "\x1f\x1f" + x.join("\x1f");
+    // With a numeric room (42 is not "42") the key is JSON, after one \x1f: it has no "\x1f\x1f"
+    // like a joined key, nor the "\x1f#" of a numeric room's topic.
+    const key = r.some(isNumber) || x.some(isNumber) ? "\x1f" + JSON.stringify([r, x]) : r.join("\x1f") + "\x1f\x1f" + x.join("\x1f");
     let d = this.byKey.get(key);
     if (!d) {
       const seen = (this.candidates.get(key) ?? 0) + 1;
@@ -143,4 +145,8 @@ export class DerivedTopics {
     }
     d.slots.forEach((slot) => this.view.memberAt(slot)?.transport.unsubscribe(d.topic));
   }
+}
+
+function isNumber(room: Room): boolean {
+  return typeof room === "number";
 }

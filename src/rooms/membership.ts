@@ -5,7 +5,7 @@ import { EventEmitter } from "node:events";
 import { SlotSet, wordsFor } from "./bitset.ts";
 import { DerivedTopics, type DerivedTopic, type DerivedTopicOptions } from "./derived-topics.ts";
 import { RoomIndex, RoomMap, SocketRooms, type RoomSlots } from "./room-map.ts";
-import { TOPIC_SEPARATOR, type Member, type Room, type SocketId } from "./types.ts";
+import { NUMBER_ROOM_MARK, TOPIC_SEPARATOR, type Member, type Room, type SocketId } from "./types.ts";
 
 /** Generic over its member type, so the API layer gets its own Socket back without a cast. */
 export class Membership<M extends Member = Member> extends EventEmitter {
@@ -77,7 +77,7 @@ export class Membership<M extends Member = Member> extends EventEmitter {
 
   /** @internal */
   topicOf(room: Room): string {
-    return this.namespaceTopic + room;
+    return typeof room === "number" ? this.namespaceTopic + NUMBER_ROOM_MARK + room : this.namespaceTopic + room;
   }
 
   /** @internal A maintained native topic for a composite target, once it has been asked for often enough. */

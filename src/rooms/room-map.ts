@@ -50,6 +50,7 @@ export class RoomMap extends Map<Room, Set<SocketId>> {
 
   /** The socket alone in its own room `room` (not stored), if that is what `room` is. */
   ownRoomMember(room: Room): Member | undefined {
+    if (typeof room !== "string") return undefined; // a socket id is a string
     const rooms = this.sids.get(room);
     return rooms?.has(room) && !super.has(room) ? rooms.member : undefined;
   }
@@ -59,7 +60,7 @@ export class RoomMap extends Map<Room, Set<SocketId>> {
   }
 
   override get(room: Room): Set<SocketId> | undefined {
-    return super.get(room) ?? (this.isOwnRoom(room) ? new Set([room]) : undefined);
+    return super.get(room) ?? (this.isOwnRoom(room) ? new Set([room as SocketId]) : undefined);
   }
 
   override has(room: Room): boolean {

@@ -2,7 +2,8 @@
 // room-name check. Knows no Socket.IO class: the API's Socket is one kind of Member.
 import type { Transport } from "../engine/transport.ts";
 
-export type Room = string;
+/** Socket.IO's rooms are strings or numbers, and 42 and "42" are different rooms. */
+export type Room = string | number;
 export type SocketId = string;
 
 /** What membership needs of a socket: its id, its dense slot, and its connection's topic
@@ -22,8 +23,18 @@ export interface Recipient extends Member {
 export const TOPIC_SEPARATOR = "\x1f";
 const MAX_ROOM_LENGTH = 1024;
 
+/** Marks a numeric room's topic (`<nsp>\x1f\x1f#42`): no string room's topic has a second
+ *  separator, so 42 and "42" never share a topic. */
+export const NUMBER_ROOM_MARK = "\x1f#";
+
 export function assertRoomName(room: unknown): asserts room is Room {
+  if (typeof room === "number") {
+    if (!Number.isFinite(room)) throw new TypeError(`invalid room name ${room}: a numeric room must be a finite number`);
+    return;
+  }
   if (typeof room !== "string" || room.length === 0 || room.length > MAX_ROOM_LENGTH || room.includes(TOPIC_SEPARATOR)) {
-    throw new TypeError(`invalid room name ${JSON.stringify(room)}: expected a non-empty string of at most ${MAX_ROOM_LENGTH} characters without \\x1f`);
+    throw new TypeError(
+      `invalid room name ${JSON.stringify(room)}: expected a finite number or a non-empty string of at most ${MAX_ROOM_LENGTH} characters without \\x1f`,
+    );
   }
 }

@@ -11,7 +11,7 @@ interface Target {
   timeout?: number;
 }
 
-function select(io: Server, t: Target = {}): BroadcastOperator {
+function select(io: Server, t: Target = {}): BroadcastOperator<any, any> {
   let b = io.to([]);
   if (t.to?.length) b = b.to(t.to);
   if (t.except?.length) b = b.except(t.except);
@@ -50,6 +50,14 @@ export default function clusterApp(io: Server, worker: string): void {
       if (!target) throw new Error(`no socket ${a.id}`);
       (target[a.action] as (...x: unknown[]) => unknown)(...(a.args ?? []));
       return describe(target);
+    },
+    // RemoteSocket.timeout(ms).emit(ev, ...args, (err, answer) => …): one answer, or the timeout error.
+    remoteAsk: async (_s, a: { id: string; timeout: number; ev: string; args?: unknown[] }) => {
+      const [target] = await io.in(a.id).fetchSockets();
+      if (!target) throw new Error(`no socket ${a.id}`);
+      return new Promise((resolve) =>
+        target.timeout(a.timeout).emit(a.ev, ...(a.args ?? []), (err: Error | null, answer: unknown) => resolve({ err: err?.message ?? null, answer })),
+      );
     },
     join: (_s, a: Target & { rooms: string[] }) => select(io, a).socketsJoin(a.rooms),
     leave: (_s, a: Target & { rooms: string[] }) => select(io, a).socketsLeave(a.rooms),
