@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Adapter as SocketIoAdapter } from "socket.io-adapter";
-import { Membership } from "../src/internal.ts";
+import { Membership, type Room } from "../src/internal.ts";
 import { random, randomMembershipOp, RecordingMember, RoomsModel } from "./helpers/rooms-model.ts";
 
 const EVENTS = ["create-room", "join-room", "leave-room", "delete-room"] as const;
@@ -17,8 +17,8 @@ function recordEvents(emitter: { on(ev: string, fn: (...args: unknown[]) => void
 }
 
 /** A Map<room, Set<id>> as sorted plain data, to compare without caring for iteration order. */
-function plain(map: Map<string, Set<string>>): [string, string[]][] {
-  return [...map.entries()].map(([k, v]): [string, string[]] => [k, [...v].sort()]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+function plain(map: Map<Room, Set<Room>>): [Room, Room[]][] {
+  return [...map.entries()].map(([k, v]): [Room, Room[]] => [k, [...v].sort()]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
 /** Socket.IO's reference adapter (socket.io-adapter 2.5), driven as socket.io drives it. */

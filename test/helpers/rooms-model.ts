@@ -2,7 +2,7 @@
 // PRNG, members whose transport only records its topic subscriptions (what uWS would hold), and
 // Socket.IO's selection spelled out with plain Sets, the model every test checks against.
 // Knows no sockets and no wire: these tests run in milliseconds.
-import type { Membership, Member } from "../../src/internal.ts";
+import type { Membership, Member, Room } from "../../src/internal.ts";
 
 /** mulberry32: small, deterministic, so a failure names the seed that reproduces it. */
 export function prng(seed: number): () => number {
@@ -57,11 +57,12 @@ export class RoomsModel {
   }
 
   /** Socket.IO's semantics: the union of `rooms` (everybody when empty), minus every member of `except`. */
-  select(rooms: Iterable<string>, except: Iterable<string>): Set<RecordingMember> {
+  select(rooms: Iterable<Room>, except: Iterable<Room>): Set<RecordingMember> {
     const r = [...rooms];
     const x = [...except];
     const out = new Set<RecordingMember>();
-    for (const [m, joined] of this.rooms) if ((r.length === 0 || r.some((room) => joined.has(room))) && !x.some((room) => joined.has(room))) out.add(m);
+    for (const [m, joined] of this.rooms)
+      if ((r.length === 0 || r.some((room) => joined.has(room as string))) && !x.some((room) => joined.has(room as string))) out.add(m);
     return out;
   }
 
