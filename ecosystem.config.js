@@ -16,9 +16,12 @@
 // An ES module (the package is "type": "module"); pm2 loads it with require(), which Node 20.19+
 // accepts for ES modules: the named export `apps` is what pm2 reads.
 //
-// Each app is `node --import tsx <entry>` started directly (interpreter "none"): pm2's own node
-// wrapper would look for ts-node for a .ts entry and print a misleading error.
+// Each app is the compiled entry in dist/ run by plain node (interpreter "none": pm2 starts the
+// script as given). `npm install` builds dist/ (the `prepare` script); after a source change, run
+// `npm run build` before `pm2 reload`.
+import { existsSync } from "node:fs";
 import os from "node:os";
+import { fileURLToPath } from "node:url";
 
 const env = process.env;
 const instances = Number(env.GATEWAY_INSTANCES ?? os.availableParallelism?.() ?? os.cpus().length);
@@ -28,12 +31,16 @@ const relayPort = env.RELAY_PORT ?? "4222";
 // A small young generation: a gateway's per-connection state is long-lived, and V8's default
 // (16 MB semi-spaces) adds ~2.4 KB of RSS per connection at 8k connections for no throughput gain
 // (bench/RESULTS.md, "Issue #3 targets").
-const tsx = (entry) => ({ script: process.execPath, args: ["--max-semi-space-size=2", "--import", "tsx", entry], interpreter: "none" });
+const node = (entry) => {
+  const script = fileURLToPath(new URL(entry, import.meta.url));
+  if (!existsSync(script)) throw new Error(`ecosystem.config.js: ${entry} is missing: run \`npm run build\` (npm install does it) first`);
+  return { script: process.execPath, args: ["--max-semi-space-size=2", script], interpreter: "none" };
+};
 
 export const apps = [
   {
     name: "relay",
-    ...tsx("src/bin/relay.ts"),
+    ...node("dist/bin/relay.js"),
     exec_mode: "fork",
     instances: 1,
     autorestart: true,
@@ -42,13 +49,13 @@ export const apps = [
   },
   {
     name: "gateway",
-    ...tsx("src/bin/gateway.ts"),
+    ...node("dist/bin/gateway.js"),
     exec_mode: "fork",
     instances,
     // pm2 numbers the instances 0..N-1 in this variable.
     instance_var: "WORKER_ID",
     autorestart: true,
-    // main.ts closes the server on SIGINT/SIGTERM; give it time before SIGKILL.
+    // gateway.js closes the server on SIGINT/SIGTERM; give it time before SIGKILL.
     kill_timeout: 5000,
     env: {
       PORT: env.PORT ?? "3000",

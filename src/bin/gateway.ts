@@ -1,7 +1,10 @@
-// Runnable gateway: `npm start`. Configured by environment:
+#!/usr/bin/env node
+// Runnable gateway: `npm start` (dist/bin/gateway.js with plain node; the package's `roomgate` bin).
+// Configured by environment:
 //   PORT (default 3000), HOST (default 0.0.0.0), APP (application module, default the example),
 //   ROOMGATE_CLUSTER (NATS server URL(s), comma-separated; unset = standalone), WORKER_ID (logs).
-// An application module is `export default (io: Server) => void | Promise<void>`.
+// An application module is `export default (io: Server) => void | Promise<void>`: a .js/.mjs file for
+// plain node; a .ts one needs a loader (`node --import tsx dist/bin/gateway.js`).
 import { pathToFileURL } from "node:url";
 import { resolve } from "node:path";
 import { createClusterAdapter, Server, type ServerOptions } from "../index.ts";
@@ -10,7 +13,9 @@ type App = (io: Server) => void | Promise<void>;
 
 const port = Number(process.env.PORT ?? 3000);
 const host = process.env.HOST ?? "0.0.0.0";
-const appPath = process.env.APP ? pathToFileURL(resolve(process.env.APP)).href : new URL("../examples/rooms-app.ts", import.meta.url).href;
+// The example next to this file: rooms-app.js in dist/, rooms-app.ts when run from src/ through tsx.
+const ownExt = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
+const appPath = process.env.APP ? pathToFileURL(resolve(process.env.APP)).href : new URL(`../examples/rooms-app${ownExt}`, import.meta.url).href;
 const worker = process.env.WORKER_ID ? `worker ${process.env.WORKER_ID}` : `pid ${process.pid}`;
 
 const options: ServerOptions = {};

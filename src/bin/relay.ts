@@ -1,4 +1,5 @@
-// Runnable relay (pm2 / `node --import tsx src/bin/relay.ts`).
+#!/usr/bin/env node
+// Runnable relay: `npm run relay` (dist/bin/relay.js with plain node; the package's `roomgate-relay` bin).
 // Env: RELAY_PORT (default 4222), RELAY_HOST (default 127.0.0.1).
 import { Relay } from "../cluster/relay/relay.ts";
 

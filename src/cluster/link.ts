@@ -2,7 +2,19 @@
 // connects in the background and keeps retrying, keeps the wanted subscriptions across the first
 // connect (the client re-subscribes by itself after a reconnect), never throws into its callers,
 // drops publishes while the relay is unreachable, and logs an outage once and its end once.
-import { connect, type ConnectionOptions, type NatsConnection, type Subscription } from "nats";
+//
+// The NATS client is imported on the first connect, not with this module: a Server without a
+// cluster never loads it (test/consumer.test.ts checks that against the installed package).
+import type { ConnectionOptions, NatsConnection, Subscription } from "nats";
+
+type Connect = typeof import("nats").connect;
+let natsConnect: Promise<Connect> | null = null;
+
+/** The client's `connect`, loaded once per process. */
+function loadNats(): Promise<Connect> {
+  natsConnect ??= import("nats").then((m) => m.connect);
+  return natsConnect;
+}
 
 export interface LinkOptions {
   /** NATS server URL(s), e.g. "nats://127.0.0.1:4222". */
@@ -165,6 +177,14 @@ export class Link {
   /** First connection: retried until it succeeds or the link is closed. Later drops are the
    *  client's business (reconnect forever); a client that gives up is replaced by a new one. */
   private async connectLoop(): Promise<void> {
+    let connect: Connect;
+    try {
+      connect = await loadNats();
+    } catch (err) {
+      // Not a relay outage: retrying cannot help. Say so once, loudly.
+      this.log("error", `cluster: cannot load the NATS client ("nats" package): ${(err as Error).message}; this process stays out of the cluster`);
+      return;
+    }
     let attempt = 0;
     while (!this.closing) {
       try {
