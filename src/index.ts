@@ -1,3 +1,4 @@
+/// <reference types="node" preserve="true" />
 // roomgate's public API: what `import … from "roomgate"` gives. Internals that the benchmarks and
 // tests reach into are in internal.ts, not here.
 export { Server, type ServerOptions, type RequestInfo, type ParentNspNameMatchFn } from "./api/server.ts";
@@ -17,3 +18,4 @@ export { ClusterNode, type ClusterOptions } from "./cluster/node.ts";
 export { RemoteSocket as ClusterRemoteSocket } from "./cluster/remote-socket.ts";
 export type { ClusterTransport, PublishTarget, TransportHandlers } from "./cluster/transport.ts";
 export { Emitter, type EmitterOptions } from "./cluster/emitter.ts";
+export type { NatsOptions, NatsTlsOptions } from "./cluster/nats-options.ts";

@@ -29,9 +29,7 @@ if (typeof mod.default !== "function") {
 
 const io = new Server(options);
 await mod.default(io);
-const bound = await io.listen(port, host);
-console.log(`roomgate (${worker}) listening on ${host}:${bound}, app ${appPath}`);
-
+// Handlers first: whoever waits for the "listening" line may signal at once.
 let closing = false;
 async function shutdown(signal: string): Promise<void> {
   if (closing) return;
@@ -42,3 +40,6 @@ async function shutdown(signal: string): Promise<void> {
 }
 process.on("SIGINT", () => void shutdown("SIGINT"));
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
+
+const bound = await io.listen(port, host);
+console.log(`roomgate (${worker}) listening on ${host}:${bound}, app ${appPath}`);

@@ -7,7 +7,7 @@
 //   emitter.of("/admin").socketsJoin("audit");
 //   await emitter.close();
 import { randomBytes } from "node:crypto";
-import type { ConnectionOptions } from "nats";
+import type { NatsOptions } from "./nats-options.ts";
 import type { Room } from "../rooms/types.ts";
 import { assertEmittable, roomList } from "../api/socket-types.ts";
 import { encodePacket, PacketType } from "../engine/codec.ts";
@@ -26,7 +26,7 @@ export interface EmitterOptions {
   maxQueuedBeforeConnect?: number;
   /** Connection name (default "roomgate-emitter-<pid>"). */
   name?: string;
-  nats?: Partial<ConnectionOptions>;
+  nats?: NatsOptions;
   log?: (level: "info" | "warn" | "error", message: string) => void;
 }
 

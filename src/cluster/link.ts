@@ -6,6 +6,7 @@
 // The NATS client is imported on the first connect, not with this module: a Server without a
 // cluster never loads it (test/consumer.test.ts checks that against the installed package).
 import type { ConnectionOptions, NatsConnection, Subscription } from "nats";
+import type { NatsOptions } from "./nats-options.ts";
 
 type Connect = typeof import("nats").connect;
 let natsConnect: Promise<Connect> | null = null;
@@ -22,7 +23,7 @@ export interface LinkOptions {
   /** Connection name shown by the relay / nats-server monitoring. */
   name?: string;
   /** Extra options for the NATS client (override the defaults below). */
-  nats?: Partial<ConnectionOptions>;
+  nats?: NatsOptions;
   /** Publishes issued before the first connection are queued, up to this many (default 0: dropped,
    *  as during an outage). The emitter queues, so that emit-right-after-construction works. */
   maxQueuedBeforeConnect?: number;
@@ -199,7 +200,7 @@ export class Link {
           timeout: 2000,
           pingInterval: 10_000,
           maxPingOut: 2,
-          ...this.opts.nats,
+          ...(this.opts.nats as Partial<ConnectionOptions> | undefined),
         });
         if (this.closing) {
           await nc.close().catch(() => {});

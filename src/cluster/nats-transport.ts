@@ -4,7 +4,7 @@
 // `maxRoomSubjects` (one publish then costs less than many). Requests carry this worker's own
 // subject as the NATS reply subject. Knows no adapter and no message encoding.
 import type { Room } from "../rooms/types.ts";
-import type { ConnectionOptions } from "nats";
+import type { NatsOptions } from "./nats-options.ts";
 import { Link } from "./link.ts";
 import { Subjects, type ClusterMessage } from "./protocol.ts";
 import type { ClusterTransport, LogLevel, PublishTarget, TransportHandlers } from "./transport.ts";
@@ -14,7 +14,7 @@ export interface NatsTransportOptions {
   prefix?: string;
   maxRoomSubjects?: number;
   name?: string;
-  nats?: Partial<ConnectionOptions>;
+  nats?: NatsOptions;
   log?: (level: LogLevel, message: string) => void;
 }
 

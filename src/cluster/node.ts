@@ -3,7 +3,7 @@
 // per-origin duplicate filter. Knows the adapters only through the small NodeAdapter port, and the
 // transport only through ClusterTransport.
 import { randomBytes } from "node:crypto";
-import type { ConnectionOptions } from "nats";
+import type { NatsOptions } from "./nats-options.ts";
 import type { Frame } from "../engine/binary.ts";
 import { NatsTransport } from "./nats-transport.ts";
 import {
@@ -37,7 +37,7 @@ export interface ClusterOptions {
   /** Connection name shown by relay / nats-server monitoring (default "roomgate-<pid>"). */
   name?: string;
   /** Extra NATS client options. */
-  nats?: Partial<ConnectionOptions>;
+  nats?: NatsOptions;
   /** Where outage / recovery messages go (default: the server's `logger`). */
   log?: (level: "info" | "warn" | "error", message: string) => void;
 }
