@@ -22,6 +22,7 @@ import { parseOpts, type Opts } from "./lib/options.ts";
 import { HAS_TASKSET, killChildren, NCPU, runMain } from "./lib/peer.ts";
 import { openFileLimit } from "./lib/procfs.ts";
 import { HEAD, writeResultsSection } from "./lib/results-md.ts";
+import { compileServers } from "./lib/servers.ts";
 import { E2eBench } from "./lib/session.ts";
 import { chart, summarise, tableRows } from "./lib/summary.ts";
 import { markdownTable } from "./lib/report.ts";
@@ -41,6 +42,10 @@ async function main(): Promise<number> {
   }
   while (Math.ceil(o.n / o.clients) + 200 > nofile) o.clients++;
   const cmd = process.argv.length > 2 ? `npm run bench -- ${process.argv.slice(2).join(" ")}` : "npm run bench";
+  if (o.dist) {
+    console.error("bench: --dist: building dist/ and compiling the servers (plain node, no loader)");
+    compileServers();
+  }
   const t0 = Date.now();
   const b = new E2eBench(o);
   console.error(

@@ -31,6 +31,10 @@ export function machine(pin: boolean): Record<string, string> {
     uWS: `uWebSockets.js ${pkg("uWebSockets.js")} (@trufflesuite/uws-js-unofficial)`,
     socketio: `socket.io ${pkg("socket.io")}, engine.io ${pkg("engine.io")}, ws ${pkg("ws")}`,
     roomgate,
+    servers:
+      process.argv.includes("--dist") || process.env.BENCH_ROOMGATE_DIST === "1"
+        ? "compiled by tsc, plain node (roomgate from dist/)"
+        : "TypeScript through tsx",
     pinning: pinningNote(pin, "server"),
   };
 }

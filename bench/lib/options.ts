@@ -34,6 +34,8 @@ export interface Opts {
   pin: boolean;
   wrongFaults: string;
   json: boolean;
+  /** Servers compiled to JS and run by plain node, roomgate from dist/ (as users run it). */
+  dist: boolean;
 }
 
 const HELP = `usage: npm run bench -- [flags]
@@ -66,6 +68,9 @@ const HELP = `usage: npm run bench -- [flags]
   --no-pin              do not pin server/clients to CPUs with taskset
   --wrong-faults f,..   faults of the 'wrong' server: dup,skip,wrong,reorder (default all)
   --json                also print the result JSON on stdout
+  --dist                servers compiled by tsc (npm run build + tsconfig.bench.json) and run by plain
+                        node, roomgate from dist/ as users run it (also: env BENCH_ROOMGATE_DIST=1);
+                        default: the TypeScript servers through tsx
 env BENCH_SERVER_NODE_FLAGS / BENCH_CLIENT_NODE_FLAGS: extra node flags for the server / client
 processes (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")`;
 
@@ -77,7 +82,7 @@ export function parseOpts(argv: string[]): Opts {
     if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}`);
     const eq = a.indexOf("=");
     if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
-    else if (["quick", "md", "no-md", "no-pin", "json", "help"].includes(a.slice(2))) bools.add(a.slice(2));
+    else if (["quick", "md", "no-md", "no-pin", "json", "dist", "help"].includes(a.slice(2))) bools.add(a.slice(2));
     else {
       const v = argv[++i];
       if (v === undefined) throw new Error(`${a} needs a value`);
@@ -164,6 +169,7 @@ export function parseOpts(argv: string[]): Opts {
     pin: !bools.has("no-pin"),
     wrongFaults: flags.get("wrong-faults") ?? "dup,skip,wrong,reorder",
     json: bools.has("json"),
+    dist: bools.has("dist") || process.env.BENCH_ROOMGATE_DIST === "1",
   };
   o.clients = Math.min(o.clients, o.n);
   return o;

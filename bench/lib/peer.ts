@@ -1,4 +1,5 @@
-// Child processes of a benchmark runner: spawned with `node --import tsx`, optionally pinned with
+// Child processes of a benchmark runner: spawned with `node --import tsx` (a .ts script) or plain
+// `node` (a compiled .js one, `npm run bench -- --dist`), optionally pinned with
 // taskset, spoken to over IPC (request/reply by id, or one-way), and all killed by PID when the
 // runner exits. Shared by bench/run.ts and bench/cluster.ts.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -64,7 +65,8 @@ export class Peer {
   exited: string | null = null;
   private exitWaiters: (() => void)[] = [];
 
-  /** `args`: the script (absolute path) and its arguments, run as `node [nodeFlags] --import tsx ...args`. */
+  /** `args`: the script (absolute path) and its arguments, run as `node [nodeFlags] --import tsx ...args`
+   *  (no loader for a .js script). */
   constructor(
     readonly name: string,
     args: string[],
@@ -72,7 +74,8 @@ export class Peer {
     nodeFlags: string[] = [],
     env: NodeJS.ProcessEnv = {},
   ) {
-    const nodeArgs = [...nodeFlags, "--import", "tsx", ...args];
+    const loader = args[0]?.endsWith(".ts") ? ["--import", "tsx"] : [];
+    const nodeArgs = [...nodeFlags, ...loader, ...args];
     const [cmd, argv] = cpus !== null ? ["taskset", ["-c", cpus, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
     this.child = spawn(cmd, argv, {
       cwd: ROOT,

@@ -1,5 +1,11 @@
 // The servers the end-to-end benchmark compares (bench/servers/), the ones it runs by default,
-// and the baselines every figure is divided by.
+// the baselines every figure is divided by, and their compiled form (--dist).
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const BENCH_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const ROOT = path.dirname(BENCH_DIR);
 
 export interface ServerDef {
   name: string;
@@ -23,4 +29,20 @@ export function serverDef(name: string): ServerDef {
   const def = SERVER_DEFS.find((d) => d.name === name);
   if (!def) throw new Error(`unknown server ${JSON.stringify(name)}`);
   return def;
+}
+
+/** --dist: builds dist/ and compiles the servers like the package (tsconfig.bench.json), once per run. */
+export function compileServers(): void {
+  for (const [cmd, args] of [
+    ["npm", ["run", "build"]],
+    [process.execPath, [path.join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", path.join(ROOT, "tsconfig.bench.json")]],
+  ] as const) {
+    const r = spawnSync(cmd, args, { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
+    if (r.status !== 0) throw new Error(`--dist: ${cmd} ${args.join(" ")} failed`);
+  }
+}
+
+/** A server's script: the TypeScript source (run through tsx) or, with --dist, its compiled JS (plain node). */
+export function serverScript(def: ServerDef, dist: boolean): string {
+  return dist ? path.join(BENCH_DIR, ".dist", "bench", def.file.replace(/\.ts$/, ".js")) : path.join(BENCH_DIR, def.file);
 }

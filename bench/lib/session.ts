@@ -1,8 +1,6 @@
 // The end-to-end benchmark's run: for every rep, each server in a fresh process (rotating order),
 // ramped to N, measured scenario by scenario with the same load clients, then torn down. Records
 // every rep's figures and every failure, and how much CPU other processes took meanwhile.
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { LoadClients } from "./clients.ts";
 import { ERROR_KEYS, ERROR_NAMES, hasErrors, zeroErrors } from "./delivery-errors.ts";
 import { ForeignCpuMonitor } from "./interference.ts";
@@ -11,10 +9,8 @@ import type { Opts } from "./options.ts";
 import { children, cpusFor, envFlags, Peer } from "./peer.ts";
 import { assignRooms, isMember, SCENARIOS, type Selector } from "./plan.ts";
 import { Scenarios } from "./scenarios.ts";
-import { serverDef, type ServerDef } from "./servers.ts";
+import { serverDef, serverScript, type ServerDef } from "./servers.ts";
 import { sleep } from "./wait.ts";
-
-const BENCH_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
 /** One session's share of CPU taken by processes outside the benchmark. */
 export interface Interference {
@@ -74,9 +70,10 @@ export class E2eBench {
     const t0s = Date.now();
     process.stderr.write(`[rep ${rep + 1}/${o.reps}] ${def.name}: `);
     const env: NodeJS.ProcessEnv = def.name === "wrong" ? { BENCH_WRONG: o.wrongFaults } : {};
+    if (o.dist) env.BENCH_ROOMGATE_DIST = "1";
     const srv = new Peer(
       `server ${def.name}`,
-      [path.join(BENCH_DIR, def.file)],
+      [serverScript(def, o.dist)],
       cpusFor("server", o.pin),
       ["--expose-gc", ...envFlags("BENCH_SERVER_NODE_FLAGS")],
       env,
