@@ -10,7 +10,9 @@ export type SocketId = string;
  *  subscriptions. */
 export interface Member {
   readonly id: SocketId;
+  /** @internal (Socket's own `slot` is internal: a published Membership<Socket> must still type-check) */
   slot: number;
+  /** @internal */
   readonly transport: { subscribe(topic: string): void; unsubscribe(topic: string): void };
 }
 
