@@ -101,9 +101,23 @@ io.on("connection", (socket: Socket) => {
 });
 io.to("a").to("b").except("c").emit("tick", { at: Date.now() });
 const port: number = await io.listen(0, "127.0.0.1");
-const rooms: ReadonlyMap<string, Set<string>> = io.of("/").adapter.rooms;
-console.log(port, rooms.size);
+const rooms: number = io.of("/").adapter.rooms.size;
+console.log(port, rooms);
 await io.close();
+
+// Typed events (Socket.IO's generics): listeners and emits are checked against the maps.
+interface ClientToServer {
+  move: (x: number, y: number) => void;
+}
+interface ServerToClient {
+  moved: (id: string, x: number, y: number) => void;
+}
+const typed = new Server<ClientToServer, ServerToClient>();
+typed.on("connection", (socket) => {
+  socket.on("move", (x, y) => typed.to("map").emit("moved", socket.id, x + 0, y + 0));
+  // @ts-expect-error "moved" takes (id: string, x: number, y: number)
+  socket.emit("moved", 1, 2, 3);
+});
 
 const cluster: ClusterOptions = { servers: ["nats://127.0.0.1:4222"], prefix: "app", nats: { user: "u", pass: "p", tls: null } };
 new Server({ adapter: createClusterAdapter(cluster) });
