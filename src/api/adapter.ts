@@ -9,6 +9,7 @@ import { type Planner, selectRecipients } from "../rooms/planner.ts";
 import type { Delivery } from "../rooms/delivery.ts";
 import type { Room, SocketId } from "../rooms/types.ts";
 import type { Namespace } from "./namespace.ts";
+import { RecoveryLog, type RestoredSession } from "./recovery.ts";
 import type { Socket } from "./socket.ts";
 
 export interface BroadcastFlags {
@@ -37,10 +38,19 @@ export interface DeliveryHost {
 export class Adapter extends Membership<Socket> {
   /** @internal */
   protected readonly host: DeliveryHost;
+  /** Connection-state recovery's log and parked sessions; null when the option is off. */
+  readonly recovery: RecoveryLog | null = null;
 
   constructor(readonly nsp: Namespace) {
     super(nsp.name, nsp.server.opts.derivedTopics);
     this.host = nsp.server;
+    const opts = nsp.server.opts;
+    if (opts.connectionStateRecovery) {
+      const log = new RecoveryLog(opts.connectionStateRecovery, opts.pingInterval + opts.pingTimeout);
+      this.recovery = log;
+      this.on("join-room", (room: Room, id: SocketId) => log.noteMembership(id, room, true));
+      this.on("leave-room", (room: Room, id: SocketId) => log.noteMembership(id, room, false));
+    }
   }
 
   /** Encodes once, plans once, delivers once per recipient. */
@@ -50,8 +60,10 @@ export class Adapter extends Membership<Socket> {
 
   /** Plans and delivers frames already encoded for this namespace (the cluster adapter forwards
    *  them between workers as they are). */
-  protected broadcastFrames(frames: Frame[], opts: BroadcastOptions): void {
+  protected broadcastFrames(frames: readonly Frame[], opts: BroadcastOptions): void {
     const except = opts.except ?? NONE;
+    // With recovery on, an event is recorded and gets its offset here, once for every recipient.
+    if (this.recovery !== null) frames = this.recovery.record(frames, opts.rooms, except, !!opts.flags?.volatile);
     // Published from the sender's connection (uWS skips it) only when its own room is excluded
     // and still holds it: a socket may leave its own room, and then it is not excluded.
     const s = opts.sender;
@@ -79,6 +91,12 @@ export class Adapter extends Membership<Socket> {
     });
     clientCount(count);
     this.broadcast({ ...packet, id }, opts);
+  }
+
+  /** Connection-state recovery: the session `pid` with what it missed after `offset`, or null
+   *  (Socket.IO's adapter hook; the cluster adapter asks the other workers too). */
+  restoreSession(pid: unknown, offset: unknown): RestoredSession | null | Promise<RestoredSession | null> {
+    return this.recovery?.restore(pid, offset) ?? null;
   }
 
   /** Called once the namespace has made the adapter (Socket.IO's adapter hook; nothing to do locally). */

@@ -9,6 +9,7 @@ import type { Server } from "./server.ts";
 import { Socket } from "./socket.ts";
 import type { ExtendedError, Handshake, NamespaceReservedEventsMap, RemoteSocket } from "./socket-types.ts";
 import type { Connection } from "../engine/connection.ts";
+import type { RestoredSession } from "./recovery.ts";
 import { StrictEventEmitter } from "./strict-event-emitter.ts";
 import type {
   AllButLast,
@@ -167,24 +168,71 @@ export class Namespace<
     this.emitUntyped(ev, ...args);
   }
 
-  /** @internal Runs the middlewares, then connects the socket (or answers CONNECT_ERROR). */
+  /** @internal Runs the middlewares, then connects the socket (or answers CONNECT_ERROR). With
+   *  connection-state recovery, a CONNECT bringing a known `pid` and `offset` restores its session
+   *  (see Adapter.restoreSession). */
   connect(conn: Connection, handshake: Handshake, done: (socket: Socket | null) => void): void {
-    const socket = new Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>(this, conn, handshake);
+    type S = Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>;
+    const make = (r: RestoredSession | null): S => new Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>(this, conn, handshake, r);
+    if (this.adapter.recovery === null) return this.connectSocket(conn, make(null), null, done);
+    const restored = this.adapter.restoreSession(handshake.auth.pid, handshake.auth.offset);
+    if (!(restored instanceof Promise)) return this.connectSocket(conn, make(restored), restored, done);
+    restored.then(
+      (r) => this.connectSocket(conn, make(r), r, done),
+      () => this.connectSocket(conn, make(null), null, done),
+    );
+  }
+
+  private connectSocket(
+    conn: Connection,
+    socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
+    restored: RestoredSession | null,
+    done: (socket: Socket | null) => void,
+  ): void {
+    if (restored && this.server.opts.connectionStateRecovery!.skipMiddlewares) return this.connected(conn, socket, restored, done);
     this.runMiddlewares(socket, (err) => {
-      if (conn.transport.closed) return done(null);
-      if (err) {
-        conn.sendConnectError(this.name, { message: err.message, data: err.data });
+      if (err && !conn.transport.closed) conn.sendConnectError(this.name, { message: err.message, data: err.data });
+      if (err || conn.transport.closed) {
+        if (restored) this.adapter.recovery!.release(restored);
         return done(null);
       }
-      socket.connected = true;
-      this.sockets.set(socket.id, socket);
-      this.adapter.addMember(socket as Socket);
-      // Straight out, not queued: nothing of this socket can be waiting before it.
-      conn.transport.sendTextNow(encodeConnectAck(this.name, socket.id));
-      done(socket as Socket);
-      socket.guard(() => this.emitReserved("connection", socket));
-      if (socket.connected) socket.guard(() => this.emitReserved("connect", socket));
+      this.connected(conn, socket, restored, done);
     });
+  }
+
+  private connected(
+    conn: Connection,
+    socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
+    restored: RestoredSession | null,
+    done: (socket: Socket | null) => void,
+  ): void {
+    if (conn.transport.closed) {
+      if (restored) this.adapter.recovery!.release(restored);
+      return done(null);
+    }
+    socket.connected = true;
+    this.sockets.set(socket.id, socket);
+    this.adapter.addMember(socket as Socket);
+    if (restored) {
+      this.adapter.addAll(socket.id, restored.rooms);
+      if (!restored.rooms.includes(socket.id)) this.adapter.del(socket.id, socket.id);
+    }
+    socket.markRecoveryPoint();
+    // Straight out, not queued: nothing of this socket can be waiting before it.
+    conn.transport.sendTextNow(encodeConnectAck(this.name, socket.id, socket.pid));
+    // Then what it missed, queued before anything sent to it from now on.
+    if (restored) this.replay(socket as Socket, restored);
+    done(socket as Socket);
+    socket.guard(() => this.emitReserved("connection", socket));
+    if (socket.connected) socket.guard(() => this.emitReserved("connect", socket));
+  }
+
+  /** Sends a restored socket the events it missed, each recorded again under a new offset. */
+  private replay(socket: Socket, restored: RestoredSession): void {
+    const log = this.adapter.recovery!;
+    const delivery = this.server.delivery;
+    for (const frames of [...restored.missed, ...log.catchUp(restored)]) delivery.enqueue(this.adapter, socket, log.recordReplay(socket.id, frames));
+    log.release(restored);
   }
 
   /** @internal */

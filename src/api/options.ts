@@ -4,6 +4,7 @@ import type { RequestInfo } from "../engine/endpoint.ts";
 import type { LogLevel, Logger } from "../engine/logger.ts";
 import type { DerivedTopicOptions } from "../rooms/derived-topics.ts";
 import type { AdapterConstructor } from "./adapter.ts";
+import { RECOVERY_DEFAULTS, type RecoveryOptions, type ResolvedRecoveryOptions } from "./recovery.ts";
 
 export interface ServerOptions {
   /** URL path of the endpoint; default "/socket.io". */
@@ -35,10 +36,16 @@ export interface ServerOptions {
   cleanupEmptyChildNamespaces?: boolean;
   /** Socket.IO's (Engine.IO's) name for maxPayload; accepted as an alias. */
   maxHttpBufferSize?: number;
+  /** Off by default. On (`{}` or with options), a client that lost its connection gets its socket
+   *  back (id, rooms, data) and every event it missed, within maxDisconnectionDuration (README,
+   *  "Connection-state recovery"). Events then carry their offset as a last argument. */
+  connectionStateRecovery?: RecoveryOptions;
 }
 
-export type ResolvedOptions = Required<Omit<ServerOptions, "allowedOrigins" | "allowRequest" | "adapter" | "derivedTopics" | "logger" | "maxHttpBufferSize">> &
-  Pick<ServerOptions, "allowedOrigins" | "allowRequest"> & { derivedTopics: DerivedTopicOptions };
+export type ResolvedOptions = Required<
+  Omit<ServerOptions, "allowedOrigins" | "allowRequest" | "adapter" | "derivedTopics" | "logger" | "maxHttpBufferSize" | "connectionStateRecovery">
+> &
+  Pick<ServerOptions, "allowedOrigins" | "allowRequest"> & { derivedTopics: DerivedTopicOptions; connectionStateRecovery: ResolvedRecoveryOptions | null };
 
 const DEFAULTS = {
   path: "/socket.io",
@@ -67,6 +74,7 @@ const SUPPORTED = new Set([
   "adapter",
   "logger",
   "cleanupEmptyChildNamespaces",
+  "connectionStateRecovery",
 ]);
 
 /** Socket.IO / Engine.IO options that change nothing a client sees here: a one-time warning
@@ -92,7 +100,6 @@ const UNSUPPORTED: Readonly<Record<string, { off: (v: unknown) => boolean; why: 
   parser: { off: (v) => v === undefined, why: "roomgate speaks the default socket.io-parser format only" },
   perMessageDeflate: { off: (v) => v === false, why: "roomgate does not compress WebSocket messages (pass false or leave it out)" },
   allowEIO3: { off: (v) => v === false, why: "roomgate speaks Engine.IO v4 only (Socket.IO clients 3.x and 4.x; pass false or leave it out)" },
-  connectionStateRecovery: { off: (v) => v === undefined || v === false, why: "roomgate does not recover connection state" },
 };
 
 const warned = new Set<string>();
@@ -126,6 +133,17 @@ export function resolveOptions(opts: ServerOptions): ResolvedOptions {
   if (opts.maxHttpBufferSize !== undefined && opts.maxPayload === undefined) given.maxPayload = opts.maxHttpBufferSize;
   const resolved = { ...DEFAULTS, ...given } as ResolvedOptions;
   resolved.path = resolved.path.replace(/\/$/, "");
+  resolved.connectionStateRecovery = resolveRecovery(opts.connectionStateRecovery);
   if (typeof opts.derivedTopics === "boolean") resolved.derivedTopics = opts.derivedTopics ? {} : { max: 0 };
   return resolved;
+}
+
+function resolveRecovery(opts: RecoveryOptions | undefined | false): ResolvedRecoveryOptions | null {
+  if (opts === undefined || opts === null || opts === false) return null;
+  if (typeof opts !== "object") throw new TypeError("connectionStateRecovery must be an object, e.g. {} or { maxDisconnectionDuration: 120000 }");
+  const r = { ...RECOVERY_DEFAULTS, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as ResolvedRecoveryOptions;
+  for (const k of ["maxDisconnectionDuration", "maxBufferedBytes"] as const)
+    if (!(typeof r[k] === "number" && r[k] >= 0)) throw new TypeError(`connectionStateRecovery.${k} must be a non-negative number, got ${String(r[k])}`);
+  r.skipMiddlewares = !!r.skipMiddlewares;
+  return r;
 }

@@ -331,6 +331,7 @@ export class Server<
   async close(fn?: (err?: Error) => void): Promise<void> {
     this.endpoint.close("server shutting down");
     this.delivery.flush();
+    for (const nsp of this._nsps.values()) nsp.adapter.recovery?.close();
     const results = await Promise.allSettled([...this._nsps.values()].map(async (nsp) => nsp.adapter.close()));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (fn) fn(failed ? (failed.reason as Error) : undefined);

@@ -6,6 +6,8 @@ import { randomId } from "../engine/ids.ts";
 import { BroadcastOperator } from "./broadcast.ts";
 import { assertEmittable, assertTimeout, RESERVED_EVENTS, type Event, type SocketReservedEventsMap } from "./socket-types.ts";
 import { encodePacket, PacketType, type Packet } from "../engine/codec.ts";
+import type { Frame } from "../engine/binary.ts";
+import { isRecoverable, type RestoredSession } from "./recovery.ts";
 import { ProtocolError } from "../engine/protocol-error.ts";
 import { assertRoomName, type Room } from "../rooms/types.ts";
 import type { Namespace } from "./namespace.ts";
@@ -47,15 +49,26 @@ interface Extras {
   middlewares?: PacketMiddleware[];
 }
 
+/** A socket's connection-state-recovery session (only with the option on). */
+interface RecoverySession {
+  /** Private session id, sent to the client only (in its CONNECT reply). */
+  readonly pid: string;
+  readonly recovered: boolean;
+  /** Log position from which the client may have missed events (its connect or restore). */
+  since: number;
+}
+
 export class Socket<
   ListenEvents extends EventsMap = DefaultEventsMap,
   EmitEvents extends EventsMap = ListenEvents,
   ServerSideEvents extends EventsMap = DefaultEventsMap,
   SocketData = any,
 > extends StrictEventEmitter<ListenEvents, EmitEvents, SocketReservedEventsMap> {
-  /** Random, unguessable, unique; also the name of the socket's own room. */
-  readonly id = randomId();
+  /** Random, unguessable, unique; also the name of the socket's own room. Kept by a recovered socket. */
+  readonly id: string;
   connected = false;
+  /** null unless connection-state recovery is on: one field, memory per connection is a target. */
+  private resume: RecoverySession | null = null;
   /** @internal Dense slot in the namespace's membership (assigned on connect, recycled after). */
   slot = -1;
   private acks: Map<number, Ack> | null = null;
@@ -69,9 +82,26 @@ export class Socket<
     /** @internal The engine's session this socket rides on (Socket.IO's `socket.conn` is a view of it). */
     readonly session: Connection,
     readonly handshake: Handshake,
+    restored?: RestoredSession | null,
   ) {
     super();
     (this as unknown as { _events: object })._events = new (ListenerTable as unknown as new () => object)();
+    this.id = restored ? restored.id : randomId();
+    if (restored) {
+      this.resume = { pid: restored.pid, recovered: true, since: 0 };
+      this.dataObject = restored.data as SocketData;
+    } else if (nsp.adapter.recovery !== null) this.resume = { pid: randomId(), recovered: false, since: 0 };
+  }
+
+  /** Whether the connection state was recovered after a temporary disconnection (Socket.IO's
+   *  `recovered`): same id, rooms and data, and the events missed meanwhile are on their way. */
+  get recovered(): boolean {
+    return this.resume?.recovered ?? false;
+  }
+
+  /** @internal The private session id (connection-state recovery), or undefined when it is off. */
+  get pid(): string | undefined {
+    return this.resume?.pid;
   }
 
   /** Anything the application keeps with the socket (made when first read). */
@@ -137,7 +167,7 @@ export class Socket<
     const outgoing = this.extras?.anyOutgoing;
     if (outgoing) this.guard(() => outgoing.slice().forEach((l) => l(...data)));
     if (flags?.volatile && this.transport.congested) return true;
-    this.sendPacket(packet);
+    this.sendPacket(packet, !flags?.volatile);
     return true;
   }
 
@@ -266,9 +296,19 @@ export class Socket<
 
   // ---------- internal: called by the namespace, connection and adapter (not public API) ----------
 
-  /** @internal Queues one packet of this namespace for this socket's client. */
-  sendPacket(packet: Omit<Packet, "nsp">): void {
-    this.nsp.server.delivery.enqueue(this.adapter, this, encodePacket({ type: packet.type, nsp: this.nsp.name, id: packet.id, data: packet.data }));
+  /** @internal Queues one packet of this namespace for this socket's client. `record`: an event to
+   *  keep for connection-state recovery (when on; Socket.IO records every socket.emit that is
+   *  neither volatile nor awaiting an ack). */
+  sendPacket(packet: Omit<Packet, "nsp">, record = false): void {
+    let frames: readonly Frame[] = encodePacket({ type: packet.type, nsp: this.nsp.name, id: packet.id, data: packet.data });
+    const log = this.adapter.recovery;
+    if (record && log !== null) frames = log.recordDirect(this.id, frames);
+    this.nsp.server.delivery.enqueue(this.adapter, this, frames);
+  }
+
+  /** @internal Connected (or restored): events the client may miss from now on are the log's from here. */
+  markRecoveryPoint(): void {
+    if (this.resume !== null) this.resume.since = this.adapter.recovery!.position;
   }
 
   /** @internal */
@@ -318,6 +358,9 @@ export class Socket<
     // uWS frees a connection's topic subscriber, dropping topic messages it has not yet drained,
     // when its last topic is unsubscribed; a direct send drains them first, so write the queue now.
     this.transport.flush();
+    const log = this.adapter.recovery;
+    if (log !== null && this.resume !== null && isRecoverable(reason))
+      log.park({ id: this.id, pid: this.resume.pid, rooms: [...this.rooms], data: this.dataObject }, this.resume.since, this.session.lastPongAt);
     this.adapter.removeMember(this as Socket);
     this.nsp.removeSocket(this);
     this.session.removeSocket(this);

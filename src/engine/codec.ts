@@ -54,10 +54,11 @@ export function encodeEngineOpen(open: { sid: string; pingInterval: number; ping
   return `0{"sid":"${open.sid}","upgrades":[],"pingInterval":${open.pingInterval},"pingTimeout":${open.pingTimeout},"maxPayload":${open.maxPayload}}`;
 }
 
-/** A namespace's CONNECT answer, `40{"sid":…}`, as text: sent to one socket, once (the sid is
- *  url-safe, so no escaping is needed). */
-export function encodeConnectAck(nsp: string, sid: string): string {
-  return nsp === "/" ? `40{"sid":"${sid}"}` : `40${nsp},{"sid":"${sid}"}`;
+/** A namespace's CONNECT answer, `40{"sid":…}` (with connection-state recovery `40{"sid":…,"pid":…}`),
+ *  as text: sent to one socket, once (sid and pid are base64url, so no escaping is needed). */
+export function encodeConnectAck(nsp: string, sid: string, pid?: string): string {
+  const body = pid === undefined ? `{"sid":"${sid}"}` : `{"sid":"${sid}","pid":"${pid}"}`;
+  return nsp === "/" ? `40${body}` : `40${nsp},${body}`;
 }
 
 export const ENGINE_PING = "2";

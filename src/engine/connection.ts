@@ -47,6 +47,11 @@ export interface SessionSocket {
   onclose(reason: DisconnectReason): void;
 }
 
+/** Seconds since this module loaded: a small integer V8 stores in place (a Date.now() field would
+ *  be a boxed double per connection). */
+const T0 = Date.now();
+const nowSecond = () => Math.floor((Date.now() - T0) / 1000);
+
 export class Connection {
   /** The socket of the first namespace connected: nearly every connection holds only one, so
    *  the rest, by namespace name, get a map only when a second one connects. */
@@ -58,6 +63,8 @@ export class Connection {
   private connecting: Set<string> | null = null;
   private binaryInFlight: { packet: Packet; buffers: Buffer[]; bytes: number } | null = null;
   awaitingPong = false;
+  /** When the client last answered a ping (connection-state recovery reads it: see lastPongAt). */
+  private pongSecond = nowSecond();
   /** Kept by the endpoint's heartbeat wheel. */
   heartbeatBucket = -1;
 
@@ -67,6 +74,11 @@ export class Connection {
     readonly sid: string,
     private readonly request: UpgradeRequest,
   ) {}
+
+  /** Time (ms, at most a second early) the client last answered a ping, or connected. */
+  get lastPongAt(): number {
+    return T0 + this.pongSecond * 1000;
+  }
 
   onMessage(message: ArrayBuffer, isBinary: boolean): void {
     try {
@@ -94,6 +106,7 @@ export class Connection {
     switch (engine.type) {
       case "pong":
         this.awaitingPong = false;
+        this.pongSecond = nowSecond();
         return;
       case "ping":
         this.transport.sendControl("3");

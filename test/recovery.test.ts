@@ -1,0 +1,313 @@
+// Connection-state recovery on one server, through the real socket.io-client (WebSocket transport):
+// the socket comes back with its id, rooms and data, `recovered`, and every event it missed, in
+// order, exactly once; after the window, or past the byte bound, it is a new session.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, once, until, type ClientSocket, type Harness } from "./helpers/server.ts";
+import net from "node:net";
+import { io as ioClient } from "socket.io-client";
+import { RawWebSocket, EIO_PATH } from "./helpers/raw-ws.ts";
+import type { ServerOptions, Socket } from "../src/index.ts";
+
+/** A server where every socket joins "a" and keeps data, and a client that records "m" events
+ *  (without the offset the server appends as their last argument). */
+async function setup(opts: ServerOptions["connectionStateRecovery"] = {}, extra: ServerOptions = {}) {
+  const h = await startServer({ connectionStateRecovery: opts, ...extra });
+  const sockets: Socket[] = [];
+  h.io.on("connection", (s) => {
+    sockets.push(s);
+    if (!s.recovered) {
+      s.join("a");
+      s.data.user = "alice";
+    }
+    s.on("burst", (n: number) => {
+      for (let i = 0; i < n; i++) s.emit("m", `burst ${i}`);
+    });
+  });
+  const c = await h.connected("/", { reconnection: false });
+  const got: unknown[] = [];
+  c.on("m", (...args: unknown[]) => got.push(args[0]));
+  return { h, c, got, sockets };
+}
+
+/** Closes the client's transport (the server sees "transport close") and waits for the server. */
+async function cut(c: ClientSocket, s: Socket): Promise<void> {
+  const gone = once(s, "disconnect");
+  c.io.engine.close();
+  await gone;
+}
+
+async function reconnect(h: Harness, c: ClientSocket): Promise<Socket> {
+  const seen = once<[Socket]>(h.io, "connection");
+  c.connect();
+  await once(c, "connect");
+  return (await seen)[0];
+}
+
+/** A round trip after which everything sent to `c` before has arrived. */
+async function barrier(s: Socket, c: ClientSocket): Promise<void> {
+  const done = once(c, "end");
+  s.emit("end");
+  await done;
+}
+
+test("a client cut off gets its id, rooms, data and every event it missed, in order, once", async () => {
+  const { h, c, got, sockets } = await setup();
+  try {
+    const first = sockets[0];
+    first.join("b");
+    const id = c.id;
+    c.emit("burst", 1);
+    await until(() => got.length === 1);
+    await cut(c, first);
+    assert.equal(first.rooms.size, 0);
+    // While it is away: to its rooms, to its own room, to everybody, and some not for it.
+    h.io.to("a").emit("m", 1);
+    h.io.to(id!).emit("m", 2);
+    h.io.to("other").emit("m", "not for it");
+    h.io.except("b").emit("m", "not for it either");
+    h.io.to("b").to("a").emit("m", 3);
+    h.io.emit("m", 4);
+    h.io.to("a").emit("m", { binary: Buffer.from([5]) });
+    const s = await reconnect(h, c);
+    assert.equal(s.id, id);
+    assert.equal(c.id, id);
+    assert.equal(s.recovered, true);
+    assert.equal(c.recovered, true);
+    assert.deepEqual(new Set(s.rooms), new Set([id, "a", "b"]));
+    assert.deepEqual(s.data, { user: "alice" });
+    h.io.to("a").emit("m", 6);
+    await barrier(s, c);
+    const binary = got[5] as { binary: Buffer };
+    assert.deepEqual([...binary.binary], [5]);
+    assert.deepEqual([...got.slice(0, 5), ...got.slice(6)], ["burst 0", 1, 2, 3, 4, 6]);
+  } finally {
+    await h.close();
+  }
+});
+
+/** A TCP proxy in front of the server whose link can go silent (the network drops whatever the
+ *  server sends) and then die, as a mobile link does. */
+async function flakyLink(port: number) {
+  let silent = false;
+  const pairs: net.Socket[] = [];
+  const proxy = net.createServer((down) => {
+    const up = net.connect(port, "127.0.0.1");
+    pairs.push(down, up);
+    down.on("data", (d) => up.write(d));
+    up.on("data", (d) => silent || down.write(d));
+    const end = () => (down.destroy(), up.destroy());
+    down.on("close", end).on("error", end);
+    up.on("close", end).on("error", end);
+  });
+  await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`,
+    silence: () => (silent = true),
+    cut: () => {
+      for (const s of pairs) s.destroy();
+      silent = false;
+    },
+    close: () => proxy.close(),
+  };
+}
+
+test("events sent before the server noticed the disconnect are replayed from the client's offset", async () => {
+  const { h, sockets } = await setup();
+  const link = await flakyLink(h.port);
+  const c = ioClient(link.url, { transports: ["websocket"], forceNew: true, reconnection: false });
+  const got: unknown[] = [];
+  c.on("m", (...args: unknown[]) => got.push(args[0]));
+  try {
+    await once(c, "connect");
+    const s0 = sockets[1];
+    c.emit("burst", 1);
+    await until(() => got.length === 1);
+    link.silence();
+    for (let i = 1; i < 5; i++) s0.emit("m", `burst ${i}`);
+    h.io.to("a").emit("m", "to a");
+    await new Promise((r) => setTimeout(r, 20));
+    const gone = once(s0, "disconnect");
+    link.cut();
+    await gone;
+    await until(() => !c.connected);
+    assert.deepEqual(got, ["burst 0"]);
+    const s = await reconnect(h, c);
+    assert.equal(s.recovered, true);
+    assert.equal(s.id, s0.id);
+    await barrier(s, c);
+    assert.deepEqual(got, ["burst 0", "burst 1", "burst 2", "burst 3", "burst 4", "to a"]);
+  } finally {
+    c.disconnect();
+    link.close();
+    await h.close();
+  }
+});
+
+test("a client cut off again in the middle of its replay resumes where it stopped, once", async () => {
+  const { h, c, got, sockets } = await setup();
+  try {
+    c.emit("burst", 1);
+    await until(() => got.length === 1);
+    const pid = sockets[0].pid!;
+    await cut(c, sockets[0]);
+    for (let i = 0; i < 4; i++) h.io.to("a").emit("m", i);
+    // A raw client with the session's pid reads the CONNECT reply and two replayed events, then drops.
+    const offsetOf = (t: string) => (JSON.parse(t.slice(2)) as string[]).at(-1)!;
+    const raw = await RawWebSocket.open(h.port, EIO_PATH);
+    await raw.waitText((t) => t.startsWith("0{"));
+    raw.sendText(`40${JSON.stringify({ pid, offset: (c as unknown as { _lastOffset: string })._lastOffset })}`);
+    const first = await raw.waitText((t) => t.startsWith('42["m",0'));
+    assert.match(raw.texts().find((t) => t.startsWith("40"))!, /"pid":"/);
+    raw.destroy();
+    await until(() => h.io.sockets.sockets.size === 0);
+    h.io.to("a").emit("m", 4);
+    // The real client comes back with the offset of the first replayed event.
+    (c as unknown as { _lastOffset: string })._lastOffset = offsetOf(first);
+    got.push(0);
+    const s = await reconnect(h, c);
+    assert.equal(s.recovered, true);
+    assert.equal(s.id, sockets[0].id);
+    await barrier(s, c);
+    assert.deepEqual(got, ["burst 0", 0, 1, 2, 3, 4]);
+  } finally {
+    await h.close();
+  }
+});
+
+test("a socket that never received an event recovers what it missed", async () => {
+  const { h, c, got, sockets } = await setup();
+  try {
+    await cut(c, sockets[0]);
+    h.io.to("a").emit("m", 1);
+    const s = await reconnect(h, c);
+    assert.equal(s.recovered, true);
+    await barrier(s, c);
+    assert.deepEqual(got, [1]);
+  } finally {
+    await h.close();
+  }
+});
+
+test("rooms left and joined before the disconnect decide what is replayed", async () => {
+  const { h, c, got, sockets } = await setup();
+  try {
+    const s0 = sockets[0];
+    c.emit("burst", 1);
+    await until(() => got.length === 1);
+    // The client is already gone (its offset is "burst 0") while the server still changes its rooms.
+    c.io.engine.close();
+    s0.leave("a");
+    h.io.to("a").emit("m", "left a: not for it");
+    s0.join("c");
+    h.io.to("c").emit("m", "joined c");
+    await until(() => !s0.connected);
+    h.io.to("c").emit("m", "after");
+    const s = await reconnect(h, c);
+    assert.deepEqual(new Set(s.rooms), new Set([s.id, "c"]));
+    await barrier(s, c);
+    assert.deepEqual(got, ["burst 0", "joined c", "after"]);
+  } finally {
+    await h.close();
+  }
+});
+
+test("after maxDisconnectionDuration the client gets a new session", async () => {
+  const { h, c, sockets } = await setup({ maxDisconnectionDuration: 100 });
+  try {
+    await cut(c, sockets[0]);
+    await new Promise((r) => setTimeout(r, 250));
+    const s = await reconnect(h, c);
+    assert.equal(s.recovered, false);
+    assert.equal(c.recovered, false);
+    assert.notEqual(s.id, sockets[0].id);
+    assert.deepEqual(new Set(s.rooms), new Set([s.id, "a"]));
+    assert.equal(h.io.sockets.adapter.recovery!.parkedCount, 0);
+  } finally {
+    await h.close();
+  }
+});
+
+test("past maxBufferedBytes the session is not recoverable: a new session", async () => {
+  const { h, c, got, sockets } = await setup({ maxBufferedBytes: 4096 });
+  try {
+    await cut(c, sockets[0]);
+    for (let i = 0; i < 100; i++) h.io.to("a").emit("m", "x".repeat(100));
+    const log = h.io.sockets.adapter.recovery!;
+    assert.ok(log.bufferedBytes <= 4096);
+    assert.ok(log.stats.trimmedByBytes > 0);
+    const s = await reconnect(h, c);
+    assert.equal(s.recovered, false);
+    assert.notEqual(s.id, sockets[0].id);
+    assert.equal(log.stats.refused, 1);
+    await barrier(s, c);
+    assert.deepEqual(got, []);
+  } finally {
+    await h.close();
+  }
+});
+
+test("a client that says goodbye is not recoverable; middlewares are skipped on recovery unless asked", async () => {
+  for (const skipMiddlewares of [true, false]) {
+    const { h, c, sockets } = await setup({ skipMiddlewares });
+    const ran: boolean[] = [];
+    h.io.use((s, next) => {
+      ran.push(s.recovered);
+      next();
+    });
+    try {
+      await cut(c, sockets[0]);
+      const s = await reconnect(h, c);
+      assert.equal(s.recovered, true);
+      assert.deepEqual(ran, skipMiddlewares ? [] : [true]);
+      const gone = once(s, "disconnect");
+      c.disconnect();
+      await gone;
+      const s2 = await reconnect(h, c);
+      assert.equal(s2.recovered, false);
+    } finally {
+      await h.close();
+    }
+  }
+});
+
+test("without the option: no pid in the CONNECT reply, no offset appended", async () => {
+  const h = await startServer();
+  try {
+    const c = await h.connected();
+    const s = h.io.sockets.sockets.get(c.id!)!;
+    assert.equal(s.pid, undefined);
+    assert.equal(s.recovered, false);
+    assert.equal(h.io.sockets.adapter.recovery, null);
+    const args = once(c, "m");
+    h.io.emit("m", "x");
+    assert.deepEqual(await args, ["x"]);
+  } finally {
+    await h.close();
+  }
+});
+
+test("with the option: events carry an offset string, acks and volatile events do not", async () => {
+  const { h, c, sockets } = await setup();
+  try {
+    const s = sockets[0];
+    const seen: unknown[][] = [];
+    c.onAny((ev: string, ...args: unknown[]) => seen.push([ev, ...args]));
+    c.on("ask", (cb: (x: number) => void) => cb(1));
+    h.io.emit("e1", "x");
+    s.emit("e2");
+    s.volatile.emit("e3", 1);
+    h.io.volatile.emit("e4", 2);
+    assert.deepEqual(await s.emitWithAck("ask"), 1);
+    await barrier(s, c);
+    const [e1, e2, e3, e4] = seen;
+    assert.equal(e1[0], "e1");
+    assert.equal(e1[1], "x");
+    assert.match(String(e1[2]), /^[\w-]+\.\w+$/);
+    assert.match(String(e2[1]), /^[\w-]+\.\w+$/);
+    assert.deepEqual(e3, ["e3", 1]);
+    assert.deepEqual(e4, ["e4", 2]);
+  } finally {
+    await h.close();
+  }
+});
