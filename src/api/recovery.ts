@@ -308,6 +308,11 @@ export class RecoveryLog {
     return this.entries[this.head + (pos - this.firstPos)];
   }
 
+  /** Whether `offset` is well-formed but made by another log. */
+  isForeignOffset(offset: unknown): boolean {
+    return typeof offset === "string" && /^[\w-]{8}\.[0-9a-z]+$/.test(offset) && !offset.startsWith(this.epoch + SEPARATOR);
+  }
+
   private parseOffset(offset: unknown): number | null {
     if (typeof offset !== "string") return null;
     const dot = offset.indexOf(SEPARATOR);
@@ -320,9 +325,12 @@ export class RecoveryLog {
    *  its rooms at disconnect, with its later joins and leaves undone back to the starting point. */
   private missedBy(session: ParkedSession, offset: unknown): (readonly Frame[])[] | null {
     let start = session.since;
-    if (offset !== undefined && offset !== null) {
+    // An offset of another log (another worker's, from before the session came here) means the
+    // client received nothing of this log since `since`; anything else unknown: where it stopped is
+    // unknown, and the session is not recoverable.
+    if (offset !== undefined && offset !== null && !this.isForeignOffset(offset)) {
       const pos = this.parseOffset(offset);
-      if (pos === null) return null; // not an offset of this log: where the client stopped is unknown
+      if (pos === null) return null;
       if (pos + 1 > start) start = pos + 1;
     }
     // Entries older than session.receivedBefore reached the client: only if none of those were

@@ -18,6 +18,8 @@ import type { Room } from "../rooms/types.ts";
 import { ClusterNode, type ClusterOptions } from "./node.ts";
 import { framesOf, PROTOCOL_VERSION as V, type BroadcastMessage, type RequestMessage, type SerializedSocket, type WireOptions } from "./protocol.ts";
 import { RemoteSocket, type RemoteSocketOp } from "./remote-socket.ts";
+import type { RestoredSession } from "../api/recovery.ts";
+import { answerSessionRequest, requestSession } from "./session-handover.ts";
 
 /** BroadcastOptions in wire form: rooms and except as arrays, and (`withFlags`) the one flag another
  *  worker applies, volatile. `local` never travels: a local operation is not published. */
@@ -52,7 +54,9 @@ export class ClusterAdapter extends Adapter {
     super(nsp);
     this.node = node;
     this.on("create-room", (room: Room) => node.link.joinRoom(this.nspName, room));
-    this.on("delete-room", (room: Room) => node.link.leaveRoom(this.nspName, room));
+    // A room a parked session (connection-state recovery) holds stays routed here until released.
+    this.on("delete-room", (room: Room) => this.recovery?.holdsRoom(room) || node.link.leaveRoom(this.nspName, room));
+    if (this.recovery) this.recovery.onRoomReleased = (room) => this.rooms.has(room) || node.link.leaveRoom(this.nspName, room);
     node.register(this);
   }
 
@@ -86,6 +90,20 @@ export class ClusterAdapter extends Adapter {
       { v: V, type: "broadcastWithAck", origin: this.node.id, requestId, nsp: this.nspName, ...encodeOptions(opts), data: packet.data as unknown[] },
       { expectReplies: true },
     );
+  }
+
+  /** Connection-state recovery: a session parked on another worker is asked for there. */
+  override restoreSession(pid: unknown, offset: unknown): RestoredSession | null | Promise<RestoredSession | null> {
+    const local = super.restoreSession(pid, offset);
+    if (local || typeof pid !== "string" || this.recovery === null) return local;
+    // An offset of this worker's log: the session was parked here and is gone.
+    if (typeof offset === "string" && offset.startsWith(`${this.recovery.epoch}.`)) return null;
+    return requestSession(this, pid, offset);
+  }
+
+  /** @internal */
+  parkedSessions(): number {
+    return this.recovery?.parkedCount ?? 0;
   }
 
   override serverCount(): Promise<number> {
@@ -212,6 +230,9 @@ export class ClusterAdapter extends Adapter {
         }
         return;
       }
+      case "restoreSession":
+        answerSessionRequest(this, msg, replyTo);
+        return;
       case "broadcastWithAck": {
         const requestId = msg.requestId;
         super.broadcastWithAck(

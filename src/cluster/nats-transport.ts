@@ -79,6 +79,7 @@ export class NatsTransport implements ClusterTransport {
       case "bye":
         return this.link.publish(this.subjects.heartbeat, payload);
       case "sockets":
+      case "session":
       case "serverSideEmitAck":
       case "clientCount":
       case "ack":

@@ -40,6 +40,10 @@ export interface ClusterOptions {
   nats?: NatsOptions;
   /** Where outage / recovery messages go (default: the server's `logger`). */
   log?: (level: "info" | "warn" | "error", message: string) => void;
+  /** Connection-state recovery: on close, how long (ms) a worker keeps answering for the sessions of
+   *  its clients (parked as they were cut off) while they reconnect to other workers (default 3000;
+   *  keep it under pm2's kill_timeout, 5000 in ecosystem.config.js). */
+  handoverTimeout?: number;
 }
 
 /** A namespace's adapter as the node sees it: where its broadcasts and requests are delivered. */
@@ -47,6 +51,8 @@ export interface NodeAdapter {
   readonly nspName: string;
   onRemoteBroadcast(msg: BroadcastMessage): void;
   onRequest(msg: RequestMessage, replyTo: string | undefined): void;
+  /** Sessions parked here for connection-state recovery (the node stays while they are handed over). */
+  parkedSessions(): number;
 }
 
 interface Peer {
@@ -63,6 +69,7 @@ export class ClusterNode {
   /** The worker's link to the others: its transport. */
   readonly link: ClusterTransport;
   readonly requestTimeout: number;
+  private readonly handoverTimeout: number;
   private readonly adapters = new Map<string, NodeAdapter>();
   private readonly peers = new Map<string, Peer>();
   private readonly pending = new Map<string, Pending>();
@@ -78,6 +85,7 @@ export class ClusterNode {
     const interval = opts.heartbeatInterval ?? 5000;
     this.heartbeatTimeout = opts.heartbeatTimeout ?? 2 * interval + 1000;
     this.requestTimeout = opts.requestTimeout ?? 5000;
+    this.handoverTimeout = opts.handoverTimeout ?? 3000;
     this.link = transport;
     transport.open(this.id, {
       onMessage: (payload, replyTo) => this.onMessage(payload, replyTo),
@@ -178,6 +186,7 @@ export class ClusterNode {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      await this.handOver();
       clearInterval(this.timer);
       if (this.link.connected) {
         this.presence("bye");
@@ -186,6 +195,16 @@ export class ClusterNode {
       await this.link.close();
     })();
     return this.closing;
+  }
+
+  /** Stays in the cluster while parked sessions remain here (clients of a closing worker reconnect
+   *  elsewhere and their new worker asks for them), up to handoverTimeout. */
+  private async handOver(): Promise<void> {
+    const parked = () => [...this.adapters.values()].reduce((n, a) => n + a.parkedSessions(), 0);
+    if (!this.link.connected || parked() === 0) return;
+    const deadline = Date.now() + this.handoverTimeout;
+    this.link.log("info", `cluster: handing over ${parked()} parked session(s) before leaving`);
+    while (parked() > 0 && Date.now() < deadline && this.link.connected) await new Promise((r) => setTimeout(r, 20));
   }
 
   private encode(msg: ClusterMessage): Uint8Array | null {
@@ -243,6 +262,7 @@ export class ClusterNode {
         this.filter.forget(msg.from);
         return;
       case "sockets":
+      case "session":
       case "serverSideEmitAck":
       case "clientCount":
       case "ack":

@@ -99,6 +99,8 @@ export type RequestMessage =
   | { v: number; type: "addSockets" | "delSockets"; origin: string; nsp: string; rooms: Room[]; except: Room[]; targets: Room[] }
   | { v: number; type: "disconnectSockets"; origin: string; nsp: string; rooms: Room[]; except: Room[]; close: boolean }
   | { v: number; type: "serverSideEmit"; origin: string; requestId?: string; nsp: string; data: unknown[] }
+  /** Connection-state recovery: the worker holding parked session `pid` hands it over. */
+  | { v: number; type: "restoreSession"; origin: string; requestId: string; nsp: string; pid: string; offset?: string }
   | {
       v: number;
       type: "broadcastWithAck";
@@ -123,7 +125,17 @@ export type ResponseMessage =
   | { v: number; type: "sockets"; from: string; requestId: string; sockets: SerializedSocket[] }
   | { v: number; type: "serverSideEmitAck"; from: string; requestId: string; response: unknown }
   | { v: number; type: "clientCount"; from: string; requestId: string; count: number }
-  | { v: number; type: "ack"; from: string; requestId: string; response: unknown };
+  | { v: number; type: "ack"; from: string; requestId: string; response: unknown }
+  | { v: number; type: "session"; from: string; requestId: string; session: SerializedSession | null };
+
+/** A parked session handed to another worker, with the events it missed (each a frame list). */
+export interface SerializedSession {
+  id: string;
+  pid: string;
+  rooms: Room[];
+  data: unknown;
+  missed: Frame[][];
+}
 
 /** Presence, on `heartbeat` (and a heartbeat answering a hello, on the newcomer's node subject). */
 export interface PresenceMessage {

@@ -1,0 +1,145 @@
+// Connection-state recovery across workers, over the embedded relay: a client cut off from worker
+// A that reconnects to worker B gets its session from A (which kept its rooms routed and recorded
+// what it missed), and the clients of a worker that closes (a deploy) recover on another one.
+// Two Servers in this process, each with its own cluster node; real relay, real socket.io-client.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { io as ioClient, type Socket as ClientSocket } from "socket.io-client";
+import { createClusterAdapter, Relay, Server, type Socket } from "../src/index.ts";
+import { freePort, until } from "./helpers/cluster.ts";
+import { once } from "./helpers/server.ts";
+
+const relay = new Relay();
+const relayPort = await freePort();
+await relay.listen(relayPort, "127.0.0.1");
+after(() => relay.close());
+
+async function worker(): Promise<{ io: Server; port: number; url: string }> {
+  const io = new Server({
+    connectionStateRecovery: {},
+    adapter: createClusterAdapter({
+      servers: `nats://127.0.0.1:${relayPort}`,
+      heartbeatInterval: 100,
+      heartbeatTimeout: 400,
+      requestTimeout: 1000,
+      handoverTimeout: 1000,
+    }),
+    logger: "warn",
+  });
+  io.on("connection", (s) => {
+    if (s.recovered) return;
+    s.join("a");
+    s.data.user = "alice";
+  });
+  const port = await io.listen(0, "127.0.0.1");
+  await (io.sockets.adapter as unknown as { node: { ready: Promise<void> } }).node.ready;
+  return { io, port, url: `http://127.0.0.1:${port}` };
+}
+
+const serving = (io: Server) => io.sockets.adapter.serverCount();
+
+function client(url: string): { c: ClientSocket; got: unknown[] } {
+  const c = ioClient(url, { transports: ["websocket"], forceNew: true, reconnection: false });
+  const got: unknown[] = [];
+  c.on("m", (x: unknown) => got.push(x));
+  return { c, got };
+}
+
+/** The client comes back through another address (a load balancer picking another worker). */
+async function reconnectTo(c: ClientSocket, url: string, io: Server): Promise<Socket> {
+  const seen = once<[Socket]>(io, "connection", 5000);
+  (c.io as unknown as { uri: string }).uri = url;
+  c.connect();
+  await once(c, "connect", 5000);
+  return (await seen)[0];
+}
+
+async function barrier(s: Socket, c: ClientSocket): Promise<void> {
+  const done = once(c, "end");
+  s.emit("end");
+  await done;
+}
+
+test("a client cut off from worker A recovers on worker B with everything it missed, once, in order", async () => {
+  const A = await worker();
+  const B = await worker();
+  const { c, got } = client(A.url);
+  try {
+    await until(async () => (await serving(A.io)) === 2 && (await serving(B.io)) === 2, "the workers to see each other");
+    if (!c.connected) await once(c, "connect");
+    const sA = A.io.sockets.sockets.get(c.id!)!;
+    sA.join("b");
+    sA.emit("m", 0);
+    await until(() => got.length === 1, "the first event");
+    const gone = once(sA, "disconnect");
+    c.io.engine.close();
+    await gone;
+    assert.equal(A.io.sockets.adapter.recovery!.parkedCount, 1);
+    // While it is away, from both workers: its rooms stay routed to A, which records them.
+    B.io.to("a").emit("m", 1);
+    await until(() => A.io.sockets.adapter.recovery!.stats.recorded >= 2, "A to record B's broadcast");
+    A.io.to("b").emit("m", 2);
+    B.io.to(sA.id).emit("m", 3);
+    B.io.to("elsewhere").emit("m", "not for it");
+    await until(() => A.io.sockets.adapter.recovery!.stats.recorded >= 4, "A to record the rest");
+    const sB = await reconnectTo(c, B.url, B.io);
+    assert.equal(sB.recovered, true);
+    assert.equal(sB.id, sA.id);
+    assert.deepEqual(new Set(sB.rooms), new Set([sA.id, "a", "b"]));
+    assert.deepEqual(sB.data, { user: "alice" });
+    assert.equal(A.io.sockets.adapter.recovery!.parkedCount, 0);
+    // From now on B routes its rooms: a broadcast from A reaches it through B.
+    await until(async () => (await A.io.in("b").fetchSockets()).length === 1, "B to serve room b");
+    A.io.to("b").emit("m", 4);
+    await until(() => got.length === 5, "the live event");
+    await barrier(sB, c);
+    assert.deepEqual(got, [0, 1, 2, 3, 4]);
+  } finally {
+    c.disconnect();
+    await Promise.all([A.io.close(), B.io.close()]);
+  }
+});
+
+test("clients of a worker that closes (a deploy) recover on another worker", async () => {
+  const A = await worker();
+  const B = await worker();
+  const { c, got } = client(A.url);
+  try {
+    await until(async () => (await serving(A.io)) === 2 && (await serving(B.io)) === 2, "the workers to see each other");
+    if (!c.connected) await once(c, "connect");
+    const id = c.id;
+    const sA = A.io.sockets.sockets.get(id!)!;
+    sA.emit("m", 0);
+    await until(() => got.length === 1, "the first event");
+    // A leaves: its client is cut off ("server shutting down"), A stays in the cluster to hand over.
+    const closed = A.io.close();
+    await until(() => !c.connected, "the client to notice");
+    B.io.to("a").emit("m", 1);
+    await until(() => A.io.sockets.adapter.recovery!.stats.recorded >= 2, "A to record B's broadcast while closing");
+    const sB = await reconnectTo(c, B.url, B.io);
+    assert.equal(sB.recovered, true);
+    assert.equal(sB.id, id);
+    await closed;
+    await barrier(sB, c);
+    assert.deepEqual(got, [0, 1]);
+  } finally {
+    c.disconnect();
+    await Promise.all([A.io.close(), B.io.close()]);
+  }
+});
+
+test("a session nobody holds (expired, or unknown pid) gets a new session without waiting long", async () => {
+  const A = await worker();
+  const B = await worker();
+  try {
+    await until(async () => (await serving(A.io)) === 2 && (await serving(B.io)) === 2, "the workers to see each other");
+    const c = ioClient(B.url, { transports: ["websocket"], forceNew: true, reconnection: false, auth: { pid: "nope", offset: "AAAAAAAA.1" } });
+    const seen = once<[Socket]>(B.io, "connection", 5000);
+    await once(c, "connect", 5000);
+    const [s] = await seen;
+    assert.equal(s.recovered, false);
+    c.disconnect();
+  } finally {
+    await Promise.all([A.io.close(), B.io.close()]);
+  }
+});
