@@ -24,7 +24,7 @@ for (let i = 0; i < N; i += 100) {
     Array.from({ length: Math.min(100, N - i) }, () => {
       const c = connect(`http://127.0.0.1:${port}`, { transports: ["websocket"], forceNew: true, reconnection: false });
       clients.push(c);
-      return new Promise((r) => c.once("connect", r));
+      return new Promise<void>((r) => c.once("connect", () => r()));
     }),
   );
 }
