@@ -257,7 +257,10 @@ describe("options", () => {
     assert.throws(() => new Server({ parser: {} } as never), /option "parser" is not supported/);
     assert.throws(() => new Server({ perMessageDeflate: true } as never), /option "perMessageDeflate" is not supported/);
     assert.throws(() => new Server({ allowEIO3: true } as never), /option "allowEIO3" is not supported/);
-    assert.throws(() => new Server({ connectionStateRecovery: {} } as never), /option "connectionStateRecovery" is not supported/);
+    assert.throws(
+      () => new Server({ connectionStateRecovery: { maxDisconnectionDuration: -1 } }),
+      /connectionStateRecovery.maxDisconnectionDuration must be a non-negative number/,
+    );
     const off = new Server({ perMessageDeflate: false, allowEIO3: false, logger: "silent" } as never);
     void off.close();
   });
