@@ -60,12 +60,12 @@ describe("handshake", () => {
     }
   });
 
-  test("wrong EIO, missing transport and polling get a clear HTTP 400 JSON error", async () => {
-    const h = await startServer();
+  test("wrong EIO, missing transport, unknown sid and a disabled transport get a clear HTTP 400 JSON error", async () => {
+    const h = await startServer({ transports: ["websocket"] });
     try {
       await assert.rejects(RawWebSocket.open(h.port, "/socket.io/?EIO=3&transport=websocket"), /400[\s\S]*"code":5,"message":"Unsupported protocol version"/);
       await assert.rejects(RawWebSocket.open(h.port, "/socket.io/?EIO=4"), /400[\s\S]*"message":"Transport unknown"/);
-      await assert.rejects(RawWebSocket.open(h.port, "/socket.io/?EIO=4&transport=websocket&sid=abc"), /400[\s\S]*"message":"Bad request"/);
+      await assert.rejects(RawWebSocket.open(h.port, "/socket.io/?EIO=4&transport=websocket&sid=abc"), /400[\s\S]*"code":1,"message":"Session ID unknown"/);
       const polling = await httpGet(h.port, "/socket.io/?EIO=4&transport=polling");
       assert.equal(polling.status, 400);
       assert.equal(JSON.parse(polling.body).message, "Transport unknown");

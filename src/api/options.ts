@@ -1,7 +1,9 @@
 // The server's options: their names (Socket.IO's where Socket.IO has the option), defaults and
 // the checks made at construction. One place, so every option is documented and validated once.
+import type { CorsOptions } from "../engine/cors.ts";
 import type { RequestInfo } from "../engine/endpoint.ts";
 import type { LogLevel, Logger } from "../engine/logger.ts";
+import { type CookieOptions, resolveCookie } from "../engine/session-cookie.ts";
 import type { DerivedTopicOptions } from "../rooms/derived-topics.ts";
 import type { AdapterConstructor } from "./adapter.ts";
 import { RECOVERY_DEFAULTS, type RecoveryOptions, type ResolvedRecoveryOptions } from "./recovery.ts";
@@ -12,8 +14,24 @@ export interface ServerOptions {
   /** Engine.IO heartbeat: ping every pingInterval ms, drop a client silent for pingTimeout more. */
   pingInterval?: number;
   pingTimeout?: number;
-  /** Largest frame accepted from a client, in bytes (default 1e6); larger closes the connection. */
+  /** Largest message accepted from a client, in bytes (default 1e6): a WebSocket frame, the
+   *  attachments of one packet together, a polling POST body. Larger closes the session. */
+  maxHttpBufferSize?: number;
+  /** Alias of maxHttpBufferSize (roomgate's earlier name); maxHttpBufferSize wins when both are set. */
   maxPayload?: number;
+  /** Transports clients may use, Socket.IO's default ["polling", "websocket"]: polling sessions
+   *  upgrade to WebSocket. */
+  transports?: ("polling" | "websocket")[];
+  /** Whether polling sessions may upgrade to WebSocket (default true). */
+  allowUpgrades?: boolean;
+  /** Milliseconds an upgrade may take before it is abandoned (default 10000). */
+  upgradeTimeout?: number;
+  /** CORS for the polling requests, the `cors` package's options (default: none, so browsers
+   *  only reach it from the same origin, as with Socket.IO). */
+  cors?: CorsOptions;
+  /** A session cookie on the handshake, for load balancers that route by cookie: `true` for
+   *  Socket.IO's `io` cookie, or its options (default false). */
+  cookie?: boolean | CookieOptions;
   /** A connection must connect a namespace within this many ms (default 45000). */
   connectTimeout?: number;
   /** Browser origins allowed to connect (an Origin header not listed is refused); default: any. */
@@ -34,8 +52,6 @@ export interface ServerOptions {
   /** Socket.IO's option: a child of a dynamic namespace (`io.of(/regex/)`) is removed once its
    *  last socket leaves (default false). */
   cleanupEmptyChildNamespaces?: boolean;
-  /** Socket.IO's (Engine.IO's) name for maxPayload; accepted as an alias. */
-  maxHttpBufferSize?: number;
   /** Off by default. On (`{}` or with options), a client that lost its connection gets its socket
    *  back (id, rooms, data) and every event it missed, within maxDisconnectionDuration (README,
    *  "Connection-state recovery"). Events then carry their offset as a last argument. */
@@ -43,15 +59,25 @@ export interface ServerOptions {
 }
 
 export type ResolvedOptions = Required<
-  Omit<ServerOptions, "allowedOrigins" | "allowRequest" | "adapter" | "derivedTopics" | "logger" | "maxHttpBufferSize" | "connectionStateRecovery">
+  Omit<
+    ServerOptions,
+    "allowedOrigins" | "allowRequest" | "adapter" | "derivedTopics" | "logger" | "maxHttpBufferSize" | "connectionStateRecovery" | "cors" | "cookie"
+  >
 > &
-  Pick<ServerOptions, "allowedOrigins" | "allowRequest"> & { derivedTopics: DerivedTopicOptions; connectionStateRecovery: ResolvedRecoveryOptions | null };
+  Pick<ServerOptions, "allowedOrigins" | "allowRequest" | "cors"> & {
+    derivedTopics: DerivedTopicOptions;
+    connectionStateRecovery: ResolvedRecoveryOptions | null;
+    cookie: CookieOptions | null;
+  };
 
 const DEFAULTS = {
   path: "/socket.io",
   pingInterval: 25000,
   pingTimeout: 20000,
   maxPayload: 1e6,
+  transports: ["polling", "websocket"] as ("polling" | "websocket")[],
+  allowUpgrades: true,
+  upgradeTimeout: 10000,
   connectTimeout: 45000,
   maxBackpressure: 4 * 1024 * 1024,
   derivedTopics: { max: 0 },
@@ -75,18 +101,18 @@ const SUPPORTED = new Set([
   "logger",
   "cleanupEmptyChildNamespaces",
   "connectionStateRecovery",
+  "transports",
+  "allowUpgrades",
+  "upgradeTimeout",
+  "cors",
+  "cookie",
 ]);
 
 /** Socket.IO / Engine.IO options that change nothing a client sees here: a one-time warning
  *  says so (listed in README "Differences from Socket.IO"). */
 export const IGNORED_OPTIONS: Readonly<Record<string, string>> = {
   serveClient: "roomgate serves no client bundle; load socket.io-client from your bundler or a CDN",
-  cors: "CORS does not apply to WebSocket upgrades; restrict browser origins with allowedOrigins",
-  transports: "roomgate's transports are fixed (WebSocket)",
-  allowUpgrades: "roomgate's transports are fixed (WebSocket)",
-  upgradeTimeout: "roomgate's transports are fixed (WebSocket)",
   httpCompression: "roomgate compresses nothing",
-  cookie: "roomgate sets no cookie (sticky sessions are not needed for WebSocket)",
   wsEngine: "roomgate always uses uWebSockets.js",
   destroyUpgrade: "roomgate owns its listening socket",
   destroyUpgradeTimeout: "roomgate owns its listening socket",
@@ -130,11 +156,16 @@ export function checkOptions(opts: Record<string, unknown>, warn: (msg: string) 
 /** The options with their defaults filled in. */
 export function resolveOptions(opts: ServerOptions): ResolvedOptions {
   const given = Object.fromEntries(Object.entries(opts).filter(([name, v]) => v !== undefined && SUPPORTED.has(name) && name !== "maxHttpBufferSize"));
-  if (opts.maxHttpBufferSize !== undefined && opts.maxPayload === undefined) given.maxPayload = opts.maxHttpBufferSize;
+  // Socket.IO's name wins over roomgate's older one when both are given.
+  if (opts.maxHttpBufferSize !== undefined) given.maxPayload = opts.maxHttpBufferSize;
   const resolved = { ...DEFAULTS, ...given } as ResolvedOptions;
   resolved.path = resolved.path.replace(/\/$/, "");
   resolved.connectionStateRecovery = resolveRecovery(opts.connectionStateRecovery);
   if (typeof opts.derivedTopics === "boolean") resolved.derivedTopics = opts.derivedTopics ? {} : { max: 0 };
+  resolved.cookie = resolveCookie(opts.cookie);
+  const transports = resolved.transports;
+  if (!Array.isArray(transports) || transports.length === 0 || transports.some((t) => t !== "polling" && t !== "websocket"))
+    throw new TypeError(`transports must be a non-empty list of "polling" and "websocket", got ${JSON.stringify(transports)}`);
   return resolved;
 }
 

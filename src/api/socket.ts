@@ -369,6 +369,11 @@ export class Socket<
     this.guard(() => this.emitReserved("disconnect", reason));
   }
 
+  /** @internal The connection upgraded from polling: this socket's rooms now reach it by native publish. */
+  ontransportchange(): void {
+    if (this.connected) this.adapter.transportChanged(this);
+  }
+
   /** @internal A user's handler that throws is reported, never allowed to take the process down. */
   guard(fn: () => void): void {
     try {

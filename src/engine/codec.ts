@@ -1,6 +1,6 @@
-// Engine.IO v4 + Socket.IO v5 packet codec for the WebSocket transport: one Engine.IO packet per
-// WebSocket frame, binary attachments as raw binary frames (the walk itself is binary.ts). Pure:
-// knows nothing of sockets.
+// Engine.IO v4 + Socket.IO v5 packet codec: one Engine.IO packet per frame, binary attachments
+// as raw binary frames (a WebSocket sends each frame as it is; polling joins them into a payload,
+// payload.ts; the walk itself is binary.ts). Pure: knows nothing of sockets.
 import { deconstruct, hasBinary, type Frame } from "./binary.ts";
 import { ProtocolError } from "./protocol-error.ts";
 
@@ -49,9 +49,9 @@ export function encodePacket(packet: Packet): Frame[] {
   return frames;
 }
 
-export function encodeEngineOpen(open: { sid: string; pingInterval: number; pingTimeout: number; maxPayload: number }): string {
+export function encodeEngineOpen(open: { sid: string; upgrades: string[]; pingInterval: number; pingTimeout: number; maxPayload: number }): string {
   // The sid is url-safe ([A-Za-z0-9_-], ids.ts), so no escaping is needed.
-  return `0{"sid":"${open.sid}","upgrades":[],"pingInterval":${open.pingInterval},"pingTimeout":${open.pingTimeout},"maxPayload":${open.maxPayload}}`;
+  return `0{"sid":"${open.sid}","upgrades":${JSON.stringify(open.upgrades)},"pingInterval":${open.pingInterval},"pingTimeout":${open.pingTimeout},"maxPayload":${open.maxPayload}}`;
 }
 
 /** A namespace's CONNECT answer, `40{"sid":…}` (with connection-state recovery `40{"sid":…,"pid":…}`),

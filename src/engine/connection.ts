@@ -1,14 +1,17 @@
-// One Engine.IO session over one WebSocket: protocol state (pong, connect timeout, binary
-// attachments in flight) and the namespace sockets multiplexed over it. Knows no rooms and no
-// Socket class: it talks to the ports it declares here (SessionHost, SessionNamespace,
-// SessionSocket), which the endpoint and the API layer implement.
+// One Engine.IO session over its transport (a WebSocket, or HTTP long-polling until it upgrades):
+// protocol state (pong, connect timeout, binary attachments in flight), the namespace sockets
+// multiplexed over it, and the switch of transport at the upgrade. Knows no rooms and no Socket
+// class: it talks to the ports it declares here (SessionHost, SessionNamespace, SessionSocket),
+// which the endpoint and the API layer implement.
 import { reconstruct } from "./binary.ts";
 import { decodeEngine, decodePacket, encodePacket, PacketType, type Packet } from "./codec.ts";
 import { ProtocolError } from "./protocol-error.ts";
 import { SocketHandshake, type Handshake } from "./handshake.ts";
 import type { Logger } from "./logger.ts";
 import type { UpgradeRequest } from "./request.ts";
-import type { Transport } from "./transport.ts";
+import { decodePayload } from "./payload.ts";
+import type { PollingSession, PollingTransport } from "./polling-transport.ts";
+import type { Transport, WebSocketTransport } from "./transport.ts";
 
 /** WebSocket close codes roomgate uses when it ends a session. */
 export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, INTERNAL_ERROR: 1011 } as const;
@@ -45,6 +48,8 @@ export interface SessionSocket {
   readonly nsp: { readonly name: string };
   onpacket(packet: Packet): void;
   onclose(reason: DisconnectReason): void;
+  /** The connection now runs over another transport (the upgrade from polling). */
+  ontransportchange(): void;
 }
 
 /** Seconds since this module loaded: a small integer V8 stores in place (a Date.now() field would
@@ -52,7 +57,7 @@ export interface SessionSocket {
 const T0 = Date.now();
 const nowSecond = () => Math.floor((Date.now() - T0) / 1000);
 
-export class Connection {
+export class Connection implements PollingSession {
   /** The socket of the first namespace connected: nearly every connection holds only one, so
    *  the rest, by namespace name, get a map only when a second one connects. */
   private first: SessionSocket | null = null;
@@ -67,10 +72,13 @@ export class Connection {
   private pongSecond = nowSecond();
   /** Kept by the endpoint's heartbeat wheel. */
   heartbeatBucket = -1;
+  /** An upgrade probe in progress; ended with the session. */
+  probe: { abandon(): void } | null = null;
 
   constructor(
     readonly server: SessionHost,
-    readonly transport: Transport,
+    /** Changes once, at the upgrade from polling to WebSocket. */
+    public transport: Transport,
     readonly sid: string,
     private readonly request: UpgradeRequest,
   ) {}
@@ -89,15 +97,56 @@ export class Connection {
       // has corked for this message, instead of in a corked write of their own at the end of the tick.
       this.transport.flush();
     } catch (err) {
-      if (err instanceof ProtocolError) {
-        this.close("parse error", CloseCode.PROTOCOL_ERROR, `parse error: ${err.message}`);
-      } else {
-        // A bug of ours (a TypeError included) must cost this one connection, never the process,
-        // and must be logged, not answered as the client's parse error.
-        this.server.logger.error({ sid: this.sid, err }, "closing a session after an unexpected error");
-        this.close("transport error", CloseCode.INTERNAL_ERROR, "internal error");
-      }
+      this.onError(err);
     }
+  }
+
+  /** A polling POST's body: its packets in order, text ones as over a WebSocket, binary ones as
+   *  attachments. Returns false when they broke the protocol (the session is then closed). */
+  receivePayload(body: string): boolean {
+    try {
+      for (const packet of decodePayload(body)) {
+        if (this.transport.closed) break;
+        if (typeof packet === "string") this.onText(packet);
+        else this.onAttachment(packet);
+      }
+      this.transport.flush();
+      return true;
+    } catch (err) {
+      this.onError(err);
+      return !(err instanceof ProtocolError);
+    }
+  }
+
+  onTransportError(reason: string): void {
+    this.server.logger.debug({ sid: this.sid, reason }, "polling transport error");
+    this.close("transport error", CloseCode.PROTOCOL_ERROR, reason);
+  }
+
+  private onError(err: unknown): void {
+    if (err instanceof ProtocolError) {
+      this.close("parse error", CloseCode.PROTOCOL_ERROR, `parse error: ${err.message}`);
+    } else {
+      // A bug of ours (a TypeError included) must cost this one connection, never the process,
+      // and must be logged, not answered as the client's parse error.
+      this.server.logger.error({ sid: this.sid, err }, "closing a session after an unexpected error");
+      this.close("transport error", CloseCode.INTERNAL_ERROR, "internal error");
+    }
+  }
+
+  /**
+   * The upgrade from polling (the client sent `5` on the probed WebSocket): what the polling buffer
+   * holds goes out first on the WebSocket, then it subscribes to the session's topics, and the
+   * sockets are told (their rooms deliver natively from now on). All in one go: no broadcast can
+   * come in between, so nothing is lost, duplicated or reordered.
+   */
+  upgradeTo(ws: WebSocketTransport): void {
+    const polling = this.transport as PollingTransport;
+    const { frames, topics } = polling.handOver();
+    this.transport = ws;
+    if (frames.length > 0) ws.sendNow(frames);
+    for (const topic of topics) ws.subscribe(topic);
+    for (const socket of this.sockets()) socket.ontransportchange();
   }
 
   private onText(text: string): void {
@@ -117,7 +166,7 @@ export class Connection {
       case "noop":
         return;
       case "upgrade":
-        throw new ProtocolError("unexpected upgrade packet on a websocket session");
+        throw new ProtocolError("unexpected upgrade packet outside an upgrade probe");
       case "message":
         this.onPacket(decodePacket(engine.body));
     }
@@ -201,7 +250,7 @@ export class Connection {
     this.transport.close(code, message);
   }
 
-  /** The WebSocket is gone (closed by either side): tear the sockets down. Idempotent. */
+  /** The transport is gone (closed by either side): tear the sockets down. Idempotent. */
   onTransportClosed(reason: DisconnectReason): void {
     this.transport.closed = true;
     this.teardown(reason);
@@ -209,9 +258,14 @@ export class Connection {
 
   private teardown(reason: DisconnectReason): void {
     this.binaryInFlight = null;
+    this.probe?.abandon();
+    for (const socket of this.sockets()) socket.onclose(reason);
+    this.server.forgetConnection(this);
+  }
+
+  private sockets(): SessionSocket[] {
     const sockets = this.others ? [...this.others.values()] : [];
     if (this.first) sockets.unshift(this.first);
-    for (const socket of sockets) socket.onclose(reason);
-    this.server.forgetConnection(this);
+    return sockets;
   }
 }

@@ -1,43 +1,56 @@
-// The Engine.IO endpoint on a uWS app: the HTTP upgrade (checks, allowRequest, origins, refusals
-// with Engine.IO's error codes), one session per accepted WebSocket, the heartbeat, the connect
-// timeout sweep, and listen/close. Knows no rooms and no Socket class: namespaces are reached
-// through the SessionHost's `namespaceFor`.
+// The Engine.IO endpoint on a uWS app: the WebSocket upgrade (checks, allowRequest, origins,
+// refusals with Engine.IO's error codes, the upgrade probe of a polling session), the HTTP side
+// (polling-requests.ts), one session per client, the heartbeat, the connect timeout sweep, and
+// listen/close. Knows no rooms and no Socket class: namespaces are reached through the
+// SessionHost's `namespaceFor`.
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from "./uws.ts";
+import { admit, originAllowed } from "./admission.ts";
 import { encodeEngineOpen, ENGINE_PING } from "./codec.ts";
 import { CloseCode, Connection, type SessionHost, type SessionNamespace } from "./connection.ts";
 import { Heartbeat } from "./heartbeat.ts";
+import { type HeaderList, HttpError, type HttpErrorKind, refuse } from "./http-errors.ts";
 import { randomId } from "./ids.ts";
 import type { Logger } from "./logger.ts";
+import { type PollingOptions, PollingRequests } from "./polling-requests.ts";
+import { PollingTransport } from "./polling-transport.ts";
 import { shared, UpgradeRequest, type RequestInfo } from "./request.ts";
+import { sessionCookie } from "./session-cookie.ts";
 import { WebSocketTransport } from "./transport.ts";
+import { UpgradeProbe } from "./upgrade-probe.ts";
 
 export type { RequestInfo };
 
-export interface EndpointOptions {
+export interface EndpointOptions extends PollingOptions {
   /** URL path of the endpoint, without a trailing slash. */
   path: string;
   pingInterval: number;
   pingTimeout: number;
+  /** Largest message (WebSocket frame, polling POST body) a client may send: maxHttpBufferSize. */
   maxPayload: number;
   connectTimeout: number;
   maxBackpressure: number;
-  allowedOrigins?: string[] | ((origin: string) => boolean);
-  allowRequest?: (req: RequestInfo, callback: (err: string | null | undefined, success: boolean) => void) => void;
+  /** "polling" and/or "websocket". */
+  transports: readonly ("polling" | "websocket")[];
+  /** Whether a polling session may upgrade to a WebSocket. */
+  allowUpgrades: boolean;
+  /** Milliseconds an upgrade probe may take before it is abandoned. */
+  upgradeTimeout: number;
 }
 
 interface UpgradeData {
   /** From upgrade to open only: then the connection holds it. */
   request: UpgradeRequest | null;
+  /** Chosen at the upgrade when a session cookie must carry it. */
+  sid?: string;
   connection?: Connection;
+  /** A WebSocket opened to upgrade this polling session, from upgrade to open. */
+  probeOf?: Connection;
+  /** The probe running on this WebSocket, until the switch. */
+  probe?: UpgradeProbe;
 }
 
-/** Engine.IO's HTTP error codes. */
-const HttpError = {
-  UNKNOWN_TRANSPORT: { status: "400 Bad Request", code: 0, message: "Transport unknown" },
-  BAD_REQUEST: { status: "400 Bad Request", code: 3, message: "Bad request" },
-  FORBIDDEN: { status: "403 Forbidden", code: 4, message: "Forbidden" },
-  UNSUPPORTED_PROTOCOL: { status: "400 Bad Request", code: 5, message: "Unsupported protocol version" },
-} as const;
+/** How long a closed polling session's close packet waits for the next poll (Engine.IO's closeTimeout). */
+const POLLING_CLOSE_TIMEOUT = 30_000;
 
 /** A refused upgrade, as Engine.IO's `connection_error` event gives it. */
 export interface ConnectionErrorInfo {
@@ -54,6 +67,9 @@ export class Endpoint implements SessionHost {
   onConnectionError: ((err: ConnectionErrorInfo) => void) | null = null;
   /** Every open session, in its heartbeat bucket. */
   private readonly connections: Heartbeat<Connection>;
+  /** Sessions on the polling transport, by sid (a WebSocket session needs no lookup). */
+  private readonly pollingSessions = new Map<string, Connection>();
+  private readonly polling: PollingRequests;
   /** Sessions with no namespace connected yet, with when they opened (kept here, not on every
    *  connection: it matters only until the first CONNECT). */
   private readonly awaitingNamespace = new Map<Connection, number>();
@@ -73,6 +89,7 @@ export class Endpoint implements SessionHost {
       (conn) => conn.transport.sendControl(ENGINE_PING),
       (conn) => conn.close("ping timeout", CloseCode.POLICY, "ping timeout"),
     );
+    this.polling = new PollingRequests(opts, this);
     this.routes();
   }
 
@@ -136,6 +153,36 @@ export class Endpoint implements SessionHost {
     }
   }
 
+  pollingSession(sid: string): Connection | undefined {
+    return this.pollingSessions.get(sid);
+  }
+
+  /** Upgrades a polling session may make, as its open packet lists them. */
+  private get pollingUpgrades(): string[] {
+    return this.opts.allowUpgrades && this.opts.transports.includes("websocket") ? ["websocket"] : [];
+  }
+
+  openPollingSession(request: UpgradeRequest): Connection {
+    const transport = new PollingTransport(this.app, POLLING_CLOSE_TIMEOUT);
+    const sid = this.generateId(request);
+    const conn = new Connection(this, transport, sid, request);
+    transport.session = conn;
+    // Known by sid until its close packet is fetched or it has upgraded.
+    transport.onFinished = () => {
+      if (this.pollingSessions.get(sid) === conn) this.pollingSessions.delete(sid);
+    };
+    this.pollingSessions.set(sid, conn);
+    this.connections.add(conn);
+    this.awaitNamespace(conn);
+    transport.sendControl(this.openPacket(sid, this.pollingUpgrades));
+    return conn;
+  }
+
+  private openPacket(sid: string, upgrades: string[]): string {
+    const { pingInterval, pingTimeout, maxPayload } = this.opts;
+    return encodeEngineOpen({ sid, upgrades, pingInterval, pingTimeout, maxPayload });
+  }
+
   private routes(): void {
     const pattern = this.opts.path + "/*";
     this.app.ws<UpgradeData>(pattern, {
@@ -146,15 +193,19 @@ export class Endpoint implements SessionHost {
       sendPingsAutomatically: false,
       upgrade: (res, req, context) => this.onUpgrade(res, req, context),
       open: (ws) => this.onOpen(ws),
-      message: (ws, message, isBinary) => ws.getUserData().connection?.onMessage(message, isBinary),
-      close: (ws) => ws.getUserData().connection?.onTransportClosed("transport close"),
+      message: (ws, message, isBinary) => {
+        const data = ws.getUserData();
+        if (data.connection !== undefined) data.connection.onMessage(message, isBinary);
+        else data.probe?.onMessage(message, isBinary);
+      },
+      close: (ws) => {
+        const data = ws.getUserData();
+        if (data.connection !== undefined) data.connection.onTransportClosed("transport close");
+        else data.probe?.onClose();
+      },
     });
-    // Anything else on the path (a polling request, a plain GET) is refused with Engine.IO's error.
-    this.app.any(pattern, (res, req) => {
-      const query = new URLSearchParams(req.getQuery() ?? "");
-      if (query.get("EIO") !== "4") return this.refuse(res, null, HttpError.UNSUPPORTED_PROTOCOL);
-      this.refuse(res, null, HttpError.UNKNOWN_TRANSPORT, 'roomgate serves the websocket transport only: connect with { transports: ["websocket"] }');
-    });
+    // Everything else on the path: polling, CORS preflights, and Engine.IO's errors.
+    this.app.any(pattern, (res, req) => this.polling.onRequest(res, req));
   }
 
   private onUpgrade(res: HttpResponse, req: HttpRequest, context: uWS.us_socket_context_t): void {
@@ -170,58 +221,86 @@ export class Endpoint implements SessionHost {
     );
     const query = request.query;
     if (query.EIO !== "4") return this.refuse(res, request, HttpError.UNSUPPORTED_PROTOCOL);
-    if (query.transport !== "websocket")
-      return this.refuse(res, request, HttpError.UNKNOWN_TRANSPORT, 'roomgate serves the websocket transport only: connect with { transports: ["websocket"] }');
-    if (query.sid !== undefined) return this.refuse(res, request, HttpError.BAD_REQUEST, "upgrading an existing polling session is not supported");
-    if (!this.originAllowed(headers.origin)) return this.refuse(res, request, HttpError.FORBIDDEN, "origin not allowed");
-
+    if (query.transport !== "websocket" || !this.opts.transports.includes("websocket"))
+      return this.refuse(res, request, HttpError.UNKNOWN_TRANSPORT, `this server serves the transports ${JSON.stringify(this.opts.transports)}`);
     const key = headers["sec-websocket-key"] ?? "";
     const protocol = headers["sec-websocket-protocol"] ?? "";
     const extensions = headers["sec-websocket-extensions"] ?? "";
-    const accept = () => res.upgrade<UpgradeData>({ request }, key, protocol, extensions, context);
-    const check = this.opts.allowRequest;
-    if (!check) return accept();
+    if (query.sid !== undefined) {
+      return this.onProbeUpgrade(res, request, query.sid, (probeOf) => res.upgrade<UpgradeData>({ request: null, probeOf }, key, protocol, extensions, context));
+    }
 
+    const cookie = this.opts.cookie;
+    const accept = () => {
+      // The sid is chosen at open; a session cookie needs it now, so it is chosen here instead.
+      if (cookie) {
+        const sid = this.generateId(request);
+        res.writeStatus("101 Switching Protocols").writeHeader("Set-Cookie", sessionCookie(cookie, sid));
+        return res.upgrade<UpgradeData>({ request, sid }, key, protocol, extensions, context);
+      }
+      res.upgrade<UpgradeData>({ request }, key, protocol, extensions, context);
+    };
+    if (!this.opts.allowRequest) {
+      if (!originAllowed(this.opts, headers.origin)) return this.refuse(res, request, HttpError.FORBIDDEN, "origin not allowed");
+      return accept();
+    }
     let aborted = false;
     res.onAborted(() => (aborted = true));
-    let answered = false;
-    try {
-      check(request, (err, success) => {
-        if (answered || aborted) return;
-        answered = true;
-        res.cork(() => (success ? accept() : this.refuse(res, request, HttpError.FORBIDDEN, err ?? undefined)));
-      });
-    } catch (err) {
-      if (!answered && !aborted) {
-        answered = true;
-        res.cork(() => this.refuse(res, request, HttpError.FORBIDDEN, String((err as Error)?.message ?? err)));
-      }
-    }
+    admit(
+      this.opts,
+      request,
+      () => aborted,
+      (refusal) => res.cork(() => (refusal === null ? accept() : this.refuse(res, request, HttpError.FORBIDDEN, refusal || undefined))),
+    );
   }
 
-  private refuse(res: HttpResponse, req: RequestInfo | null, error: { status: string; code: number; message: string }, detail?: string): void {
+  /** A WebSocket for an existing polling session: the upgrade probe (upgrade-probe.ts). */
+  private onProbeUpgrade(res: HttpResponse, request: UpgradeRequest, sid: string, accept: (conn: Connection) => void): void {
+    const conn = this.pollingSessions.get(sid);
+    const transport = conn?.transport;
+    if (!(transport instanceof PollingTransport)) return this.refuse(res, request, HttpError.UNKNOWN_SID);
+    if (!this.opts.allowUpgrades) return this.refuse(res, request, HttpError.BAD_REQUEST, "upgrades are disabled (allowUpgrades: false)");
+    if (transport.probing || transport.closed) return this.refuse(res, request, HttpError.BAD_REQUEST, "an upgrade of this session is already in progress");
+    if (!originAllowed(this.opts, request.headers.origin)) return this.refuse(res, request, HttpError.FORBIDDEN, "origin not allowed");
+    transport.probing = true;
+    accept(conn!);
+  }
+
+  /** Answers Engine.IO's error and reports it (Engine.IO's `connection_error`). */
+  refuse(res: HttpResponse, req: RequestInfo | null, error: HttpErrorKind, detail?: string, headers?: HeaderList): void {
+    this.reportRefusal(req, error, detail);
+    refuse(res, error, detail, headers);
+  }
+
+  reportRefusal(req: RequestInfo | null, error: HttpErrorKind, detail?: string): void {
     this.onConnectionError?.({ req, code: error.code, message: error.message, context: detail ? { detail } : {} });
-    refuse(res, error, detail);
-  }
-
-  private originAllowed(origin: string | undefined): boolean {
-    const allowed = this.opts.allowedOrigins;
-    if (!allowed || origin === undefined) return true;
-    return typeof allowed === "function" ? allowed(origin) : allowed.includes(origin);
   }
 
   private onOpen(ws: WebSocket<UpgradeData>): void {
     const data = ws.getUserData();
     const transport = new WebSocketTransport(ws);
-    const sid = this.generateId(data.request!);
+    if (data.probeOf) return this.onProbeOpen(ws, data, transport);
+    const sid = data.sid ?? this.generateId(data.request!);
     const conn = new Connection(this, transport, sid, data.request!);
     this.awaitNamespace(conn);
     data.request = null;
     data.connection = conn;
     this.connections.add(conn);
-    transport.sendControl(
-      encodeEngineOpen({ sid, pingInterval: this.opts.pingInterval, pingTimeout: this.opts.pingTimeout, maxPayload: this.opts.maxPayload }),
-    );
+    transport.sendControl(this.openPacket(sid, []));
+  }
+
+  private onProbeOpen(ws: WebSocket<UpgradeData>, data: UpgradeData, transport: WebSocketTransport): void {
+    const conn = data.probeOf!;
+    data.probeOf = undefined;
+    const polling = conn.transport;
+    if (!(polling instanceof PollingTransport) || polling.closed) {
+      if (polling instanceof PollingTransport) polling.probing = false;
+      return ws.end(CloseCode.NORMAL, "session closed");
+    }
+    data.probe = new UpgradeProbe(conn, polling, transport, this.opts.upgradeTimeout, () => {
+      data.probe = undefined;
+      data.connection = conn;
+    });
   }
 
   /** Starts the heartbeat without listening: the API calls it when the app is the user's, who
@@ -237,7 +316,3 @@ export class Endpoint implements SessionHost {
   }
 }
 
-function refuse(res: HttpResponse, error: { status: string; code: number; message: string }, detail?: string): void {
-  const body = JSON.stringify(detail ? { code: error.code, message: error.message, detail } : { code: error.code, message: error.message });
-  res.writeStatus(error.status).writeHeader("Content-Type", "application/json").end(body);
-}

@@ -1,12 +1,16 @@
 // A client connection's outgoing side: the Transport port that sessions, membership and delivery
 // talk to (topic subscriptions, the per-socket queue the delivery layer flushes once per tick,
-// control frames), and its WebSocket implementation over uWebSockets.js.
+// control frames), and its WebSocket implementation over uWebSockets.js. (The polling one is in
+// polling-transport.ts.)
 import type { WebSocket } from "./uws.ts";
 import type { Frame } from "./binary.ts";
 
 export interface Transport {
   /** "websocket" or "polling" (Socket.IO's `socket.conn.transport.name`). */
   readonly name: string;
+  /** Whether uWS delivers the topics it subscribes to (a WebSocket); a polling transport only
+   *  remembers them, and the rooms layer delivers into its buffer instead. */
+  readonly subscribesNatively: boolean;
   closed: boolean;
   /** Whether frames wait for the next flush. */
   readonly hasQueued: boolean;
@@ -26,6 +30,7 @@ export interface Transport {
 
 export class WebSocketTransport implements Transport {
   readonly name = "websocket";
+  readonly subscribesNatively = true;
   /** Frames waiting for the next flush, in emit order. (One array per connection, made at the
    *  first frame queued, since many sockets only ever get native publishes, and kept between
    *  ticks: measured, a shared store for all connections cost 15–35% more CPU per socket-by-socket

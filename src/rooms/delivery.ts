@@ -6,7 +6,9 @@
 // native publish followed by queued frames stays in order. The other way round (queued frames,
 // then a publish reaching the same socket) is prevented by the planner: sockets with queued frames
 // are marked in `Membership.pending`, and a room holding any of them is not published natively
-// (or, for a derived topic, the queues are flushed first).
+// (or, for a derived topic, the queues are flushed first). A polling connection is no topic
+// subscriber: everything reaches it through its buffer, in execution order, so it never blocks a
+// native publish (the planner adds the polling members a topic holds to the per-socket set).
 import { forEachBit } from "./bitset.ts";
 import type { Frame } from "../engine/binary.ts";
 import type { Membership } from "./membership.ts";
@@ -36,8 +38,10 @@ export class Delivery {
       this.dirty.push(t);
       this.schedule();
     }
-    m.pending[recipient.slot >>> 5] |= 1 << (recipient.slot & 31);
-    m.pendingAny = true;
+    if (t.subscribesNatively) {
+      m.pending[recipient.slot >>> 5] |= 1 << (recipient.slot & 31);
+      m.pendingAny = true;
+    }
     for (let i = 0; i < frames.length; i++) t.enqueue(frames[i]);
   }
 

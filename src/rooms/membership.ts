@@ -18,6 +18,9 @@ export class Membership<M extends Member = Member> extends EventEmitter {
   readonly namespaceTopic: string;
   /** @internal Slots of all sockets in the namespace. */
   readonly all = new SlotSet();
+  /** @internal Slots whose connection is no uWS topic subscriber (HTTP long-polling): a native
+   *  publish misses them, so the planner adds them to the per-socket set. */
+  readonly polling = new SlotSet();
   /** @internal Slots whose connection holds queued, unflushed frames (set by the delivery layer). */
   pending: Uint32Array = new Uint32Array(8);
   /** @internal Whether any bit of `pending` is set. */
@@ -107,6 +110,7 @@ export class Membership<M extends Member = Member> extends EventEmitter {
       this.pending = grown;
     }
     this.all.add(slot);
+    if (member.transport.subscribesNatively === false) this.polling.add(slot);
     member.transport.subscribe(this.namespaceTopic);
     this.add(member.id, member.id);
     this.derived.refresh(member, null);
@@ -116,12 +120,21 @@ export class Membership<M extends Member = Member> extends EventEmitter {
   removeMember(member: M): void {
     if (this.sids.get(member.id)?.member !== member) return;
     this.all.delete(member.slot); // first, so no derived topic re-subscribes it on the way out
+    this.polling.delete(member.slot);
     this.delAll(member.id);
     this.derived.refresh(member, null);
     member.transport.unsubscribe(this.namespaceTopic);
     this.sids.delete(member.id);
     this.members[member.slot] = undefined;
     this.freeSlots.push(member.slot);
+  }
+
+  /** The member's connection changed transport (polling upgraded to WebSocket): the transport has
+   *  taken over its topic subscriptions, so only the polling set changes. */
+  transportChanged(member: M): void {
+    if (this.sids.get(member.id)?.member !== member) return;
+    if (member.transport.subscribesNatively === false) this.polling.add(member.slot);
+    else this.polling.delete(member.slot);
   }
 
   addAll(id: SocketId, rooms: Iterable<Room>): void {

@@ -1,7 +1,9 @@
 // The delivery planner: for one broadcast, the cheapest plan that reaches every recipient exactly
 // once. Target rooms that share no member with each other's native picks, with the except set or
 // with sockets holding queued frames go out by native uWS publish; everybody else left in the
-// union, minus the except set, is delivered socket by socket. Pure: reads membership, sends nothing.
+// union, minus the except set, is delivered socket by socket. Polling members of a natively
+// published topic are no uWS subscribers: they join the per-socket set. Pure: reads membership,
+// sends nothing.
 import { clearBit, wordsFor, type SlotSet } from "./bitset.ts";
 import type { Membership } from "./membership.ts";
 import type { RoomSlots } from "./room-map.ts";
@@ -32,17 +34,27 @@ export class Planner {
   private covered = new Uint32Array(8);
   private readonly candidates: RoomSlots[] = [];
   private readonly rest: SlotSet[] = [];
+  /** Slots of the topics picked, kept only while the namespace has polling members. */
+  private readonly picked: SlotSet[] = [];
 
   plan(m: Membership, req: PlanRequest): Plan {
     const plan = this.greedy(m, req);
     if (!plan.perSocket || !m.derivedTopicsEnabled) return plan;
+    return this.derived(m, req, plan);
+  }
+
+  private derived(m: Membership, req: PlanRequest, plan: Plan): Plan {
     // Per-socket work left: a composite target broadcast to again and again has its own topic.
     const except = req.senderId !== undefined && onlyTheSender(m, req) ? [...req.except].filter((r) => r !== req.senderId) : req.except;
     const derived = m.derivedTopic(req.rooms, except);
     if (!derived) return plan;
     // Sockets of the target holding queued frames must get them first. A derived topic is for a
     // target that repeats, so flushing them once beats delivering socket by socket from here on.
-    return { topics: [derived.topic], viaSender: plan.viaSender, perSocket: null, flushFirst: derived.slots.intersects(m.pending) };
+    const topicPlan = { topics: [derived.topic], viaSender: plan.viaSender, perSocket: null, flushFirst: derived.slots.intersects(m.pending) };
+    if (m.polling.size === 0) return topicPlan;
+    this.picked.length = 0;
+    this.picked.push(derived.slots);
+    return this.withPolling(m, topicPlan, req.senderSlot);
   }
 
   /** Native publish for the rooms that allow it, per-socket delivery for the rest. */
@@ -71,8 +83,16 @@ export class Planner {
     const topics: string[] = [];
     const rest = this.rest;
     rest.length = 0;
+    const polling = m.polling.size > 0;
+    const picked = this.picked;
+    picked.length = 0;
     if (req.rooms.size === 0) {
-      if (!blockedBy(m.all, excluding ? excluded : null, pending)) return { topics: [m.namespaceTopic], viaSender: hasSender, perSocket: null };
+      if (!blockedBy(m.all, excluding ? excluded : null, pending)) {
+        const plan = { topics: [m.namespaceTopic], viaSender: hasSender, perSocket: null };
+        if (!polling) return plan;
+        picked.push(m.all);
+        return this.withPolling(m, plan, req.senderSlot);
+      }
       rest.push(m.all);
     } else {
       // Largest rooms first: a native publish there saves the most per-socket work.
@@ -89,18 +109,19 @@ export class Planner {
         if (idx.native && !blockedBy(idx.slots, excluding ? excluded : null, pending) && (topics.length === 0 || !idx.slots.intersects(covered))) {
           topics.push(idx.topic);
           idx.slots.orInto(covered);
+          if (polling) picked.push(idx.slots);
         } else {
           rest.push(idx.slots);
         }
       }
-      if (rest.length === 0) return { topics, viaSender: hasSender, perSocket: null };
+      if (rest.length === 0) return this.withPolling(m, { topics, viaSender: hasSender, perSocket: null }, req.senderSlot);
       const union = this.union;
       union.fill(0, 0, words);
       for (const s of rest) s.orInto(union);
       if (topics.length > 0) for (let i = 0; i < words; i++) union[i] &= ~covered[i];
       if (excluding) for (let i = 0; i < words; i++) union[i] &= ~excluded[i];
       if (hasSender) clearBit(union, req.senderSlot);
-      return { topics, viaSender: hasSender, perSocket: union.subarray(0, words) };
+      return this.withPolling(m, { topics, viaSender: hasSender, perSocket: union.subarray(0, words) }, req.senderSlot);
     }
     const union = this.union;
     union.fill(0, 0, words);
@@ -108,6 +129,31 @@ export class Planner {
     if (excluding) for (let i = 0; i < words; i++) union[i] &= ~excluded[i];
     if (hasSender) clearBit(union, req.senderSlot);
     return { topics, viaSender: hasSender, perSocket: union.subarray(0, words) };
+  }
+
+  /** Adds the polling members of the picked topics (minus the sender, which a native publish
+   *  skips too) to the per-socket set: each is in one picked topic at most (the picks are
+   *  disjoint), and not in the per-socket set already (that excludes what the picks cover). */
+  private withPolling(m: Membership, plan: Plan, senderSlot: number): Plan {
+    const picked = this.picked;
+    if (picked.length === 0 || m.polling.size === 0) return plan;
+    let out = plan.perSocket;
+    if (out === null) {
+      out = this.union.subarray(0, wordsFor(m.slotCount));
+      out.fill(0);
+    }
+    const slots = out;
+    m.polling.forEach((slot) => {
+      if (slot === senderSlot) return;
+      for (let i = 0; i < picked.length; i++) {
+        if (picked[i].has(slot)) {
+          slots[slot >>> 5] |= 1 << (slot & 31);
+          return;
+        }
+      }
+    });
+    picked.length = 0;
+    return { ...plan, perSocket: slots };
   }
 
   private growScratch(words: number): void {

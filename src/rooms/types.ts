@@ -7,13 +7,14 @@ export type Room = string | number;
 export type SocketId = string;
 
 /** What membership needs of a socket: its id, its dense slot, and its connection's topic
- *  subscriptions. */
+ *  subscriptions (and whether uWS delivers them: false for a polling connection, which the rooms
+ *  layer then reaches through its buffer; undefined means true). */
 export interface Member {
   readonly id: SocketId;
   /** @internal (Socket's own `slot` is internal: a published Membership<Socket> must still type-check) */
   slot: number;
   /** @internal */
-  readonly transport: { subscribe(topic: string): void; unsubscribe(topic: string): void };
+  readonly transport: { readonly subscribesNatively?: boolean; subscribe(topic: string): void; unsubscribe(topic: string): void };
 }
 
 /** What delivery needs of a member: its whole transport (the per-tick queue, publishes). */

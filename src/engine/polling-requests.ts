@@ -1,0 +1,114 @@
+// The HTTP side of the Engine.IO endpoint: every non-upgrade request on the path. CORS (with its
+// preflight), the polling handshake (GET without sid), long-poll GETs and POSTs of a session, and
+// Engine.IO's error answers for the rest. Reads all it needs from the uWS request before returning
+// (uWS reuses it), and never writes to a response uWS has aborted.
+import { STATUS_CODES } from "node:http";
+import { admit } from "./admission.ts";
+import type { Connection } from "./connection.ts";
+import { type CorsOptions, resolveCors } from "./cors.ts";
+import { BodyReader, Exchange } from "./http-exchange.ts";
+import { type HeaderList, HttpError, type HttpErrorKind, refuse, writeHeaders } from "./http-errors.ts";
+import { PollingTransport } from "./polling-transport.ts";
+import { type RequestInfo, shared, UpgradeRequest } from "./request.ts";
+import { type CookieOptions, sessionCookie } from "./session-cookie.ts";
+import type { HttpRequest, HttpResponse } from "./uws.ts";
+import type { AdmissionOptions } from "./admission.ts";
+
+export interface PollingOptions extends AdmissionOptions {
+  transports: readonly string[];
+  /** POST body limit (maxHttpBufferSize). */
+  maxPayload: number;
+  cors?: CorsOptions;
+  cookie?: CookieOptions | null;
+}
+
+/** What the requests need of the endpoint. */
+export interface PollingHost {
+  /** The polling session `sid`, while its transport serves requests. */
+  pollingSession(sid: string): Connection | undefined;
+  /** Opens a polling session; its transport holds the open packet. */
+  openPollingSession(request: UpgradeRequest): Connection;
+  /** A refused request (Engine.IO's `connection_error`). */
+  reportRefusal(req: RequestInfo | null, error: HttpErrorKind, detail?: string): void;
+}
+
+const NO_HEADERS: HeaderList = [];
+
+export class PollingRequests {
+  constructor(
+    private readonly opts: PollingOptions,
+    private readonly host: PollingHost,
+  ) {}
+
+  onRequest(res: HttpResponse, req: HttpRequest): void {
+    const ex = new Exchange(res);
+    const method = req.getMethod().toUpperCase();
+    const headers: Record<string, string> = {};
+    req.forEach((k, v) => (headers[k] = shared(v)));
+    // The query of a poll carries a cache-busting timestamp: not interned.
+    const request = new UpgradeRequest(shared(method), shared(req.getUrl()), req.getQuery() ?? "", headers, shared(Buffer.from(res.getRemoteAddressAsText()).toString()));
+    // A body is read from now on or lost (uWS hands it only to a handler set before returning).
+    const body = method === "POST" ? new BodyReader(ex, headers["content-length"], this.opts.maxPayload) : null;
+    const cors = this.opts.cors;
+    if (!cors) return this.dispatch(ex, request, body, NO_HEADERS);
+    resolveCors(cors, { origin: headers.origin, requestHeaders: headers["access-control-request-headers"] }, method === "OPTIONS", (cors) => {
+      if (cors instanceof Error) return this.refuse(ex, request, HttpError.BAD_REQUEST, `cors: ${cors.message}`, NO_HEADERS);
+      const corsHeaders = cors ?? NO_HEADERS;
+      if (method === "OPTIONS") return ex.write((res) => preflight(res, corsHeaders, this.opts.cors!.optionsSuccessStatus ?? 204));
+      this.dispatch(ex, request, body, corsHeaders);
+    });
+  }
+
+  private dispatch(ex: Exchange, request: UpgradeRequest, body: BodyReader | null, cors: HeaderList): void {
+    const query = request.query;
+    if (query.EIO !== "4") return this.refuse(ex, request, HttpError.UNSUPPORTED_PROTOCOL, undefined, cors);
+    if (query.transport !== "polling" || !this.opts.transports.includes("polling")) {
+      const detail =
+        query.transport === "websocket"
+          ? "a websocket connection needs an Upgrade request"
+          : `this server serves the transports ${JSON.stringify(this.opts.transports)}`;
+      return this.refuse(ex, request, HttpError.UNKNOWN_TRANSPORT, detail, cors);
+    }
+    const sid = query.sid;
+    if (sid === undefined) {
+      if (request.method !== "GET") return this.refuse(ex, request, HttpError.BAD_HANDSHAKE_METHOD, undefined, cors);
+      return this.handshake(ex, request, cors);
+    }
+    const transport = this.host.pollingSession(sid)?.transport;
+    if (!(transport instanceof PollingTransport)) {
+      // Also what a worker answers for a session that lives on another worker: the client then
+      // reconnects (README "Transports and CORS": sticky sessions).
+      return this.refuse(ex, request, HttpError.UNKNOWN_SID, undefined, cors);
+    }
+    if (request.method === "GET") return transport.onPoll(ex, cors);
+    if (body) return transport.onPost(ex, cors, body);
+    this.refuse(ex, request, HttpError.BAD_REQUEST, `method ${request.method} on a polling session`, cors);
+  }
+
+  private refuse(ex: Exchange, request: RequestInfo, error: HttpErrorKind, detail: string | undefined, cors: HeaderList): void {
+    this.host.reportRefusal(request, error, detail);
+    ex.write((res) => refuse(res, error, detail, cors));
+  }
+
+  private handshake(ex: Exchange, request: UpgradeRequest, cors: HeaderList): void {
+    admit(
+      this.opts,
+      request,
+      () => ex.aborted,
+      (refusal) => {
+        if (refusal !== null) return this.refuse(ex, request, HttpError.FORBIDDEN, refusal || undefined, cors);
+        const conn = this.host.openPollingSession(request);
+        const cookie = this.opts.cookie;
+        const headers = cookie ? [...cors, ["Set-Cookie", sessionCookie(cookie, conn.sid)] as const] : cors;
+        // The open packet is buffered: this GET carries it away at once.
+        (conn.transport as PollingTransport).onPoll(ex, headers);
+      },
+    );
+  }
+}
+
+function preflight(res: HttpResponse, headers: HeaderList, status: number): void {
+  res.writeStatus(`${status} ${STATUS_CODES[status] ?? ""}`.trimEnd());
+  writeHeaders(res, headers);
+  res.endWithoutBody(0);
+}

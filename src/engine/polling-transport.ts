@@ -1,0 +1,218 @@
+// The HTTP long-polling transport of one Engine.IO session: the Transport port over a buffer of
+// frames that the next poll (GET) carries away as one payload, the POSTs that carry the client's
+// packets in, and the hand-over of the buffer and topic subscriptions to a WebSocket at the
+// upgrade. A polling session is no uWS topic subscriber: it only remembers its topics, and the
+// rooms layer delivers what those topics carry into its buffer.
+import type { Frame } from "./binary.ts";
+import { type BodyError, type BodyReader, type Exchange, isBodyError } from "./http-exchange.ts";
+import { type HeaderList, HttpError, refuse, writeHeaders } from "./http-errors.ts";
+import { encodePayload } from "./payload.ts";
+import type { Transport } from "./transport.ts";
+import type { TemplatedApp } from "./uws.ts";
+
+/** What the transport tells its session. */
+export interface PollingSession {
+  /** A POST body's packets; false when they broke the protocol (the session is then closed). */
+  receivePayload(body: string): boolean;
+  /** The client broke the transport's rules (overlapping requests, a request cut short, a body too
+   *  large): the session ends. */
+  onTransportError(reason: string): void;
+}
+
+const NOOP = Buffer.from("6");
+const CLOSE: Frame = { data: Buffer.from("1"), binary: false };
+const OK = "ok";
+
+function textFrame(text: string): Frame {
+  return { data: Buffer.from(text), binary: false };
+}
+
+export class PollingTransport implements Transport {
+  readonly name = "polling";
+  readonly subscribesNatively = false;
+  closed = false;
+  /** Topics the session's sockets are subscribed to, taken over by the WebSocket at the upgrade. */
+  readonly topics = new Set<string>();
+  /** The session; set once its connection exists. */
+  session: PollingSession | null = null;
+  /** Called once the transport is done: its close packet delivered (or given up on), or handed over. */
+  onFinished: () => void = () => {};
+  /** Whether an upgrade probe is open on a WebSocket (only one at a time). */
+  probing = false;
+  private buffer: Frame[] = [];
+  private poll: { ex: Exchange; headers: HeaderList } | null = null;
+  private posting = false;
+  /** After the probe: polls are answered at once, with a noop when nothing waits, so the client
+   *  can pause polling and finish the upgrade. */
+  private releasing = false;
+  private finished = false;
+  private closeTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly app: TemplatedApp,
+    /** How long a closed session's close packet waits for the client's next poll. */
+    private readonly closeTimeout: number,
+  ) {}
+
+  get hasQueued(): boolean {
+    return this.buffer.length > 0;
+  }
+
+  /** Like Engine.IO's `writable`: only a waiting poll can take a volatile packet. */
+  get congested(): boolean {
+    return !this.closed && this.poll === null;
+  }
+
+  enqueue(frame: Frame): void {
+    if (!this.closed) this.buffer.push(frame);
+  }
+
+  subscribe(topic: string): void {
+    this.topics.add(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    this.topics.delete(topic);
+  }
+
+  /** Not a subscriber itself, so a plain publish skips it as ws.publish would. */
+  publish(topic: string, data: Uint8Array | string, binary: boolean): void {
+    if (!this.closed) this.app.publish(topic, data, binary);
+  }
+
+  /** Answers the waiting poll with everything buffered. */
+  flush(): void {
+    if (this.poll !== null && (this.buffer.length > 0 || this.releasing)) this.answerPoll();
+  }
+
+  sendNow(frames: readonly Frame[]): void {
+    if (this.closed) return;
+    for (const f of frames) this.buffer.push(f);
+    this.flush();
+  }
+
+  sendTextNow(text: string): void {
+    if (this.closed) return;
+    this.buffer.push(textFrame(text));
+    this.flush();
+  }
+
+  sendControl(text: string): void {
+    this.sendTextNow(text);
+  }
+
+  /** Ends the session: the close packet goes out with the next poll (or this one). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.buffer.push(CLOSE);
+    if (this.poll) return this.answerPoll();
+    this.closeTimer = setTimeout(() => this.finish(), this.closeTimeout);
+    this.closeTimer.unref();
+  }
+
+  /** The client went away (a request cut short) or broke the rules: nothing more is sent. */
+  private fail(reason: string): void {
+    if (this.finished) return;
+    this.buffer = [];
+    this.closed = true;
+    this.finish();
+    this.session?.onTransportError(reason);
+  }
+
+  /** The probe succeeded: returns what is buffered, in order, and the topics, for the WebSocket.
+   *  A poll still waiting is released with a noop. The transport is done after this. */
+  handOver(): { frames: Frame[]; topics: Set<string> } {
+    const frames = this.buffer;
+    this.buffer = [];
+    this.releasing = true;
+    this.flush();
+    this.closed = true;
+    this.finish();
+    return { frames, topics: this.topics };
+  }
+
+  /** From the probe (`2probe` answered) until the probe ends: release polls at once. */
+  releasePolls(on: boolean): void {
+    this.releasing = on;
+    if (on) this.flush();
+  }
+
+  /** A long-poll GET: answered when frames are buffered, held until then otherwise. */
+  onPoll(ex: Exchange, headers: HeaderList): void {
+    if (this.finished) return ex.write((res) => refuse(res, HttpError.UNKNOWN_SID, undefined, headers));
+    if (this.poll) {
+      // Engine.IO's rule: a second concurrent poll is an error that ends the session (the first
+      // poll then carries the close packet).
+      ex.write((res) => refuse(res, HttpError.BAD_REQUEST, "overlapping poll requests", headers));
+      this.session?.onTransportError("overlapping poll requests");
+      return;
+    }
+    this.poll = { ex, headers };
+    ex.onAbort = () => {
+      if (this.poll?.ex !== ex) return;
+      this.poll = null;
+      this.fail("poll request closed prematurely");
+    };
+    if (this.buffer.length > 0 || this.releasing) this.answerPoll();
+  }
+
+  /** A POST carrying packets. */
+  onPost(ex: Exchange, headers: HeaderList, body: BodyReader): void {
+    if (this.posting) {
+      ex.write((res) => refuse(res, HttpError.BAD_REQUEST, "overlapping data requests", headers));
+      this.session?.onTransportError("overlapping data requests");
+      return;
+    }
+    this.posting = true;
+    ex.onAbort = () => {
+      this.posting = false;
+      this.fail("data request closed prematurely");
+    };
+    body.then((data) => {
+      this.posting = false;
+      if (ex.aborted) return;
+      if (isBodyError(data)) return this.refuseBody(ex, headers, data);
+      // After the session closed (its close packet not yet fetched), packets are ignored.
+      const ok = this.closed || this.session === null || this.session.receivePayload(data.toString());
+      ex.write((res) => {
+        if (!ok) return refuse(res, HttpError.BAD_REQUEST, "invalid packet in payload", headers);
+        res.writeStatus("200 OK");
+        writeHeaders(res, headers);
+        // text/html, as Engine.IO answers: some user agents offer text/plain as a download.
+        res.writeHeader("Content-Type", "text/html").end(OK);
+      });
+    });
+  }
+
+  private refuseBody(ex: Exchange, headers: HeaderList, error: BodyError): void {
+    ex.write((res) => {
+      res.writeStatus(error.status);
+      writeHeaders(res, headers);
+      res.writeHeader("Content-Type", "application/json").end(JSON.stringify({ code: HttpError.BAD_REQUEST.code, message: error.reason }));
+    });
+    this.session?.onTransportError(error.reason);
+  }
+
+  private answerPoll(): void {
+    const { ex, headers } = this.poll!;
+    this.poll = null;
+    const frames = this.buffer;
+    this.buffer = [];
+    const body = frames.length > 0 ? encodePayload(frames) : NOOP;
+    ex.write((res) => {
+      res.writeStatus("200 OK");
+      writeHeaders(res, headers);
+      res.writeHeader("Content-Type", "text/plain; charset=UTF-8").end(body);
+    });
+    if (this.closed) this.finish();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.closeTimer = null;
+    this.onFinished();
+  }
+}
