@@ -227,7 +227,9 @@ export class Endpoint implements SessionHost {
     const protocol = headers["sec-websocket-protocol"] ?? "";
     const extensions = headers["sec-websocket-extensions"] ?? "";
     if (query.sid !== undefined) {
-      return this.onProbeUpgrade(res, request, query.sid, (probeOf) => res.upgrade<UpgradeData>({ request: null, probeOf }, key, protocol, extensions, context));
+      return this.onProbeUpgrade(res, request, query.sid, (probeOf) =>
+        res.upgrade<UpgradeData>({ request: null, probeOf }, key, protocol, extensions, context),
+      );
     }
 
     const cookie = this.opts.cookie;
@@ -315,4 +317,3 @@ export class Endpoint implements SessionHost {
     this.connections.stop();
   }
 }
-

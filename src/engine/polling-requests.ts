@@ -46,7 +46,13 @@ export class PollingRequests {
     const headers: Record<string, string> = {};
     req.forEach((k, v) => (headers[k] = shared(v)));
     // The query of a poll carries a cache-busting timestamp: not interned.
-    const request = new UpgradeRequest(shared(method), shared(req.getUrl()), req.getQuery() ?? "", headers, shared(Buffer.from(res.getRemoteAddressAsText()).toString()));
+    const request = new UpgradeRequest(
+      shared(method),
+      shared(req.getUrl()),
+      req.getQuery() ?? "",
+      headers,
+      shared(Buffer.from(res.getRemoteAddressAsText()).toString()),
+    );
     // A body is read from now on or lost (uWS hands it only to a handler set before returning).
     const body = method === "POST" ? new BodyReader(ex, headers["content-length"], this.opts.maxPayload) : null;
     const cors = this.opts.cors;
