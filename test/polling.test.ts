@@ -3,7 +3,7 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:http";
-import { io as connectClient, type Socket as ClientSocket } from "socket.io-client";
+import type { Socket as ClientSocket } from "socket.io-client";
 import { RawWebSocket } from "./helpers/raw-ws.ts";
 import { http, POLLING, RawPolling } from "./helpers/polling.ts";
 import { startServer, once, until, sleep, type Harness } from "./helpers/server.ts";

@@ -64,7 +64,7 @@ export class BodyReader {
   }
 
   /** Calls `fn` once with the whole body or why it was refused (at once if it is already known). */
-  then(fn: (body: Buffer | BodyError) => void): void {
+  whenRead(fn: (body: Buffer | BodyError) => void): void {
     if (this.body) fn(this.body);
     else this.waiting = fn;
   }

@@ -169,7 +169,7 @@ export class PollingTransport implements Transport {
       this.posting = false;
       this.fail("data request closed prematurely");
     };
-    body.then((data) => {
+    body.whenRead((data) => {
       this.posting = false;
       if (ex.aborted) return;
       if (isBodyError(data)) return this.refuseBody(ex, headers, data);
