@@ -1,11 +1,13 @@
 // Property test of delivery: random joins, leaves, disconnects and broadcasts (rooms, except,
 // socket.to, chains, direct emits) on real sockets and clients, checked against a plain Set-based
 // model of Socket.IO's semantics: every expected recipient gets every message exactly once, in
-// order, and nobody else gets it. Seeded, so a failure names the seed that reproduces it.
+// order, and nobody else gets it. Seeded, so a failure names the seed that reproduces it. The mixed
+// runs add HTTP long-polling clients and clients with the official defaults, which upgrade from
+// polling to WebSocket while the broadcasts go on.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { setImmediate as tick } from "node:timers/promises";
-import { startServer, once, until, type ClientSocket } from "./helpers/server.ts";
+import { startServer, once, until, sleep, type ClientSocket } from "./helpers/server.ts";
 import type { Socket, ServerOptions } from "../src/index.ts";
 
 function prng(seed: number): () => number {
@@ -18,8 +20,16 @@ function prng(seed: number): () => number {
   };
 }
 
+/** How a peer connects: WebSocket only, polling only, or socket.io-client's default (polling,
+ *  then the upgrade). */
+type Kind = "websocket" | "polling" | "default";
+const TRANSPORTS: Record<Kind, ("polling" | "websocket")[] | undefined> = { websocket: ["websocket"], polling: ["polling"], default: undefined };
+
 interface Peer {
   client: ClientSocket;
+  kind: Kind;
+  /** Whether this peer was seen on polling during the broadcasts (default peers only). */
+  seenPolling: boolean;
   socket: Socket;
   received: number[];
   expected: number[];
@@ -29,17 +39,18 @@ interface Peer {
 
 const ROOMS = ["r0", "r1", "r2", "r3", "r4", "r5"];
 
-async function run(seed: number, ops: number, clientCount: number, opts: ServerOptions = {}): Promise<void> {
+async function run(seed: number, ops: number, clientCount: number, opts: ServerOptions = {}, mixed = false): Promise<void> {
   const rand = prng(seed);
   const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)];
   const some = <T>(xs: T[], max: number): T[] => xs.filter(() => rand() < max / xs.length);
   const h = await startServer(opts);
   const peers: Peer[] = [];
   const connectPeer = async () => {
+    const kind: Kind = mixed ? pick(["websocket", "polling", "default"]) : "websocket";
     const seen = once<[Socket]>(h.io, "connection");
-    const client = await h.connected();
+    const client = await h.connected("/", { transports: TRANSPORTS[kind] });
     const [socket] = await seen;
-    const peer: Peer = { client, socket, received: [], expected: [], rooms: new Set([socket.id]), alive: true };
+    const peer: Peer = { client, kind, seenPolling: false, socket, received: [], expected: [], rooms: new Set([socket.id]), alive: true };
     client.on("m", (seq: number) => peer.received.push(seq));
     peers.push(peer);
   };
@@ -55,8 +66,10 @@ async function run(seed: number, ops: number, clientCount: number, opts: ServerO
     const select = (rooms: string[], except: string[]) =>
       peers.filter((p) => p.alive && (rooms.length === 0 || rooms.some((r) => p.rooms.has(r))) && !except.some((r) => p.rooms.has(r)));
 
+    const upgradesDuringRun = () => peers.filter((q) => q.kind === "default" && q.seenPolling && q.socket.conn.transport.name === "websocket").length;
     for (let i = 0; i < ops; i++) {
       const live = peers.filter((p) => p.alive);
+      for (const q of live) if (q.socket.conn.transport.name === "polling") q.seenPolling = true;
       const p = pick(live);
       const roomChoices = [...ROOMS, ...some(live, 2).map((q) => q.socket.id)];
       const r = rand();
@@ -93,7 +106,9 @@ async function run(seed: number, ops: number, clientCount: number, opts: ServerO
         p.socket.emit("m", deliver([p]));
       }
       if (rand() < 0.15) await tick(); // let some queues flush mid-stream
+      if (mixed && rand() < 0.05) await sleep(1); // and let polls and upgrades make progress
     }
+    const upgraded = upgradesDuringRun();
 
     const model = new Map<string, Set<string>>();
     for (const q of peers.filter((x) => x.alive)) for (const room of q.rooms) model.set(room, new Set([...(model.get(room) ?? []), q.socket.id]));
@@ -112,6 +127,13 @@ async function run(seed: number, ops: number, clientCount: number, opts: ServerO
     for (const q of peers)
       assert.deepEqual(q.received, q.expected, `seed ${seed}: socket ${q.socket.id} (${q.alive ? "live" : "disconnected"}), ${last} messages`);
     if (opts.derivedTopics) assert.ok(h.io.sockets.adapter.derivedTopicCount > 0, "derived topics were in play");
+    if (mixed) {
+      assert.ok(upgraded > 0, `seed ${seed}: some clients upgraded while the broadcasts went on`);
+      assert.ok(
+        peers.some((q) => q.alive && q.socket.conn.transport.name === "polling"),
+        `seed ${seed}: some clients stayed on polling`,
+      );
+    }
   } finally {
     await h.close();
   }
@@ -126,3 +148,9 @@ for (const seed of [7, 8, 9]) {
   test(`with eager, scarce derived topics (seed ${seed})`, () => run(seed, 1500, 12, { derivedTopics: { after: 1, max: 3 } }));
 }
 test("with derived topics at their defaults when turned on (seed 11)", () => run(11, 1500, 12, { derivedTopics: true }));
+// Polling, WebSocket and upgrading clients in the same rooms: native publishes reach polling
+// members through their buffers, and an upgrade mid-stream loses, duplicates and reorders nothing.
+for (const seed of [5, 6, 77, 1234]) {
+  test(`with polling, websocket and upgrading clients mixed (seed ${seed})`, () => run(seed, 1500, 12, {}, true));
+}
+test("mixed transports with eager derived topics (seed 13)", () => run(13, 1500, 12, { derivedTopics: { after: 1, max: 3 } }, true));
