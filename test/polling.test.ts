@@ -396,3 +396,16 @@ describe("CORS and the session cookie", () => {
       assert.match(raw, /^io=[\w-]{20}; Path=\/; HttpOnly; SameSite=Lax$/);
     }));
 });
+
+test("a polling client that stops polling while broadcasts pile up is dropped at maxBackpressure", () =>
+  withServer({ maxBackpressure: 10_000 }, async (h) => {
+    const seen = once<[Socket]>(h.io, "connection");
+    const p = await RawPolling.open(h.port);
+    await p.connect();
+    const [socket] = await seen;
+    const gone = once<[string]>(socket, "disconnect");
+    for (let i = 0; i < 100; i++) h.io.emit("fill", "x".repeat(200));
+    assert.deepEqual(await gone, ["transport error"]);
+    const after = await http(h.port, "GET", p.path);
+    assert.deepEqual([after.status, JSON.parse(after.body).code], [400, 1]);
+  }));

@@ -163,7 +163,7 @@ export class Endpoint implements SessionHost {
   }
 
   openPollingSession(request: UpgradeRequest): Connection {
-    const transport = new PollingTransport(this.app, POLLING_CLOSE_TIMEOUT);
+    const transport = new PollingTransport(this.app, POLLING_CLOSE_TIMEOUT, this.opts.maxBackpressure);
     const sid = this.generateId(request);
     const conn = new Connection(this, transport, sid, request);
     transport.session = conn;

@@ -40,6 +40,8 @@ export class PollingTransport implements Transport {
   /** Whether an upgrade probe is open on a WebSocket (only one at a time). */
   probing = false;
   private buffer: Frame[] = [];
+  /** Bytes in `buffer`; over maxBuffered the session ends, as a WebSocket's does over maxBackpressure. */
+  private buffered = 0;
   private poll: { ex: Exchange; headers: HeaderList } | null = null;
   private posting = false;
   /** After the probe: polls are answered at once, with a noop when nothing waits, so the client
@@ -52,6 +54,8 @@ export class PollingTransport implements Transport {
     private readonly app: TemplatedApp,
     /** How long a closed session's close packet waits for the client's next poll. */
     private readonly closeTimeout: number,
+    /** Most bytes buffered for a client that does not poll (maxBackpressure). */
+    private readonly maxBuffered: number,
   ) {}
 
   get hasQueued(): boolean {
@@ -64,7 +68,19 @@ export class PollingTransport implements Transport {
   }
 
   enqueue(frame: Frame): void {
-    if (!this.closed) this.buffer.push(frame);
+    if (this.closed) return;
+    this.buffer.push(frame);
+    this.buffered += frame.data.byteLength;
+    if (this.buffered > this.maxBuffered) this.overflow();
+  }
+
+  /** A client that stopped polling while broadcasts pile up: ended once the current broadcast is
+   *  done (not in the middle of the delivery loop). */
+  private overflow(): void {
+    this.closed = true;
+    this.buffer = [];
+    this.buffered = 0;
+    queueMicrotask(() => this.fail(`more than ${this.maxBuffered} bytes buffered for a client that does not poll`));
   }
 
   subscribe(topic: string): void {
@@ -86,14 +102,12 @@ export class PollingTransport implements Transport {
   }
 
   sendNow(frames: readonly Frame[]): void {
-    if (this.closed) return;
-    for (const f of frames) this.buffer.push(f);
+    for (const f of frames) this.enqueue(f);
     this.flush();
   }
 
   sendTextNow(text: string): void {
-    if (this.closed) return;
-    this.buffer.push(textFrame(text));
+    this.enqueue(textFrame(text));
     this.flush();
   }
 
@@ -111,11 +125,14 @@ export class PollingTransport implements Transport {
     this.closeTimer.unref();
   }
 
-  /** The client went away (a request cut short) or broke the rules: nothing more is sent. */
+  /** The client went away (a request cut short) or let too much pile up: the session ends, and a
+   *  poll still waiting gets the close packet. */
   private fail(reason: string): void {
     if (this.finished) return;
-    this.buffer = [];
     this.closed = true;
+    this.buffer = [CLOSE];
+    this.buffered = 0;
+    if (this.poll) this.answerPoll();
     this.finish();
     this.session?.onTransportError(reason);
   }
@@ -125,6 +142,7 @@ export class PollingTransport implements Transport {
   handOver(): { frames: Frame[]; topics: Set<string> } {
     const frames = this.buffer;
     this.buffer = [];
+    this.buffered = 0;
     this.releasing = true;
     this.flush();
     this.closed = true;
@@ -199,6 +217,7 @@ export class PollingTransport implements Transport {
     this.poll = null;
     const frames = this.buffer;
     this.buffer = [];
+    this.buffered = 0;
     const body = frames.length > 0 ? encodePayload(frames) : NOOP;
     ex.write((res) => {
       res.writeStatus("200 OK");
