@@ -3,6 +3,7 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { request } from "node:http";
+import { gunzipSync } from "node:zlib";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { RawWebSocket } from "./helpers/raw-ws.ts";
 import { http, POLLING, RawPolling } from "./helpers/polling.ts";
@@ -409,3 +410,41 @@ test("a polling client that stops polling while broadcasts pile up is dropped at
     const after = await http(h.port, "GET", p.path);
     assert.deepEqual([after.status, JSON.parse(after.body).code], [400, 1]);
   }));
+
+/** A poll with Accept-Encoding, its body as bytes. */
+function rawPoll(port: number, path: string, acceptEncoding: string): Promise<{ encoding: string | undefined; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path, agent: false, headers: { "Accept-Encoding": acceptEncoding } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (d: Buffer) => chunks.push(d));
+      res.on("end", () => resolve({ encoding: res.headers["content-encoding"], body: Buffer.concat(chunks) }));
+    });
+    req.setTimeout(5000, () => req.destroy(new Error("no answer")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+test("httpCompression: large poll answers gzipped for clients that accept it, small ones and refusers plain", async () => {
+  for (const opts of [{}, { httpCompression: false }] as ServerOptions[]) {
+    await withServer(opts, async (h) => {
+      const seen = once<[Socket]>(h.io, "connection");
+      const p = await RawPolling.open(h.port);
+      await p.connect();
+      const [socket] = await seen;
+      const big = "y".repeat(4000);
+      socket.emit("big", big);
+      const large = await rawPoll(h.port, p.path, "gzip, deflate, br");
+      socket.emit("small", 1);
+      const small = await rawPoll(h.port, p.path, "gzip");
+      socket.emit("big", big);
+      const refused = await rawPoll(h.port, p.path, "gzip;q=0, identity");
+      const on = opts.httpCompression !== false;
+      assert.equal(large.encoding, on ? "gzip" : undefined);
+      assert.equal((on ? gunzipSync(large.body) : large.body).toString(), `42["big","${big}"]`);
+      assert.ok(!on || large.body.length < 200, "compressed");
+      assert.deepEqual([small.encoding, small.body.toString()], [undefined, '42["small",1]']);
+      assert.deepEqual([refused.encoding, refused.body.length > 4000], [undefined, true]);
+    });
+  }
+});

@@ -32,6 +32,9 @@ export interface ServerOptions {
   /** A session cookie on the handshake, for load balancers that route by cookie: `true` for
    *  Socket.IO's `io` cookie, or its options (default false). */
   cookie?: boolean | CookieOptions;
+  /** Compression of polling responses from `threshold` bytes (default 1024) for clients that accept
+   *  gzip or deflate; `false` turns it off (default on, as in Socket.IO). */
+  httpCompression?: boolean | { threshold?: number };
   /** A connection must connect a namespace within this many ms (default 45000). */
   connectTimeout?: number;
   /** Browser origins allowed to connect (an Origin header not listed is refused); default: any. */
@@ -78,6 +81,7 @@ const DEFAULTS = {
   transports: ["polling", "websocket"] as ("polling" | "websocket")[],
   allowUpgrades: true,
   upgradeTimeout: 10000,
+  httpCompression: true as boolean | { threshold?: number },
   connectTimeout: 45000,
   maxBackpressure: 4 * 1024 * 1024,
   derivedTopics: { max: 0 },
@@ -106,13 +110,13 @@ const SUPPORTED = new Set([
   "upgradeTimeout",
   "cors",
   "cookie",
+  "httpCompression",
 ]);
 
 /** Socket.IO / Engine.IO options that change nothing a client sees here: a one-time warning
  *  says so (listed in README "Differences from Socket.IO"). */
 export const IGNORED_OPTIONS: Readonly<Record<string, string>> = {
   serveClient: "roomgate serves no client bundle; load socket.io-client from your bundler or a CDN",
-  httpCompression: "roomgate compresses nothing",
   wsEngine: "roomgate always uses uWebSockets.js",
   destroyUpgrade: "roomgate owns its listening socket",
   destroyUpgradeTimeout: "roomgate owns its listening socket",

@@ -163,7 +163,12 @@ export class Endpoint implements SessionHost {
   }
 
   openPollingSession(request: UpgradeRequest): Connection {
-    const transport = new PollingTransport(this.app, POLLING_CLOSE_TIMEOUT, this.opts.maxBackpressure);
+    const compression = this.opts.httpCompression;
+    const transport = new PollingTransport(this.app, {
+      closeTimeout: POLLING_CLOSE_TIMEOUT,
+      maxBuffered: this.opts.maxBackpressure,
+      compression: compression === false ? null : { threshold: compression === true ? 1024 : (compression.threshold ?? 1024) },
+    });
     const sid = this.generateId(request);
     const conn = new Connection(this, transport, sid, request);
     transport.session = conn;

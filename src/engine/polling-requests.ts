@@ -8,7 +8,7 @@ import type { Connection } from "./connection.ts";
 import { type CorsOptions, resolveCors } from "./cors.ts";
 import { BodyReader, Exchange } from "./http-exchange.ts";
 import { type HeaderList, HttpError, type HttpErrorKind, refuse, writeHeaders } from "./http-errors.ts";
-import { PollingTransport } from "./polling-transport.ts";
+import { type PollEncoding, PollingTransport } from "./polling-transport.ts";
 import { type RequestInfo, shared, UpgradeRequest } from "./request.ts";
 import { type CookieOptions, sessionCookie } from "./session-cookie.ts";
 import type { HttpRequest, HttpResponse } from "./uws.ts";
@@ -20,6 +20,8 @@ export interface PollingOptions extends AdmissionOptions {
   maxPayload: number;
   cors?: CorsOptions;
   cookie?: CookieOptions | null;
+  /** Compression of poll responses (Socket.IO's httpCompression): on at 1 KiB by default. */
+  httpCompression: boolean | { threshold?: number };
 }
 
 /** What the requests need of the endpoint. */
@@ -86,7 +88,8 @@ export class PollingRequests {
       // reconnects (README "Transports and CORS": sticky sessions).
       return this.refuse(ex, request, HttpError.UNKNOWN_SID, undefined, cors);
     }
-    if (request.method === "GET") return transport.onPoll(ex, cors);
+    if (request.method === "GET")
+      return transport.onPoll(ex, cors, this.opts.httpCompression === false ? null : encodingOf(request.headers["accept-encoding"]));
     if (body) return transport.onPost(ex, cors, body);
     this.refuse(ex, request, HttpError.BAD_REQUEST, `method ${request.method} on a polling session`, cors);
   }
@@ -117,4 +120,18 @@ function preflight(res: HttpResponse, headers: HeaderList, status: number): void
   res.writeStatus(`${status} ${STATUS_CODES[status] ?? ""}`.trimEnd());
   writeHeaders(res, headers);
   res.endWithoutBody(0);
+}
+
+/** gzip or deflate when Accept-Encoding offers it (gzip preferred, q=0 honoured), else none. */
+export function encodingOf(accept: string | undefined): PollEncoding {
+  if (!accept) return null;
+  let best: PollEncoding = null;
+  for (const part of accept.split(",")) {
+    const [name, ...params] = part.trim().toLowerCase().split(";");
+    const q = params.map((p) => p.trim()).find((p) => p.startsWith("q="));
+    if (q !== undefined && Number(q.slice(2)) === 0) continue;
+    if (name === "gzip" || name === "*") return "gzip";
+    if (name === "deflate") best = "deflate";
+  }
+  return best;
 }

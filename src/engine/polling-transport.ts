@@ -3,6 +3,7 @@
 // packets in, and the hand-over of the buffer and topic subscriptions to a WebSocket at the
 // upgrade. A polling session is no uWS topic subscriber: it only remembers its topics, and the
 // rooms layer delivers what those topics carry into its buffer.
+import { deflate, gzip } from "node:zlib";
 import type { Frame } from "./binary.ts";
 import { type BodyError, type BodyReader, type Exchange, isBodyError } from "./http-exchange.ts";
 import { type HeaderList, HttpError, refuse, writeHeaders } from "./http-errors.ts";
@@ -23,6 +24,18 @@ const NOOP = Buffer.from("6");
 const CLOSE: Frame = { data: Buffer.from("1"), binary: false };
 const OK = "ok";
 
+/** A poll's response encoding, chosen from its Accept-Encoding. */
+export type PollEncoding = "gzip" | "deflate" | null;
+
+export interface PollingTransportOptions {
+  /** How long a closed session's close packet waits for the client's next poll. */
+  closeTimeout: number;
+  /** Most bytes buffered for a client that does not poll (maxBackpressure). */
+  maxBuffered: number;
+  /** Poll responses of at least `threshold` bytes are compressed when the client accepts it. */
+  compression: { threshold: number } | null;
+}
+
 function textFrame(text: string): Frame {
   return { data: Buffer.from(text), binary: false };
 }
@@ -42,7 +55,7 @@ export class PollingTransport implements Transport {
   private buffer: Frame[] = [];
   /** Bytes in `buffer`; over maxBuffered the session ends, as a WebSocket's does over maxBackpressure. */
   private buffered = 0;
-  private poll: { ex: Exchange; headers: HeaderList } | null = null;
+  private poll: { ex: Exchange; headers: HeaderList; encoding: PollEncoding } | null = null;
   private posting = false;
   /** After the probe: polls are answered at once, with a noop when nothing waits, so the client
    *  can pause polling and finish the upgrade. */
@@ -50,13 +63,14 @@ export class PollingTransport implements Transport {
   private finished = false;
   private closeTimer: NodeJS.Timeout | null = null;
 
+  private readonly maxBuffered: number;
+
   constructor(
     private readonly app: TemplatedApp,
-    /** How long a closed session's close packet waits for the client's next poll. */
-    private readonly closeTimeout: number,
-    /** Most bytes buffered for a client that does not poll (maxBackpressure). */
-    private readonly maxBuffered: number,
-  ) {}
+    private readonly opts: PollingTransportOptions,
+  ) {
+    this.maxBuffered = opts.maxBuffered;
+  }
 
   get hasQueued(): boolean {
     return this.buffer.length > 0;
@@ -121,7 +135,7 @@ export class PollingTransport implements Transport {
     this.closed = true;
     this.buffer.push(CLOSE);
     if (this.poll) return this.answerPoll();
-    this.closeTimer = setTimeout(() => this.finish(), this.closeTimeout);
+    this.closeTimer = setTimeout(() => this.finish(), this.opts.closeTimeout);
     this.closeTimer.unref();
   }
 
@@ -157,7 +171,7 @@ export class PollingTransport implements Transport {
   }
 
   /** A long-poll GET: answered when frames are buffered, held until then otherwise. */
-  onPoll(ex: Exchange, headers: HeaderList): void {
+  onPoll(ex: Exchange, headers: HeaderList, encoding: PollEncoding = null): void {
     if (this.finished) return ex.write((res) => refuse(res, HttpError.UNKNOWN_SID, undefined, headers));
     if (this.poll) {
       // Engine.IO's rule: a second concurrent poll is an error that ends the session (the first
@@ -166,7 +180,7 @@ export class PollingTransport implements Transport {
       this.session?.onTransportError("overlapping poll requests");
       return;
     }
-    this.poll = { ex, headers };
+    this.poll = { ex, headers, encoding };
     ex.onAbort = () => {
       if (this.poll?.ex !== ex) return;
       this.poll = null;
@@ -213,17 +227,18 @@ export class PollingTransport implements Transport {
   }
 
   private answerPoll(): void {
-    const { ex, headers } = this.poll!;
+    const { ex, headers, encoding } = this.poll!;
     this.poll = null;
     const frames = this.buffer;
     this.buffer = [];
     this.buffered = 0;
     const body = frames.length > 0 ? encodePayload(frames) : NOOP;
-    ex.write((res) => {
-      res.writeStatus("200 OK");
-      writeHeaders(res, headers);
-      res.writeHeader("Content-Type", "text/plain; charset=UTF-8").end(body);
-    });
+    const compression = this.opts.compression;
+    if (encoding === null || compression === null || body.length < compression.threshold) respond(ex, headers, body, null);
+    else {
+      // Off the event loop (zlib's thread pool); the client sends no next poll before this answer.
+      (encoding === "gzip" ? gzip : deflate)(body, (err, compressed) => respond(ex, headers, err ? body : compressed, err ? null : encoding));
+    }
     if (this.closed) this.finish();
   }
 
@@ -234,4 +249,13 @@ export class PollingTransport implements Transport {
     this.closeTimer = null;
     this.onFinished();
   }
+}
+
+function respond(ex: Exchange, headers: HeaderList, body: Uint8Array, encoding: PollEncoding): void {
+  ex.write((res) => {
+    res.writeStatus("200 OK");
+    writeHeaders(res, headers);
+    if (encoding !== null) res.writeHeader("Content-Encoding", encoding);
+    res.writeHeader("Content-Type", "text/plain; charset=UTF-8").end(body);
+  });
 }
