@@ -129,7 +129,7 @@ export class Membership<M extends Member = Member> extends EventEmitter {
     this.freeSlots.push(member.slot);
   }
 
-  /** The member's connection changed transport (polling upgraded to WebSocket): the transport has
+  /** @internal The member's connection changed transport (polling upgraded to WebSocket): the transport has
    *  taken over its topic subscriptions, so only the polling set changes. */
   transportChanged(member: M): void {
     if (this.sids.get(member.id)?.member !== member) return;
