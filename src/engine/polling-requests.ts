@@ -105,6 +105,7 @@ export class PollingRequests {
       request,
       () => ex.aborted,
       (refusal) => {
+        if (ex.aborted) return; // gone while CORS or allowRequest decided: no session for it
         if (refusal !== null) return this.refuse(ex, request, HttpError.FORBIDDEN, refusal || undefined, cors);
         const conn = this.host.openPollingSession(request);
         const cookie = this.opts.cookie;
