@@ -78,7 +78,7 @@ describe("polling handshake and payloads", () => {
     }));
 
   test("pings go out on the poll, pongs come by POST; a client that stops answering is dropped", () =>
-    withServer({ pingInterval: 100, pingTimeout: 100 }, async (h) => {
+    withServer({ pingInterval: 300, pingTimeout: 300 }, async (h) => {
       const seen = once<[Socket]>(h.io, "connection");
       const p = await RawPolling.open(h.port);
       await p.connect();
@@ -176,7 +176,7 @@ describe("polling errors (Engine.IO's codes)", () => {
     }));
 
   test("a poll the client aborts ends the session; the server never writes to the dead response", () =>
-    withServer({ pingInterval: 50, pingTimeout: 1000 }, async (h) => {
+    withServer({ pingInterval: 300, pingTimeout: 300 }, async (h) => {
       const seen = once<[Socket]>(h.io, "connection");
       const p = await RawPolling.open(h.port);
       await p.connect();
@@ -189,7 +189,7 @@ describe("polling errors (Engine.IO's codes)", () => {
       req.destroy();
       assert.deepEqual(await gone, ["transport error"]);
       // The heartbeat would have written a ping to it: wait past one, then check the server is fine.
-      await sleep(120);
+      await sleep(350);
       const c = await h.connected();
       assert.ok(c.connected);
     }));
