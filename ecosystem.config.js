@@ -1,9 +1,11 @@
 // pm2: the relay and N gateway workers. `npx pm2 start ecosystem.config.js`
 //
-// Every worker listens on the same PORT (uWS sets SO_REUSEPORT on Linux, the kernel spreads
-// connections) and joins the cluster through the relay. `npx pm2 reload gateway` replaces workers
-// one by one: a leaving worker gets SIGINT, closes its clients ("server shutting down"; they
-// reconnect to the others) and says goodbye to the cluster.
+// Every worker listens on the same PORT (ROOMGATE_REUSE_PORT: SO_REUSEPORT on purpose, the kernel
+// spreads connections; a lone gateway listens exclusively) and joins the cluster through the
+// relay. `npx pm2 reload gateway` replaces workers one by one: pm2 starts the new worker, waits for
+// its "ready" (wait_ready: it listens and its relay link is up), then sends the old one SIGINT; the
+// old one stops accepting, tells its clients to reconnect (they land on the others), flushes and
+// leaves the cluster. Other settings (ROOMGATE_*, ROOMGATE_CONFIG) pass through: README "Operations".
 //
 // Environment (read when pm2 loads this file):
 //   GATEWAY_INSTANCES  number of workers (default: CPU count)
@@ -55,13 +57,18 @@ export const apps = [
     // pm2 numbers the instances 0..N-1 in this variable.
     instance_var: "WORKER_ID",
     autorestart: true,
-    // gateway.js closes the server on SIGINT/SIGTERM; give it time before SIGKILL.
+    // gateway.js drains on SIGINT/SIGTERM; give it time before SIGKILL.
     kill_timeout: 5000,
+    // Zero-downtime reload: the old worker stops only once the new one has said "ready".
+    wait_ready: true,
+    listen_timeout: 15000,
     env: {
       PORT: env.PORT ?? "3000",
       HOST: env.HOST ?? "0.0.0.0",
       ...(env.APP ? { APP: env.APP } : {}),
       ROOMGATE_CLUSTER: env.ROOMGATE_CLUSTER ?? `nats://${relayHost}:${relayPort}`,
+      ROOMGATE_REUSE_PORT: "on",
+      ...Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith("ROOMGATE_") && k !== "ROOMGATE_CLUSTER")),
     },
   },
 ];

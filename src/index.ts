@@ -1,7 +1,7 @@
 /// <reference types="node" preserve="true" />
 // roomgate's public API: what `import … from "roomgate"` gives. Internals that the benchmarks and
 // tests reach into are in internal.ts, not here.
-export { Server, type ServerOptions, type RequestInfo, type ParentNspNameMatchFn } from "./api/server.ts";
+export { Server, type ServerOptions, type ServerPlugin, type RequestInfo, type ParentNspNameMatchFn } from "./api/server.ts";
 export { Namespace, type Middleware } from "./api/namespace.ts";
 export { ParentNamespace } from "./api/parent-namespace.ts";
 export { Socket } from "./api/socket.ts";
@@ -19,3 +19,5 @@ export { RemoteSocket as ClusterRemoteSocket } from "./cluster/remote-socket.ts"
 export type { ClusterTransport, PublishTarget, TransportHandlers } from "./cluster/transport.ts";
 export { Emitter, type EmitterOptions } from "./cluster/emitter.ts";
 export type { NatsOptions, NatsTlsOptions } from "./cluster/nats-options.ts";
+export { operations, type Operations, type OperationsOptions } from "./ops/operations.ts";
+export type { TlsOptions, PerMessageDeflate } from "./engine/app.ts";

@@ -90,7 +90,7 @@ test("the example app: user rooms, authorized project rooms, socket.to, private 
     const bye = once<[string]>(bob, "disconnect", 5000);
     assert.equal(await gw.stop(), 0);
     await bye;
-    assert.match(gw.output(), /SIGTERM, closing/);
+    assert.match(gw.output(), /"signal":"SIGTERM","clients":\d+,"msg":"draining/);
   } finally {
     clients.forEach((c) => c.disconnect());
     await gw.stop();

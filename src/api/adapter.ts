@@ -14,6 +14,8 @@ import type { Socket } from "./socket.ts";
 
 export interface BroadcastFlags {
   volatile?: boolean;
+  /** false: send uncompressed even when permessage-deflate is on. */
+  compress?: boolean;
   local?: boolean;
   timeout?: number;
 }
@@ -33,6 +35,8 @@ const NONE: ReadonlySet<Room> = new Set();
 export interface DeliveryHost {
   readonly planner: Planner;
   readonly delivery: Delivery;
+  /** Marks frames for permessage-deflate (a no-op when it is off or the emit said compress(false)). */
+  markCompressed(frames: readonly Frame[], compress: boolean | undefined): readonly Frame[];
 }
 
 export class Adapter extends Membership<Socket> {
@@ -74,6 +78,7 @@ export class Adapter extends Membership<Socket> {
       senderSlot: sender ? sender.slot : -1,
       senderId: sender?.id,
     });
+    this.host.markCompressed(frames, opts.flags?.compress);
     this.host.delivery.execute(this, plan, frames, sender?.transport ?? null, !!opts.flags?.volatile);
   }
 

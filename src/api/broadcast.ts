@@ -53,9 +53,9 @@ export class BroadcastOperator<EmitEvents extends EventsMap, SocketData> impleme
     return this.withFlags({ local: true });
   }
 
-  /** Accepted for Socket.IO compatibility; per-message compression is not enabled in roomgate. */
-  compress(_compress: boolean): BroadcastOperator<EmitEvents, SocketData> {
-    return this;
+  /** compress(false): this broadcast goes uncompressed even when permessage-deflate is on. */
+  compress(compress: boolean): BroadcastOperator<EmitEvents, SocketData> {
+    return this.withFlags({ compress });
   }
 
   timeout(ms: number): BroadcastOperator<DecorateAcknowledgements<EmitEvents>, SocketData> {
@@ -131,6 +131,7 @@ export class BroadcastOperator<EmitEvents extends EventsMap, SocketData> impleme
         ? undefined
         : setTimeout(() => {
             done = true;
+            this.adapter.nsp.server.stats.acksTimedOut++;
             if (single) ack(new Error("operation has timed out"), null);
             else ack(new Error("operation has timed out"), responses);
           }, this.flags.timeout);

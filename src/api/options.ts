@@ -1,6 +1,7 @@
 // The server's options: their names (Socket.IO's where Socket.IO has the option), defaults and
 // the checks made at construction. One place, so every option is documented and validated once.
 import type { CorsOptions } from "../engine/cors.ts";
+import type { PerMessageDeflate, TlsOptions } from "../engine/app.ts";
 import type { RequestInfo } from "../engine/endpoint.ts";
 import type { LogLevel, Logger } from "../engine/logger.ts";
 import { type CookieOptions, resolveCookie } from "../engine/session-cookie.ts";
@@ -59,18 +60,53 @@ export interface ServerOptions {
    *  back (id, rooms, data) and every event it missed, within maxDisconnectionDuration (README,
    *  "Connection-state recovery"). Events then carry their offset as a last argument. */
   connectionStateRecovery?: RecoveryOptions;
+  /** Serve wss:// (uWS's SSLApp): `{ key, cert }` PEM file paths, optional `passphrase`, `ca`. */
+  tls?: TlsOptions;
+  /** Behind a reverse proxy: take the client's address from X-Forwarded-For and `handshake.secure`
+   *  from X-Forwarded-Proto (default false: a client could forge them). */
+  trustProxy?: boolean;
+  /** permessage-deflate, off by default (it costs CPU per delivery, see README "Operations").
+   *  `true` or `{ compressor, threshold }`; `compress(false)` on an emit skips it. */
+  perMessageDeflate?: PerMessageDeflate;
+  /** Share the port with other processes (SO_REUSEPORT), as the cluster's workers do on purpose.
+   *  Default false: a second server on the same port fails to listen. */
+  reusePort?: boolean;
+  /** Health, metrics and dashboard routes (`operations({ ... })` from "roomgate"), or any plugin
+   *  attached to the server at construction and closed with it. */
+  operations?: ServerPlugin;
+}
+
+/** Something attached to a server for its lifetime (the operations routes are one). */
+export interface ServerPlugin {
+  /** `app`: the server's uWS app, to add HTTP routes to. */
+  attach(io: import("./server.ts").Server, app: import("../engine/uws.ts").TemplatedApp): void;
+  /** Called by `io.listen()` once the server listens (a plugin's own listener starts here). */
+  listen?(): Promise<void>;
+  close?(): void | Promise<void>;
 }
 
 export type ResolvedOptions = Required<
   Omit<
     ServerOptions,
-    "allowedOrigins" | "allowRequest" | "adapter" | "derivedTopics" | "logger" | "maxHttpBufferSize" | "connectionStateRecovery" | "cors" | "cookie"
+    | "allowedOrigins"
+    | "allowRequest"
+    | "adapter"
+    | "derivedTopics"
+    | "logger"
+    | "maxHttpBufferSize"
+    | "connectionStateRecovery"
+    | "cors"
+    | "cookie"
+    | "tls"
+    | "perMessageDeflate"
+    | "operations"
   >
 > &
-  Pick<ServerOptions, "allowedOrigins" | "allowRequest" | "cors"> & {
+  Pick<ServerOptions, "allowedOrigins" | "allowRequest" | "cors" | "tls" | "perMessageDeflate"> & {
     derivedTopics: DerivedTopicOptions;
     connectionStateRecovery: ResolvedRecoveryOptions | null;
     cookie: CookieOptions | null;
+    secure: boolean;
   };
 
 const DEFAULTS = {
@@ -86,6 +122,8 @@ const DEFAULTS = {
   maxBackpressure: 4 * 1024 * 1024,
   derivedTopics: { max: 0 },
   cleanupEmptyChildNamespaces: false,
+  trustProxy: false,
+  reusePort: false,
 };
 
 /** Every option of ServerOptions (an option added there must be added here, or construction
@@ -111,6 +149,11 @@ const SUPPORTED = new Set([
   "cors",
   "cookie",
   "httpCompression",
+  "tls",
+  "trustProxy",
+  "perMessageDeflate",
+  "reusePort",
+  "operations",
 ]);
 
 /** Socket.IO / Engine.IO options that change nothing a client sees here: a one-time warning
@@ -128,7 +171,6 @@ export const IGNORED_OPTIONS: Readonly<Record<string, string>> = {
  *  unless set to the value that means "off". */
 const UNSUPPORTED: Readonly<Record<string, { off: (v: unknown) => boolean; why: string }>> = {
   parser: { off: (v) => v === undefined, why: "roomgate speaks the default socket.io-parser format only" },
-  perMessageDeflate: { off: (v) => v === false, why: "roomgate does not compress WebSocket messages (pass false or leave it out)" },
   allowEIO3: { off: (v) => v === false, why: "roomgate speaks Engine.IO v4 only (Socket.IO clients 3.x and 4.x; pass false or leave it out)" },
 };
 
@@ -170,6 +212,13 @@ export function resolveOptions(opts: ServerOptions): ResolvedOptions {
   const transports = resolved.transports;
   if (!Array.isArray(transports) || transports.length === 0 || transports.some((t) => t !== "polling" && t !== "websocket"))
     throw new TypeError(`transports must be a non-empty list of "polling" and "websocket", got ${JSON.stringify(transports)}`);
+  resolved.secure = opts.tls !== undefined;
+  for (const key of ["pingInterval", "pingTimeout", "maxPayload", "connectTimeout", "maxBackpressure"] as const) {
+    const v = resolved[key];
+    if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new TypeError(`roomgate: option ${key} must be a number >= 0, got ${JSON.stringify(v)}`);
+  }
+  if (typeof resolved.path !== "string" || !resolved.path.startsWith("/"))
+    throw new TypeError(`roomgate: option path must start with "/", got ${JSON.stringify(resolved.path)}`);
   return resolved;
 }
 

@@ -3,10 +3,12 @@
 // sessions, heartbeat) lives in engine/endpoint.ts; delivery in rooms/. Typed by Socket.IO's
 // event maps: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>.
 import type { SessionNamespace } from "../engine/connection.ts";
+import { compressThreshold, createApp } from "../engine/app.ts";
+import type { Frame } from "../engine/binary.ts";
 import { Endpoint, type RequestInfo } from "../engine/endpoint.ts";
 import { randomId } from "../engine/ids.ts";
 import { type Logger, resolveLogger } from "../engine/logger.ts";
-import uWS, { type TemplatedApp } from "../engine/uws.ts";
+import type { TemplatedApp } from "../engine/uws.ts";
 import { Delivery } from "../rooms/delivery.ts";
 import { Planner } from "../rooms/planner.ts";
 import type { Room, SocketId } from "../rooms/types.ts";
@@ -14,7 +16,7 @@ import { Adapter, type AdapterConstructor } from "./adapter.ts";
 import type { BroadcastOperator } from "./broadcast.ts";
 import { EngineView } from "./engine-socket.ts";
 import { Namespace, type Middleware } from "./namespace.ts";
-import { checkOptions, resolveOptions, type ResolvedOptions, type ServerOptions } from "./options.ts";
+import { checkOptions, resolveOptions, type ResolvedOptions, type ServerOptions, type ServerPlugin } from "./options.ts";
 import { ParentNamespace, type ParentNspNameMatchFn } from "./parent-namespace.ts";
 import type { RemoteSocket, ServerReservedEventsMap } from "./socket-types.ts";
 import type { Socket } from "./socket.ts";
@@ -35,7 +37,7 @@ import type {
   ReservedOrUserListener,
 } from "./typed-events.ts";
 
-export type { RequestInfo, ServerOptions, ParentNspNameMatchFn };
+export type { RequestInfo, ServerOptions, ParentNspNameMatchFn, ServerPlugin };
 
 type Operator<EmitEvents extends EventsMap, SocketData> = BroadcastOperator<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>, SocketData>;
 type Untyped = (ev: string, ...args: unknown[]) => any;
@@ -73,6 +75,11 @@ export class Server<
   private readonly parentNsps = new Map<ParentNspNameMatchFn, ParentNamespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>();
   private readonly parentNamespacesFromRegExp = new Map<RegExp, ParentNamespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>();
   private ownApp = true;
+  private readonly plugin: ServerPlugin | undefined;
+  /** @internal API-level counters for monitoring (read by ops/metrics.ts). */
+  readonly stats = { acksTimedOut: 0 };
+  /** Frames from this many bytes up are compressed (Infinity: permessage-deflate off). */
+  private readonly compressFrom: number;
 
   constructor(opts?: ServerOptions);
   constructor(port: number, opts?: ServerOptions);
@@ -85,7 +92,8 @@ export class Server<
     checkOptions(opts as Record<string, unknown>, (msg) => this.logger.warn(msg));
     this.opts = resolveOptions(opts);
     this.adapterConstructor = opts.adapter ?? Adapter;
-    this.app = uWS.App();
+    this.compressFrom = compressThreshold(opts.perMessageDeflate);
+    this.app = createApp(opts.tls);
     this.delivery = new Delivery(this.app);
     this.engine = new EngineView(
       () => this.endpoint,
@@ -93,6 +101,8 @@ export class Server<
     );
     this.endpoint = this.makeEndpoint(this.app);
     this.of("/");
+    this.plugin = opts.operations;
+    this.plugin?.attach(this, this.app);
     // Socket.IO's `new Server(3000)` listens at once; a failure is logged (there is no promise to reject).
     if (port !== undefined) this.listen(port).catch((err) => this.logger.error({ err }, "roomgate: could not listen"));
   }
@@ -102,6 +112,19 @@ export class Server<
     endpoint.onConnectionError = (err) => this.engine.emit("connection_error", err);
     endpoint.generateId = checkedIdMaker(() => randomId(), this.logger);
     return endpoint;
+  }
+
+  /** @internal The Engine.IO endpoint itself, for ops/: counters, sessions, listening state. */
+  get engineEndpoint(): Endpoint {
+    return this.endpoint;
+  }
+
+  /** @internal Marks a packet's frames for permessage-deflate when it is on, the frame is large
+   *  enough and the emit did not say compress(false). A no-op when compression is off. */
+  markCompressed(frames: readonly Frame[], compress: boolean | undefined): readonly Frame[] {
+    if (this.compressFrom === Number.POSITIVE_INFINITY || compress === false) return frames;
+    for (const f of frames) if (f.data.byteLength >= this.compressFrom) f.compress = true;
+    return frames;
   }
 
   // ---------- Socket.IO API ----------
@@ -300,10 +323,12 @@ export class Server<
   /** Starts listening; resolves to the bound port (0 picks a free one). Linux shares the port
    *  between processes (SO_REUSEPORT), so several workers can listen on the same one. A Node
    *  http.Server is refused with a TypeError saying what to do instead. */
-  listen(port: number = 3000, host = "0.0.0.0"): Promise<number> {
+  async listen(port: number = 3000, host = "0.0.0.0"): Promise<number> {
     if (typeof port !== "number") throw new TypeError(NODE_SERVER_ERROR);
-    if (!this.ownApp) return Promise.reject(new Error("roomgate: io.attachApp(app) was called: listen on your app instead"));
-    return this.endpoint.listen(port, host);
+    if (!this.ownApp) throw new Error("roomgate: io.attachApp(app) was called: listen on your app instead");
+    const bound = await this.endpoint.listen(port, host);
+    await this.plugin?.listen?.();
+    return bound;
   }
 
   /** Socket.IO's other name for listen (attaching to a Node http.Server is refused). */
@@ -336,6 +361,7 @@ export class Server<
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (fn) fn(failed ? (failed.reason as Error) : undefined);
     else if (failed) throw failed.reason;
+    await this.plugin?.close?.();
   }
 }
 

@@ -74,7 +74,7 @@ export class Socket<
   private acks: Map<number, Ack> | null = null;
   private extras: Extras | null = null;
   /** Modifiers for the next emit only (timeout, volatile); null when none. */
-  private flags: { volatile?: boolean; timeout?: number } | null = null;
+  private flags: { volatile?: boolean; timeout?: number; compress?: boolean } | null = null;
   private dataObject: SocketData | null = null;
 
   constructor(
@@ -166,8 +166,11 @@ export class Socket<
     }
     const outgoing = this.extras?.anyOutgoing;
     if (outgoing) this.guard(() => outgoing.slice().forEach((l) => l(...data)));
-    if (flags?.volatile && this.transport.congested) return true;
-    this.sendPacket(packet, !flags?.volatile);
+    if (flags?.volatile && this.transport.congested) {
+      this.nsp.server.delivery.stats.volatileDropped++;
+      return true;
+    }
+    this.sendPacket(packet, !flags?.volatile, flags?.compress);
     return true;
   }
 
@@ -210,8 +213,9 @@ export class Socket<
     return this;
   }
 
-  /** Accepted for Socket.IO compatibility; per-message compression is not enabled in roomgate. */
-  compress(_compress: boolean): this {
+  /** compress(false): the next emit goes uncompressed even when permessage-deflate is on. */
+  compress(compress: boolean): this {
+    (this.flags ??= {}).compress = compress;
     return this;
   }
 
@@ -298,9 +302,12 @@ export class Socket<
 
   /** @internal Queues one packet of this namespace for this socket's client. `record`: an event to
    *  keep for connection-state recovery (when on; Socket.IO records every socket.emit that is
-   *  neither volatile nor awaiting an ack). */
-  sendPacket(packet: Omit<Packet, "nsp">, record = false): void {
-    let frames: readonly Frame[] = encodePacket({ type: packet.type, nsp: this.nsp.name, id: packet.id, data: packet.data });
+   *  neither volatile nor awaiting an ack). `compress: false` skips permessage-deflate. */
+  sendPacket(packet: Omit<Packet, "nsp">, record = false, compress?: boolean): void {
+    let frames: readonly Frame[] = this.nsp.server.markCompressed(
+      encodePacket({ type: packet.type, nsp: this.nsp.name, id: packet.id, data: packet.data }),
+      compress,
+    );
     const log = this.adapter.recovery;
     if (record && log !== null) frames = log.recordDirect(this.id, frames);
     this.nsp.server.delivery.enqueue(this.adapter, this, frames);
@@ -319,6 +326,7 @@ export class Socket<
     }
     const timer = setTimeout(() => {
       this.acks?.delete(id);
+      this.nsp.server.stats.acksTimedOut++;
       fn(new Error("operation has timed out"));
     }, timeout);
     (this.acks ??= new Map()).set(id, (...args: unknown[]) => {

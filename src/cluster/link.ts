@@ -46,6 +46,8 @@ export class Link {
   private outage = false;
   private everConnected = false;
   private dropped = 0;
+  /** Publishes dropped since start (relay unreachable), for monitoring. */
+  droppedTotal = 0;
   private readonly connectedListeners: Array<(reconnect: boolean) => void> = [];
   private readonly disconnectedListeners: Array<() => void> = [];
   private firstConnect: { promise: Promise<void>; resolve: () => void };
@@ -147,6 +149,7 @@ export class Link {
 
   private drop(): boolean {
     this.dropped++;
+    this.droppedTotal++;
     return false;
   }
 

@@ -101,8 +101,10 @@ export class NatsTransport implements ClusterTransport {
     return this.link.close();
   }
 
-  stats(): ReturnType<Link["stats"]> {
-    return this.link.stats();
+  /** The client's counters, and the publishes dropped while the relay was unreachable. */
+  stats(): (NonNullable<ReturnType<Link["stats"]>> & { dropped: number }) | null {
+    const s = this.link.stats();
+    return s && { ...s, dropped: this.link.droppedTotal };
   }
 
   log(level: LogLevel, message: string): void {

@@ -110,9 +110,14 @@ export class ClusterNode {
 
   /** Live peers serving `nsp`, as known now. */
   peersServing(nsp: string): string[] {
+    return this.livePeers(nsp);
+  }
+
+  /** @internal Live peers (serving `nsp` when given), as known now. */
+  livePeers(nsp?: string): string[] {
     const now = Date.now();
     const out: string[] = [];
-    for (const [id, p] of this.peers) if (now - p.lastSeen <= this.heartbeatTimeout && p.nsps.has(nsp)) out.push(id);
+    for (const [id, p] of this.peers) if (now - p.lastSeen <= this.heartbeatTimeout && (nsp === undefined || p.nsps.has(nsp))) out.push(id);
     return out;
   }
 

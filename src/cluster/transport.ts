@@ -46,6 +46,6 @@ export interface ClusterTransport {
   flush(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
   /** Transport counters for monitoring (null while never connected). */
-  stats(): { inBytes: number; outBytes: number; inMsgs: number; outMsgs: number } | null;
+  stats(): { inBytes: number; outBytes: number; inMsgs: number; outMsgs: number; dropped?: number } | null;
   log(level: LogLevel, message: string): void;
 }

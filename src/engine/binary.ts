@@ -8,6 +8,8 @@ import { ProtocolError } from "./protocol-error.ts";
 export interface Frame {
   data: Uint8Array;
   binary: boolean;
+  /** Set (true) only when permessage-deflate is on and this frame should be compressed. */
+  compress?: boolean;
 }
 
 /** Deeper than this, a payload is not walked: encoding leaves it as JSON, decoding refuses it (a

@@ -34,8 +34,8 @@ export interface SessionHost {
   namespaceFor(name: string): SessionNamespace | undefined;
   /** The session has connected its first namespace (its connect timeout no longer applies). */
   namespaceConnected(conn: Connection): void;
-  /** The session is gone. */
-  forgetConnection(conn: Connection): void;
+  /** The session is gone, for `reason`. */
+  forgetConnection(conn: Connection, reason: DisconnectReason): void;
 }
 
 /** A namespace as a session sees it: somewhere to connect a socket. */
@@ -260,7 +260,7 @@ export class Connection implements PollingSession {
     this.binaryInFlight = null;
     this.probe?.abandon();
     for (const socket of this.sockets()) socket.onclose(reason);
-    this.server.forgetConnection(this);
+    this.server.forgetConnection(this, reason);
   }
 
   private sockets(): SessionSocket[] {

@@ -5,6 +5,7 @@
 // SessionHost's `namespaceFor`.
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from "./uws.ts";
 import { admit, originAllowed } from "./admission.ts";
+import { compressionFor, type PerMessageDeflate } from "./app.ts";
 import { encodeEngineOpen, ENGINE_PING } from "./codec.ts";
 import { CloseCode, Connection, type SessionHost, type SessionNamespace } from "./connection.ts";
 import { Heartbeat } from "./heartbeat.ts";
@@ -15,6 +16,7 @@ import { type PollingOptions, PollingRequests } from "./polling-requests.ts";
 import { PollingTransport } from "./polling-transport.ts";
 import { shared, UpgradeRequest, type RequestInfo } from "./request.ts";
 import { sessionCookie } from "./session-cookie.ts";
+import { EngineStats, type RefusalReason } from "./stats.ts";
 import { WebSocketTransport } from "./transport.ts";
 import { UpgradeProbe } from "./upgrade-probe.ts";
 
@@ -35,6 +37,13 @@ export interface EndpointOptions extends PollingOptions {
   allowUpgrades: boolean;
   /** Milliseconds an upgrade probe may take before it is abandoned. */
   upgradeTimeout: number;
+  /** The app serves TLS (handshake.secure). */
+  secure?: boolean;
+  /** Take the client's address and scheme from X-Forwarded-For / X-Forwarded-Proto. */
+  trustProxy?: boolean;
+  perMessageDeflate?: PerMessageDeflate;
+  /** Share the port with other processes (SO_REUSEPORT); otherwise listen exclusively. */
+  reusePort?: boolean;
 }
 
 interface UpgradeData {
@@ -75,6 +84,8 @@ export class Endpoint implements SessionHost {
   private readonly awaitingNamespace = new Map<Connection, number>();
   private connectSweep: NodeJS.Timeout | null = null;
   private listenSocket: us_listen_socket | null = null;
+  /** Counters for monitoring (read by ops/metrics.ts). */
+  readonly stats = new EngineStats();
 
   constructor(
     readonly app: TemplatedApp,
@@ -102,12 +113,39 @@ export class Endpoint implements SessionHost {
     return this.connections.size;
   }
 
-  /** Starts listening; resolves to the bound port (0 picks a free one). */
+  /** Open sessions by transport name, and how many have unsent bytes buffered (walks the
+   *  sessions: for a scrape or a dashboard poll, ~1 ms at 20k sessions, not a hot path). */
+  sessionSummary(): { byTransport: Map<string, number>; congested: number } {
+    const byTransport = new Map<string, number>();
+    let congested = 0;
+    for (const conn of this.connections.peers()) {
+      byTransport.set(conn.transport.name, (byTransport.get(conn.transport.name) ?? 0) + 1);
+      if (conn.transport.congested) congested++;
+    }
+    return { byTransport, congested };
+  }
+
+  /** Whether the listen socket is open. */
+  get listening(): boolean {
+    return this.listenSocket !== null;
+  }
+
+  /** Starts listening; resolves to the bound port (0 picks a free one). Exclusive unless
+   *  `reusePort`: a second gateway started on the same port by mistake fails here instead of
+   *  silently taking half of the new connections (Linux SO_REUSEPORT). */
   listen(port: number, host: string): Promise<number> {
     if (this.listenSocket) return Promise.reject(new Error("roomgate: server is already listening"));
+    const options = this.opts.reusePort ? 0 : 1; // LIBUS_LISTEN_DEFAULT (reuse) / LIBUS_LISTEN_EXCLUSIVE_PORT
     return new Promise((resolve, reject) => {
-      this.app.listen(host, port, (socket) => {
-        if (!socket) return reject(new Error(`roomgate: cannot listen on ${host}:${port} (address in use or not available)`));
+      // uWS takes (host, port, options, callback); its typings list only (port, options, callback).
+      const listen = this.app.listen as unknown as (host: string, port: number, options: number, cb: (s: us_listen_socket | false) => void) => void;
+      listen.call(this.app, host, port, options, (socket) => {
+        if (!socket) {
+          const why = this.opts.reusePort
+            ? "address in use or not available"
+            : "address in use (by another gateway?) or not available; set reusePort to share it on purpose";
+          return reject(new Error(`roomgate: cannot listen on ${host}:${port} (${why})`));
+        }
         this.listenSocket = socket;
         this.connections.start();
         resolve(uWS.us_socket_local_port(socket));
@@ -115,19 +153,28 @@ export class Endpoint implements SessionHost {
     });
   }
 
-  /** Ends every session with `reason` and stops listening. */
-  close(reason: "server shutting down"): void {
-    this.stopHeartbeat();
-    for (const conn of [...this.connections.peers()]) conn.close(reason, CloseCode.GOING_AWAY);
+  /** Stops accepting connections; open sessions go on. */
+  stopListening(): void {
     if (this.listenSocket) {
       uWS.us_listen_socket_close(this.listenSocket);
       this.listenSocket = null;
     }
   }
 
-  forgetConnection(conn: Connection): void {
+  /** Ends every session with `reason` and stops listening. */
+  close(reason: "server shutting down"): void {
+    // Listening stops first, so clients told to reconnect land on another worker, not here.
+    this.stopListening();
+    this.stopHeartbeat();
+    for (const conn of [...this.connections.peers()]) conn.close(reason, CloseCode.GOING_AWAY);
+  }
+
+  forgetConnection(conn: Connection, reason: string = "transport close"): void {
+    if (conn.heartbeatBucket < 0) return; // already forgotten
     this.connections.remove(conn);
     this.awaitingNamespace.delete(conn);
+    this.stats.disconnect(reason);
+    this.logger.debug({ sid: conn.sid, reason }, "connection closed");
   }
 
   awaitNamespace(conn: Connection): void {
@@ -178,6 +225,8 @@ export class Endpoint implements SessionHost {
     };
     this.pollingSessions.set(sid, conn);
     this.connections.add(conn);
+    this.stats.opened++;
+    this.logger.debug({ sid, address: request.remoteAddress, transport: transport.name }, "connection opened");
     this.awaitNamespace(conn);
     transport.sendControl(this.openPacket(sid, this.pollingUpgrades));
     return conn;
@@ -195,6 +244,7 @@ export class Endpoint implements SessionHost {
       maxBackpressure: this.opts.maxBackpressure,
       closeOnBackpressureLimit: 1,
       idleTimeout: 0, // the Engine.IO heartbeat detects dead peers
+      compression: compressionFor(this.opts.perMessageDeflate),
       sendPingsAutomatically: false,
       upgrade: (res, req, context) => this.onUpgrade(res, req, context),
       open: (ws) => this.onOpen(ws),
@@ -217,12 +267,14 @@ export class Endpoint implements SessionHost {
     const headers: Record<string, string> = {};
     // Interned, but for the WebSocket key: unique per connection, it would only churn the table.
     req.forEach((k, v) => (headers[k] = k === "sec-websocket-key" ? v : shared(v)));
+    const proxied = this.opts.trustProxy ? forwarded(headers) : null;
     const request = new UpgradeRequest(
       shared(req.getMethod().toUpperCase()),
       shared(req.getUrl()),
       shared(req.getQuery() ?? ""), // usually "EIO=4&transport=websocket", the same for everyone
       headers,
-      shared(Buffer.from(res.getRemoteAddressAsText()).toString()),
+      shared(proxied?.address ?? Buffer.from(res.getRemoteAddressAsText()).toString()),
+      proxied?.secure ?? !!this.opts.secure,
     );
     const query = request.query;
     if (query.EIO !== "4") return this.refuse(res, request, HttpError.UNSUPPORTED_PROTOCOL);
@@ -279,7 +331,12 @@ export class Endpoint implements SessionHost {
     refuse(res, error, detail, headers);
   }
 
+  /** Counts (by Engine.IO error, e.g. "forbidden", "transport_unknown"), logs at debug and reports
+   *  (Engine.IO's `connection_error`) a refused request. */
   reportRefusal(req: RequestInfo | null, error: HttpErrorKind, detail?: string): void {
+    const reason: RefusalReason = error.message.toLowerCase().replace(/\W+/g, "_");
+    this.stats.refuse(reason);
+    this.logger.debug({ reason, address: req?.remoteAddress, detail: detail ?? error.message }, "handshake refused");
     this.onConnectionError?.({ req, code: error.code, message: error.message, context: detail ? { detail } : {} });
   }
 
@@ -288,11 +345,14 @@ export class Endpoint implements SessionHost {
     const transport = new WebSocketTransport(ws);
     if (data.probeOf) return this.onProbeOpen(ws, data, transport);
     const sid = data.sid ?? this.generateId(data.request!);
+    const address = data.request!.remoteAddress;
     const conn = new Connection(this, transport, sid, data.request!);
     this.awaitNamespace(conn);
     data.request = null;
     data.connection = conn;
     this.connections.add(conn);
+    this.stats.opened++;
+    this.logger.debug({ sid, address, transport: transport.name }, "connection opened");
     transport.sendControl(this.openPacket(sid, []));
   }
 
@@ -321,4 +381,15 @@ export class Endpoint implements SessionHost {
     this.connectSweep = null;
     this.connections.stop();
   }
+}
+
+/** The client's address and scheme as a trusted proxy reports them (the first X-Forwarded-For
+ *  entry is the client; X-Forwarded-Proto "https" means TLS ended at the proxy). */
+function forwarded(headers: Record<string, string>): { address?: string; secure?: boolean } {
+  const xff = headers["x-forwarded-for"];
+  const proto = headers["x-forwarded-proto"];
+  return {
+    address: xff ? xff.split(",")[0].trim() || undefined : undefined,
+    secure: proto ? proto.split(",")[0].trim().toLowerCase() === "https" : undefined,
+  };
 }

@@ -41,9 +41,9 @@ export class SocketHandshake implements Handshake {
     return this.request.url;
   }
 
-  /** uWS serves plain ws:// here (TLS ends in front of it). */
+  /** Whether the client connected over TLS: to a TLS server, or to a trusted proxy that says so. */
   get secure(): boolean {
-    return false;
+    return this.request.secure;
   }
 
   get xdomain(): boolean {

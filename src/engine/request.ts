@@ -19,6 +19,8 @@ export class UpgradeRequest implements RequestInfo {
     private readonly queryString: string,
     readonly headers: Record<string, string>,
     readonly remoteAddress: string,
+    /** Whether the client reached us over TLS (here, or at a trusted proxy). */
+    readonly secure = false,
   ) {
     this.query = parseQuery(queryString);
   }

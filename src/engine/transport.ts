@@ -20,7 +20,7 @@ export interface Transport {
   subscribe(topic: string): void;
   unsubscribe(topic: string): void;
   /** Publishes to a topic from this connection: every subscriber but this one gets it. */
-  publish(topic: string, data: Uint8Array | string, binary: boolean): void;
+  publish(topic: string, data: Uint8Array | string, binary: boolean, compress?: boolean): void;
   flush(): void;
   sendNow(frames: readonly Frame[]): void;
   sendTextNow(text: string): void;
@@ -50,8 +50,8 @@ export class WebSocketTransport implements Transport {
     (this.queue ??= []).push(frame);
   }
 
-  publish(topic: string, data: Uint8Array | string, binary: boolean): void {
-    if (!this.closed) this.ws.publish(topic, data, binary);
+  publish(topic: string, data: Uint8Array | string, binary: boolean, compress = false): void {
+    if (!this.closed) this.ws.publish(topic, data, binary, compress);
   }
 
   subscribe(topic: string): void {
@@ -88,7 +88,7 @@ export class WebSocketTransport implements Transport {
     if (this.closed) return;
     const ws = this.ws;
     ws.cork(() => {
-      for (const f of frames) ws.send(f.data, f.binary);
+      for (const f of frames) ws.send(f.data, f.binary, f.compress === true);
     });
   }
 
@@ -121,5 +121,5 @@ let corkedQueue = NO_FRAMES;
 function sendCorked(): void {
   const ws = corkedWs!;
   const queue = corkedQueue;
-  for (let i = 0; i < queue.length; i++) ws.send(queue[i].data, queue[i].binary);
+  for (let i = 0; i < queue.length; i++) ws.send(queue[i].data, queue[i].binary, queue[i].compress === true);
 }

@@ -11,6 +11,7 @@
 // native publish (the planner adds the polling members a topic holds to the per-socket set).
 import { forEachBit } from "./bitset.ts";
 import type { Frame } from "../engine/binary.ts";
+import { DeliveryStats, framesBytes } from "./delivery-stats.ts";
 import type { Membership } from "./membership.ts";
 import type { Plan } from "./planner.ts";
 import type { TemplatedApp } from "../engine/uws.ts";
@@ -22,12 +23,15 @@ export class Delivery {
   private readonly touched = new Set<Membership<Recipient>>();
   private scheduled = false;
   private readonly flushNow = () => this.flush();
+  /** Counters for monitoring, bumped once per broadcast (read by ops/metrics.ts). */
+  readonly stats = new DeliveryStats();
 
   constructor(private readonly app: TemplatedApp) {}
 
   /** Queues frames for one socket of namespace `m`. */
   enqueue(m: Membership<Recipient>, recipient: Recipient, frames: readonly Frame[]): void {
     this.touched.add(m);
+    if (!recipient.transport.closed) this.stats.count(this.stats.direct, 1, framesBytes(frames));
     this.queueFor(m, recipient, frames);
   }
 
@@ -50,16 +54,27 @@ export class Delivery {
     if (plan.topics.length > 0) this.schedule();
     for (const topic of plan.topics) {
       for (const f of frames) {
-        if (plan.viaSender && sender) sender.publish(topic, f.data, f.binary);
-        else this.app.publish(topic, f.data, f.binary);
+        if (plan.viaSender && sender) sender.publish(topic, f.data, f.binary, f.compress === true);
+        else this.app.publish(topic, f.data, f.binary, f.compress === true);
       }
     }
+    const bytes = framesBytes(frames);
+    if (plan.topics.length > 0) this.stats.count(plan.derived ? this.stats.derived : this.stats.native, plan.nativeRecipients, bytes);
     if (plan.perSocket) {
       this.touched.add(m);
+      let delivered = 0;
+      let dropped = 0;
       forEachBit(plan.perSocket, (slot) => {
         const r = m.memberAt(slot);
-        if (r && !(volatile && r.transport.congested)) this.queueFor(m, r, frames);
+        if (!r) return;
+        if (volatile && r.transport.congested) dropped++;
+        else {
+          this.queueFor(m, r, frames);
+          delivered++;
+        }
       });
+      this.stats.count(this.stats.per_socket, delivered, bytes);
+      this.stats.volatileDropped += dropped;
     }
   }
 

@@ -26,6 +26,10 @@ export interface Plan {
   perSocket: Uint32Array | null;
   /** Write every queued frame before publishing (some recipients of `topics` hold queued frames). */
   flushFirst?: boolean;
+  /** Sockets the native `topics` reach (for the delivery counters; known here without a count). */
+  nativeRecipients: number;
+  /** Whether `topics` is a derived topic. */
+  derived?: boolean;
 }
 
 export class Planner {
@@ -50,7 +54,15 @@ export class Planner {
     if (!derived) return plan;
     // Sockets of the target holding queued frames must get them first. A derived topic is for a
     // target that repeats, so flushing them once beats delivering socket by socket from here on.
-    const topicPlan = { topics: [derived.topic], viaSender: plan.viaSender, perSocket: null, flushFirst: derived.slots.intersects(m.pending) };
+    const recipients = derived.slots.size - (plan.viaSender && derived.slots.has(req.senderSlot) ? 1 : 0);
+    const topicPlan: Plan = {
+      topics: [derived.topic],
+      viaSender: plan.viaSender,
+      perSocket: null,
+      flushFirst: derived.slots.intersects(m.pending),
+      nativeRecipients: recipients,
+      derived: true,
+    };
     if (m.polling.size === 0) return topicPlan;
     this.picked.length = 0;
     this.picked.push(derived.slots);
@@ -88,7 +100,7 @@ export class Planner {
     picked.length = 0;
     if (req.rooms.size === 0) {
       if (!blockedBy(m.all, excluding ? excluded : null, pending)) {
-        const plan = { topics: [m.namespaceTopic], viaSender: hasSender, perSocket: null };
+        const plan = { topics: [m.namespaceTopic], viaSender: hasSender, perSocket: null, nativeRecipients: m.all.size - (hasSender ? 1 : 0) };
         if (!polling) return plan;
         picked.push(m.all);
         return this.withPolling(m, plan, req.senderSlot);
@@ -105,30 +117,32 @@ export class Planner {
       if (candidates.length > 1) candidates.sort((a, b) => b.slots.size - a.slots.size);
       const covered = this.covered;
       if (candidates.length > 1) covered.fill(0, 0, words);
+      let nativeRecipients = 0;
       for (const idx of candidates) {
         if (idx.native && !blockedBy(idx.slots, excluding ? excluded : null, pending) && (topics.length === 0 || !idx.slots.intersects(covered))) {
           topics.push(idx.topic);
           idx.slots.orInto(covered);
           if (polling) picked.push(idx.slots);
+          nativeRecipients += idx.slots.size - (hasSender && idx.slots.has(req.senderSlot) ? 1 : 0);
         } else {
           rest.push(idx.slots);
         }
       }
-      if (rest.length === 0) return this.withPolling(m, { topics, viaSender: hasSender, perSocket: null }, req.senderSlot);
+      if (rest.length === 0) return this.withPolling(m, { topics, viaSender: hasSender, perSocket: null, nativeRecipients }, req.senderSlot);
       const union = this.union;
       union.fill(0, 0, words);
       for (const s of rest) s.orInto(union);
       if (topics.length > 0) for (let i = 0; i < words; i++) union[i] &= ~covered[i];
       if (excluding) for (let i = 0; i < words; i++) union[i] &= ~excluded[i];
       if (hasSender) clearBit(union, req.senderSlot);
-      return this.withPolling(m, { topics, viaSender: hasSender, perSocket: union.subarray(0, words) }, req.senderSlot);
+      return this.withPolling(m, { topics, viaSender: hasSender, perSocket: union.subarray(0, words), nativeRecipients }, req.senderSlot);
     }
     const union = this.union;
     union.fill(0, 0, words);
     m.all.orInto(union);
     if (excluding) for (let i = 0; i < words; i++) union[i] &= ~excluded[i];
     if (hasSender) clearBit(union, req.senderSlot);
-    return { topics, viaSender: hasSender, perSocket: union.subarray(0, words) };
+    return { topics, viaSender: hasSender, perSocket: union.subarray(0, words), nativeRecipients: 0 };
   }
 
   /** Adds the polling members of the picked topics (minus the sender, which a native publish
@@ -143,17 +157,20 @@ export class Planner {
       out.fill(0);
     }
     const slots = out;
+    // Polling members of the native picks go socket by socket: the native count loses them.
+    let moved = 0;
     m.polling.forEach((slot) => {
       if (slot === senderSlot) return;
       for (let i = 0; i < picked.length; i++) {
         if (picked[i].has(slot)) {
           slots[slot >>> 5] |= 1 << (slot & 31);
+          moved++;
           return;
         }
       }
     });
     picked.length = 0;
-    return { ...plan, perSocket: slots };
+    return { ...plan, perSocket: slots, nativeRecipients: plan.nativeRecipients - moved };
   }
 
   private growScratch(words: number): void {

@@ -48,6 +48,11 @@ export class RoomMap extends Map<Room, Set<SocketId>> {
     return super.get(room) as RoomIndex | undefined;
   }
 
+  /** Stored rooms that are not a socket's own room (the application's rooms), with their sizes. */
+  *applicationRooms(): Generator<[Room, number]> {
+    for (const [room, ids] of super.entries()) if (typeof room !== "string" || !this.sids.has(room)) yield [room, ids.size];
+  }
+
   /** The socket alone in its own room `room` (not stored), if that is what `room` is. */
   ownRoomMember(room: Room): Member | undefined {
     if (typeof room !== "string") return undefined; // a socket id is a string

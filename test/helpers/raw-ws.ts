@@ -6,6 +6,8 @@ import { randomBytes } from "node:crypto";
 export interface RawFrame {
   opcode: number;
   data: Buffer;
+  /** RSV1: set on a permessage-deflate compressed message. */
+  rsv1: boolean;
 }
 
 export class RawWebSocket {
@@ -139,7 +141,7 @@ export class RawWebSocket {
         offset = 10;
       }
       if (b.length < offset + len) break;
-      const frame = { opcode: b[0] & 0x0f, data: Buffer.from(b.subarray(offset, offset + len)) };
+      const frame = { opcode: b[0] & 0x0f, data: Buffer.from(b.subarray(offset, offset + len)), rsv1: (b[0] & 0x40) !== 0 };
       this.buffer = b.subarray(offset + len);
       if (frame.opcode === 8) {
         this.closeCode = frame.data.length >= 2 ? frame.data.readUInt16BE(0) : undefined;

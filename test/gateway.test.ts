@@ -1,0 +1,110 @@
+// The gateway binary (`npm start`) as an operator runs it: configuration from the environment and
+// a JSON file, validated with clear errors; exclusive listening; JSON log lines at the chosen
+// level; the "ready" message pm2's wait_ready waits for; draining on SIGINT.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { io as connectClient } from "socket.io-client";
+import { freePort } from "./helpers/cluster.ts";
+import { once } from "./helpers/server.ts";
+
+const ENTRY = ["--import", "tsx", "src/bin/gateway.ts"];
+
+function runSync(env: Record<string, string>) {
+  return spawnSync(process.execPath, ENTRY, { env: { ...process.env, HOST: "127.0.0.1", ...env }, encoding: "utf8", timeout: 20000 });
+}
+
+/** Starts a gateway with an IPC channel; resolves once it sent "ready" (pm2's wait_ready). */
+function start(env: Record<string, string>): Promise<{ child: ChildProcess; out: string[] }> {
+  const child = spawn(process.execPath, ENTRY, { env: { ...process.env, HOST: "127.0.0.1", ...env }, stdio: ["ignore", "pipe", "pipe", "ipc"] });
+  const out: string[] = [];
+  let buf = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    buf += d.toString();
+    const lines = buf.split("\n");
+    buf = lines.pop()!;
+    out.push(...lines);
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "ready" in 20 s; stdout: ${out.join("\n")}`)), 20000);
+    child.on("message", (m) => {
+      if (m !== "ready") return;
+      clearTimeout(timer);
+      resolve({ child, out });
+    });
+    child.on("exit", (code) => reject(new Error(`exited ${code} before ready`)));
+  });
+}
+
+function stop(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => {
+    child.once("exit", (code) => resolve(code));
+    child.kill("SIGINT");
+  });
+}
+
+test("invalid settings stop the gateway with a clear message and a non-zero status", () => {
+  const bad = runSync({ PORT: "abc", ROOMGATE_PING_TIMEOUT: "soon", ROOMGATE_LOG_LEVEL: "chatty" });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /invalid configuration/);
+  assert.match(bad.stderr, /PORT="abc" must be a port number 0-65535/);
+  assert.match(bad.stderr, /ROOMGATE_PING_TIMEOUT="soon" must be an integer >= 0/);
+  assert.match(bad.stderr, /ROOMGATE_LOG_LEVEL="chatty" must be one of debug, info, warn, error, silent/);
+
+  const dir = mkdtempSync(join(tmpdir(), "roomgate-config-"));
+  const file = join(dir, "gateway.json");
+  writeFileSync(file, JSON.stringify({ port: 0, server: { pingIntervall: 5 } }));
+  const typo = runSync({ ROOMGATE_CONFIG: file });
+  assert.equal(typo.status, 2);
+  assert.match(typo.stderr, /unknown setting "server\.pingIntervall"/);
+});
+
+test("a config file and the environment configure the server; the environment wins; logs are pino JSON lines", async () => {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "roomgate-config-"));
+  const file = join(dir, "gateway.json");
+  writeFileSync(file, JSON.stringify({ port, server: { pingInterval: 7000, pingTimeout: 1000 }, operations: { metrics: true, token: "t" } }));
+  const { child, out } = await start({ ROOMGATE_CONFIG: file, ROOMGATE_PING_TIMEOUT: "3000", ROOMGATE_LOG_LEVEL: "debug", PORT: "" });
+  try {
+    const client = connectClient(`http://127.0.0.1:${port}`, { transports: ["websocket"], reconnection: false, forceNew: true, auth: { userId: "op" } });
+    await once(client, "connect", 5000);
+    // The Engine.IO client keeps the open packet's heartbeat settings.
+    const engine = (client.io as unknown as { engine: { _pingInterval: number; _pingTimeout: number } }).engine;
+    assert.deepEqual([engine._pingInterval, engine._pingTimeout], [7000, 3000]);
+    const metrics = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { Authorization: "Bearer t" } });
+    assert.match(await metrics.text(), /roomgate_connections\{transport="websocket"\} 1/);
+    client.disconnect();
+
+    // A second gateway on the same port fails, saying why.
+    const second = runSync({ PORT: String(port) });
+    assert.equal(second.status, 1);
+    const fatal = JSON.parse(second.stdout.trim().split("\n").pop()!);
+    assert.equal(fatal.level, 60);
+    assert.match(fatal.msg, /cannot listen on 127\.0\.0\.1:\d+ \(address in use \(by another gateway\?\)/);
+
+    await new Promise((r) => setTimeout(r, 200));
+    const lines = out.map((l) => JSON.parse(l) as { level: number; msg: string; sid?: string; reason?: string });
+    assert.ok(lines.some((l) => l.level === 30 && /^listening on 127\.0\.0\.1:/.test(l.msg)));
+    assert.ok(lines.some((l) => l.level === 20 && l.msg === "connection opened" && typeof l.sid === "string"));
+    assert.ok(lines.some((l) => l.level === 20 && l.msg === "connection closed" && l.reason === "transport close"));
+  } finally {
+    assert.equal(await stop(child), 0);
+  }
+});
+
+test("SIGINT drains: /readyz stops answering ready, clients are told to go, the process exits 0", async () => {
+  const port = await freePort();
+  const { child, out } = await start({ PORT: String(port) });
+  const client = connectClient(`http://127.0.0.1:${port}`, { transports: ["websocket"], reconnection: false, forceNew: true, auth: { userId: "op" } });
+  await once(client, "connect", 5000);
+  assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
+  const gone = once<[string]>(client, "disconnect", 5000);
+  const code = await stop(child);
+  assert.equal(code, 0);
+  assert.equal((await gone)[0], "transport close"); // socket.io-client reconnects after this one
+  assert.ok(out.some((l) => /"msg":"draining/.test(l)));
+});
