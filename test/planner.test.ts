@@ -79,6 +79,9 @@ function run(seed: number, derivedTopics: { after?: number; max?: number }): num
         assert.equal(n, 1, `${where}: ${r.id} is reached ${n} times`);
       }
       for (const r of want) assert.ok(hits.has(r), `${where}: ${r.id} is not reached`);
+      // The metrics count native deliveries from the plan: it must match what the topics reach.
+      const nativeHits = reached(m, model, { ...plan, perSocket: null }, sender);
+      assert.equal(plan.nativeRecipients, nativeHits.size, `${where}: nativeRecipients`);
       // Native topics never reach a member holding queued frames unless the plan flushes first.
       if (!plan.flushFirst && m.pendingAny) {
         for (const topic of plan.topics)
@@ -110,8 +113,18 @@ test("planner: one native publish for a room, the namespace topic for everybody,
   m.addAll("y", ["big"]);
   const planner = new Planner();
   const none = new Set<string>();
-  assert.deepEqual(planner.plan(m, { rooms: new Set(["big"]), except: none, senderSlot: -1 }), { topics: ["/\x1fbig"], viaSender: false, perSocket: null });
-  assert.deepEqual(planner.plan(m, { rooms: none, except: none, senderSlot: -1 }), { topics: ["/\x1f"], viaSender: false, perSocket: null });
+  assert.deepEqual(planner.plan(m, { rooms: new Set(["big"]), except: none, senderSlot: -1 }), {
+    topics: ["/\x1fbig"],
+    viaSender: false,
+    perSocket: null,
+    nativeRecipients: 2,
+  });
+  assert.deepEqual(planner.plan(m, { rooms: none, except: none, senderSlot: -1 }), {
+    topics: ["/\x1f"],
+    viaSender: false,
+    perSocket: null,
+    nativeRecipients: 3,
+  });
   const solo = planner.plan(m, { rooms: new Set(["solo"]), except: none, senderSlot: -1 });
   assert.deepEqual(solo.topics, []);
   assert.deepEqual(
@@ -120,7 +133,7 @@ test("planner: one native publish for a room, the namespace topic for everybody,
   );
   // socket.to("big") from x: published from x's connection, which uWS skips.
   const fromX = planner.plan(m, { rooms: new Set(["big"]), except: new Set(["x"]), senderSlot: x.slot, senderId: "x" });
-  assert.deepEqual(fromX, { topics: ["/\x1fbig"], viaSender: true, perSocket: null });
+  assert.deepEqual(fromX, { topics: ["/\x1fbig"], viaSender: true, perSocket: null, nativeRecipients: 1 });
 });
 
 test("planner: selectRecipients is the plain union minus except, for acks and utilities", () => {
