@@ -323,12 +323,13 @@ export class Server<
   /** Starts listening; resolves to the bound port (0 picks a free one). Linux shares the port
    *  between processes (SO_REUSEPORT), so several workers can listen on the same one. A Node
    *  http.Server is refused with a TypeError saying what to do instead. */
-  async listen(port: number = 3000, host = "0.0.0.0"): Promise<number> {
+  listen(port: number = 3000, host = "0.0.0.0"): Promise<number> {
     if (typeof port !== "number") throw new TypeError(NODE_SERVER_ERROR);
-    if (!this.ownApp) throw new Error("roomgate: io.attachApp(app) was called: listen on your app instead");
-    const bound = await this.endpoint.listen(port, host);
-    await this.plugin?.listen?.();
-    return bound;
+    if (!this.ownApp) return Promise.reject(new Error("roomgate: io.attachApp(app) was called: listen on your app instead"));
+    return this.endpoint.listen(port, host).then(async (bound) => {
+      await this.plugin?.listen?.();
+      return bound;
+    });
   }
 
   /** Socket.IO's other name for listen (attaching to a Node http.Server is refused). */
