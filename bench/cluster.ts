@@ -175,12 +175,13 @@ class Session {
     await until(async () => (await this.a.request({ cmd: "joined" })).n === onA, `worker A to hold ${onA} joined sockets`, 10000);
     if (this.b) await until(async () => (await this.b!.request({ cmd: "joined" })).n === n - onA, "worker B to hold its sockets", 10000);
     if (this.relay) {
-      // interest (one SUB per room with local members, socket-id rooms included) is asynchronous
+      // interest (one SUB per room with local members; a worker's own socket ids need none) is
+      // asynchronous: wait until the count holds still
       let last = -1;
       await until(
         async () => {
           const s = (await this.relay!.request({ cmd: "stats" })).subscriptions as number;
-          const stable = s === last && s >= n;
+          const stable = s === last && s > 0;
           last = s;
           return stable;
         },

@@ -9,5 +9,16 @@ export { assertRoomName, type Member } from "./rooms/types.ts";
 export { encodePacket, decodePacket, decodeEngine, PacketType, type Packet } from "./engine/codec.ts";
 export { deconstruct, reconstruct, hasBinary, isBinary, toBytes, MAX_DEPTH, type Frame } from "./engine/binary.ts";
 export { ProtocolError } from "./engine/protocol-error.ts";
-export { decodeMessage, encodeMessage, DuplicateFilter, Subjects, token, type BroadcastMessage } from "./cluster/protocol.ts";
+export {
+  decodeMessage,
+  encodeMessage,
+  DuplicateFilter,
+  newWorkerId,
+  ownerOf,
+  Subjects,
+  token,
+  type BroadcastMessage,
+  type InterestMessage,
+} from "./cluster/protocol.ts";
+export { LocalInterest, PeerInterest } from "./cluster/interest.ts";
 export { Parser, type ProtocolHandler } from "./cluster/relay/nats-protocol.ts";

@@ -3,7 +3,18 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect as natsConnect } from "nats";
-import { decodeMessage, DuplicateFilter, encodeMessage, Subjects, token, type BroadcastMessage } from "../src/internal.ts";
+import {
+  decodeMessage,
+  DuplicateFilter,
+  encodeMessage,
+  LocalInterest,
+  newWorkerId,
+  ownerOf,
+  PeerInterest,
+  Subjects,
+  token,
+  type BroadcastMessage,
+} from "../src/internal.ts";
 import { createClusterAdapter, Emitter, Relay, Server } from "../src/index.ts";
 import clusterApp from "./helpers/cluster-app.ts";
 import { connect, freePort, op, received, until } from "./helpers/cluster.ts";
@@ -22,6 +33,77 @@ test("subject tokens: any room or namespace name becomes one safe, distinct toke
   assert.equal(new Subjects("app.rg").node("00ff"), "app.rg.n.00ff");
   assert.throws(() => new Subjects("bad prefix"), TypeError);
   assert.throws(() => new Subjects("a.>"), TypeError);
+});
+
+test("socket ids of a cluster worker name their owner; other rooms name nobody", () => {
+  const worker = newWorkerId();
+  assert.match(worker, /^[A-Za-z0-9_-]{8}$/);
+  assert.notEqual(newWorkerId(), worker);
+  const id = `${worker}${"x".repeat(21)}`;
+  assert.equal(ownerOf(id), worker);
+  for (const room of [
+    "room",
+    "x".repeat(21),
+    `${worker}${"x".repeat(20)}`,
+    `${worker}${"x".repeat(22)}`,
+    `${worker}${" ".repeat(21)}`,
+    `${worker}.${"x".repeat(20)}`,
+  ])
+    assert.equal(ownerOf(room), null, room);
+});
+
+test("room interest: deltas in version order, a gap asks for a snapshot, a snapshot resets", () => {
+  const a = new LocalInterest("A");
+  const peers = new PeerInterest();
+  const holders = (rooms: string[]) => {
+    const out = new Set<string>();
+    peers.interested("/", rooms, ["A", "B"], out);
+    return [...out];
+  };
+  for (const m of a.snapshot()) assert.equal(peers.apply(m), true);
+  assert.equal(peers.version("A"), 0);
+  a.add("/", "r1");
+  a.add("/", "r2");
+  a.delete("/", "r2"); // within one batch: only its final state travels
+  const d1 = a.drain();
+  assert.deepEqual(
+    d1.map((m) => [m.ver, m.add, m.del]),
+    [[1, ["r1"], ["r2"]]],
+  );
+  assert.equal(peers.apply(d1[0]!), true);
+  assert.deepEqual(holders(["r2", "r1"]), ["A"]);
+  assert.deepEqual(holders(["r2"]), []);
+  assert.deepEqual(holders(["r1"]).length, 1);
+  // A lost delta: the next one is refused (the node then asks for a snapshot), the state is kept.
+  a.add("/", "r3");
+  a.drain();
+  a.add("/", "r4");
+  assert.equal(peers.apply(a.drain()[0]!), false);
+  assert.deepEqual(holders(["r3", "r4"]), []);
+  // The snapshot (in chunks of 4096 rooms) brings everything back, at the current version.
+  for (let i = 0; i < 5000; i++) a.add("/admin", `big-${i}`);
+  a.drain();
+  const snap = a.snapshot();
+  assert.deepEqual(
+    snap.map((m) => [m.snap, m.nsp, m.add.length]),
+    [
+      ["reset", "/", 3],
+      ["more", "/admin", 4096],
+      ["more", "/admin", 904],
+    ],
+  );
+  for (const m of snap) assert.equal(peers.apply(m), true);
+  assert.equal(peers.version("A"), a.ver);
+  assert.deepEqual(holders(["r3"]), ["A"]);
+  const out = new Set<string>();
+  peers.interested("/admin", ["big-4999"], ["A"], out);
+  assert.equal(out.size, 1);
+  // A delta already covered by the snapshot is ignored; a peer never heard of asks for one.
+  assert.equal(peers.apply({ ...d1[0]!, del: ["r1"] }), true);
+  assert.deepEqual(holders(["r1"]), ["A"]);
+  assert.equal(peers.apply({ v: 1, type: "interest", from: "C", ver: 3, nsp: "/", add: ["r1"], del: [] }), false);
+  peers.drop("A");
+  assert.deepEqual(holders(["r1"]), []);
 });
 
 const broadcast = (data: unknown[]): BroadcastMessage => ({ v: 1, type: "broadcast", origin: "o", seq: 7, nsp: "/", rooms: ["r"], except: [], data });

@@ -3,7 +3,7 @@
 // Run: node --import tsx --test test/cluster.test.ts
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createClusterAdapter, Emitter, Server } from "../src/index.ts";
+import { createClusterAdapter, Emitter, Server, type ClusterAdapter } from "../src/index.ts";
 import clusterApp from "./helpers/cluster-app.ts";
 import {
   connect,
@@ -80,9 +80,11 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
         all().map((c) => received(c, "u")),
         want,
       );
-      // Worker B got the broadcasts to several of its rooms several times, and dropped the copies.
+      // Worker B holds a recipient of every one of them and got each once, not once per room of it
+      // that it holds (a union goes once to each interested worker).
       const stats = await op(b1, "clusterStats");
-      assert.ok(stats.duplicatesDropped > 0, JSON.stringify(stats));
+      assert.equal(stats.broadcastsIn, N, JSON.stringify(stats));
+      assert.equal(stats.duplicatesDropped, 0, JSON.stringify(stats));
     });
 
     it("room names that are not valid NATS subject tokens", async () => {
@@ -375,7 +377,138 @@ function interestSuite(name: string, makeBackend: () => Promise<Backend>, skip: 
   });
 }
 
+function unionSuite(name: string, makeBackend: () => Promise<Backend>, skip: string | false) {
+  // Three servers in this process (slow heartbeats: nothing else moves while counting): members of
+  // the four target rooms only on B, nothing of them on C.
+  describe(`unions and socket ids over ${name}`, { skip, timeout: 30_000 }, () => {
+    let backend: Backend;
+    const servers: Server[] = [];
+    const clients: Client[] = [];
+    before(async () => {
+      backend = await makeBackend();
+      await backend.start();
+    });
+    after(async () => {
+      for (const c of clients) c.socket.disconnect();
+      for (const io of servers) await io.close();
+      await backend?.stop();
+    });
+
+    it("a union crosses the relay once per interested worker; private messages and per-socket operations go to the owner only", async () => {
+      const cluster = { servers: backend.url, heartbeatInterval: 60_000, requestTimeout: 1000, log: () => {} };
+      const [ioA, ioB, ioC] = ["A", "B", "C"].map((w) => {
+        const io = new Server({ adapter: createClusterAdapter(cluster) });
+        clusterApp(io, w);
+        servers.push(io);
+        return io;
+      }) as [Server, Server, Server];
+      const nodeOf = (io: Server) => (io.sockets.adapter as ClusterAdapter).node;
+      const [pA, pB, pC] = await Promise.all([ioA, ioB, ioC].map((io) => io.listen(0, "127.0.0.1")));
+      const cA = await connect(pA!, "cA");
+      const cB = await connect(pB!, "cB", ["u1", "u2", "u3", "u4"]);
+      const cC = await connect(pC!, "cC", ["elsewhere"]);
+      clients.push(cA, cB, cC);
+      // Socket ids carry their worker's id, and stay as long and random as a lone worker's after it.
+      for (const [c, io] of [
+        [cA, ioA],
+        [cB, ioB],
+        [cC, ioC],
+      ] as const) {
+        assert.equal(c.id.slice(0, 8), nodeOf(io).id);
+        assert.match(c.id, /^[A-Za-z0-9_-]{29}$/);
+      }
+      // A socket on C also joins cB's own room (a foreign member of a socket-id room).
+      const cBx = await connect(pC!, "cBx", [cB.id]);
+      clients.push(cBx);
+      await until(async () => (await op(cA, "serverCount")) === 3 && (await op(cC, "serverCount")) === 3, "the three servers to meet");
+      await sleep(200); // interest messages settle
+
+      const bytesIn = () => [ioA, ioB, ioC].map((io) => nodeOf(io).link.stats()!.inBytes);
+      const statsOf = () => [ioA, ioB, ioC].map((io) => ({ ...nodeOf(io).stats }));
+      const measure = async (what: () => Promise<unknown>, settle: () => boolean) => {
+        const [r0, b0, s0] = [await backend.stats(), bytesIn(), statsOf()];
+        await what();
+        await until(settle, "delivery");
+        await sleep(150);
+        const [r1, b1, s1] = [await backend.stats(), bytesIn(), statsOf()];
+        return {
+          relayMsgs: r1.msgsOut - r0.msgsOut,
+          relayBytes: r1.bytesOut - r0.bytesOut,
+          bytesIn: b1.map((b, i) => b - b0[i]!),
+          broadcastsIn: s1.map((s, i) => s.broadcastsIn - s0[i]!.broadcastsIn),
+          requestsIn: s1.map((s, i) => s.requestsIn - s0[i]!.requestsIn),
+        };
+      };
+
+      // A union of four rooms, all on B, with a 1,000-byte payload: one message, to B.
+      const big = "x".repeat(1000);
+      const u4 = await measure(
+        () => op(cA, "broadcast", { to: ["u1", "u2", "u3", "u4"], ev: "u4", args: [big] }),
+        () => received(cB, "u4").length === 1,
+      );
+      assert.equal(u4.relayMsgs, 1, JSON.stringify(u4));
+      assert.ok(u4.relayBytes > 1000 && u4.relayBytes < 1400, JSON.stringify(u4));
+      assert.deepEqual(u4.broadcastsIn, [0, 1, 0]);
+      assert.equal(u4.bytesIn[2], 0, "C, with members of none of the rooms, receives nothing");
+      // One room of it costs the same bytes: independent of the number of rooms.
+      const u1 = await measure(
+        () => op(cA, "broadcast", { to: ["u1"], ev: "u1", args: [big] }),
+        () => received(cB, "u1").length === 1,
+      );
+      assert.equal(u1.relayMsgs, 1);
+      assert.ok(Math.abs(u4.relayBytes - u1.relayBytes) < 40, `${u4.relayBytes} vs ${u1.relayBytes}`);
+      // A union over B's and C's rooms: once to each of them.
+      const both = await measure(
+        () => op(cA, "broadcast", { to: ["u1", "u2", "elsewhere"], ev: "both" }),
+        () => received(cB, "both").length === 1 && received(cC, "both").length === 1,
+      );
+      assert.deepEqual(both.broadcastsIn, [0, 1, 1]);
+      assert.equal(both.relayMsgs, 2);
+
+      // A private message: to its owner B, and to C, which holds a foreign member of cB's room.
+      const pm = await measure(
+        () => op(cA, "broadcast", { to: [cB.id], ev: "pm", args: ["hi"] }),
+        () => received(cB, "pm").length === 1 && received(cBx, "pm").length === 1,
+      );
+      assert.deepEqual(pm.broadcastsIn, [0, 1, 1]);
+      assert.equal(received(cA, "pm").length + received(cC, "pm").length, 0);
+      // To cA (on A, no foreign member) from C: A alone receives it.
+      const pm2 = await measure(
+        () => op(cC, "broadcast", { to: [cA.id], ev: "pm2" }),
+        () => received(cA, "pm2").length === 1,
+      );
+      assert.deepEqual(pm2.broadcastsIn, [1, 0, 0]);
+      assert.equal(pm2.relayMsgs, 1);
+
+      // Per-socket operations by id: only the owner (and C for cB, through cBx) hears of them.
+      const join = await measure(
+        () => op(cC, "join", { to: [cA.id], rooms: ["joined-by-id"] }),
+        () => ioA.sockets.adapter.rooms.get("joined-by-id")?.has(cA.id) === true,
+      );
+      assert.deepEqual(join.requestsIn, [1, 0, 0]);
+      await measure(
+        () => op(cC, "leave", { to: [cA.id], rooms: ["joined-by-id"] }),
+        () => !ioA.sockets.adapter.rooms.has("joined-by-id"),
+      );
+      // Through a remote socket (fetchSockets goes to every worker, the join to the owner only).
+      const remote = await measure(
+        () => op(cC, "remote", { id: cA.id, action: "join", args: [["via-remote"]] }),
+        () => ioA.sockets.adapter.rooms.get("via-remote")?.has(cA.id) === true,
+      );
+      assert.deepEqual(remote.requestsIn, [2, 1, 0], "A: the fetchSockets, then the join; B: the fetchSockets");
+      const disc = await measure(
+        () => op(cC, "disconnect", { to: [cA.id] }),
+        () => !cA.socket.connected,
+      );
+      assert.deepEqual(disc.requestsIn, [1, 0, 0]);
+      assert.equal(received(cB, "u4").length + received(cB, "pm").length + received(cBx, "pm").length, 3, "each delivered once");
+    });
+  });
+}
+
 clusterSuite("the embedded relay", EmbeddedBackend.create, false);
 clusterSuite("a real nats-server", NatsServerBackend.create, HAS_NATS ? false : "nats-server is not installed");
 interestSuite("the embedded relay", EmbeddedBackend.create, false);
 interestSuite("a real nats-server", NatsServerBackend.create, HAS_NATS ? false : "nats-server is not installed");
+unionSuite("the embedded relay", EmbeddedBackend.create, false);
+unionSuite("a real nats-server", NatsServerBackend.create, HAS_NATS ? false : "nats-server is not installed");

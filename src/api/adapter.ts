@@ -2,6 +2,7 @@
 // adapter (broadcast, broadcast with acks, fetch/join/leave/disconnect by selection). The cluster
 // adapter extends it and forwards the same operations to other workers.
 import { forEachBit } from "../rooms/bitset.ts";
+import { randomId } from "../engine/ids.ts";
 import type { Frame } from "../engine/binary.ts";
 import { encodePacket, type Packet } from "../engine/codec.ts";
 import { Membership } from "../rooms/membership.ts";
@@ -102,6 +103,12 @@ export class Adapter extends Membership<Socket> {
    *  (Socket.IO's adapter hook; the cluster adapter asks the other workers too). */
   restoreSession(pid: unknown, offset: unknown): RestoredSession | null | Promise<RestoredSession | null> {
     return this.recovery?.restore(pid, offset) ?? null;
+  }
+
+  /** The id of a new socket of this namespace: random and unguessable (a cluster adapter puts its
+   *  worker's id in front, to route private messages to the owner). */
+  newSocketId(): string {
+    return randomId();
   }
 
   /** Called once the namespace has made the adapter (Socket.IO's adapter hook; nothing to do locally). */

@@ -64,7 +64,7 @@ export class Socket<
   ServerSideEvents extends EventsMap = DefaultEventsMap,
   SocketData = any,
 > extends StrictEventEmitter<ListenEvents, EmitEvents, SocketReservedEventsMap> {
-  /** Random, unguessable, unique; also the name of the socket's own room. Kept by a recovered socket. */
+  /** Random, unguessable, unique (made by the adapter); also the name of the socket's own room. Kept by a recovered socket. */
   readonly id: string;
   connected = false;
   /** null unless connection-state recovery is on: one field, memory per connection is a target. */
@@ -86,7 +86,7 @@ export class Socket<
   ) {
     super();
     (this as unknown as { _events: object })._events = new (ListenerTable as unknown as new () => object)();
-    this.id = restored ? restored.id : randomId();
+    this.id = restored ? restored.id : nsp.adapter.newSocketId();
     if (restored) {
       this.resume = { pid: restored.pid, recovered: true, since: 0 };
       this.dataObject = restored.data as SocketData;

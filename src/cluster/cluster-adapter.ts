@@ -4,11 +4,14 @@
 // (encodeOptions / decodeOptions convert the selection) and carries out the messages of the others.
 //
 // Routing by interest: a worker receives a room's broadcasts while it has local members in the
-// room (membership's create-room / delete-room), so a broadcast to rooms reaches only workers that
-// hold recipients. A receiving worker applies the full rooms/except selection to its own
-// membership, locally, and delivers a message it gets through several rooms once (per-origin
-// sequence numbers, see DuplicateFilter).
+// room (membership's create-room / delete-room, through node.joinRoom / leaveRoom), so a broadcast to
+// rooms reaches only workers that hold recipients. Socket ids start with the id of the worker that
+// made them (newSocketId), so a private message or an operation on one socket goes to its owner
+// without a subscription per socket. A receiving worker applies the full rooms/except selection to
+// its own membership, locally, and delivers a message it gets twice once (per-origin sequence
+// numbers, see DuplicateFilter).
 import { randomBytes } from "node:crypto";
+import { randomId } from "../engine/ids.ts";
 import { Adapter, type BroadcastOptions } from "../api/adapter.ts";
 import type { Namespace } from "../api/namespace.ts";
 import type { Server } from "../api/server.ts";
@@ -53,11 +56,17 @@ export class ClusterAdapter extends Adapter {
   constructor(nsp: Namespace, node: ClusterNode) {
     super(nsp);
     this.node = node;
-    this.on("create-room", (room: Room) => node.link.joinRoom(this.nspName, room));
+    this.on("create-room", (room: Room) => node.joinRoom(this.nspName, room));
     // A room a parked session (connection-state recovery) holds stays routed here until released.
-    this.on("delete-room", (room: Room) => this.recovery?.holdsRoom(room) || node.link.leaveRoom(this.nspName, room));
-    if (this.recovery) this.recovery.onRoomReleased = (room) => this.rooms.has(room) || node.link.leaveRoom(this.nspName, room);
+    this.on("delete-room", (room: Room) => this.recovery?.holdsRoom(room) || node.leaveRoom(this.nspName, room));
+    if (this.recovery) this.recovery.onRoomReleased = (room) => this.rooms.has(room) || node.leaveRoom(this.nspName, room);
     node.register(this);
+  }
+
+  /** This worker's id, then 21 random characters: the owner of a socket is in its id (protocol.ts's
+   *  ownerOf), and the id stays as unguessable as a lone worker's. */
+  override newSocketId(): string {
+    return this.node.id + randomId();
   }
 
   /** Encoded once: the same frames go to local sockets and, as they are, to the other workers. */
@@ -133,19 +142,19 @@ export class ClusterAdapter extends Adapter {
   override addSockets(opts: BroadcastOptions, rooms: Room[]): void {
     super.addSockets(opts, rooms);
     if (!opts.flags?.local)
-      this.node.publishRequest({ v: V, type: "addSockets", origin: this.node.id, nsp: this.nspName, ...encodeOptions(opts, false), targets: rooms });
+      this.node.publishSelection({ v: V, type: "addSockets", origin: this.node.id, nsp: this.nspName, ...encodeOptions(opts, false), targets: rooms });
   }
 
   override delSockets(opts: BroadcastOptions, rooms: Room[]): void {
     super.delSockets(opts, rooms);
     if (!opts.flags?.local)
-      this.node.publishRequest({ v: V, type: "delSockets", origin: this.node.id, nsp: this.nspName, ...encodeOptions(opts, false), targets: rooms });
+      this.node.publishSelection({ v: V, type: "delSockets", origin: this.node.id, nsp: this.nspName, ...encodeOptions(opts, false), targets: rooms });
   }
 
   override disconnectSockets(opts: BroadcastOptions, close: boolean): void {
     super.disconnectSockets(opts, close);
     if (!opts.flags?.local)
-      this.node.publishRequest({ v: V, type: "disconnectSockets", origin: this.node.id, nsp: this.nspName, ...encodeOptions(opts, false), close });
+      this.node.publishSelection({ v: V, type: "disconnectSockets", origin: this.node.id, nsp: this.nspName, ...encodeOptions(opts, false), close });
   }
 
   /** Socket.IO semantics: to the other servers only; `ack(err, responses)` with one response per

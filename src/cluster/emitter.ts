@@ -12,7 +12,7 @@ import type { Room } from "../rooms/types.ts";
 import { assertEmittable, roomList } from "../api/socket-types.ts";
 import { encodePacket, PacketType } from "../engine/codec.ts";
 import { Link } from "./link.ts";
-import { encodeMessage, PROTOCOL_VERSION as V, Subjects, type BroadcastMessage, type ClusterMessage, type RequestMessage } from "./protocol.ts";
+import { encodeMessage, ownerOf, PROTOCOL_VERSION as V, Subjects, type BroadcastMessage, type ClusterMessage, type RequestMessage } from "./protocol.ts";
 
 export interface EmitterOptions {
   /** NATS server URL(s): the relay or a nats-server cluster. */
@@ -103,7 +103,13 @@ export class EmitterBroadcastOperator {
     if (this.volatileFlag) msg.flags = { volatile: true };
     const payload = encodeMessage(msg);
     if (msg.rooms.length === 0 || msg.rooms.length > core.maxRoomSubjects) core.link.publish(core.subjects.all(this.nsp), payload);
-    else for (const room of msg.rooms) core.link.publish(core.subjects.room(this.nsp, room), payload);
+    else
+      for (const room of msg.rooms) {
+        core.link.publish(core.subjects.room(this.nsp, room), payload);
+        // A socket id: its owner does not subscribe to it, it listens on its own subject.
+        const owner = ownerOf(room);
+        if (owner !== null) core.link.publish(core.subjects.node(owner), payload);
+      }
     return true;
   }
 

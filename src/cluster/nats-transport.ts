@@ -1,7 +1,8 @@
 // The NATS transport of the cluster: subjects by interest (protocol.ts's Subjects) over one Link.
-// A broadcast goes out once per target room subject, so it reaches only workers holding members of
-// those rooms, or once on the namespace subject when it names no room or more than
-// `maxRoomSubjects` (one publish then costs less than many). Requests carry this worker's own
+// A broadcast without a target goes out once per target room subject, so it reaches only workers
+// holding members of those rooms, or once on the namespace subject when it names no room or more
+// than `maxRoomSubjects` (one publish then costs less than many); the node sends unions and
+// private messages to workers' own subjects instead (node.ts). Requests carry this worker's own
 // subject as the NATS reply subject. Knows no adapter and no message encoding.
 import type { Room } from "../rooms/types.ts";
 import type { NatsOptions } from "./nats-options.ts";
@@ -66,6 +67,7 @@ export class NatsTransport implements ClusterTransport {
   doPublish(msg: ClusterMessage, payload: Uint8Array, target?: PublishTarget): boolean {
     const reply = target?.expectReplies ? this.subjects.node(this.self) : undefined;
     if (target?.node !== undefined) return this.link.publish(this.subjects.node(target.node), payload, reply);
+    if (target?.all && msg.type === "broadcast") return this.link.publish(this.subjects.all(msg.nsp), payload);
     switch (msg.type) {
       case "broadcast": {
         const rooms = msg.rooms;
@@ -77,6 +79,7 @@ export class NatsTransport implements ClusterTransport {
       case "heartbeat":
       case "hello":
       case "bye":
+      case "interest":
         return this.link.publish(this.subjects.heartbeat, payload);
       case "sockets":
       case "session":

@@ -1,15 +1,25 @@
 // One worker's presence in the cluster, shared by the namespaces of one Server: its identity, the
-// transport (NATS by default), the live peers (heartbeats), the pending requests and the
-// per-origin duplicate filter. Knows the adapters only through the small NodeAdapter port, and the
-// transport only through ClusterTransport.
-import { randomBytes } from "node:crypto";
+// transport (NATS by default), the live peers (heartbeats), their room interest, the pending
+// requests and the per-origin duplicate filter. Knows the adapters only through the small
+// NodeAdapter port, and the transport only through ClusterTransport.
+//
+// Routing: a broadcast to one room goes out on the room's subject (the relay fans it out to the
+// workers subscribed there); one to several rooms, or to a socket id, goes once to each worker that
+// may hold a recipient: the owner named in a socket id, plus the peers that announced interest in one
+// of the rooms (interest.ts). So a worker holds no subscription per socket, and a union of k rooms
+// crosses the relay once per interested worker, not k times.
 import type { NatsOptions } from "./nats-options.ts";
 import type { Frame } from "../engine/binary.ts";
+import type { Room } from "../rooms/types.ts";
+import { LocalInterest, PeerInterest } from "./interest.ts";
 import { NatsTransport } from "./nats-transport.ts";
 import {
   decodeMessage,
   DuplicateFilter,
   encodeMessage,
+  isSocketIdOf,
+  newWorkerId,
+  ownerOf,
   PROTOCOL_VERSION as V,
   type BroadcastMessage,
   type ClusterMessage,
@@ -64,8 +74,12 @@ interface Pending {
   onResponse(msg: ResponseMessage): void;
 }
 
+/** A peer's interest is asked for again (a hello to its subject) at most this often. */
+const SYNC_RETRY_MS = 1000;
+
 export class ClusterNode {
-  readonly id = randomBytes(8).toString("hex");
+  /** Also the first characters of this worker's socket ids (protocol.ts's ownerOf). */
+  readonly id = newWorkerId();
   /** The worker's link to the others: its transport. */
   readonly link: ClusterTransport;
   readonly requestTimeout: number;
@@ -74,23 +88,37 @@ export class ClusterNode {
   private readonly peers = new Map<string, Peer>();
   private readonly pending = new Map<string, Pending>();
   private readonly filter = new DuplicateFilter();
+  private readonly local = new LocalInterest(this.id);
+  private readonly remote = new PeerInterest();
+  private readonly syncAsked = new Map<string, number>();
+  private interestScheduled = false;
+  private readonly maxRoomSubjects: number;
   private readonly heartbeatTimeout: number;
   private readonly timer: NodeJS.Timeout;
   private seq = 0;
   private closing: Promise<void> | null = null;
   /** Counters, for tests and monitoring. */
-  readonly stats = { broadcastsIn: 0, duplicatesDropped: 0, broadcastsOut: 0 };
+  readonly stats = { broadcastsIn: 0, duplicatesDropped: 0, broadcastsOut: 0, requestsIn: 0, interestSyncs: 0 };
 
   constructor(opts: ClusterOptions, transport: ClusterTransport = new NatsTransport(opts)) {
     const interval = opts.heartbeatInterval ?? 5000;
     this.heartbeatTimeout = opts.heartbeatTimeout ?? 2 * interval + 1000;
     this.requestTimeout = opts.requestTimeout ?? 5000;
     this.handoverTimeout = opts.handoverTimeout ?? 3000;
+    this.maxRoomSubjects = opts.maxRoomSubjects ?? 16;
     this.link = transport;
     transport.open(this.id, {
       onMessage: (payload, replyTo) => this.onMessage(payload, replyTo),
-      onConnected: () => this.presence("hello"),
-      onDisconnected: () => this.peers.clear(),
+      onConnected: () => {
+        // The whole interest first, then the hello: a peer that learns of this worker knows its rooms.
+        this.flushInterest();
+        this.sendInterestSnapshot();
+        this.presence("hello");
+      },
+      onDisconnected: () => {
+        this.peers.clear();
+        this.remote.clear();
+      },
     });
     this.timer = setInterval(() => this.tick(), interval);
     this.timer.unref();
@@ -121,6 +149,23 @@ export class ClusterNode {
     return out;
   }
 
+  /** @internal This worker now has local members in `room`: receive its broadcasts. Its own
+   *  sockets' id rooms need nothing: their broadcasts come to this worker's subject. */
+  joinRoom(nsp: string, room: Room): void {
+    if (isSocketIdOf(room, this.id)) return;
+    this.link.joinRoom(nsp, room);
+    this.local.add(nsp, room);
+    this.scheduleInterest();
+  }
+
+  /** @internal */
+  leaveRoom(nsp: string, room: Room): void {
+    if (isSocketIdOf(room, this.id)) return;
+    this.link.leaveRoom(nsp, room);
+    this.local.delete(nsp, room);
+    this.scheduleInterest();
+  }
+
   /** @internal Publishes a broadcast as its encoded frames (receivers deliver the bytes as they are). */
   publishBroadcast(nsp: string, frames: Frame[], wire: WireOptions): void {
     const msg: BroadcastMessage = { v: V, type: "broadcast", origin: this.id, seq: ++this.seq, nsp, rooms: wire.rooms, except: wire.except, frames };
@@ -128,13 +173,53 @@ export class ClusterNode {
     const payload = this.encode(msg);
     if (!payload) return;
     this.stats.broadcastsOut++;
-    this.link.doPublish(msg, payload);
+    const rooms = wire.rooms;
+    if (rooms.length === 0 || rooms.length > this.maxRoomSubjects) this.link.doPublish(msg, payload, { all: true });
+    else if (rooms.length === 1 && ownerOf(rooms[0]!) === null)
+      this.link.doPublish(msg, payload); // the room's subject
+    else this.publishToWorkers(msg, payload, this.workersFor(nsp, rooms), true);
   }
 
   /** @internal Publishes a request with no answers expected here (or answers awaited through `listen`). */
   publishRequest(msg: RequestMessage, target?: PublishTarget): void {
     const payload = this.encode(msg);
     if (payload) this.link.doPublish(msg, payload, target);
+  }
+
+  /** @internal An operation on the sockets selected by `msg.rooms`: when they are all socket ids,
+   *  only to the workers that may hold them (per-socket operations go to the owner); otherwise to
+   *  every worker serving the namespace. */
+  publishSelection(msg: RequestMessage & { rooms: Room[] }): void {
+    const rooms = msg.rooms;
+    if (rooms.length === 0 || rooms.length > this.maxRoomSubjects || !rooms.every((r) => ownerOf(r) !== null)) return this.publishRequest(msg);
+    const payload = this.encode(msg);
+    if (payload) this.publishToWorkers(msg, payload, this.workersFor(msg.nsp, rooms), false);
+  }
+
+  /** Workers other than this one that may hold members of `rooms`: the owners named by socket ids,
+   *  and the live peers that announced one of the rooms. */
+  private workersFor(nsp: string, rooms: readonly Room[]): Set<string> {
+    const out = new Set<string>();
+    for (const r of rooms) {
+      const owner = ownerOf(r);
+      if (owner !== null && owner !== this.id) out.add(owner);
+    }
+    this.remote.interested(nsp, rooms, this.peers.keys(), out);
+    return out;
+  }
+
+  /** Once to each worker; once on the namespace subject instead when every peer serving the
+   *  namespace is a target (`orAll`), where one publish costs less than several. */
+  private publishToWorkers(msg: ClusterMessage, payload: Uint8Array, workers: Set<string>, orAll: boolean): void {
+    if (workers.size === 0) return;
+    if (orAll && workers.size > 1 && "nsp" in msg) {
+      const serving = this.peersServing(msg.nsp);
+      if (serving.length <= workers.size && serving.every((p) => workers.has(p))) {
+        this.link.doPublish(msg, payload, { all: true });
+        return;
+      }
+    }
+    for (const node of workers) this.link.doPublish(msg, payload, { node });
   }
 
   /**
@@ -222,14 +307,53 @@ export class ClusterNode {
   }
 
   private presence(type: PresenceMessage["type"], to?: string): void {
-    const msg: PresenceMessage = { v: V, type, from: this.id, nsps: [...this.adapters.keys()] };
+    this.flushInterest(); // the version announced is the one sent
+    const msg: PresenceMessage = { v: V, type, from: this.id, nsps: [...this.adapters.keys()], iv: this.local.ver };
     this.link.doPublish(msg, encodeMessage(msg), to === undefined ? undefined : { node: to });
+  }
+
+  private scheduleInterest(): void {
+    if (this.interestScheduled) return;
+    this.interestScheduled = true;
+    // Batched: a connection ramp that creates many rooms in one tick sends one message.
+    setImmediate(() => this.flushInterest());
+  }
+
+  private flushInterest(): void {
+    this.interestScheduled = false;
+    if (!this.local.changed) return;
+    for (const msg of this.local.drain()) this.publishEncoded(msg);
+  }
+
+  /** This worker's whole interest, to one peer or (to === undefined) to all. */
+  private sendInterestSnapshot(to?: string): void {
+    for (const msg of this.local.snapshot()) this.publishEncoded(msg, to === undefined ? undefined : { node: to });
+  }
+
+  private publishEncoded(msg: ClusterMessage, target?: PublishTarget): void {
+    const payload = this.encode(msg);
+    if (payload) this.link.doPublish(msg, payload, target);
+  }
+
+  /** Asks a peer for its whole interest (a hello to its subject), at most once per SYNC_RETRY_MS. */
+  private askInterest(peer: string): void {
+    const now = Date.now();
+    if (now - (this.syncAsked.get(peer) ?? 0) < SYNC_RETRY_MS) return;
+    this.syncAsked.set(peer, now);
+    this.stats.interestSyncs++;
+    this.presence("hello", peer);
+  }
+
+  private forgetPeer(id: string): void {
+    this.peers.delete(id);
+    this.remote.drop(id);
+    this.syncAsked.delete(id);
   }
 
   private tick(): void {
     this.presence("heartbeat");
     const now = Date.now();
-    for (const [id, p] of this.peers) if (now - p.lastSeen > this.heartbeatTimeout) this.peers.delete(id);
+    for (const [id, p] of this.peers) if (now - p.lastSeen > this.heartbeatTimeout) this.forgetPeer(id);
     this.filter.evict(now);
   }
 
@@ -258,12 +382,18 @@ export class ClusterNode {
         if (msg.from === this.id) return;
         const known = this.peers.has(msg.from);
         this.peers.set(msg.from, { lastSeen: Date.now(), nsps: new Set(msg.nsps) });
-        // A newcomer (or a worker back from an outage) learns about this one at once.
+        // A newcomer (or a worker back from an outage) learns about this one at once: its rooms,
+        // then a heartbeat carrying their version.
+        if (msg.type === "hello") this.sendInterestSnapshot(msg.from);
         if (msg.type === "hello" || !known) this.presence("heartbeat", msg.from);
+        if (msg.iv !== undefined && this.remote.version(msg.from) !== msg.iv) this.askInterest(msg.from);
         return;
       }
+      case "interest":
+        if (msg.from !== this.id && !this.remote.apply(msg)) this.askInterest(msg.from);
+        return;
       case "bye":
-        this.peers.delete(msg.from);
+        this.forgetPeer(msg.from);
         this.filter.forget(msg.from);
         return;
       case "sockets":
@@ -275,6 +405,7 @@ export class ClusterNode {
         return;
       default: {
         if (msg.origin === this.id) return;
+        this.stats.requestsIn++;
         this.adapters.get(msg.nsp)?.onRequest(msg, replyTo);
       }
     }

@@ -3,11 +3,37 @@
 // duplicate filter. Pure: knows nothing of sockets or of the NATS client. Documented for other
 // languages in README.md, section "Cluster".
 
+import { randomBytes } from "node:crypto";
 import { deconstruct, reconstruct, type Frame } from "../engine/binary.ts";
 import type { Room } from "../rooms/types.ts";
 
 export const DEFAULT_PREFIX = "roomgate";
 export const PROTOCOL_VERSION = 1;
+
+// ---------- worker ids and socket ids ----------
+
+/** A worker's id: 8 url-safe characters (48 random bits), also the first 8 characters of the ids
+ *  of the sockets it makes, so that anyone can tell a socket's owner from its id. */
+export const WORKER_ID_LENGTH = 8;
+/** A socket id made by a cluster worker: its worker id, then a random id of 21 characters. */
+export const CLUSTER_SOCKET_ID_LENGTH = WORKER_ID_LENGTH + 21;
+const SOCKET_ID_SHAPE = new RegExp(`^[A-Za-z0-9_-]{${CLUSTER_SOCKET_ID_LENGTH}}$`);
+
+export function newWorkerId(): string {
+  return randomBytes(6).toString("base64url");
+}
+
+/** The id of the worker that made socket id `room`, or null when `room` does not have the shape of
+ *  a cluster socket id (any other room). A room of that shape that is not a socket id only costs
+ *  one message to a worker subject nobody, or an uninterested worker, listens to. */
+export function ownerOf(room: Room): string | null {
+  return typeof room === "string" && room.length === CLUSTER_SOCKET_ID_LENGTH && SOCKET_ID_SHAPE.test(room) ? room.slice(0, WORKER_ID_LENGTH) : null;
+}
+
+/** Whether `room` is a socket id made by worker `worker` (ownerOf(room) === worker, without a copy). */
+export function isSocketIdOf(room: Room, worker: string): boolean {
+  return typeof room === "string" && room.length === CLUSTER_SOCKET_ID_LENGTH && room.startsWith(worker) && SOCKET_ID_SHAPE.test(room);
+}
 
 // ---------- subjects ----------
 
@@ -144,9 +170,31 @@ export interface PresenceMessage {
   from: string;
   /** Namespaces the worker serves. */
   nsps: string[];
+  /** The version of the worker's room interest (see InterestMessage); a peer that holds another
+   *  version asks for a snapshot. */
+  iv?: number;
 }
 
-export type ClusterMessage = BroadcastMessage | RequestMessage | ResponseMessage | PresenceMessage;
+/**
+ * Room interest of a worker (the rooms of a namespace where it has local members, its own
+ * sockets' id rooms left out: those are routed by the id), on `heartbeat`: peers use it to send a
+ * broadcast to several rooms once to each interested worker. A change bumps `ver` by one and lists
+ * the rooms added and removed; a snapshot (`snap`) lists every room, in one or more messages of the
+ * same `ver`, the first one with `snap: "reset"`. A peer that sees a version gap asks for a
+ * snapshot with a hello to the worker's own subject.
+ */
+export interface InterestMessage {
+  v: number;
+  type: "interest";
+  from: string;
+  ver: number;
+  snap?: "reset" | "more";
+  nsp: string;
+  add: Room[];
+  del: Room[];
+}
+
+export type ClusterMessage = BroadcastMessage | RequestMessage | ResponseMessage | PresenceMessage | InterestMessage;
 
 // ---------- payload envelope ----------
 // Without binary values a payload is the UTF-8 JSON of the message (first byte `{`). With them, it
@@ -219,8 +267,9 @@ export function decodeMessage(payload: Uint8Array): ClusterMessage {
 // ---------- duplicate filter ----------
 
 /**
- * Exactly-once per origin: a broadcast to several rooms is published once per room subject, so a
- * worker holding members of several of them receives it several times. NATS keeps one publisher's
+ * Exactly-once per origin: an emitter publishes a broadcast to several rooms once per room subject,
+ * so a worker holding members of several of them receives it several times (workers themselves send
+ * it once per interested worker, but a copy may still come twice while interest changes). NATS keeps one publisher's
  * messages in order towards one subscriber, so the sequence numbers a worker sees from an origin
  * never go back except for those duplicates; a sliding window of the last WINDOW sequence numbers
  * still tolerates reordering within it. Memory: WINDOW bits per origin, origins idle for

@@ -11,6 +11,8 @@ export type LogLevel = "info" | "warn" | "error";
 export interface PublishTarget {
   /** One worker only (by its id): presence answers, operations on that worker's sockets. */
   node?: string;
+  /** Every worker serving the message's namespace (a broadcast to no room, or to many). */
+  all?: boolean;
   /** Answers come back to this worker: they reach its `onMessage` with `replyTo` unset. */
   expectReplies?: boolean;
 }
@@ -37,8 +39,9 @@ export interface ClusterTransport {
   joinRoom(nsp: string, room: Room): void;
   leaveRoom(nsp: string, room: Room): void;
   /** Publishes `msg`, already encoded as `payload`, to its audience: a broadcast to the workers
-   *  holding its rooms, a request to the namespace's workers, presence to every worker; or to one
-   *  worker with `target.node`. False when it could not go out (disconnected). */
+   *  holding its rooms, a request to the namespace's workers, presence and interest to every worker;
+   *  or to one worker with `target.node`, or to the namespace's workers with `target.all`. False
+   *  when it could not go out (disconnected). */
   doPublish(msg: ClusterMessage, payload: Uint8Array, target?: PublishTarget): boolean;
   /** Answers a request at the return address it came with. */
   doPublishResponse(replyTo: string, payload: Uint8Array): void;
