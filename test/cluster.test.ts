@@ -9,6 +9,7 @@ import {
   connect,
   EmbeddedBackend,
   killAll,
+  NatsCluster,
   natsServerAvailable,
   NatsServerBackend,
   op,
@@ -505,6 +506,90 @@ function unionSuite(name: string, makeBackend: () => Promise<Backend>, skip: str
     });
   });
 }
+
+// Three nats-server processes routed into one NATS cluster, a worker on each; one server is killed
+// while worker A streams broadcasts to a room with a member on every worker.
+describe("a three-node nats-server cluster", { skip: HAS_NATS ? false : "nats-server is not installed", timeout: 60_000 }, () => {
+  let nats: NatsCluster;
+  let workers: Worker[] = [];
+  let clients: Client[] = [];
+  before(async () => {
+    nats = await NatsCluster.create();
+    await nats.start();
+  });
+  after(async () => {
+    for (const c of clients) c.socket.disconnect();
+    await Promise.all(workers.map((w) => w.kill()));
+    await nats?.stop();
+  });
+
+  it("workers spread over the servers; one server killed mid-stream: its worker loses a window of broadcasts, reported, and nothing hangs", async (t) => {
+    workers = await Promise.all(["A", "B", "C"].map((id, i) => startWorker(id, nats.urlsFrom(i))));
+    const [A, B, C] = workers as [Worker, Worker, Worker];
+    for (let i = 0; i < 3; i++) assert.deepEqual(await nats.connectionNames(i), [`worker-${"ABC"[i]}`], `worker ${"ABC"[i]} on server ${i}`);
+    clients = await Promise.all([connect(A.port, "a", ["feed"]), connect(B.port, "b", ["feed"]), connect(C.port, "c", ["feed"])]);
+    const [a, b, c] = clients as [Client, Client, Client];
+    await until(async () => (await Promise.all(clients.map((x) => op(x, "serverCount")))).every((n) => n === 3), "the three workers to meet");
+    // A union and a private message across the routes, before anything breaks.
+    await op(a, "broadcast", { to: ["feed", b.id, c.id], ev: "hello" });
+    await until(() => clients.every((x) => received(x, "hello").length === 1), "the union to reach everyone once");
+
+    const COUNT = 300;
+    const EVERY_MS = 10;
+    const streaming = op(a, "stream", { to: ["feed"], ev: "tick", count: COUNT, everyMs: EVERY_MS }, 20_000);
+    await until(() => received(b, "tick").length >= 50, "b to get the first ticks");
+    await nats.kill(1); // worker B's server
+    await streaming;
+    // B's worker moves to another server by itself; a probe reaches b again.
+    await until(
+      async () => {
+        await op(a, "broadcast", { to: ["feed"], ev: "probe" });
+        return received(b, "probe").length > 0;
+      },
+      "b to be reachable again",
+      15_000,
+    );
+    const seqs = (x: Client) => received(x, "tick").map((e) => e[0] as number);
+    const all = [...Array(COUNT).keys()];
+    assert.deepEqual(seqs(a), all, "a (local to A) got every tick, once, in order");
+    await until(() => seqs(c).length === COUNT, "c to get every tick");
+    assert.deepEqual(seqs(c), all, "c (on a surviving server) got every tick, once, in order");
+    // b: in order, no duplicate, and what it missed is one contiguous window around the kill.
+    const got = seqs(b);
+    assert.deepEqual(
+      got,
+      [...got].sort((x, y) => x - y),
+    );
+    assert.equal(new Set(got).size, got.length);
+    const missing = all.filter((i) => !got.includes(i));
+    if (missing.length > 0) assert.equal(missing[missing.length - 1]! - missing[0]! + 1, missing.length, `one window: ${missing.join(",")}`);
+    t.diagnostic(
+      `loss window for worker B: ${missing.length} of ${COUNT} broadcasts (~${missing.length * EVERY_MS} ms${missing.length ? `, ticks ${missing[0]}–${missing[missing.length - 1]}` : ""}); ` +
+        `B logged: ${B.output.filter((l) => /lost the relay|reachable again/.test(l)).join(" | ")}`,
+    );
+    // The event: B logged the outage once and its end once.
+    await until(() => B.output.some((l) => l.includes("reachable again")), "B to log its recovery");
+    assert.equal(B.output.filter((l) => l.includes("lost the relay")).length, 1, B.output.join("\n"));
+    // Nothing hangs: cluster-wide requests answer with all three workers.
+    await until(async () => (await Promise.all(clients.map((x) => op(x, "serverCount")))).every((n) => n === 3), "serverCount back to 3");
+    const everyone = await op(c, "time", { op: "fetch", args: {} });
+    assert.ok(everyone.ok, everyone.error);
+    assert.deepEqual(
+      everyone.value.map((s: any) => s.name),
+      ["a", "b", "c"],
+    );
+    const sse = await op(b, "serverSideEmit", { ev: "who", args: ["from b"] });
+    assert.deepEqual(sse.responses.map((r: any) => r.worker).sort(), ["A", "C"], JSON.stringify(sse));
+    // And routing by interest still holds after the move: a union and a private message to b.
+    await op(c, "broadcast", { to: ["feed", b.id], ev: "after" });
+    await until(() => clients.every((x) => received(x, "after").length === 1), "the union after the move, once each");
+    await sleep(100);
+    assert.deepEqual(
+      clients.map((x) => received(x, "after").length),
+      [1, 1, 1],
+    );
+  });
+});
 
 clusterSuite("the embedded relay", EmbeddedBackend.create, false);
 clusterSuite("a real nats-server", NatsServerBackend.create, HAS_NATS ? false : "nats-server is not installed");

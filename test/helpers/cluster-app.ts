@@ -69,6 +69,18 @@ export default function clusterApp(io: Server, worker: string): void {
     serverSideEmitNoAck: (_s, a: { ev: string; args?: unknown[] }) => io.serverSideEmit(a.ev, ...(a.args ?? [])),
     ackBroadcast: (_s, a: Target & { ev: string }) =>
       new Promise((resolve) => select(io, a).emit(a.ev, (err: Error | null, responses: unknown[]) => resolve({ err: err?.message ?? null, responses }))),
+    /** `count` events `ev` (argument: 0, 1, …) to `to`, one every `everyMs`; resolves when all are out. */
+    stream: (_s, a: { to: string[]; ev: string; count: number; everyMs: number }) =>
+      new Promise<void>((resolve) => {
+        let i = 0;
+        const timer = setInterval(() => {
+          io.to(a.to).emit(a.ev, i++);
+          if (i === a.count) {
+            clearInterval(timer);
+            resolve();
+          }
+        }, a.everyMs);
+      }),
     serverCount: () => io.sockets.adapter.serverCount(),
     /** Only for namespaces this worker already serves (io.of would create it). */
     serverCountOf: (_s, a: { nsp: string }) => io._nsps.get(a.nsp)?.adapter.serverCount() ?? null,

@@ -7,6 +7,8 @@ const worker = process.env.WORKER_ID ?? String(process.pid);
 const io = new Server({
   adapter: createClusterAdapter({
     servers: process.env.CLUSTER_URL!.split(","),
+    // In the given order: a test spreads workers over the servers of a NATS cluster.
+    nats: { noRandomize: true },
     name: `worker-${worker}`,
     heartbeatInterval: 200,
     heartbeatTimeout: 700,

@@ -113,6 +113,62 @@ export class NatsServerBackend implements Backend {
   }
 }
 
+/** Three nats-server processes routed into one cluster, on free loopback ports; one can be killed. */
+export class NatsCluster {
+  private readonly procs: (ChildProcess | null)[] = [null, null, null];
+  private constructor(
+    readonly ports: number[],
+    private readonly monitorPorts: number[],
+    private readonly routePorts: number[],
+  ) {}
+  static async create(): Promise<NatsCluster> {
+    const free = async () => Promise.all([freePort(), freePort(), freePort()]);
+    return new NatsCluster(await free(), await free(), await free());
+  }
+  url(i: number): string {
+    return `nats://127.0.0.1:${this.ports[i]}`;
+  }
+  /** The URLs with server `i` first (a worker spread onto it connects there first). */
+  urlsFrom(i: number): string {
+    return [0, 1, 2].map((k) => this.url((i + k) % 3)).join(",");
+  }
+  async start(): Promise<void> {
+    for (let i = 0; i < 3; i++) {
+      const routes = [0, 1, 2].filter((k) => k !== i).map((k) => `nats://127.0.0.1:${this.routePorts[k]}`);
+      const args = ["-a", "127.0.0.1", "-p", String(this.ports[i]), "-m", String(this.monitorPorts[i])];
+      args.push("--cluster_name", "roomgate-test", "--cluster", `nats://127.0.0.1:${this.routePorts[i]}`, "--routes", routes.join(","));
+      const proc = spawn("nats-server", args, { stdio: "ignore" });
+      children.add(proc);
+      proc.on("exit", () => children.delete(proc));
+      this.procs[i] = proc;
+    }
+    await until(
+      async () => {
+        for (let i = 0; i < 3; i++) {
+          const r = (await (await fetch(`http://127.0.0.1:${this.monitorPorts[i]}/routez`)).json()) as { num_routes: number };
+          if (r.num_routes < 2) return false;
+        }
+        return true;
+      },
+      "the three nats-servers to route to each other",
+      15_000,
+    );
+  }
+  /** Names of the client connections of server `i`. */
+  async connectionNames(i: number): Promise<string[]> {
+    const c = (await (await fetch(`http://127.0.0.1:${this.monitorPorts[i]}/connz`)).json()) as { connections?: { name?: string }[] };
+    return (c.connections ?? []).map((x) => x.name ?? "");
+  }
+  async kill(i: number): Promise<void> {
+    const proc = this.procs[i];
+    this.procs[i] = null;
+    if (proc) await kill(proc);
+  }
+  async stop(): Promise<void> {
+    for (let i = 0; i < 3; i++) await this.kill(i);
+  }
+}
+
 function kill(proc: ChildProcess, signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
   return new Promise((resolve) => {
     if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
