@@ -15,14 +15,15 @@ import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { nowUs } from "./lib/plan.ts";
-import { Peer, runMain, type Msg } from "./lib/peer.ts";
+import { ForeignCpuMonitor } from "./lib/interference.ts";
+import { children, Peer, runMain, type Msg } from "./lib/peer.ts";
 import { BINS, KINDS, kindOf, quantileMs, targetsOf } from "./lib/scale-plan.ts";
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 const FD_BUDGET = 19_000; // per client process; the hard limit here is 20,000
 
 function parseOpts(argv: string[]) {
-  const o = { n: 100_000, workers: 6, clients: 6, seconds: 30, rate: 10, seed: 0x5ca1e, concurrency: 150, addrs: 50, cluster: true, idleSeconds: 5 };
+  const o = { n: 100_000, workers: 6, clients: 6, seconds: 30, rate: 5, seed: 0x5ca1e, concurrency: 150, addrs: 50, cluster: true, idleSeconds: 5 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === "--no-cluster") o.cluster = false;
@@ -176,14 +177,29 @@ async function main(): Promise<number> {
     await Promise.all(clients.map((c) => c.request({ cmd: "begin", t0Us: startUs, maxSeq: total })));
     const cpu0 = pids.map(usage);
     const relayCpu0 = relay ? usage(relay.pid) : null;
+    const clientCpu0 = clients.map((c) => usage(c.pid).cpuUs);
+    const foreign = new ForeignCpuMonitor(() => new Set([process.pid, ...[...children].map((c) => c.pid ?? -1)]));
+    foreign.start();
+    const tLoad = performance.now();
     for (let seq = 0; seq < total; seq++) {
       const wait = (startUs + (seq * 1e6) / o.rate - nowUs()) / 1000;
       if (wait > 0) await sleep(wait);
       workers[seq % workers.length]!.notify({ cmd: "emit", seq, rooms: targetsOf(seq) });
     }
-    await sleep(3000); // the last deliveries drain
+    // The last deliveries drain: until the clients' counts hold still (at most 30 s).
+    let last = -1;
+    for (let i = 0; i < 60; i++) {
+      await sleep(500);
+      const valid = sum((await Promise.all(clients.map((c) => c.request({ cmd: "count" })))).map((r) => r.valid as number));
+      if (valid === last && i >= 4) break;
+      last = valid;
+    }
+    const loadS = (performance.now() - tLoad) / 1000;
     const cpu1 = pids.map(usage);
     const relayCpu1 = relay ? usage(relay.pid) : null;
+    const clientCores = (sum(clients.map((c) => usage(c.pid).cpuUs)) - sum(clientCpu0)) / 1e6 / loadS;
+    const foreignCores = foreign.seconds() / loadS;
+    foreign.stop();
     const reports = await Promise.all(clients.map((c) => c.request({ cmd: "report", sent: total }, 120_000)));
     const tot = (k: string) => sum(reports.map((r) => r[k] as number));
     for (const r of reports) for (const e of (r.examples as string[]) ?? []) console.log(`  ${e}`);
@@ -232,8 +248,10 @@ async function main(): Promise<number> {
       proto: tot("proto"),
       closed: tot("closed"),
       deliveriesPerSecond: tot("valid") / o.seconds,
-      serverCpuCores: cpuS / (o.seconds + 3),
-      relayCpuCores: relay ? (relayCpu1!.cpuUs - relayCpu0!.cpuUs) / 1e6 / (o.seconds + 3) : null,
+      serverCpuCores: cpuS / loadS,
+      relayCpuCores: relay ? (relayCpu1!.cpuUs - relayCpu0!.cpuUs) / 1e6 / loadS : null,
+      clientCpuCores: clientCores,
+      foreignCpuCores: foreignCores,
       byKind,
       perSecond,
       heartbeat: {
@@ -249,7 +267,8 @@ async function main(): Promise<number> {
     console.log(
       `load: ${total} broadcasts in ${o.seconds} s; deliveries ${L.valid} of ${L.expected} expected: missing ${L.missing}, duplicates ${L.dup}, ` +
         `wrong ${L.wrong}, stray ${L.stray}, closed ${L.closed}; ${L.deliveriesPerSecond.toFixed(0)} deliveries/s; ` +
-        `workers ${L.serverCpuCores.toFixed(2)} cores${relay ? `, relay ${L.relayCpuCores.toFixed(2)}` : ""}`,
+        `CPU cores over the phase: workers ${L.serverCpuCores.toFixed(2)}${relay ? `, relay ${L.relayCpuCores.toFixed(2)}` : ""}, ` +
+        `clients ${L.clientCpuCores.toFixed(2)}, other processes ${L.foreignCpuCores.toFixed(2)}`,
     );
     for (const k of KINDS) console.log(`  ${k}: ${byKind[k].deliveries} deliveries, p50 ${byKind[k].p50.toFixed(2)} ms, p99 ${byKind[k].p99.toFixed(2)} ms`);
     console.log("  second | broadcasts | deliveries | pings received | p50 ms | p99 ms");
