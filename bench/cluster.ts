@@ -551,11 +551,11 @@ async function main(): Promise<number> {
     };
     const pinned = mach.pinning !== "none";
     const interpretation = [
-      `The relay carries one message per target room subject that another worker subscribes to: ` +
-        `${fmt(rowOf("one-room", true)?.m.relayMsgsOutPerBc ?? NaN)} out per one-room or socket-to broadcast, ` +
-        `${fmt(rowOf("union4", true)?.m.relayMsgsOutPerBc ?? NaN)} per union4 broadcast (worker B holds members of all four rooms, ` +
-        `receives every copy and drops ${fmt((rowOf("union4", true)?.m.bDuplicatesDropped ?? NaN) / (rowOf("union4", true)?.broadcasts ?? NaN))} per broadcast as duplicates), ` +
-        `so its cost follows the number of rooms and workers, not of recipients` +
+      `The relay carries one message per worker holding recipients (a one-room broadcast on the room's subject, a union once to ` +
+        `each interested worker): ${fmt(rowOf("one-room", true)?.m.relayMsgsOutPerBc ?? NaN)} out per one-room or socket-to broadcast, ` +
+        `${fmt(rowOf("union4", true)?.m.relayMsgsOutPerBc ?? NaN)} per union4 broadcast (worker B holds members of all four rooms; ` +
+        `duplicates it dropped: ${fmt((rowOf("union4", true)?.m.bDuplicatesDropped ?? NaN) / (rowOf("union4", true)?.broadcasts ?? NaN))} per broadcast), ` +
+        `so its cost follows the number of workers, not of rooms or recipients` +
         (scaling
           ? scaling.worst <= 1.05
             ? `: bytes per broadcast are the same at N=${o.n2} and N=${o.n}`

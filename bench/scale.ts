@@ -103,17 +103,18 @@ async function main(): Promise<number> {
   const workers = Array.from(
     { length: o.workers },
     (_, i) =>
-      new Peer(`worker ${i}`, [path.join(BENCH_DIR, "lib/scale-worker.ts")], null, ["--max-semi-space-size=2"], {
+      new Peer(`worker ${i}`, [path.join(BENCH_DIR, "lib/scale-worker.ts")], null, ["--max-semi-space-size=2", "--expose-gc"], {
         SCALE_PORT: String(port),
         SCALE_WORKER: String(i),
         ...(url ? { SCALE_CLUSTER: url } : {}),
       }),
   );
   await Promise.all(workers.map((w) => w.waitFor("up", 30_000)));
-  const stats = () => Promise.all(workers.map((w) => w.request({ cmd: "stats" }, 30_000)));
+  const stats = (gc = false) => Promise.all(workers.map((w) => w.request({ cmd: "stats", gc }, 30_000)));
   if (o.cluster) await until("the workers to meet", 20_000, async () => (await stats()).every((s) => s.peers === o.workers - 1));
   await sleep(2000);
   const pids = [...workers.map((w) => w.pid)];
+  const heapBase = sum((await stats(true)).map((s) => s.heapUsed as number));
   const base = pids.map(usage);
   const relayBase = relay ? usage(relay.pid) : null;
 
@@ -150,6 +151,7 @@ async function main(): Promise<number> {
   await sleep(o.idleSeconds * 1000);
   const idle = pids.map(usage);
   const relayIdle = relay ? usage(relay.pid) : null;
+  const heapIdle = sum((await stats(true)).map((s) => s.heapUsed as number));
   const ramp = {
     connections: ready,
     failed,
@@ -160,12 +162,14 @@ async function main(): Promise<number> {
     relayCpuUsPerConn: relay ? (relayAfterRamp!.cpuUs - relayBase!.cpuUs) / ready : null,
     idleRssKBPerConn: (sum(idle.map((u) => u.rss)) - sum(base.map((u) => u.rss))) / ready / 1024,
     relayRssKBPerConn: relay ? (relayIdle!.rss - relayBase!.rss) / ready / 1024 : null,
+    heapKBPerConnAfterGc: (heapIdle - heapBase) / ready / 1024,
     workerRssMB: idle.map((u) => Math.round(u.rss / 2 ** 20)),
   };
   console.log(
     `ramp: ${ready} connected (${failed} failed) in ${rampS.toFixed(1)} s (${ramp.perSecond.toFixed(0)}/s), per worker ${perWorker.join(" / ")}; ` +
       `server CPU ${ramp.cpuUsPerConn.toFixed(0)} µs per accepted connection${relay ? ` (+${ramp.relayCpuUsPerConn!.toFixed(1)} relay)` : ""}; ` +
-      `idle RSS ${ramp.idleRssKBPerConn.toFixed(2)} KB per connection${relay ? ` (+${ramp.relayRssKBPerConn!.toFixed(3)} relay)` : ""}`,
+      `idle RSS ${ramp.idleRssKBPerConn.toFixed(2)} KB per connection${relay ? ` (+${ramp.relayRssKBPerConn!.toFixed(3)} relay)` : ""}, ` +
+      `JS heap after GC ${ramp.heapKBPerConnAfterGc.toFixed(3)} KB per connection`,
   );
 
   // ---- load: broadcasts at a fixed rate, verified ----

@@ -5,8 +5,8 @@
 // monotonic clock.
 //
 // Env: SCALE_PORT, SCALE_WORKER (its number), SCALE_CLUSTER (relay URL; absent: standalone).
-// IPC in:  { cmd: "emit", seq, rooms: number[] | null }   { cmd: "stats", id }   { cmd: "close" }
-// IPC out: { type: "up" }   { type: "stats", id, sockets, peers, node }
+// IPC in:  { cmd: "emit", seq, rooms: number[] | null }   { cmd: "stats", id, gc? }   { cmd: "close" }
+// IPC out: { type: "up" }   { type: "stats", id, heapUsed, sockets, peers, node }
 import { createClusterAdapter, Server, type ClusterAdapter } from "../../src/index.ts";
 import { nowUs } from "./plan.ts";
 import { payloadOf, roomName } from "./scale-plan.ts";
@@ -31,7 +31,7 @@ if (node) await node.ready;
 process.send!({ type: "up" });
 
 process.on("message", (raw: unknown) => {
-  const msg = raw as { cmd: string; id?: number; seq?: number; rooms?: number[] | null };
+  const msg = raw as { cmd: string; id?: number; seq?: number; rooms?: number[] | null; gc?: boolean };
   switch (msg.cmd) {
     case "emit": {
       const payload = payloadOf(msg.seq!, nowUs());
@@ -40,7 +40,10 @@ process.on("message", (raw: unknown) => {
       return;
     }
     case "stats":
+      // With gc (node --expose-gc): the heap after a full collection, a steadier per-connection figure than RSS.
+      if (msg.gc) (globalThis as { gc?: () => void }).gc?.();
       process.send!({
+        heapUsed: process.memoryUsage().heapUsed,
         type: "stats",
         id: msg.id,
         sockets: io.sockets.sockets.size,
