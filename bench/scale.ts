@@ -231,7 +231,8 @@ async function main(): Promise<number> {
         return [k, { deliveries: sum([...h]), p50: quantileMs(h, 0.5), p99: quantileMs(h, 0.99) }];
       }),
     );
-    const seconds_ = perSecond.slice(1, -1); // whole seconds only (the first starts the clock, the last drains)
+    // Whole seconds that delivered something (the first starts the clock, the last drains).
+    const seconds_ = perSecond.slice(1, -1).filter((s) => s.deliveries > 0);
     const p99s = seconds_.map((s) => s.p99).sort((a, b) => a - b);
     const busiest = [...seconds_].sort((a, b) => b.pings - a.pings)[0];
     const others = seconds_
