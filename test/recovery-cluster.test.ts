@@ -92,8 +92,12 @@ test("a client cut off from worker A recovers on worker B with everything it mis
     await until(async () => (await A.io.in("b").fetchSockets()).length === 1, "B to serve room b");
     A.io.to("b").emit("m", 4);
     await until(() => got.length === 5, "the live event");
+    // Its id names worker A, but B holds it now: B announced the room, so a private message from A
+    // goes to B (and A, the id's owner, has nothing left to deliver it to).
+    A.io.to(sA.id).emit("m", 5);
+    await until(() => got.length === 6, "the private message through B");
     await barrier(sB, c);
-    assert.deepEqual(got, [0, 1, 2, 3, 4]);
+    assert.deepEqual(got, [0, 1, 2, 3, 4, 5]);
   } finally {
     c.disconnect();
     await Promise.all([A.io.close(), B.io.close()]);
