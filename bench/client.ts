@@ -3,13 +3,17 @@
 // (and Sec-WebSocket-Accept checked), masked client frames, a minimal unmasked-frame parser
 // that reads seq/time straight from the bytes. For Socket.IO-protocol servers: Engine.IO open,
 // namespace connect `40` -> `40{"sid":..}`, ping `2` -> pong `3`.
+// Mode "polling": Engine.IO long-polling only, never upgraded (bench/lib/polling-link.ts), the
+// same Socket.IO packets read from each poll answer's payload; only the connections with a client
+// id below the connect command's `limit` take part.
 // Every receipt is checked against the shared plan: duplicates, wrong recipients, out-of-order
 // and (at the end) missing deliveries are counted per connection.
 import crypto from "node:crypto";
 import net from "node:net";
-import { TARGET_COUNT, assignRooms, connectPath, nowUs, targetFor, targetMask, type Selector } from "./lib/plan.ts";
+import { TARGET_COUNT, assignRooms, connectPath, nowUs, targetFor, targetMask, type ClientMode, type Selector } from "./lib/plan.ts";
+import { PollingLink } from "./lib/polling-link.ts";
 
-type Mode = "sio" | "raw";
+type Mode = ClientMode;
 export type ClientCmd =
   | { id: number; cmd: "init"; cids: number[]; n: number; seed: number; addrs: number }
   | {
@@ -22,6 +26,8 @@ export type ClientCmd =
       allowed?: number;
       /** Report {type:"progress", ready} every this many ready connections (0: never). */
       progressEvery?: number;
+      /** Only the connections with a client id below this take part (default all). */
+      limit?: number;
     }
   | { id: number; cmd: "allow"; count: number }
   | { id: number; cmd: "begin"; sel: Selector; base: number; total: number; m: number; latency: boolean; stallMs: number }
@@ -44,6 +50,8 @@ interface Conn {
   mask: number;
   tmask: number; // bit t = member of target t
   sock: net.Socket | null;
+  /** Mode "polling": the HTTP link (sock is then its poll socket). */
+  link: PollingLink | null;
   state: number;
   key: string;
   hbuf: Buffer | null; // HTTP response bytes so far
@@ -88,6 +96,8 @@ function example(s: string): void {
 }
 
 let conns: Conn[] = [];
+/** The connections taking part since the last connect command (all, or those below its limit). */
+let live: Conn[] = [];
 let addrs = 1;
 let mode: Mode = "raw";
 let port = 0;
@@ -130,7 +140,8 @@ const TEXT_40 = Buffer.from("40");
 const TEXT_3 = Buffer.from("3");
 
 function sendText(c: Conn, text: Buffer): void {
-  c.sock?.write(clientFrame(0x1, text));
+  if (c.link) c.link.send(text.toString());
+  else c.sock?.write(clientFrame(0x1, text));
 }
 
 // ---- connection setup --------------------------------------------------------------------
@@ -145,12 +156,12 @@ let allowed = 0; // connections allowed to start (the probe is paced by the bulk
 let progressEvery = 0;
 
 function startNext(): void {
-  while (inflight < concurrency && pendingStart < Math.min(allowed, conns.length)) {
-    const c = conns[pendingStart++]!;
+  while (inflight < concurrency && pendingStart < Math.min(allowed, live.length)) {
+    const c = live[pendingStart++]!;
     inflight++;
     openConn(c);
   }
-  if (connectDone && readyCount + failedCount === conns.length) {
+  if (connectDone && readyCount + failedCount === live.length) {
     const done = connectDone;
     connectDone = null;
     done(readyCount, failedCount);
@@ -161,6 +172,8 @@ function connFailed(c: Conn, why: string): void {
   if (c.state === S_CLOSED) return;
   const wasReady = c.state === S_READY;
   c.state = S_CLOSED;
+  c.link?.destroy();
+  c.link = null;
   c.sock?.destroy();
   c.sock = null;
   if (wasReady) {
@@ -190,7 +203,7 @@ function connReady(c: Conn): void {
   inflight--;
   readyCount++;
   lastReadyUs = nowUs();
-  if (progressEvery > 0 && (readyCount % progressEvery === 0 || readyCount === conns.length)) send({ type: "progress", ready: readyCount });
+  if (progressEvery > 0 && (readyCount % progressEvery === 0 || readyCount === live.length)) send({ type: "progress", ready: readyCount });
   startNext();
 }
 
@@ -199,6 +212,7 @@ function openConn(c: Conn): void {
   c.hbuf = null;
   c.buf = null;
   c.frag = null;
+  if (mode === "polling") return openPolling(c);
   c.key = crypto.randomBytes(16).toString("base64");
   const sock = net.connect({ host: "127.0.0.1", port, localAddress: `127.0.0.${1 + (c.cid % addrs)}` });
   c.sock = sock;
@@ -214,6 +228,39 @@ function openConn(c: Conn): void {
   sock.on("data", (chunk: Buffer) => onData(c, chunk));
   sock.on("error", (err) => connFailed(c, err.message));
   sock.on("close", () => connFailed(c, "socket closed"));
+}
+
+function openPolling(c: Conn): void {
+  c.state = S_UPGRADING;
+  const link: PollingLink = new PollingLink(port, `127.0.0.${1 + (c.cid % addrs)}`, connectPath("polling", c.cid, c.mask), {
+    onOpen(body) {
+      let sid: unknown;
+      try {
+        sid = body[0] === 0x30 ? (JSON.parse(body.toString("utf8", 1)) as { sid?: unknown }).sid : undefined;
+      } catch {
+        sid = undefined;
+      }
+      if (typeof sid !== "string") return connFailed(c, `bad polling handshake: ${body.toString("latin1", 0, 80)}`);
+      c.state = S_AWAIT_OPEN;
+      onMessage(c, body, 0, body.length); // the open packet: sends `40`
+      link.opened(sid);
+    },
+    onPayload(body) {
+      lastDataAt = performance.now();
+      if (sc?.latency) chunkUs = nowUs();
+      let start = 0;
+      while (start <= body.length && c.state !== S_CLOSED) {
+        let end = body.indexOf(0x1e, start);
+        if (end < 0) end = body.length;
+        onMessage(c, body, start, end);
+        start = end + 1;
+      }
+    },
+    onFail: (why) => connFailed(c, why),
+  });
+  c.link = link;
+  link.start();
+  c.sock = link.socket;
 }
 
 function onHttp(c: Conn, chunk: Buffer): Buffer | null {
@@ -389,6 +436,11 @@ function onMessage(c: Conn, buf: Buffer, start: number, end: number): void {
   const t0 = buf[start];
   if (n === 1 && t0 === 0x32) {
     sendText(c, TEXT_3); // Engine.IO ping -> pong
+  } else if (mode === "polling" && n === 1 && t0 === 0x36) {
+    // Engine.IO noop: a poll released empty
+  } else if (mode === "polling" && n === 1 && t0 === 0x31) {
+    if (!disconnecting) example(`cid ${c.cid}: the server closed the polling session`);
+    connFailed(c, "close packet from server");
   } else if (t0 === 0x30 && c.state === S_AWAIT_OPEN) {
     c.state = S_AWAIT_CONNECT; // Engine.IO open; connect to the main namespace
     sendText(c, TEXT_40);
@@ -480,6 +532,13 @@ function checkStalls(): void {
   }
 }
 
+/** The connections that take part from now on, and how many of them each target reaches. */
+function useConns(xs: Conn[]): void {
+  live = xs;
+  memberCount = new Int32Array(TARGET_COUNT);
+  for (const c of live) for (let t = 0; t < TARGET_COUNT; t++) if ((c.tmask >> t) & 1) memberCount[t]!++;
+}
+
 // ---- IPC ---------------------------------------------------------------------------------
 process.on("disconnect", () => process.exit(0));
 process.on("message", (raw: unknown) => {
@@ -494,6 +553,7 @@ process.on("message", (raw: unknown) => {
         mask: masks[cid]!,
         tmask: targetMask(masks[cid]!, cid),
         sock: null,
+        link: null,
         state: S_CONNECTING,
         key: "",
         hbuf: null,
@@ -503,8 +563,7 @@ process.on("message", (raw: unknown) => {
         lastSeq: -1,
         attempts: 0,
       }));
-      memberCount = new Int32Array(TARGET_COUNT);
-      for (const c of conns) for (let t = 0; t < TARGET_COUNT; t++) if ((c.tmask >> t) & 1) memberCount[t]!++;
+      useConns(conns);
       send({ id: msg.id, type: "ok" });
       break;
     }
@@ -512,7 +571,9 @@ process.on("message", (raw: unknown) => {
       port = msg.port;
       mode = msg.mode;
       concurrency = msg.concurrency;
-      allowed = msg.allowed ?? conns.length;
+      const limit = msg.limit;
+      useConns(limit === undefined ? conns : conns.filter((c) => c.cid < limit));
+      allowed = msg.allowed ?? live.length;
       progressEvery = msg.progressEvery ?? 0;
       disconnecting = false;
       pendingStart = 0;
@@ -604,7 +665,7 @@ process.on("message", (raw: unknown) => {
       if (missing > 0 && s) {
         // name a few connections that are short
         let named = 0;
-        for (const c of conns) {
+        for (const c of live) {
           if (named >= 3) break;
           for (let j = 0; j < s.total; j++) {
             const b = (j / s.m) | 0;
@@ -648,6 +709,8 @@ process.on("message", (raw: unknown) => {
       const closeFrame = clientFrame(0x8, Buffer.from([0x03, 0xe8]));
       const finish = (): void => {
         for (const c of conns) {
+          c.link?.destroy();
+          c.link = null;
           c.sock?.destroy();
           c.sock = null;
           c.state = S_CLOSED;
@@ -665,7 +728,11 @@ process.on("message", (raw: unknown) => {
             finish();
           }
         });
-        if (c.state >= S_AWAIT_OPEN && c.state !== S_CLOSED) sock.end(closeFrame);
+        if (c.link) {
+          const link = c.link;
+          c.link = null;
+          link.close(() => sock.destroy());
+        } else if (c.state >= S_AWAIT_OPEN && c.state !== S_CLOSED) sock.end(closeFrame);
         else sock.destroy();
       }
       if (open === 0) {
@@ -675,7 +742,10 @@ process.on("message", (raw: unknown) => {
       break;
     }
     case "exit":
-      for (const c of conns) c.sock?.destroy();
+      for (const c of conns) {
+        c.link?.destroy();
+        c.sock?.destroy();
+      }
       process.exit(0);
   }
 });

@@ -13,12 +13,14 @@
 //
 // The parts live in bench/lib/: options.ts (flags), servers.ts (what is compared), clients.ts
 // (load-client processes), scenarios.ts (what is measured), session.ts (one server at a time),
-// summary.ts (medians, ratios, table), e2e-report.ts and results-md.ts (bench/RESULTS.md).
+// summary.ts (medians, ratios, table), e2e-report.ts, polling-report.ts and results-md.ts
+// (bench/RESULTS.md).
 import path from "node:path";
 import { writeFileAtomic, writeJson } from "./lib/files.ts";
 import { interferenceLine, machine, resultsMd } from "./lib/e2e-report.ts";
 import { CLIENT_BOUND_PCT } from "./lib/metrics.ts";
 import { parseOpts, type Opts } from "./lib/options.ts";
+import { hasPolling, POLLING_SECTION, pollingSection } from "./lib/polling-report.ts";
 import { HAS_TASKSET, killChildren, NCPU, runMain } from "./lib/peer.ts";
 import { openFileLimit } from "./lib/procfs.ts";
 import { HEAD, writeResultsSection } from "./lib/results-md.ts";
@@ -79,6 +81,7 @@ async function main(): Promise<number> {
   console.log(`cell = median (ratio to raw uWS, ratio to Socket.IO on ws); ${o.reps} rep(s); ${wallS.toFixed(0)} s`);
   console.log(`† client CPU ≥ ${CLIENT_BOUND_PCT}% of its core: the load clients, not the server, bound this wall-clock figure`);
   console.log(`interference: ${interferenceLine(b.interference)}`);
+  if (o.scenarios.includes("polling")) console.log("polling: Engine.IO long-polling clients only, never upgraded; raw uWS has no polling");
 
   const json = {
     ok,
@@ -105,6 +108,7 @@ async function main(): Promise<number> {
   if (o.md) {
     writeFileAtomic(path.join(o.out, "ratios.svg"), chart(o, sum));
     writeResultsSection(HEAD, resultsMd(o, cmd, mach, rows, b.failures, sum, wallS, b));
+    if (hasPolling(json)) writeResultsSection(POLLING_SECTION, pollingSection(json));
     console.log(`wrote bench/RESULTS.md and ${path.relative(process.cwd(), path.join(o.out, "ratios.svg"))}`);
   }
   if (!ok) {

@@ -116,7 +116,17 @@ test("bench: quick run on 20 clients, every delivery accounted for on every serv
     assert.ok((churn.ops ?? 0) >= 400 && (churn.verifyDeliveries ?? 0) > 0, `${s} churn`);
     assert.ok((res["memory"]!.median.rssPerConn ?? NaN) > -1000, `${s} memory measured`);
     assert.ok((res["ramp"]!.median.connsPerSec ?? 0) > 0, `${s} ramp measured`);
+    if (s === "uws") {
+      assert.equal(res["polling"], undefined, "raw uWS has no polling");
+      continue;
+    }
+    // the long-polling clients (N/10, at least 10 here): mixed bursts and the steady-rate run, verified
+    const poll = res["polling"]!.reps[0]!.metrics;
+    assert.ok((poll.expected ?? 0) > 0 && poll.deliveries === poll.expected, `${s} polling bursts: ${poll.deliveries} of ${poll.expected}`);
+    assert.ok((poll.latExpected ?? 0) > 0 && poll.latDeliveries === poll.latExpected, `${s} polling steady rate`);
+    assert.ok((poll.samples ?? 0) > 0 && (poll.p99 ?? 0) > 0 && (poll.serverCpuUs ?? 0) > 0, `${s} polling measured`);
   }
+  assert.match(r.stdout, /\| polling +\| server CPU per 1k deliveries .*n\/a: no polling/);
 });
 
 test("bench: a deliberately wrong server is caught and fails the run", { timeout: 90000 }, async () => {

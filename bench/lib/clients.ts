@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { sumErrors, type Errors } from "./delivery-errors.ts";
 import type { Opts } from "./options.ts";
 import { cpusFor, envFlags, Peer, type Msg } from "./peer.ts";
-import type { Selector } from "./plan.ts";
+import type { ClientMode, Selector } from "./plan.ts";
 
 const BENCH_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 
@@ -101,8 +101,9 @@ export class LoadClients {
    * so probes that all connect first (or last) would sample only the head (or tail) of every
    * delivery and the latency percentiles would favour one kind of server.
    */
-  async connectAll(port: number, mode: "sio" | "raw"): Promise<Msg[]> {
+  async connectAll(port: number, mode: ClientMode): Promise<Msg[]> {
     const { o } = this;
+    if (mode === "polling") return this.connectPolling(port);
     const connect = (p: Peer, extra: object = {}) => p.request({ cmd: "connect", port, mode, concurrency: o.concurrency, ...extra }, 180000);
     const probe = this.probe;
     if (!probe) return Promise.all(this.clients.map((p) => connect(p)));
@@ -135,14 +136,27 @@ export class LoadClients {
     }
   }
 
-  /** Connects everybody and waits until the server has them all joined; `cpu0`: the server's CPU
+  /**
+   * The polling scenario's clients: those with client ids 0..pollingN-1, long-polling only, in every
+   * client process at once (no probe pacing: with every polling connection sampled for latency,
+   * there is no head or tail of the delivery order to favour).
+   */
+  private connectPolling(port: number): Promise<Msg[]> {
+    const { o } = this;
+    return Promise.all(this.clients.map((p) => p.request({ cmd: "connect", port, mode: "polling", concurrency: o.concurrency, limit: o.pollingN }, 180000)));
+  }
 
-  /** Begin a verified scenario on the clients. */
-  async begin(sel: Selector, total: number, m: number, latency: boolean): Promise<number> {
+  /** Begin a verified scenario on the clients. Latency is sampled on the probe's connections, or
+   *  with `latency: "all"` on every connection. */
+  async begin(sel: Selector, total: number, m: number, latency: boolean | "all"): Promise<number> {
     const base = this.seq;
     this.seq += total;
     this.doneBox.clear();
-    await Promise.all(this.clients.map((p) => p.request({ cmd: "begin", sel, base, total, m, latency: latency && p === this.probe, stallMs: this.o.stallMs })));
+    await Promise.all(
+      this.clients.map((p) =>
+        p.request({ cmd: "begin", sel, base, total, m, latency: latency === "all" || (latency && p === this.probe), stallMs: this.o.stallMs }),
+      ),
+    );
     return base;
   }
 

@@ -147,6 +147,8 @@ export function resultsMd(
     "  first, 25.5 ms with probes last).",
     "- RSS per connection = (RSS after N connected and joined − RSS before), after a forced GC, ÷ N; read 300 ms after",
     "  the ramp unless --settle-ms is given.",
+    "- Polling = long-polling clients only (never upgraded), in a fresh server process of each Socket.IO-protocol server;",
+    "  see the Long-polling section below for its method.",
     "- Churn = the server itself runs the join/leave loop (leave a room + rejoin it, join + leave a temporary room) on",
     "  random sockets; then a mixed burst verifies every membership is intact.",
     "",

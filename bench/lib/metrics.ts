@@ -28,6 +28,7 @@ export const METRICS: Record<string, [string, string, boolean]> = {
   p50: ["latency p50", "ms", true],
   p99: ["latency p99", "ms", true],
   p999: ["latency p999", "ms", true],
+  latCpuPer1k: ["server CPU per 1k deliveries, steady rate", "µs", true],
   cpuPer1kOps: ["server CPU per 1k join/leave ops", "µs", true],
   opsPerSec: ["join/leave ops/s", "/s", false],
   timeToN: ["time to N connections", "ms", true],
@@ -47,6 +48,7 @@ export const SCENARIO_METRICS: Record<string, string[]> = {
   ramp: ["timeToN", "connsPerSec", "cpuPerConn"],
   memory: ["rssPerConn", "heapPerConn"],
   reconnect: ["timeToN", "cpuPerConn"],
+  polling: ["cpuPer1k", "deliveriesPerSec", "clientUtil", "p50", "p99", "latCpuPer1k"],
 };
 
 /** Client CPU (% of one core) from which a wall-clock figure is marked as client-bound. */

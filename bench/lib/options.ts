@@ -23,6 +23,8 @@ export interface Opts {
   latencySeconds: number;
   latencyM: number;
   latencyTarget: Selector;
+  /** Long-polling clients of the polling scenario (client ids 0..pollingN-1). */
+  pollingN: number;
   churnOps: number;
   seed: number;
   stallMs: number;
@@ -56,6 +58,7 @@ const HELP = `usage: npm run bench -- [flags]
   --latency-m M         latency scenario: messages per burst (default 5: at N=2000 and 20/s Socket.IO on ws
                         stays below one saturated core, so latency is not measuring overload)
   --latency-target T    latency scenario target: ${SELECTORS.join("|")} (default one)
+  --polling-n P         polling scenario: long-polling clients (default N/10, at least min(N, 10))
   --churn-ops OPS       join/leave operations in the churn scenario (default 100000; quick 2000),
                         after an unmeasured warm-up of min(OPS, 20000)
   --seed S              room-assignment seed (default ${DEFAULT_SEED})
@@ -108,6 +111,7 @@ export function parseOpts(argv: string[]): Opts {
     "latency-seconds",
     "latency-m",
     "latency-target",
+    "polling-n",
     "churn-ops",
     "seed",
     "stall-ms",
@@ -158,6 +162,7 @@ export function parseOpts(argv: string[]): Opts {
     latencySeconds: num("latency-seconds", quick ? 1 : 3, 0.05),
     latencyM: Math.floor(num("latency-m", 5, 1)),
     latencyTarget,
+    pollingN: 0, // below
     churnOps: Math.floor(num("churn-ops", quick ? 2000 : 100000, 4)),
     seed: Math.floor(num("seed", DEFAULT_SEED)),
     stallMs: num("stall-ms", quick ? 600 : 2000, 50),
@@ -172,5 +177,8 @@ export function parseOpts(argv: string[]): Opts {
     dist: bools.has("dist") || process.env.BENCH_ROOMGATE_DIST === "1",
   };
   o.clients = Math.min(o.clients, o.n);
+  const pollingN = Math.floor(num("polling-n", Math.max(Math.min(o.n, 10), Math.round(o.n / 10)), 1));
+  if (pollingN > o.n) throw new Error(`--polling-n must be at most --n (${o.n}): the polling clients are the first of the N`);
+  o.pollingN = pollingN;
   return o;
 }

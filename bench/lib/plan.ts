@@ -124,7 +124,7 @@ export function targetFor(sel: Selector, seq: number): TargetId {
 }
 
 // ---- scenarios ---------------------------------------------------------------------------
-export type ScenarioKind = "burst" | "latency" | "churn" | "ramp" | "memory" | "reconnect";
+export type ScenarioKind = "burst" | "latency" | "churn" | "ramp" | "memory" | "reconnect" | "polling";
 export interface Scenario {
   name: string;
   kind: ScenarioKind;
@@ -142,6 +142,12 @@ export const SCENARIOS: readonly Scenario[] = [
   { name: "ramp", kind: "ramp", title: "connection ramp to N" },
   { name: "memory", kind: "memory", title: "idle memory per connection (3 rooms each)" },
   { name: "reconnect", kind: "reconnect", title: "the ramp to N on a running server: everybody disconnects and reconnects twice, the second ramp measured" },
+  {
+    name: "polling",
+    kind: "polling",
+    title:
+      "Engine.IO long-polling clients only (never upgraded; --polling-n of them, default N/10), in a fresh server process: mixed bursts (CPU, deliveries/s), then the steady-rate latency run",
+  },
 ];
 export const SCENARIO_NAMES = SCENARIOS.map((s) => s.name);
 export function scenarioByName(name: string): Scenario {
@@ -170,7 +176,13 @@ export function nowUs(): number {
   return t[0] * 1e6 + Math.floor(t[1] / 1e3);
 }
 
-export function connectPath(mode: "sio" | "raw", cid: number, mask: number): string {
+/** How a load client speaks to a server: Socket.IO over a WebSocket, plain WebSocket frames (raw
+ *  uWS), or Socket.IO over Engine.IO long-polling (never upgraded). */
+export type ClientMode = "sio" | "raw" | "polling";
+
+/** The connecting request's path: its query tells the server the client's rooms and id. */
+export function connectPath(mode: ClientMode, cid: number, mask: number): string {
   const q = `rooms=${maskToRooms(mask).join(",")}&cid=${cid}`;
-  return mode === "sio" ? `/socket.io/?EIO=4&transport=websocket&${q}` : `/?${q}`;
+  if (mode === "raw") return `/?${q}`;
+  return `/socket.io/?EIO=4&transport=${mode === "sio" ? "websocket" : "polling"}&${q}`;
 }

@@ -6,7 +6,7 @@ import type { LoadClients } from "./clients.ts";
 import type { Opts } from "./options.ts";
 import { readServerCpuUs, type RepResult } from "./metrics.ts";
 import type { Peer } from "./peer.ts";
-import { nowUs, type Selector } from "./plan.ts";
+import { nowUs, type ClientMode, type Selector } from "./plan.ts";
 import { readProcCpuUs } from "./procfs.ts";
 import { percentile } from "./report.ts";
 import { sleep } from "./wait.ts";
@@ -19,24 +19,25 @@ export class Scenarios {
 
   /** Connects everybody and waits until the server has them all joined; `cpu0`: the server's CPU
    *  time just before. */
-  async rampToN(srv: Peer, port: number, mode: "sio" | "raw", cpu0: number): Promise<Record<string, number>> {
+  async rampToN(srv: Peer, port: number, mode: ClientMode, cpu0: number): Promise<Record<string, number>> {
     const { o } = this;
+    const n = mode === "polling" ? o.pollingN : o.n;
     const tStart = nowUs();
     const conn = await this.clients.connectAll(port, mode);
     const failed = conn.reduce((a, c) => a + (c.failed as number), 0);
     const tN = Math.max(...conn.map((c) => c.t as number));
     if (failed > 0) {
       const ex = conn.flatMap((c) => c.examples as string[]).slice(0, 5);
-      throw new Error(`${failed} of ${o.n} connections failed: ${ex.join("; ")}`);
+      throw new Error(`${failed} of ${n} connections failed: ${ex.join("; ")}`);
     }
-    const joined = await this.untilJoined(srv, o.n);
-    if (joined !== o.n) throw new Error(`server reports ${joined} joined sockets, expected ${o.n}`);
+    const joined = await this.untilJoined(srv, n);
+    if (joined !== n) throw new Error(`server reports ${joined} joined sockets, expected ${n}`);
     const cpu1 = await readServerCpuUs(srv);
     const rampMs = (tN - tStart) / 1000;
     return {
       timeToN: rampMs,
-      connsPerSec: o.n / (rampMs / 1000),
-      cpuPerConn: (cpu1 - cpu0) / o.n,
+      connsPerSec: n / (rampMs / 1000),
+      cpuPerConn: (cpu1 - cpu0) / n,
       clientCpuUs: conn.reduce((a, c) => a + (c.cpuUs as number), 0),
     };
   }
@@ -104,11 +105,13 @@ export class Scenarios {
     };
   }
 
-  async latencyScenario(srv: Peer, rep: number): Promise<RepResult> {
+  /** Steady rate: `o.rate` bursts/s of `o.latencyM` messages for `o.latencySeconds`; latency sampled
+   *  on the probe's connections, or on every connection (`sampleAll`: the polling scenario). */
+  async latencyScenario(srv: Peer, rep: number, sampleAll = false): Promise<RepResult> {
     const { o } = this;
     const nb = Math.max(1, Math.round(o.rate * o.latencySeconds));
     const total = nb * o.latencyM;
-    const base = await this.clients.begin(o.latencyTarget, total, total, true);
+    const base = await this.clients.begin(o.latencyTarget, total, total, sampleAll ? "all" : true);
     const cpuA = await readServerCpuUs(srv);
     const done = this.clients.waitAllDone(0, o.latencySeconds * 1000 + 120000);
     const t0 = nowUs();
@@ -165,6 +168,37 @@ export class Scenarios {
         cpuPer1kOps: ((r.cpuUs as number) / ops) * 1000,
         opsPerSec: ops / ((r.wallUs as number) / 1e6),
         verifyDeliveries: v.metrics.deliveries!,
+      },
+    };
+  }
+
+  /** The polling scenario on a fresh server: the long-polling clients connect, a verified warm-up
+   *  burst, then mixed bursts (server CPU per delivery, deliveries/s) and the steady-rate run
+   *  (latency on every polling connection, and CPU per delivery at that rate), as one rep. */
+  async pollingScenario(srv: Peer, port: number, rep: number): Promise<RepResult> {
+    const { o } = this;
+    await this.rampToN(srv, port, "polling", await readServerCpuUs(srv));
+    const warm = await this.burstScenario(srv, "mixed", 1, o.m, "PW", rep);
+    if (warm.incomplete || Object.values(warm.errors).some((x) => x > 0)) return { ...warm, examples: warm.examples.map((e) => `warm-up: ${e}`) };
+    const b = await this.burstScenario(srv, "mixed", o.bursts, o.m, "PB", rep, o.minMs);
+    const l = await this.latencyScenario(srv, rep, true);
+    const errors = { ...b.errors };
+    for (const k of Object.keys(errors) as (keyof typeof errors)[]) errors[k] += l.errors[k];
+    return {
+      rep,
+      incomplete: b.incomplete || l.incomplete,
+      errors,
+      examples: [...b.examples, ...l.examples],
+      metrics: {
+        ...b.metrics,
+        p50: l.metrics.p50!,
+        p99: l.metrics.p99!,
+        p999: l.metrics.p999!,
+        samples: l.metrics.samples!,
+        latDeliveries: l.metrics.deliveries!,
+        latExpected: l.metrics.expected!,
+        latCpuPer1k: l.metrics.cpuPer1k!,
+        latServerUtil: l.metrics.serverUtil!,
       },
     };
   }

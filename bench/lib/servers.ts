@@ -11,7 +11,8 @@ export interface ServerDef {
   name: string;
   /** The server's script, relative to bench/. */
   file: string;
-  /** "sio": speaks Engine.IO/Socket.IO to the clients; "raw": plain WebSocket frames. */
+  /** "sio": speaks Engine.IO/Socket.IO to the clients (also over long-polling: the polling
+   *  scenario); "raw": plain WebSocket frames (no polling). */
   mode: "sio" | "raw";
   label: string;
 }

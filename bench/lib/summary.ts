@@ -4,7 +4,10 @@ import type { Opts } from "./options.ts";
 import { CLIENT_BOUND_PCT, METRICS, SCENARIO_METRICS, type Metrics, type RepResult } from "./metrics.ts";
 import { SCENARIOS } from "./plan.ts";
 import { fmt, fmtRatio, median, ratioSvg, type ChartPanel } from "./report.ts";
-import { BASELINES } from "./servers.ts";
+import { BASELINES, serverDef } from "./servers.ts";
+
+/** The cell of a server that cannot take part in a scenario (raw uWS has no long-polling). */
+export const NO_POLLING = "n/a: no polling";
 
 export interface Summary {
   [server: string]: { [scenario: string]: { median: Metrics; reps: RepResult[] } };
@@ -32,7 +35,8 @@ export function ratioOf(sum: Summary, server: string, scenario: string, metric: 
 }
 
 export function tableRows(o: Opts, sum: Summary): string[][] {
-  const servers = o.servers.filter((s) => sum[s]);
+  // a server without polling keeps its column when the polling scenario is all there is, to say so
+  const servers = o.servers.filter((s) => sum[s] || (o.scenarios.includes("polling") && serverDef(s).mode === "raw"));
   const bases = BASELINES.filter((b) => servers.includes(b));
   const rows: string[][] = [["scenario", "metric", ...servers]];
   for (const sc of SCENARIOS) {
@@ -43,13 +47,15 @@ export function tableRows(o: Opts, sum: Summary): string[][] {
       for (const s of servers) {
         const v = sum[s]?.[sc.name]?.median[metric];
         if (v === undefined) {
-          row.push("–");
+          row.push(sc.kind === "polling" && serverDef(s).mode === "raw" ? NO_POLLING : "–");
           continue;
         }
         const rs =
           metric === "clientUtil" || metric === "serverUtil"
             ? []
-            : bases.filter((bs) => bs !== s).map((bs) => `${fmtRatio(ratioOf(sum, s, sc.name, metric, bs))} ${bs === "uws" ? "uWS" : "SIO-ws"}`);
+            : bases
+                .filter((bs) => bs !== s && sum[bs]?.[sc.name])
+                .map((bs) => `${fmtRatio(ratioOf(sum, s, sc.name, metric, bs))} ${bs === "uws" ? "uWS" : "SIO-ws"}`);
         const clientBound = metric === "deliveriesPerSec" && (sum[s]?.[sc.name]?.median.clientUtil ?? 0) >= CLIENT_BOUND_PCT;
         const cell = fmt(v) + (clientBound ? "†" : "");
         row.push(rs.length ? `${cell} (${rs.join(", ")})` : cell);
@@ -75,6 +81,8 @@ export function chart(o: Opts, sum: Summary): string {
     add("churn CPU/op", "churn", "cpuPer1kOps");
     add("ramp time to N", "ramp", "timeToN");
     add("RSS/connection", "memory", "rssPerConn");
+    add("polling CPU/delivery", "polling", "cpuPer1k");
+    add("polling latency p99", "polling", "p99");
     return rows;
   };
   const panels: ChartPanel[] = [];

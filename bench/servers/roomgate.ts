@@ -9,6 +9,8 @@ import { sioImpl, type SioServer } from "./sioapi.ts";
 const entry = process.env.BENCH_ROOMGATE_DIST === "1" ? "roomgate" : "../../src/index.ts";
 const { Server, operations } = (await import(entry)) as typeof import("../../src/index.ts");
 
+// Both transports are served (the default), so the polling scenario needs no switch here (the load
+// clients send no Accept-Encoding: poll answers go uncompressed, as Socket.IO's do).
 // ROOMGATE_DERIVED_TOPICS=on measures the planner with derived topics (off by default);
 // ROOMGATE_RECOVERY=on measures with connection-state recovery on (events recorded, offsets appended).
 // ROOMGATE_BENCH_METRICS=on serves /metrics and has a separate process scrape it every

@@ -16,9 +16,10 @@ import {
 import { churnPlan, type Impl } from "./harness.ts";
 
 /** The one configuration both Socket.IO peers run with (websocket only, no compression, the
- *  same heartbeat and payload limit as roomgate's bench server). */
+ *  same heartbeat and payload limit as roomgate's bench server). BENCH_POLLING=1 (the polling
+ *  scenario's server process): both transports, Socket.IO's default, as roomgate serves them. */
 export const SOCKET_IO_OPTIONS = {
-  transports: ["websocket" as const],
+  transports: process.env.BENCH_POLLING === "1" ? ["polling" as const, "websocket" as const] : ["websocket" as const],
   serveClient: false,
   perMessageDeflate: false,
   pingInterval: 25000,
