@@ -4,7 +4,7 @@
 import { interferenceLine } from "./e2e-report.ts";
 import type { Failure } from "./metrics.ts";
 import type { Opts } from "./options.ts";
-import { fmtRatio, markdownTable } from "./report.ts";
+import { fmt, fmtRatio, markdownTable } from "./report.ts";
 import type { Interference } from "./session.ts";
 import { ratioOf, tableRows, type Summary } from "./summary.ts";
 
@@ -54,12 +54,22 @@ export function pollingSection(run: RunJson): string {
     const lines = [vs("socketio-ws", "Socket.IO on ws"), vs("socketio-uws", "Socket.IO on uWS")].filter((x) => x !== null);
     if (lines.length) L.push("roomgate on the same polling load:", "", ...lines.map((x) => `- ${x}`), "");
   }
-  const failed = run.failures.filter((f) => f.scenario === "polling" || run.fatal !== null);
+  // the tail moves most with the other work on a shared machine: show each rep's
+  const spread = (metric: string): string =>
+    Object.entries(sum)
+      .filter(([, scs]) => scs["polling"])
+      .map(([s, scs]) => {
+        const xs = scs["polling"]!.reps.map((r) => r.metrics[metric] ?? NaN).filter(Number.isFinite);
+        return `${s} ${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))}`;
+      })
+      .join(", ");
+  L.push(`Range over the reps: CPU per 1k deliveries (bursts) ${spread("cpuPer1k")} µs; latency p99 ${spread("p99")} ms.`, "");
+  const failed = run.failures;
   if (failed.length === 0 && run.fatal === null) L.push("Correctness: no duplicate, missing, wrong-recipient or out-of-order delivery.", "");
   else {
     L.push("**FAILED**:", "");
     if (run.fatal) L.push(`- fatal: ${run.fatal}`);
-    for (const f of failed) L.push(`- ${f.server} / rep ${f.rep + 1}: ${f.message}`);
+    for (const f of failed) L.push(`- ${f.server} / ${f.scenario} / rep ${f.rep + 1}: ${f.message}`);
     L.push("");
   }
   L.push(
