@@ -16,7 +16,7 @@ export { ClusterAdapter, createClusterAdapter } from "./cluster/cluster-adapter.
 export { ClusterNode, type ClusterOptions } from "./cluster/node.ts";
 // The class behind a socket of another worker; its type, for users, is RemoteSocket (api/socket-types.ts).
 export { RemoteSocket as ClusterRemoteSocket } from "./cluster/remote-socket.ts";
-export type { ClusterTransport, PublishTarget, TransportHandlers } from "./cluster/transport.ts";
+export type { ClusterGap, ClusterTransport, PublishTarget, TransportHandlers } from "./cluster/transport.ts";
 export { Emitter, type EmitterOptions } from "./cluster/emitter.ts";
 export type { NatsOptions, NatsTlsOptions } from "./cluster/nats-options.ts";
 export { operations, type Operations, type OperationsOptions } from "./ops/operations.ts";

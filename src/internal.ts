@@ -22,3 +22,6 @@ export {
 } from "./cluster/protocol.ts";
 export { LocalInterest, PeerInterest } from "./cluster/interest.ts";
 export { Parser, type ProtocolHandler } from "./cluster/relay/nats-protocol.ts";
+export { defaultMaxConnections, softFdLimit, ConnectionLimits } from "./engine/limits.ts";
+export { InboundBudget, type InboundRateLimit } from "./engine/rate-limit.ts";
+export type { Logger } from "./engine/logger.ts";

@@ -3,11 +3,16 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { io as connect, type Socket as ClientSocket } from "socket.io-client";
+import { signToken } from "../src/examples/tokens.ts";
 import { once } from "./helpers/server.ts";
 
+const SECRET = "example-app-test-secret";
+
+/** Starts `npm start`'s process on an ephemeral port; HOST is left to its default (127.0.0.1). */
 function startGateway(env: Record<string, string> = {}): Promise<{ port: number; stop: () => Promise<number | null>; output: () => string }> {
+  const { HOST: _inherited, ...parentEnv } = process.env;
   const child = spawn(process.execPath, ["--import", "tsx", "src/bin/gateway.ts"], {
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", ...env },
+    env: { ...parentEnv, PORT: "0", APP_TOKEN_SECRET: SECRET, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -36,8 +41,9 @@ function startGateway(env: Record<string, string> = {}): Promise<{ port: number;
   });
 }
 
-test("the example app: user rooms, authorized project rooms, socket.to, private messages, clean shutdown", async () => {
+test("the example app: signed tokens, user rooms, authorized project rooms, socket.to, private messages, clean shutdown", async () => {
   const gw = await startGateway();
+  assert.match(gw.output(), /listening on 127\.0\.0\.1:/, "loopback unless HOST says otherwise");
   const clients: ClientSocket[] = [];
   const client = (auth: Record<string, unknown>) => {
     const c = connect(`http://127.0.0.1:${gw.port}`, { transports: ["websocket"], forceNew: true, reconnection: false, auth });
@@ -50,17 +56,26 @@ test("the example app: user rooms, authorized project rooms, socket.to, private 
     return c;
   };
   try {
-    const anonymous = client({});
-    const [err] = await once<[Error & { data?: { reason: string } }]>(anonymous, "connect_error", 5000);
-    assert.equal(err.message, "unauthorized");
-    assert.match(err.data!.reason, /userId/);
+    const refusal = async (auth: Record<string, unknown>) => {
+      const [err] = await once<[Error & { data?: { reason: string } }]>(client(auth), "connect_error", 5000);
+      assert.equal(err.message, "unauthorized");
+      return err.data!.reason;
+    };
+    assert.match(await refusal({}), /token/);
+    assert.match(await refusal({ userId: "admin" }), /token/, "a claimed userId is not believed");
+    assert.equal(await refusal({ token: signToken("admin", "some other secret") }), "bad signature");
+    assert.equal(
+      await refusal({ token: signToken("alice", SECRET).replace(/^[^.]+/, Buffer.from('{"sub":"admin","exp":9999999999}').toString("base64url")) }),
+      "bad signature",
+    );
+    assert.equal(await refusal({ token: signToken("alice", SECRET, 60, Date.now() - 3_600_000) }), "token expired");
 
-    const aliceLaptop = await connected({ userId: "alice" });
+    const aliceLaptop = await connected({ token: signToken("alice", SECRET) });
     const joined = once<[{ socketId: string }]>(aliceLaptop, "device joined", 5000);
-    const alicePhone = await connected({ userId: "alice" });
+    const alicePhone = await connected({ token: signToken("alice", SECRET) });
     assert.equal((await joined)[0].socketId, alicePhone.id);
 
-    const bob = await connected({ userId: "bob" });
+    const bob = await connected({ token: signToken("bob", SECRET) });
     assert.deepEqual(await bob.emitWithAck("subscribe", "secret-plans"), { ok: false, error: "forbidden" });
     assert.deepEqual(await bob.emitWithAck("subscribe", "bad id!"), { ok: false, error: "invalid project id" });
     const ok = (await bob.emitWithAck("subscribe", "4321")) as { ok: boolean; rooms: string[] };
@@ -103,6 +118,19 @@ test("APP loads a user's application module", async () => {
     const c = connect(`http://127.0.0.1:${gw.port}`, { transports: ["websocket"], forceNew: true, reconnection: false });
     await once(c, "connect", 5000);
     assert.equal(await c.emitWithAck("echo", "hi"), "hi");
+    c.disconnect();
+  } finally {
+    await gw.stop();
+  }
+});
+
+test("without APP_TOKEN_SECRET the example logs a demo token that works", async () => {
+  const gw = await startGateway({ APP_TOKEN_SECRET: "" });
+  try {
+    const token = /A token for user "alice", valid 1 h: (\S+)/.exec(gw.output())?.[1];
+    assert.ok(token, gw.output());
+    const c = connect(`http://127.0.0.1:${gw.port}`, { transports: ["websocket"], forceNew: true, reconnection: false, auth: { token } });
+    await once(c, "connect", 5000);
     c.disconnect();
   } finally {
     await gw.stop();

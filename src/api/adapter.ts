@@ -5,6 +5,7 @@ import { forEachBit } from "../rooms/bitset.ts";
 import { randomId } from "../engine/ids.ts";
 import type { Frame } from "../engine/binary.ts";
 import { encodePacket, type Packet } from "../engine/codec.ts";
+import { closeInSlices } from "../engine/slices.ts";
 import { Membership } from "../rooms/membership.ts";
 import { type Planner, selectRecipients } from "../rooms/planner.ts";
 import type { Delivery } from "../rooms/delivery.ts";
@@ -141,8 +142,10 @@ export class Adapter extends Membership<Socket> {
     this.forEachSocket(opts, (s) => rooms.forEach((r) => s.leave(r)));
   }
 
+  /** The first slice of sockets disconnects now, the rest over the next event-loop turns (thousands
+   *  at once held the loop for hundreds of ms); a socket already gone by its turn is skipped. */
   disconnectSockets(opts: BroadcastOptions, close: boolean): void {
-    this.forEachSocket(opts, (s) => s.disconnect(close));
+    void closeInSlices(this.selectSockets(opts), (s) => s.disconnect(close));
   }
 
   /** With a single server there is nobody to tell; the cluster adapter overrides this. */
@@ -151,14 +154,18 @@ export class Adapter extends Membership<Socket> {
   }
 
   protected forEachSocket(opts: Pick<BroadcastOptions, "rooms" | "except">, fn: (socket: Socket) => void): void {
+    // Collected first: `fn` may change membership (join, leave, disconnect).
+    for (const s of this.selectSockets(opts)) fn(s);
+  }
+
+  protected selectSockets(opts: Pick<BroadcastOptions, "rooms" | "except">): Socket[] {
     const slots = selectRecipients(this, opts.rooms, opts.except ?? NONE);
     const selected: Socket[] = [];
     forEachBit(slots, (slot) => {
       const s = this.memberAt(slot);
       if (s) selected.push(s);
     });
-    // Collected first: `fn` may change membership (join, leave, disconnect).
-    for (const s of selected) fn(s);
+    return selected;
   }
 }
 

@@ -3,8 +3,10 @@
 import type { CorsOptions } from "../engine/cors.ts";
 import type { PerMessageDeflate, TlsOptions } from "../engine/app.ts";
 import type { RequestInfo } from "../engine/endpoint.ts";
+import { defaultMaxConnections } from "../engine/limits.ts";
 import type { LogLevel, Logger } from "../engine/logger.ts";
 import { type CookieOptions, resolveCookie } from "../engine/session-cookie.ts";
+import type { InboundRateLimit } from "../engine/rate-limit.ts";
 import type { DerivedTopicOptions } from "../rooms/derived-topics.ts";
 import type { AdapterConstructor } from "./adapter.ts";
 import { RECOVERY_DEFAULTS, type RecoveryOptions, type ResolvedRecoveryOptions } from "./recovery.ts";
@@ -42,8 +44,26 @@ export interface ServerOptions {
   allowedOrigins?: string[] | ((origin: string) => boolean);
   /** Asynchronous check before the upgrade is accepted (Socket.IO's allowRequest). */
   allowRequest?: (req: RequestInfo, callback: (err: string | null | undefined, success: boolean) => void) => void;
+  /** An allowRequest that has not called back within this many ms refuses the upgrade with 503
+   *  (default 10000). */
+  allowRequestTimeout?: number;
   /** Bytes a slow client may have buffered before it is disconnected (default 4 MiB). */
   maxBackpressure?: number;
+  /** Connections the process holds at once; past it, upgrades get 503. Default: the soft
+   *  file-descriptor limit less 10 % (at least 256) of headroom, e.g. 18,000 under `ulimit -n 20000`. */
+  maxConnections?: number;
+  /** Connections one client address may hold at once (default 10,000: NAT-friendly, but one host
+   *  cannot take the whole server). */
+  maxConnectionsPerIp?: number;
+  /** Per-connection inbound budget: more than `events` packets or `bytes` bytes within `interval`
+   *  ms disconnects the client with reason "rate limit exceeded". Default { events: 1000, bytes:
+   *  8 MiB, interval: 1000 }; `false` turns it off. */
+  inboundRateLimit?: Partial<InboundRateLimit> | false;
+  /** Rooms one socket may be in (its own id room included); a join past it throws RangeError.
+   *  Default 10,000. */
+  maxRoomsPerSocket?: number;
+  /** Longest room name, in characters (default 1024). */
+  maxRoomNameLength?: number;
   /** Off by default. On (`true` or `{ after, max }`), a composite target (union, except) broadcast
    *  to repeatedly gets a maintained native topic: ~10% less CPU on steady streams at the same
    *  latency, but joins/leaves of its rooms cost more (bench/RESULTS.md). */
@@ -100,6 +120,7 @@ export type ResolvedOptions = Required<
     | "tls"
     | "perMessageDeflate"
     | "operations"
+    | "inboundRateLimit"
   >
 > &
   Pick<ServerOptions, "allowedOrigins" | "allowRequest" | "cors" | "tls" | "perMessageDeflate"> & {
@@ -107,6 +128,7 @@ export type ResolvedOptions = Required<
     connectionStateRecovery: ResolvedRecoveryOptions | null;
     cookie: CookieOptions | null;
     secure: boolean;
+    inboundRateLimit: InboundRateLimit | null;
   };
 
 const DEFAULTS = {
@@ -120,6 +142,10 @@ const DEFAULTS = {
   httpCompression: true as boolean | { threshold?: number },
   connectTimeout: 45000,
   maxBackpressure: 4 * 1024 * 1024,
+  allowRequestTimeout: 10_000,
+  maxConnectionsPerIp: 10_000,
+  maxRoomsPerSocket: 10_000,
+  maxRoomNameLength: 1024,
   derivedTopics: { max: 0 },
   cleanupEmptyChildNamespaces: false,
   trustProxy: false,
@@ -154,6 +180,12 @@ const SUPPORTED = new Set([
   "perMessageDeflate",
   "reusePort",
   "operations",
+  "allowRequestTimeout",
+  "maxConnections",
+  "maxConnectionsPerIp",
+  "inboundRateLimit",
+  "maxRoomsPerSocket",
+  "maxRoomNameLength",
 ]);
 
 /** Socket.IO / Engine.IO options that change nothing a client sees here: a one-time warning
@@ -199,6 +231,8 @@ export function checkOptions(opts: Record<string, unknown>, warn: (msg: string) 
   }
 }
 
+const DEFAULT_INBOUND_RATE_LIMIT: InboundRateLimit = { events: 1000, bytes: 8 * 1024 * 1024, interval: 1000 };
+
 /** The options with their defaults filled in. */
 export function resolveOptions(opts: ServerOptions): ResolvedOptions {
   const given = Object.fromEntries(Object.entries(opts).filter(([name, v]) => v !== undefined && SUPPORTED.has(name) && name !== "maxHttpBufferSize"));
@@ -219,6 +253,12 @@ export function resolveOptions(opts: ServerOptions): ResolvedOptions {
   }
   if (typeof resolved.path !== "string" || !resolved.path.startsWith("/"))
     throw new TypeError(`roomgate: option path must start with "/", got ${JSON.stringify(resolved.path)}`);
+  resolved.maxConnections = opts.maxConnections ?? defaultMaxConnections();
+  resolved.inboundRateLimit = opts.inboundRateLimit === false ? null : { ...DEFAULT_INBOUND_RATE_LIMIT, ...opts.inboundRateLimit };
+  for (const name of ["maxConnections", "maxConnectionsPerIp", "maxRoomsPerSocket", "maxRoomNameLength", "allowRequestTimeout"] as const) {
+    positiveInteger(name, resolved[name]);
+  }
+  if (resolved.inboundRateLimit) for (const [k, v] of Object.entries(resolved.inboundRateLimit)) positiveInteger(`inboundRateLimit.${k}`, v);
   return resolved;
 }
 
@@ -230,4 +270,8 @@ function resolveRecovery(opts: RecoveryOptions | undefined | false): ResolvedRec
     if (!(typeof r[k] === "number" && r[k] >= 0)) throw new TypeError(`connectionStateRecovery.${k} must be a non-negative number, got ${String(r[k])}`);
   r.skipMiddlewares = !!r.skipMiddlewares;
   return r;
+}
+
+function positiveInteger(name: string, value: unknown): void {
+  if (!Number.isSafeInteger(value) || (value as number) <= 0) throw new TypeError(`roomgate: ${name} must be a positive integer, got ${String(value)}`);
 }

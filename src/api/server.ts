@@ -343,7 +343,7 @@ export class Server<
     if (app === null || typeof app !== "object" || typeof (app as { ws?: unknown }).ws !== "function" || typeof app.publish !== "function")
       throw new TypeError("roomgate: attachApp expects a uWebSockets.js app (uWS.App() or uWS.SSLApp())");
     if (!this.ownApp || this.endpoint.clientsCount > 0) throw new Error("roomgate: attachApp must be called once, before any client connects");
-    this.endpoint.close("server shutting down");
+    void this.endpoint.close("server shutting down"); // no client yet: nothing to wait for
     this.ownApp = false;
     this.app = app;
     this.delivery = new Delivery(app);
@@ -355,7 +355,7 @@ export class Server<
   /** Disconnects every client ("server shutting down"), stops listening and releases the app;
    *  `fn` is called when done (with the error, if closing an adapter failed). */
   async close(fn?: (err?: Error) => void): Promise<void> {
-    this.endpoint.close("server shutting down");
+    await this.endpoint.close("server shutting down");
     this.delivery.flush();
     for (const nsp of this._nsps.values()) nsp.adapter.recovery?.close();
     const results = await Promise.allSettled([...this._nsps.values()].map(async (nsp) => nsp.adapter.close()));

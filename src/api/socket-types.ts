@@ -59,7 +59,7 @@ export function assertEmittable(ev: unknown): asserts ev is string {
 /** One room or several, checked, as a list. */
 export function roomList(room: Room | Room[]): Room[] {
   const rooms = Array.isArray(room) ? room : [room];
-  rooms.forEach(assertRoomName);
+  for (const r of rooms) assertRoomName(r);
   return rooms;
 }
 

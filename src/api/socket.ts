@@ -136,19 +136,36 @@ export class Socket<
     return this.adapter.socketRooms(this.id) ?? new Set();
   }
 
-  /** Joins rooms; a no-op once disconnected. Throws TypeError on an invalid room name. */
+  /** Joins rooms; a no-op once disconnected. Throws TypeError on an invalid room name (longer than
+   *  maxRoomNameLength included) and RangeError past maxRoomsPerSocket; a list is joined whole or
+   *  not at all. */
   join(rooms: Room | Room[]): void {
+    const { maxRoomNameLength } = this.nsp.server.opts;
     if (!Array.isArray(rooms)) {
-      assertRoomName(rooms);
-      if (this.connected) this.adapter.add(this.id, rooms);
+      assertRoomName(rooms, maxRoomNameLength);
+      if (!this.connected) return;
+      this.assertRoomBudget([rooms]);
+      this.adapter.add(this.id, rooms);
       return;
     }
-    rooms.forEach(assertRoomName);
-    if (this.connected) this.adapter.addAll(this.id, rooms);
+    for (const room of rooms) assertRoomName(room, maxRoomNameLength);
+    if (!this.connected) return;
+    this.assertRoomBudget(rooms);
+    this.adapter.addAll(this.id, rooms);
+  }
+
+  /** 100k rooms on one socket cost 40 MB (issue #13): a socket's rooms are bounded. */
+  private assertRoomBudget(rooms: Room[]): void {
+    const joined = this.adapter.socketRooms(this.id);
+    const max = this.nsp.server.opts.maxRoomsPerSocket;
+    const size = joined?.size ?? 0;
+    if (size + rooms.length <= max) return;
+    const added = new Set(rooms.filter((r) => !joined?.has(r))).size;
+    if (size + added > max) throw new RangeError(`socket ${this.id} would be in ${size + added} rooms; maxRoomsPerSocket is ${max}`);
   }
 
   leave(room: Room): void {
-    assertRoomName(room);
+    assertRoomName(room, this.nsp.server.opts.maxRoomNameLength);
     if (!this.connected) return;
     this.adapter.del(this.id, room);
   }

@@ -20,9 +20,13 @@ interface Setting {
 
 export const SETTINGS: Setting[] = [
   { env: ["PORT", "ROOMGATE_PORT"], key: "port", kind: "port", help: "port to listen on (default 3000)" },
-  { env: ["HOST", "ROOMGATE_HOST"], key: "host", kind: "string", help: "address to listen on (default 0.0.0.0)" },
+  { env: ["HOST", "ROOMGATE_HOST"], key: "host", kind: "string", help: "address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)" },
   { env: ["APP", "ROOMGATE_APP"], key: "app", kind: "string", help: "application module (default: the example rooms app)" },
   { env: ["ROOMGATE_CLUSTER"], key: "cluster", kind: "list", help: "NATS URL(s) of the relay; unset = standalone" },
+  { env: ["ROOMGATE_CLUSTER_TOKEN"], key: "clusterAuth.token", kind: "string", help: "relay / nats-server token" },
+  { env: ["ROOMGATE_CLUSTER_USER"], key: "clusterAuth.user", kind: "string", help: "relay / nats-server user" },
+  { env: ["ROOMGATE_CLUSTER_PASS"], key: "clusterAuth.pass", kind: "string", help: "relay / nats-server password" },
+  { env: ["ROOMGATE_CLUSTER_TLS_CA"], key: "clusterAuth.tlsCa", kind: "string", help: "PEM CA file: TLS to the relay, trusting it" },
   { env: ["ROOMGATE_LOG_LEVEL"], key: "logLevel", kind: "level", help: "debug, info, warn, error or silent (default info)" },
   { env: ["ROOMGATE_PATH"], key: "server.path", kind: "path", help: "endpoint path (default /socket.io)" },
   { env: ["ROOMGATE_PING_INTERVAL"], key: "server.pingInterval", kind: "uint", help: "ms (default 25000)" },
@@ -31,6 +35,8 @@ export const SETTINGS: Setting[] = [
   { env: ["ROOMGATE_CONNECT_TIMEOUT"], key: "server.connectTimeout", kind: "uint", help: "ms (default 45000)" },
   { env: ["ROOMGATE_ALLOWED_ORIGINS"], key: "server.allowedOrigins", kind: "list", help: "comma-separated origins (default any)" },
   { env: ["ROOMGATE_MAX_BACKPRESSURE"], key: "server.maxBackpressure", kind: "uint", help: "bytes (default 4 MiB)" },
+  { env: ["ROOMGATE_MAX_CONNECTIONS"], key: "server.maxConnections", kind: "uint", help: "connections (default: fd limit less 10 %)" },
+  { env: ["ROOMGATE_MAX_CONNECTIONS_PER_IP"], key: "server.maxConnectionsPerIp", kind: "uint", help: "connections per client address (default 10000)" },
   { env: ["ROOMGATE_DERIVED_TOPICS"], key: "server.derivedTopics", kind: "bool", help: "on/off (default off)" },
   { env: ["ROOMGATE_TRUST_PROXY"], key: "server.trustProxy", kind: "bool", help: "trust X-Forwarded-For/-Proto (default off)" },
   { env: ["ROOMGATE_PER_MESSAGE_DEFLATE"], key: "server.perMessageDeflate", kind: "bool", help: "permessage-deflate (default off)" },
@@ -52,6 +58,8 @@ export interface GatewayConfig {
   host: string;
   app?: string;
   cluster?: string[];
+  /** Credentials and TLS for the relay or nats-server (README "Securing a cluster"). */
+  clusterAuth?: { token?: string; user?: string; pass?: string; tlsCa?: string };
   logLevel: LogLevel;
   server: Omit<ServerOptions, "logger" | "adapter" | "operations">;
   operations: OperationsOptions;
@@ -143,7 +151,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
       problems.push(`ROOMGATE_CONFIG: cannot read ${env.ROOMGATE_CONFIG}: ${(err as Error).message}`);
     }
   }
-  const out: Record<string, unknown> = { port: 3000, host: "0.0.0.0", logLevel: "info", server: {}, operations: {} };
+  // Loopback unless asked: a gateway started to try it out should not be reachable from the network.
+  const out: Record<string, unknown> = { port: 3000, host: "127.0.0.1", logLevel: "info", server: {}, operations: {} };
   for (const s of SETTINGS) {
     const envName = s.env.find((name) => env[name] !== undefined && env[name] !== "");
     const raw = envName ? env[envName] : getPath(file, s.key);

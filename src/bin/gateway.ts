@@ -7,6 +7,7 @@
 // Under pm2 it says "ready" once it listens (wait_ready), and on SIGINT/SIGTERM it drains: stops
 // accepting, tells its clients to reconnect (they land on the other workers), flushes and leaves
 // the cluster.
+import { readFileSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { resolve } from "node:path";
 import { pino } from "pino";
@@ -53,7 +54,9 @@ process.on("SIGTERM", () => void shutdown("SIGTERM"));
 
 let bound: number;
 try {
-  const adapter = config.cluster ? createClusterAdapter({ servers: config.cluster }) : undefined;
+  const auth = config.clusterAuth ?? {};
+  const tls = auth.tlsCa ? { ca: readFileSync(auth.tlsCa, "utf8") } : undefined;
+  const adapter = config.cluster ? createClusterAdapter({ servers: config.cluster, token: auth.token, user: auth.user, pass: auth.pass, tls }) : undefined;
   io = new Server({ ...config.server, logger: log, adapter, operations: ops });
   await mod.default(io);
   bound = await io.listen(config.port, config.host);
@@ -61,7 +64,7 @@ try {
   log.fatal({ err }, `cannot start: ${(err as Error).message}`);
   process.exit(1);
 }
-log.info({ host: config.host, port: bound, app: appPath, ops: ops.port }, `listening on ${config.host}:${bound}`);
+log.info({ host: config.host, port: bound, app: appPath, ops: ops.port, maxConnections: io.opts.maxConnections }, `listening on ${config.host}:${bound}`);
 
 // pm2 (wait_ready) starts stopping the previous worker only now: when clustered, once the
 // relay link is up too (bounded: a worker without its relay still serves its own clients).

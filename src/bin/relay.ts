@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // Runnable relay: `npm run relay` (dist/bin/relay.js with plain node; the package's `roomgate-relay` bin).
-// Env: RELAY_PORT (default 4222), RELAY_HOST (default 127.0.0.1).
-import { Relay } from "../cluster/relay/relay.ts";
+// Env: RELAY_PORT (default 4222), RELAY_HOST (default 127.0.0.1: bind another address only with
+// auth on, see README "Securing a cluster"), RELAY_TOKEN or RELAY_USER + RELAY_PASS (clients must
+// present them), RELAY_TLS_CERT + RELAY_TLS_KEY (PEM files: TLS for every client), RELAY_TLS_CA
+// (PEM file: also require client certificates signed by it).
+import { readFileSync } from "node:fs";
+import { Relay, type RelayOptions } from "../cluster/relay/relay.ts";
 
 const port = Number(process.env.RELAY_PORT ?? 4222);
 const host = process.env.RELAY_HOST ?? "127.0.0.1";
@@ -10,7 +14,24 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(1);
 }
 
-const relay = new Relay();
+const env = process.env;
+const options: RelayOptions = { token: env.RELAY_TOKEN, user: env.RELAY_USER, pass: env.RELAY_PASS };
+if (env.RELAY_TLS_CERT || env.RELAY_TLS_KEY) {
+  if (!env.RELAY_TLS_CERT || !env.RELAY_TLS_KEY) {
+    console.error("relay: RELAY_TLS_CERT and RELAY_TLS_KEY go together");
+    process.exit(1);
+  }
+  options.tls = {
+    cert: readFileSync(env.RELAY_TLS_CERT),
+    key: readFileSync(env.RELAY_TLS_KEY),
+    ca: env.RELAY_TLS_CA ? readFileSync(env.RELAY_TLS_CA) : undefined,
+  };
+}
+if (!options.token && !options.user && host !== "127.0.0.1" && host !== "::1" && host !== "localhost") {
+  console.warn(`relay: listening on ${host} without authentication: anyone who reaches this port can publish to every room (set RELAY_TOKEN)`);
+}
+
+const relay = new Relay(options);
 const bound = await relay.listen(port, host);
 console.log(`relay listening on ${host}:${bound}`);
 

@@ -19,6 +19,7 @@ import type { Socket } from "../api/socket.ts";
 import { encodePacket, PacketType, type Packet } from "../engine/codec.ts";
 import type { Room } from "../rooms/types.ts";
 import { ClusterNode, type ClusterOptions } from "./node.ts";
+import type { ClusterGap } from "./transport.ts";
 import { framesOf, PROTOCOL_VERSION as V, type BroadcastMessage, type RequestMessage, type SerializedSocket, type WireOptions } from "./protocol.ts";
 import { RemoteSocket, type RemoteSocketOp } from "./remote-socket.ts";
 import type { RestoredSession } from "../api/recovery.ts";
@@ -195,6 +196,13 @@ export class ClusterAdapter extends Adapter {
   // ---------- from the other workers (called by the node) ----------
 
   /** @internal */
+  /** Socket.IO's adapters speak through events: "cluster-gap" tells the application that
+   *  broadcasts between workers in [gap.from, gap.to] were lost (README "What NATS core does not
+   *  promise"). */
+  onGap(gap: ClusterGap): void {
+    this.emit("cluster-gap", gap);
+  }
+
   onRemoteBroadcast(msg: BroadcastMessage): void {
     const opts = decodeOptions(msg);
     const frames = framesOf(msg);

@@ -11,10 +11,10 @@ import type { NatsOptions } from "./nats-options.ts";
 import type { Room } from "../rooms/types.ts";
 import { assertEmittable, roomList } from "../api/socket-types.ts";
 import { encodePacket, PacketType } from "../engine/codec.ts";
-import { Link } from "./link.ts";
+import { Link, type LinkCredentials } from "./link.ts";
 import { encodeMessage, ownerOf, PROTOCOL_VERSION as V, Subjects, type BroadcastMessage, type ClusterMessage, type RequestMessage } from "./protocol.ts";
 
-export interface EmitterOptions {
+export interface EmitterOptions extends LinkCredentials {
   /** NATS server URL(s): the relay or a nats-server cluster. */
   servers: string | string[];
   /** Subject prefix; must match the workers' `cluster.prefix`. Default "roomgate". */
@@ -47,6 +47,10 @@ class EmitterCore {
         name: opts.name ?? `roomgate-emitter-${process.pid}`,
         nats: opts.nats,
         log: opts.log,
+        token: opts.token,
+        user: opts.user,
+        pass: opts.pass,
+        tls: opts.tls,
         maxQueuedBeforeConnect: opts.maxQueuedBeforeConnect ?? 10_000,
       },
       () => {},

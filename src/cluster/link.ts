@@ -2,11 +2,15 @@
 // connects in the background and keeps retrying, keeps the wanted subscriptions across the first
 // connect (the client re-subscribes by itself after a reconnect), never throws into its callers,
 // drops publishes while the relay is unreachable, and logs an outage once and its end once.
+// A stalled relay (a frozen process, a black-holed route) is declared lost within ~2 s by the NATS
+// client's own heartbeat (PING every 500 ms, lost at 3 unanswered); the link accounts for what an
+// outage cost (see LinkGap) and tells its listeners when the relay is back.
 //
 // The NATS client is imported on the first connect, not with this module: a Server without a
 // cluster never loads it (test/consumer.test.ts checks that against the installed package).
 import type { ConnectionOptions, NatsConnection, Subscription } from "nats";
-import type { NatsOptions } from "./nats-options.ts";
+import type { NatsOptions, NatsTlsOptions } from "./nats-options.ts";
+import type { ClusterGap } from "./transport.ts";
 
 type Connect = typeof import("nats").connect;
 let natsConnect: Promise<Connect> | null = null;
@@ -17,7 +21,29 @@ function loadNats(): Promise<Connect> {
   return natsConnect;
 }
 
-export interface LinkOptions {
+/** How a worker or emitter proves itself to the relay or nats-server: the NATS client's own option
+ *  names, passed through unchanged (so the same settings work against either). */
+export interface LinkCredentials {
+  /** A token (nats-server `authorization { token }`; the relay's `token`). */
+  token?: string;
+  /** A user and password (nats-server `authorization { user, password }`; the relay's `user`/`pass`). */
+  user?: string;
+  pass?: string;
+  /** TLS to the server: `ca` to verify it, `cert`/`key` for a client certificate (NATS client's `tls`). */
+  tls?: NatsTlsOptions;
+}
+
+/** The credentials among `opts`, as NATS client options (absent ones left out). */
+export function credentialsOf(opts: LinkCredentials): NatsOptions {
+  const out: NatsOptions = {};
+  if (opts.token !== undefined) out.token = opts.token;
+  if (opts.user !== undefined) out.user = opts.user;
+  if (opts.pass !== undefined) out.pass = opts.pass;
+  if (opts.tls !== undefined) out.tls = opts.tls;
+  return out;
+}
+
+export interface LinkOptions extends LinkCredentials {
   /** NATS server URL(s), e.g. "nats://127.0.0.1:4222". */
   servers: string | string[];
   /** Connection name shown by the relay / nats-server monitoring. */
@@ -32,7 +58,16 @@ export interface LinkOptions {
 
 export type MessageHandler = (data: Uint8Array, reply: string | undefined, subject: string) => void;
 
+/** What one outage cost (see ClusterGap in transport.ts). */
+export type LinkGap = ClusterGap;
+
 const RETRY_MS = 250;
+/** NATS client heartbeat: a PING every PING_INTERVAL_MS, the connection is stale at MAX_PING_OUT
+ *  unanswered (measured before: 10 s × 2 let a frozen relay go unnoticed ~30 s, 3,011 broadcasts lost). */
+const PING_INTERVAL_MS = 500;
+const MAX_PING_OUT = 3;
+/** How often the link confirms what it has sent with a round trip (its own PING; see LinkGap). */
+const PROBE_MS = 500;
 
 export class Link {
   /** True while connected to a server: publishes go out. */
@@ -48,6 +83,17 @@ export class Link {
   private dropped = 0;
   /** Publishes dropped since start (relay unreachable), for monitoring. */
   droppedTotal = 0;
+  /** Messages handed to the client on this connection, and how many a round trip has confirmed. */
+  private sent = 0;
+  private confirmed = 0;
+  private confirmedAt = Date.now();
+  private unconfirmed = 0;
+  private gapFrom = 0;
+  private probing = false;
+  /** Bumped at each loss, so a round trip begun before it confirms nothing after it. */
+  private epoch = 0;
+  private probeTimer: NodeJS.Timeout | null = null;
+  private readonly gapListeners: Array<(gap: LinkGap) => void> = [];
   private readonly connectedListeners: Array<(reconnect: boolean) => void> = [];
   private readonly disconnectedListeners: Array<() => void> = [];
   private firstConnect: { promise: Promise<void>; resolve: () => void };
@@ -75,6 +121,11 @@ export class Link {
   /** `fn(reconnect)` runs on every (re)connection. */
   onConnected(fn: (reconnect: boolean) => void): void {
     this.connectedListeners.push(fn);
+  }
+
+  /** `fn(gap)` runs when the relay is back after an outage, with what the outage cost. */
+  onGap(fn: (gap: LinkGap) => void): void {
+    this.gapListeners.push(fn);
   }
 
   /** `fn()` runs when the connection is lost. */
@@ -113,6 +164,7 @@ export class Link {
     if (!this.connected) return this.drop();
     try {
       this.nc.publish(subject, data, reply ? { reply } : undefined);
+      this.sent++;
       return true;
     } catch (err) {
       this.log("error", `cluster: publish to ${subject} failed: ${(err as Error).message}`);
@@ -129,12 +181,36 @@ export class Link {
   async flush(timeoutMs = 2000): Promise<void> {
     if (!this.nc || !this.connected) return;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.nc.flush().catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
+    await Promise.race([this.confirm(this.nc).catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)))]);
     clearTimeout(timer);
+  }
+
+  /** A round trip: once the server answers, everything sent before it has been handled. */
+  private async confirm(nc: NatsConnection): Promise<void> {
+    const sent = this.sent;
+    const at = Date.now();
+    const epoch = this.epoch;
+    await nc.flush();
+    if (this.nc !== nc || !this.connected || epoch !== this.epoch || sent < this.confirmed) return;
+    this.confirmed = sent;
+    this.confirmedAt = at;
+  }
+
+  private startProbe(nc: NatsConnection): void {
+    if (this.probeTimer) clearInterval(this.probeTimer);
+    this.probeTimer = setInterval(() => {
+      if (this.probing || !this.connected || this.nc !== nc || this.sent === this.confirmed) return;
+      this.probing = true;
+      this.confirm(nc)
+        .catch(() => {})
+        .finally(() => (this.probing = false));
+    }, PROBE_MS);
+    this.probeTimer.unref();
   }
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      if (this.probeTimer) clearInterval(this.probeTimer);
       const nc = this.nc;
       this.connected = false;
       this.queued = [];
@@ -201,8 +277,9 @@ export class Link {
           reconnectTimeWait: RETRY_MS,
           reconnectJitter: 100,
           timeout: 2000,
-          pingInterval: 10_000,
-          maxPingOut: 2,
+          pingInterval: PING_INTERVAL_MS,
+          maxPingOut: MAX_PING_OUT,
+          ...(credentialsOf(this.opts) as Partial<ConnectionOptions>),
           ...(this.opts.nats as Partial<ConnectionOptions> | undefined),
         });
         if (this.closing) {
@@ -230,9 +307,11 @@ export class Link {
     this.queued = [];
     for (const m of queued) this.publish(m.subject, m.data, m.reply);
     void this.watch(nc);
+    this.startProbe(nc);
     nc.closed().then(() => {
       if (this.closing || this.nc !== nc) return;
       // The client gave up (it should not with maxReconnectAttempts -1): start over.
+      this.lost();
       this.connected = false;
       this.nc = null;
       this.outage = true;
@@ -248,12 +327,8 @@ export class Link {
     for await (const s of nc.status()) {
       if (this.closing || this.nc !== nc) return;
       if (s.type === "disconnect") {
+        this.lost();
         this.connected = false;
-        if (!this.outage) {
-          this.outage = true;
-          this.dropped = 0;
-          this.log("warn", `cluster: lost the relay (${String(s.data)}); serving local clients only, broadcasts to other workers are dropped until it is back`);
-        }
         this.emitDisconnected();
       } else if (s.type === "error") {
         this.log("error", `cluster: the relay reported an error: ${String(s.data)}`);
@@ -265,10 +340,40 @@ export class Link {
     }
   }
 
+  /** The connection is gone: what was sent since the last confirmation is presumed lost. */
+  private lost(): void {
+    if (this.outage) return;
+    this.outage = true;
+    this.epoch++;
+    this.unconfirmed = this.sent - this.confirmed;
+    this.gapFrom = this.confirmedAt;
+    this.sent = this.confirmed = 0;
+    this.dropped = 0;
+    this.log(
+      "warn",
+      `cluster: lost the relay; serving local clients only, messages to and from other workers are lost until it is back (${this.unconfirmed} sent since the last confirmed round trip)`,
+    );
+  }
+
   private recovered(): void {
     this.outage = false;
-    this.log("info", `cluster: relay reachable again${this.dropped ? ` (${this.dropped} messages to other workers were dropped meanwhile)` : ""}`);
-    this.dropped = 0;
+    const gap: LinkGap = { from: this.gapFrom || this.confirmedAt, to: Date.now(), unconfirmed: this.unconfirmed, dropped: this.dropped };
+    this.log(
+      "info",
+      `cluster: relay reachable again after ${gap.to - gap.from} ms; ${gap.unconfirmed + gap.dropped} messages to other workers lost (${gap.unconfirmed} unconfirmed when the relay was lost, ${gap.dropped} dropped during the outage)`,
+    );
+    this.dropped = this.unconfirmed = this.sent = this.confirmed = 0;
+    this.confirmedAt = gap.to;
+    // Only an outage after a working connection leaves a gap; the first connection fills none.
+    if (this.gapFrom === 0) return;
+    this.gapFrom = 0;
+    for (const fn of this.gapListeners) {
+      try {
+        fn(gap);
+      } catch (err) {
+        this.log("error", `cluster: ${(err as Error).stack ?? err}`);
+      }
+    }
   }
 
   private emitDisconnected(): void {

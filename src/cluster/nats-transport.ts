@@ -6,11 +6,11 @@
 // subject as the NATS reply subject. Knows no adapter and no message encoding.
 import type { Room } from "../rooms/types.ts";
 import type { NatsOptions } from "./nats-options.ts";
-import { Link } from "./link.ts";
+import { Link, type LinkCredentials } from "./link.ts";
 import { Subjects, type ClusterMessage } from "./protocol.ts";
 import type { ClusterTransport, LogLevel, PublishTarget, TransportHandlers } from "./transport.ts";
 
-export interface NatsTransportOptions {
+export interface NatsTransportOptions extends LinkCredentials {
   servers: string | string[];
   prefix?: string;
   maxRoomSubjects?: number;
@@ -29,8 +29,10 @@ export class NatsTransport implements ClusterTransport {
   constructor(opts: NatsTransportOptions) {
     this.subjects = new Subjects(opts.prefix);
     this.maxRoomSubjects = opts.maxRoomSubjects ?? 16;
-    this.link = new Link({ servers: opts.servers, name: opts.name ?? `roomgate-${process.pid}`, nats: opts.nats, log: opts.log }, (data, reply) =>
-      this.handlers?.onMessage(data, reply),
+    const { token, user, pass, tls } = opts;
+    this.link = new Link(
+      { servers: opts.servers, name: opts.name ?? `roomgate-${process.pid}`, nats: opts.nats, log: opts.log, token, user, pass, tls },
+      (data, reply) => this.handlers?.onMessage(data, reply),
     );
   }
 
@@ -49,6 +51,7 @@ export class NatsTransport implements ClusterTransport {
     this.link.subscribe(this.subjects.node(self));
     this.link.onConnected(() => handlers.onConnected());
     this.link.onDisconnected(() => handlers.onDisconnected());
+    this.link.onGap((gap) => handlers.onGap?.(gap));
   }
 
   serve(nsp: string): void {

@@ -12,6 +12,7 @@ import type { NatsOptions } from "./nats-options.ts";
 import type { Frame } from "../engine/binary.ts";
 import type { Room } from "../rooms/types.ts";
 import { LocalInterest, PeerInterest } from "./interest.ts";
+import type { LinkCredentials } from "./link.ts";
 import { NatsTransport } from "./nats-transport.ts";
 import {
   decodeMessage,
@@ -28,9 +29,11 @@ import {
   type ResponseMessage,
   type WireOptions,
 } from "./protocol.ts";
-import type { ClusterTransport, PublishTarget } from "./transport.ts";
+import type { ClusterGap, ClusterTransport, PublishTarget } from "./transport.ts";
 
-export interface ClusterOptions {
+/** Credentials (`token`, or `user` and `pass`) and `tls` go to the NATS client as they are: see
+ *  README "Securing a cluster". */
+export interface ClusterOptions extends LinkCredentials {
   /** NATS server URL(s) of the relay or a nats-server cluster, e.g. "nats://127.0.0.1:4222". */
   servers: string | string[];
   /** First token(s) of every subject; workers and emitters must agree. Default "roomgate". */
@@ -63,6 +66,8 @@ export interface NodeAdapter {
   onRequest(msg: RequestMessage, replyTo: string | undefined): void;
   /** Sessions parked here for connection-state recovery (the node stays while they are handed over). */
   parkedSessions(): number;
+  /** The cluster lost messages during [gap.from, gap.to]. */
+  onGap?(gap: ClusterGap): void;
 }
 
 interface Peer {
@@ -98,7 +103,7 @@ export class ClusterNode {
   private seq = 0;
   private closing: Promise<void> | null = null;
   /** Counters, for tests and monitoring. */
-  readonly stats = { broadcastsIn: 0, duplicatesDropped: 0, broadcastsOut: 0, requestsIn: 0, interestSyncs: 0 };
+  readonly stats = { broadcastsIn: 0, duplicatesDropped: 0, broadcastsOut: 0, requestsIn: 0, interestSyncs: 0, gaps: 0 };
 
   constructor(opts: ClusterOptions, transport: ClusterTransport = new NatsTransport(opts)) {
     const interval = opts.heartbeatInterval ?? 5000;
@@ -118,6 +123,12 @@ export class ClusterNode {
       onDisconnected: () => {
         this.peers.clear();
         this.remote.clear();
+      },
+      // Broadcasts to and from other workers in [gap.from, gap.to] were lost: every namespace's
+      // adapter tells its application (to resync what its clients show).
+      onGap: (gap) => {
+        this.stats.gaps++;
+        for (const adapter of this.adapters.values()) adapter.onGap?.(gap);
       },
     });
     this.timer = setInterval(() => this.tick(), interval);

@@ -17,6 +17,20 @@ export interface PublishTarget {
   expectReplies?: boolean;
 }
 
+/** What one outage of the transport cost, reported when it is back (the adapter's "cluster-gap"). Messages from other workers in the same
+ *  window are lost too; no one here can count those, but the window bounds them. */
+export interface ClusterGap {
+  /** When the last round trip confirmed everything sent before it (ms since the epoch). */
+  from: number;
+  /** When the relay was reachable again. */
+  to: number;
+  /** Messages handed to the connection after that confirmation and before the loss was noticed:
+   *  lost, but for those the relay handled in its last instant (at most one probe's worth). */
+  unconfirmed: number;
+  /** Messages not sent at all because the relay was known to be unreachable. */
+  dropped: number;
+}
+
 export interface TransportHandlers {
   /** An encoded message; `replyTo` is the opaque return address of a request expecting answers. */
   onMessage(payload: Uint8Array, replyTo: string | undefined): void;
@@ -24,6 +38,8 @@ export interface TransportHandlers {
   onConnected(): void;
   /** Cut off: nothing flows until onConnected. */
   onDisconnected(): void;
+  /** Back after an outage: what it cost (a transport that cannot tell need not call it). */
+  onGap?(gap: ClusterGap): void;
 }
 
 export interface ClusterTransport {

@@ -1,11 +1,18 @@
 // The checks a new session passes on either transport before it exists: the Origin header against
-// `allowedOrigins`, then the application's asynchronous `allowRequest`. Knows no transport.
+// `allowedOrigins`, then the application's asynchronous `allowRequest` (with a deadline; what it
+// throws is logged, never echoed). Knows no transport.
+import type { Logger } from "./logger.ts";
 import type { RequestInfo } from "./request.ts";
 
 export interface AdmissionOptions {
   allowedOrigins?: string[] | ((origin: string) => boolean);
   allowRequest?: (req: RequestInfo, callback: (err: string | null | undefined, success: boolean) => void) => void;
+  /** An allowRequest that has not called back after this many ms refuses (default 10000). */
+  allowRequestTimeout?: number;
 }
+
+/** Why admission refused: the origin or allowRequest's answer (403), or allowRequest's silence (503). */
+export type Refusal = { timedOut: false; reason: string } | { timedOut: true; reason: string };
 
 export function originAllowed(opts: AdmissionOptions, origin: string | undefined): boolean {
   const allowed = opts.allowedOrigins;
@@ -14,24 +21,32 @@ export function originAllowed(opts: AdmissionOptions, origin: string | undefined
 }
 
 /**
- * Calls `done(null)` to admit, `done(reason)` to refuse (Engine.IO answers 403 "Forbidden"); once,
- * and not at all once `isAborted()` (the client is gone). Synchronous unless allowRequest is not.
+ * Calls `done(null)` to admit, `done(refusal)` to refuse; once, and not at all once `isAborted()`
+ * (the client is gone). A refusal's reason is allowRequest's callback message (sent to the client);
+ * what allowRequest throws may carry internals: logged, and the reason is empty. An allowRequest
+ * that has not called back within allowRequestTimeout is a refusal too (`timedOut`).
+ * Synchronous unless allowRequest is not.
  */
-export function admit(opts: AdmissionOptions, request: RequestInfo, isAborted: () => boolean, done: (refusal: string | null) => void): void {
-  if (!originAllowed(opts, request.headers.origin)) return done("origin not allowed");
+export function admit(opts: AdmissionOptions, request: RequestInfo, isAborted: () => boolean, done: (refusal: Refusal | null) => void, logger?: Logger): void {
+  if (!originAllowed(opts, request.headers.origin)) return done({ timedOut: false, reason: "origin not allowed" });
   const check = opts.allowRequest;
   if (!check) return done(null);
   let answered = false;
+  const answer = (refusal: Refusal | null) => {
+    if (answered) return;
+    answered = true;
+    clearTimeout(timer);
+    if (!isAborted()) done(refusal);
+  };
+  const timeout = opts.allowRequestTimeout ?? 10_000;
+  const timer = setTimeout(() => {
+    logger?.warn({ url: request.url, address: request.remoteAddress, timeout }, "allowRequest did not call back in time; refusing");
+    answer({ timedOut: true, reason: "request check timed out" });
+  }, timeout);
   try {
-    check(request, (err, success) => {
-      if (answered || isAborted()) return;
-      answered = true;
-      done(success ? null : (err ?? ""));
-    });
+    check(request, (err, success) => answer(success ? null : { timedOut: false, reason: err ?? "" }));
   } catch (err) {
-    if (!answered && !isAborted()) {
-      answered = true;
-      done(String((err as Error)?.message ?? err));
-    }
+    logger?.error({ err, url: request.url, address: request.remoteAddress }, "allowRequest threw; refusing");
+    answer({ timedOut: false, reason: "" });
   }
 }

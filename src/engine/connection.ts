@@ -8,6 +8,7 @@ import { decodeEngine, decodePacket, encodePacket, PacketType, type Packet } fro
 import { ProtocolError } from "./protocol-error.ts";
 import { SocketHandshake, type Handshake } from "./handshake.ts";
 import type { Logger } from "./logger.ts";
+import { InboundBudget, RATE_LIMIT_REASON, type InboundRateLimit } from "./rate-limit.ts";
 import type { UpgradeRequest } from "./request.ts";
 import { decodePayload } from "./payload.ts";
 import type { PollingSession, PollingTransport } from "./polling-transport.ts";
@@ -23,13 +24,16 @@ export type DisconnectReason =
   | "transport error"
   | "ping timeout"
   | "parse error"
-  | "server shutting down";
+  | "server shutting down"
+  | typeof RATE_LIMIT_REASON;
 
 /** What a session needs of the server that hosts it (the API's Server implements it). */
 export interface SessionHost {
   /** Largest message a client may send, attachments of one packet counted together. */
   readonly maxPayload: number;
   readonly logger: Logger;
+  /** Each client's inbound budget, or null for none. */
+  readonly inboundRateLimit?: InboundRateLimit | null;
   /** The namespace a client asks for, or undefined when there is none. */
   namespaceFor(name: string): SessionNamespace | undefined;
   /** The session has connected its first namespace (its connect timeout no longer applies). */
@@ -74,6 +78,10 @@ export class Connection implements PollingSession {
   heartbeatBucket = -1;
   /** An upgrade probe in progress; ended with the session. */
   probe: { abandon(): void } | null = null;
+  private readonly budget: InboundBudget | null;
+  /** The client address this session's place in the connection limits is counted under, until
+   *  the endpoint gives it back. */
+  limitedAs: string | null = null;
 
   constructor(
     readonly server: SessionHost,
@@ -81,7 +89,9 @@ export class Connection implements PollingSession {
     public transport: Transport,
     readonly sid: string,
     private readonly request: UpgradeRequest,
-  ) {}
+  ) {
+    this.budget = server.inboundRateLimit ? new InboundBudget(server.inboundRateLimit) : null;
+  }
 
   /** Time (ms, at most a second early) the client last answered a ping, or connected. */
   get lastPongAt(): number {
@@ -89,6 +99,7 @@ export class Connection implements PollingSession {
   }
 
   onMessage(message: ArrayBuffer, isBinary: boolean): void {
+    if (this.overBudget(message.byteLength)) return;
     try {
       if (isBinary) this.onAttachment(Buffer.from(message.slice(0)));
       // uWS has already rejected text frames that are not valid UTF-8.
@@ -101,12 +112,21 @@ export class Connection implements PollingSession {
     }
   }
 
+  /** Spends `bytes` of the client's inbound budget; past it, closes the session and says so. */
+  private overBudget(bytes: number): boolean {
+    if (this.budget === null || this.budget.spend(bytes)) return false;
+    this.server.logger.warn({ sid: this.sid, address: this.request.remoteAddress }, "client over its inbound rate limit; disconnecting");
+    this.close(RATE_LIMIT_REASON, CloseCode.POLICY);
+    return true;
+  }
+
   /** A polling POST's body: its packets in order, text ones as over a WebSocket, binary ones as
    *  attachments. Returns false when they broke the protocol (the session is then closed). */
   receivePayload(body: string): boolean {
     try {
       for (const packet of decodePayload(body)) {
         if (this.transport.closed) break;
+        if (this.overBudget(packet.length)) return false;
         if (typeof packet === "string") this.onText(packet);
         else this.onAttachment(packet);
       }

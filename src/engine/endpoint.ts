@@ -11,11 +11,14 @@ import { CloseCode, Connection, type SessionHost, type SessionNamespace } from "
 import { Heartbeat } from "./heartbeat.ts";
 import { type HeaderList, HttpError, type HttpErrorKind, refuse } from "./http-errors.ts";
 import { randomId } from "./ids.ts";
+import { ConnectionLimits } from "./limits.ts";
 import type { Logger } from "./logger.ts";
 import { type PollingOptions, PollingRequests } from "./polling-requests.ts";
 import { PollingTransport } from "./polling-transport.ts";
+import type { InboundRateLimit } from "./rate-limit.ts";
 import { shared, UpgradeRequest, type RequestInfo } from "./request.ts";
 import { sessionCookie } from "./session-cookie.ts";
+import { closeInSlices } from "./slices.ts";
 import { EngineStats, type RefusalReason } from "./stats.ts";
 import { WebSocketTransport } from "./transport.ts";
 import { UpgradeProbe } from "./upgrade-probe.ts";
@@ -44,6 +47,11 @@ export interface EndpointOptions extends PollingOptions {
   perMessageDeflate?: PerMessageDeflate;
   /** Share the port with other processes (SO_REUSEPORT); otherwise listen exclusively. */
   reusePort?: boolean;
+  /** An allowRequest that has not called back after this many ms is taken as a refusal (503). */
+  allowRequestTimeout: number;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  inboundRateLimit: InboundRateLimit | null;
 }
 
 interface UpgradeData {
@@ -56,6 +64,9 @@ interface UpgradeData {
   probeOf?: Connection;
   /** The probe running on this WebSocket, until the switch. */
   probe?: UpgradeProbe;
+  /** The client address a new session's place in the connection limits is reserved under, from
+   *  the upgrade to open (then the connection holds it). */
+  reservedFor?: string;
 }
 
 /** How long a closed polling session's close packet waits for the next poll (Engine.IO's closeTimeout). */
@@ -86,6 +97,8 @@ export class Endpoint implements SessionHost {
   private listenSocket: us_listen_socket | null = null;
   /** Counters for monitoring (read by ops/metrics.ts). */
   readonly stats = new EngineStats();
+  private backpressureSweep: NodeJS.Timeout | null = null;
+  readonly limits: ConnectionLimits;
 
   constructor(
     readonly app: TemplatedApp,
@@ -100,12 +113,17 @@ export class Endpoint implements SessionHost {
       (conn) => conn.transport.sendControl(ENGINE_PING),
       (conn) => conn.close("ping timeout", CloseCode.POLICY, "ping timeout"),
     );
+    this.limits = new ConnectionLimits(opts, logger);
     this.polling = new PollingRequests(opts, this);
     this.routes();
   }
 
   get maxPayload(): number {
     return this.opts.maxPayload;
+  }
+
+  get inboundRateLimit(): InboundRateLimit | null {
+    return this.opts.inboundRateLimit;
   }
 
   /** Number of open sessions. */
@@ -147,7 +165,7 @@ export class Endpoint implements SessionHost {
           return reject(new Error(`roomgate: cannot listen on ${host}:${port} (${why})`));
         }
         this.listenSocket = socket;
-        this.connections.start();
+        this.startHeartbeat();
         resolve(uWS.us_socket_local_port(socket));
       });
     });
@@ -161,15 +179,33 @@ export class Endpoint implements SessionHost {
     }
   }
 
-  /** Ends every session with `reason` and stops listening. */
-  close(reason: "server shutting down"): void {
+  /** Stops listening, then ends every session with `reason`, in slices (see closeInSlices). */
+  async close(reason: "server shutting down"): Promise<void> {
     // Listening stops first, so clients told to reconnect land on another worker, not here.
     this.stopListening();
     this.stopHeartbeat();
-    for (const conn of [...this.connections.peers()]) conn.close(reason, CloseCode.GOING_AWAY);
+    this.limits.close();
+    await closeInSlices([...this.connections.peers()], (conn) => conn.close(reason, CloseCode.GOING_AWAY));
+  }
+
+  /** A place in the connection limits for a new session from `address` (released when the session
+   *  is forgotten, or by releaseConnection), or the detail of the refusal. */
+  reserveConnection(address: string): string | null {
+    const refusal = this.limits.admit(address);
+    if (refusal === null) return null;
+    return refusal === "maxConnections" ? "server is at its connection limit" : "too many connections from this address";
+  }
+
+  releaseConnection(address: string): void {
+    this.limits.release(address);
   }
 
   forgetConnection(conn: Connection, reason: string = "transport close"): void {
+    // Teardown may run twice (close, then the transport's close): the place is given back once.
+    if (conn.limitedAs !== null) {
+      this.limits.release(conn.limitedAs);
+      conn.limitedAs = null;
+    }
     if (conn.heartbeatBucket < 0) return; // already forgotten
     this.connections.remove(conn);
     this.awaitingNamespace.delete(conn);
@@ -218,6 +254,7 @@ export class Endpoint implements SessionHost {
     });
     const sid = this.generateId(request);
     const conn = new Connection(this, transport, sid, request);
+    conn.limitedAs = request.remoteAddress; // reserved by the handshake (polling-requests.ts)
     transport.session = conn;
     // Known by sid until its close packet is fetched or it has upgraded.
     transport.onFinished = () => {
@@ -241,7 +278,8 @@ export class Endpoint implements SessionHost {
     const pattern = this.opts.path + "/*";
     this.app.ws<UpgradeData>(pattern, {
       maxPayloadLength: this.opts.maxPayload,
-      maxBackpressure: this.opts.maxBackpressure,
+      // uWS's own cut (no close frame) sits above ours: see startBackpressureSweep.
+      maxBackpressure: this.opts.maxBackpressure + backpressureCushion(this.opts.maxBackpressure),
       closeOnBackpressureLimit: 1,
       idleTimeout: 0, // the Engine.IO heartbeat detects dead peers
       compression: compressionFor(this.opts.perMessageDeflate),
@@ -261,12 +299,23 @@ export class Endpoint implements SessionHost {
     });
     // Everything else on the path: polling, CORS preflights, and Engine.IO's errors.
     this.app.any(pattern, (res, req) => this.polling.onRequest(res, req));
+    this.notFoundRoute();
+  }
+
+  /** Any other path: a prompt 404 and the connection closed (uWS would otherwise close it without
+   *  a word). Registered as a catch-all, so the endpoint's own routes take precedence. */
+  private notFoundRoute(): void {
+    this.app.any("/*", (res) => refuse(res, HttpError.NOT_FOUND));
   }
 
   private onUpgrade(res: HttpResponse, req: HttpRequest, context: uWS.us_socket_context_t): void {
     const headers: Record<string, string> = {};
+    let origins = 0;
     // Interned, but for the WebSocket key: unique per connection, it would only churn the table.
-    req.forEach((k, v) => (headers[k] = k === "sec-websocket-key" ? v : shared(v)));
+    req.forEach((k, v) => {
+      if (k === "origin") origins++;
+      headers[k] = k === "sec-websocket-key" ? v : shared(v);
+    });
     const proxied = this.opts.trustProxy ? forwarded(headers) : null;
     const request = new UpgradeRequest(
       shared(req.getMethod().toUpperCase()),
@@ -280,6 +329,8 @@ export class Endpoint implements SessionHost {
     if (query.EIO !== "4") return this.refuse(res, request, HttpError.UNSUPPORTED_PROTOCOL);
     if (query.transport !== "websocket" || !this.opts.transports.includes("websocket"))
       return this.refuse(res, request, HttpError.UNKNOWN_TRANSPORT, `this server serves the transports ${JSON.stringify(this.opts.transports)}`);
+    // Which of two Origin headers would a check believe? Neither: refuse the ambiguity.
+    if (origins > 1) return this.refuse(res, request, HttpError.BAD_REQUEST, "more than one Origin header");
     const key = headers["sec-websocket-key"] ?? "";
     const protocol = headers["sec-websocket-protocol"] ?? "";
     const extensions = headers["sec-websocket-extensions"] ?? "";
@@ -295,21 +346,32 @@ export class Endpoint implements SessionHost {
       if (cookie) {
         const sid = this.generateId(request);
         res.writeStatus("101 Switching Protocols").writeHeader("Set-Cookie", sessionCookie(cookie, sid));
-        return res.upgrade<UpgradeData>({ request, sid }, key, protocol, extensions, context);
+        return res.upgrade<UpgradeData>({ request, sid, reservedFor: address }, key, protocol, extensions, context);
       }
-      res.upgrade<UpgradeData>({ request }, key, protocol, extensions, context);
+      res.upgrade<UpgradeData>({ request, reservedFor: address }, key, protocol, extensions, context);
     };
-    if (!this.opts.allowRequest) {
-      if (!originAllowed(this.opts, headers.origin)) return this.refuse(res, request, HttpError.FORBIDDEN, "origin not allowed");
-      return accept();
-    }
+    if (!originAllowed(this.opts, headers.origin)) return this.refuse(res, request, HttpError.FORBIDDEN, "origin not allowed");
+    const address = request.remoteAddress;
+    const limited = this.reserveConnection(address);
+    if (limited !== null) return this.refuse(res, request, HttpError.SERVICE_UNAVAILABLE, limited);
+    if (!this.opts.allowRequest) return accept();
     let aborted = false;
-    res.onAborted(() => (aborted = true));
+    res.onAborted(() => {
+      aborted = true;
+      this.releaseConnection(address);
+    });
     admit(
       this.opts,
       request,
       () => aborted,
-      (refusal) => res.cork(() => (refusal === null ? accept() : this.refuse(res, request, HttpError.FORBIDDEN, refusal || undefined))),
+      (refusal) =>
+        res.cork(() => {
+          if (refusal === null) return accept();
+          this.releaseConnection(address);
+          if (refusal.timedOut) this.refuse(res, request, HttpError.SERVICE_UNAVAILABLE, refusal.reason);
+          else this.refuse(res, request, HttpError.FORBIDDEN, refusal.reason || undefined);
+        }),
+      this.logger,
     );
   }
 
@@ -342,11 +404,12 @@ export class Endpoint implements SessionHost {
 
   private onOpen(ws: WebSocket<UpgradeData>): void {
     const data = ws.getUserData();
-    const transport = new WebSocketTransport(ws);
+    const transport = new WebSocketTransport(ws, this.opts.maxBackpressure);
     if (data.probeOf) return this.onProbeOpen(ws, data, transport);
     const sid = data.sid ?? this.generateId(data.request!);
     const address = data.request!.remoteAddress;
     const conn = new Connection(this, transport, sid, data.request!);
+    conn.limitedAs = data.reservedFor ?? null;
     this.awaitNamespace(conn);
     data.request = null;
     data.connection = conn;
@@ -374,9 +437,24 @@ export class Endpoint implements SessionHost {
    *  listens on it (io.attachApp). listen() starts it too. */
   startHeartbeat(): void {
     this.connections.start();
+    this.startBackpressureSweep();
+  }
+
+  /** uWS cuts a client past its buffer limit without a close frame (it shuts the socket down and
+   *  drops the frame that would say why), so the endpoint cuts it first, just under uWS's limit
+   *  (see `routes`), with a close frame that gives the reason. Checked after every flush by the
+   *  transport, and here every second for clients that only get native publishes. */
+  private startBackpressureSweep(): void {
+    if (this.backpressureSweep) return;
+    this.backpressureSweep = setInterval(() => {
+      for (const conn of this.connections.peers()) conn.transport.checkBackpressure?.();
+    }, 1000);
+    this.backpressureSweep.unref();
   }
 
   private stopHeartbeat(): void {
+    if (this.backpressureSweep) clearInterval(this.backpressureSweep);
+    this.backpressureSweep = null;
     if (this.connectSweep) clearInterval(this.connectSweep);
     this.connectSweep = null;
     this.connections.stop();
@@ -392,4 +470,9 @@ function forwarded(headers: Record<string, string>): { address?: string; secure?
     address: xff ? xff.split(",")[0].trim() || undefined : undefined,
     secure: proto ? proto.split(",")[0].trim().toLowerCase() === "https" : undefined,
   };
+}
+
+/** Room between our backpressure cut and uWS's: a second's native publishes can land in between. */
+function backpressureCushion(maxBackpressure: number): number {
+  return Math.max(1024 * 1024, maxBackpressure);
 }

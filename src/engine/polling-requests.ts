@@ -5,6 +5,7 @@
 import { STATUS_CODES } from "node:http";
 import { admit } from "./admission.ts";
 import type { Connection } from "./connection.ts";
+import type { Logger } from "./logger.ts";
 import { type CorsOptions, resolveCors } from "./cors.ts";
 import { BodyReader, Exchange } from "./http-exchange.ts";
 import { type HeaderList, HttpError, type HttpErrorKind, refuse, writeHeaders } from "./http-errors.ts";
@@ -32,6 +33,11 @@ export interface PollingHost {
   openPollingSession(request: UpgradeRequest): Connection;
   /** A refused request (Engine.IO's `connection_error`). */
   reportRefusal(req: RequestInfo | null, error: HttpErrorKind, detail?: string): void;
+  /** Reserves a place for a new session from `address` in the connection limits, or says why not. */
+  reserveConnection(address: string): string | null;
+  /** Gives back a place reserved for a session that was not opened after all. */
+  releaseConnection(address: string): void;
+  readonly logger: Logger;
 }
 
 const NO_HEADERS: HeaderList = [];
@@ -46,7 +52,11 @@ export class PollingRequests {
     const ex = new Exchange(res);
     const method = req.getMethod().toUpperCase();
     const headers: Record<string, string> = {};
-    req.forEach((k, v) => (headers[k] = shared(v)));
+    let origins = 0;
+    req.forEach((k, v) => {
+      if (k === "origin") origins++;
+      headers[k] = shared(v);
+    });
     // The query of a poll carries a cache-busting timestamp: not interned.
     const request = new UpgradeRequest(
       shared(method),
@@ -55,6 +65,8 @@ export class PollingRequests {
       headers,
       shared(Buffer.from(res.getRemoteAddressAsText()).toString()),
     );
+    // Which of two Origin headers would a check believe? Neither: refuse the ambiguity.
+    if (origins > 1) return this.refuse(ex, request, HttpError.BAD_REQUEST, "more than one Origin header", NO_HEADERS);
     // A body is read from now on or lost (uWS hands it only to a handler set before returning).
     const body = method === "POST" ? new BodyReader(ex, headers["content-length"], this.opts.maxPayload) : null;
     const cors = this.opts.cors;
@@ -100,19 +112,24 @@ export class PollingRequests {
   }
 
   private handshake(ex: Exchange, request: UpgradeRequest, cors: HeaderList): void {
+    const limited = this.host.reserveConnection(request.remoteAddress);
+    if (limited !== null) return this.refuse(ex, request, HttpError.SERVICE_UNAVAILABLE, limited, cors);
     admit(
       this.opts,
       request,
       () => ex.aborted,
       (refusal) => {
+        if (ex.aborted || refusal !== null) this.host.releaseConnection(request.remoteAddress);
         if (ex.aborted) return; // gone while CORS or allowRequest decided: no session for it
-        if (refusal !== null) return this.refuse(ex, request, HttpError.FORBIDDEN, refusal || undefined, cors);
+        if (refusal?.timedOut) return this.refuse(ex, request, HttpError.SERVICE_UNAVAILABLE, refusal.reason, cors);
+        if (refusal !== null) return this.refuse(ex, request, HttpError.FORBIDDEN, refusal.reason || undefined, cors);
         const conn = this.host.openPollingSession(request);
         const cookie = this.opts.cookie;
         const headers = cookie ? [...cors, ["Set-Cookie", sessionCookie(cookie, conn.sid)] as const] : cors;
         // The open packet is buffered: this GET carries it away at once.
         (conn.transport as PollingTransport).onPoll(ex, headers);
       },
+      this.host.logger,
     );
   }
 }

@@ -26,7 +26,12 @@ export interface Transport {
   sendTextNow(text: string): void;
   sendControl(text: string): void;
   close(code?: number, reason?: string): void;
+  /** Cuts the connection, with a close frame saying why, if the peer has fallen too far behind. */
+  checkBackpressure?(): void;
 }
+
+/** Close code and reason a client cut for backpressure receives. */
+export const BACKPRESSURE_CLOSE = { code: 1008, reason: "backpressure limit exceeded" } as const;
 
 export class WebSocketTransport implements Transport {
   readonly name = "websocket";
@@ -38,7 +43,11 @@ export class WebSocketTransport implements Transport {
   private queue: Frame[] | null = null;
   closed = false;
 
-  constructor(readonly ws: WebSocket<unknown>) {}
+  constructor(
+    readonly ws: WebSocket<unknown>,
+    /** Bytes the peer may leave unread before it is cut (the maxBackpressure option). */
+    private readonly maxBuffered = Infinity,
+  ) {}
 
   /** Whether frames wait for the next flush. */
   get hasQueued(): boolean {
@@ -80,6 +89,15 @@ export class WebSocketTransport implements Transport {
       corkedQueue = NO_FRAMES;
     }
     queue.length = 0;
+    this.checkBackpressure();
+  }
+
+  checkBackpressure(): void {
+    if (this.closed || this.ws.getBufferedAmount() <= this.maxBuffered) return;
+    // Not through close(): that would flush, and flushing is what brought us here.
+    this.queue = null;
+    this.closed = true;
+    this.ws.end(BACKPRESSURE_CLOSE.code, BACKPRESSURE_CLOSE.reason);
   }
 
   /** Sends frames now, after whatever is queued (a reply outside any namespace socket). */

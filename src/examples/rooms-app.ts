@@ -1,25 +1,34 @@
 // The example application `npm start` runs: the Socket.IO rooms use cases.
-//  - every device / tab of a user shares a room named after the user (from the handshake);
+//  - a client proves who it is with a signed token (auth.token, see tokens.ts), verified with the
+//    secret in APP_TOKEN_SECRET; without it, a random per-process secret and a demo token are logged;
+//  - every device / tab of a user shares a room named after the user (from the verified token);
 //  - per-entity rooms ("project:<id>") joined by a `subscribe` event that the app authorizes;
 //  - broadcasts to them, and a private message to a socket id.
-import type { Server, Socket } from "../index.ts";
+import { randomBytes } from "node:crypto";
+import type { Server } from "../index.ts";
+import { signToken, verifyToken } from "./tokens.ts";
 
 /** Stand-in for a real lookup: which projects may this user see? */
 function canSee(userId: string, projectId: string): boolean {
   return userId === "admin" || !projectId.startsWith("secret-");
 }
 
-function userIdOf(socket: Socket): string | undefined {
-  const fromAuth = socket.handshake.auth.userId;
-  const id = typeof fromAuth === "string" ? fromAuth : socket.handshake.query.userId;
-  return typeof id === "string" && /^[\w-]{1,64}$/.test(id) ? id : undefined;
+/** The secret tokens are signed with: APP_TOKEN_SECRET, or a random one for this process (tokens
+ *  then die with it; the log shows one to try the app with). */
+function tokenSecret(io: Server): string {
+  const configured = process.env.APP_TOKEN_SECRET;
+  if (configured) return configured;
+  const secret = randomBytes(32).toString("hex");
+  io.logger.warn(`example app: APP_TOKEN_SECRET is not set; signing with a random secret. A token for user "alice", valid 1 h: ${signToken("alice", secret)}`);
+  return secret;
 }
 
 export default function roomsApp(io: Server): void {
+  const secret = tokenSecret(io);
   io.use((socket, next) => {
-    const userId = userIdOf(socket);
-    if (!userId) return next(Object.assign(new Error("unauthorized"), { data: { reason: "a userId (auth or query) is required" } }));
-    socket.data.userId = userId;
+    const verified = verifyToken(socket.handshake.auth.token, secret);
+    if ("error" in verified) return next(Object.assign(new Error("unauthorized"), { data: { reason: verified.error } }));
+    socket.data.userId = verified.userId;
     next();
   });
 

@@ -24,20 +24,20 @@ export interface Recipient extends Member {
 
 /** Separates the namespace from the room in a uWS topic name (`<nsp>\x1f<room>`). */
 export const TOPIC_SEPARATOR = "\x1f";
-const MAX_ROOM_LENGTH = 1024;
+/** Default longest room name (the server's maxRoomNameLength option). */
+export const MAX_ROOM_LENGTH = 1024;
 
 /** Marks a numeric room's topic (`<nsp>\x1f\x1f#42`): no string room's topic has a second
  *  separator, so 42 and "42" never share a topic. */
 export const NUMBER_ROOM_MARK = "\x1f#";
 
-export function assertRoomName(room: unknown): asserts room is Room {
+export function assertRoomName(room: unknown, maxLength = MAX_ROOM_LENGTH): asserts room is Room {
   if (typeof room === "number") {
     if (!Number.isFinite(room)) throw new TypeError(`invalid room name ${room}: a numeric room must be a finite number`);
     return;
   }
-  if (typeof room !== "string" || room.length === 0 || room.length > MAX_ROOM_LENGTH || room.includes(TOPIC_SEPARATOR)) {
-    throw new TypeError(
-      `invalid room name ${JSON.stringify(room)}: expected a finite number or a non-empty string of at most ${MAX_ROOM_LENGTH} characters without \\x1f`,
-    );
+  if (typeof room !== "string" || room.length === 0 || room.length > maxLength || room.includes(TOPIC_SEPARATOR)) {
+    const shown = typeof room === "string" && room.length > 80 ? JSON.stringify(room.slice(0, 80)) + `… (${room.length} characters)` : JSON.stringify(room);
+    throw new TypeError(`invalid room name ${shown}: expected a finite number or a non-empty string of at most ${maxLength} characters without \\x1f`);
   }
 }

@@ -21,9 +21,9 @@ export class RawWebSocket {
   private constructor(private readonly socket: Socket) {}
 
   /** Opens a WebSocket to 127.0.0.1:port at `path`; rejects with the HTTP status line if refused. */
-  static open(port: number, path: string, headers: Record<string, string> = {}): Promise<RawWebSocket> {
+  static open(port: number, path: string, headers: Record<string, string> = {}, localAddress?: string): Promise<RawWebSocket> {
     return new Promise((resolve, reject) => {
-      const socket = connect(port, "127.0.0.1");
+      const socket = connect({ port, host: "127.0.0.1", localAddress });
       const key = randomBytes(16).toString("base64");
       const extra = Object.entries(headers)
         .map(([k, v]) => `${k}: ${v}\r\n`)
@@ -122,6 +122,15 @@ export class RawWebSocket {
 
   destroy(): void {
     this.socket.destroy();
+  }
+
+  /** Stops reading from the socket (a slow consumer), until resume(). */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
   }
 
   private onData(chunk: Buffer): void {

@@ -1,11 +1,18 @@
 // Embedded relay speaking the NATS client protocol, enough for the official
 // `nats` client: pub/sub with `*`/`>` wildcards, queue groups, headers,
-// request/reply with no-responders, auto-unsubscribe. See DESIGN.md §6.
+// request/reply with no-responders, auto-unsubscribe; token or user/password authentication and
+// TLS as nats-server does them (see auth.ts). See DESIGN.md §6.
 import net from "node:net";
+import tls from "node:tls";
 import { randomBytes } from "node:crypto";
+import { RelayAuth, type RelayAuthOptions } from "./auth.ts";
 import { Parser, type ProtocolHandler, hasWildcard, isValidSubscriptionSubject, matchTokens } from "./nats-protocol.ts";
 
-export interface RelayOptions {
+export interface RelayOptions extends RelayAuthOptions {
+  /** TLS for every client connection (nats-server's `tls {}`): the server's `cert` and `key`, and
+   *  a `ca` to require and verify client certificates. INFO then says `tls_required: true` and the
+   *  client upgrades after reading it, as with nats-server. */
+  tls?: Pick<tls.SecureContextOptions, "cert" | "key" | "ca">;
   /** Largest PUB/HPUB payload (headers + body) accepted. Default 1 MiB. */
   maxPayload?: number;
   /** Default 1,000,000: a gateway worker holds one subscription per room with local members,
@@ -145,6 +152,9 @@ class Conn implements ProtocolHandler {
   echo = true;
   headers = false;
   noResponders = false;
+  /** Until an authorized CONNECT, a relay with auth accepts nothing else. */
+  private authorized: boolean;
+  private authTimer: NodeJS.Timeout | null = null;
 
   constructor(
     readonly relay: Relay,
@@ -153,6 +163,19 @@ class Conn implements ProtocolHandler {
   ) {
     this.out = new Outbox(socket);
     this.parser = new Parser(this, parserLimits);
+    this.authorized = relay.auth === null;
+    if (relay.auth) {
+      // nats-server's auth_timeout: a client that never authenticates does not keep its socket.
+      this.authTimer = setTimeout(() => this.error("Authentication Timeout"), relay.auth.timeoutMs);
+      this.authTimer.unref();
+    }
+  }
+
+  /** False (and the connection closed) when a relay with auth sees an operation before CONNECT. */
+  private allowed(): boolean {
+    if (this.authorized) return true;
+    this.error("Authorization Violation");
+    return false;
   }
 
   send(line: string, body?: Buffer, from?: number, to?: number): void {
@@ -177,6 +200,12 @@ class Conn implements ProtocolHandler {
     } catch {
       return this.error("Invalid CONNECT");
     }
+    if (!this.authorized) {
+      if (!this.relay.auth!.check(o)) return this.error("Authorization Violation");
+      this.authorized = true;
+      if (this.authTimer) clearTimeout(this.authTimer);
+      this.authTimer = null;
+    }
     this.verbose = o.verbose === true;
     this.echo = o.echo !== false;
     this.headers = o.headers === true;
@@ -185,17 +214,19 @@ class Conn implements ProtocolHandler {
   }
 
   ping(): void {
-    this.send("PONG\r\n");
+    if (this.allowed()) this.send("PONG\r\n");
   }
 
   pong(): void {}
 
   pub(subject: string, reply: string | undefined, hdrLen: number, payload: Buffer): void {
+    if (!this.allowed()) return;
     this.relay.publish(this, subject, reply, hdrLen, payload);
     this.ok();
   }
 
   sub(subject: string, queue: string | undefined, sid: string): void {
+    if (!this.allowed()) return;
     if (!isValidSubscriptionSubject(subject) || (queue !== undefined && !isValidQueue(queue))) {
       return this.send("-ERR 'Invalid Subject'\r\n");
     }
@@ -218,6 +249,7 @@ class Conn implements ProtocolHandler {
   }
 
   unsub(sid: string, max: number | undefined): void {
+    if (!this.allowed()) return;
     const sub = this.subs.get(sid);
     if (sub) {
       if (max !== undefined && max > 0 && sub.delivered < max) sub.max = max;
@@ -245,6 +277,7 @@ class Conn implements ProtocolHandler {
   shutdown(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.authTimer) clearTimeout(this.authTimer);
     // Handlers may close us mid-chunk (bad CONNECT, slow consumer): parse no further.
     this.parser.stop();
     for (const sub of this.subs.values()) this.relay.index.remove(sub);
@@ -260,7 +293,10 @@ function isValidQueue(q: string): boolean {
 export class Relay {
   // limits, index, publish, markDirty, forget, cutSlowConsumer are internal
   // (used by Conn); the public API is listen/close/stats.
-  readonly limits: Required<Omit<RelayOptions, "serverName">>;
+  readonly limits: Required<Pick<RelayOptions, "maxPayload" | "maxSubscriptionsPerConnection" | "maxPendingBytes" | "maxControlLine">>;
+  readonly auth: RelayAuth | null;
+  private readonly secureContext: tls.SecureContext | null;
+  private readonly verifyClients: boolean;
   readonly index = new SubIndex();
   private readonly serverName: string;
   private readonly serverId = randomBytes(11).toString("hex").toUpperCase();
@@ -282,6 +318,9 @@ export class Relay {
       maxControlLine: opts.maxControlLine ?? 4096,
     };
     this.serverName = opts.serverName ?? "roomgate-relay";
+    this.auth = RelayAuth.from(opts);
+    this.secureContext = opts.tls ? tls.createSecureContext(opts.tls) : null;
+    this.verifyClients = opts.tls?.ca !== undefined;
     this.server = net.createServer((socket) => this.accept(socket));
   }
 
@@ -315,10 +354,15 @@ export class Relay {
     return { connections: this.conns.size, subscriptions: this.index.size, ...this.counters };
   }
 
-  private accept(socket: net.Socket): void {
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, 30_000);
+  private accept(raw: net.Socket): void {
+    raw.setNoDelay(true);
+    raw.setKeepAlive(true, 30_000);
     const id = this.nextId++;
+    // INFO goes out in the clear; a TLS client upgrades after reading it (nats-server's order).
+    raw.write(`INFO ${JSON.stringify(this.info(id, raw))}\r\n`);
+    const socket = this.secureContext
+      ? new tls.TLSSocket(raw, { isServer: true, secureContext: this.secureContext, requestCert: this.verifyClients, rejectUnauthorized: this.verifyClients })
+      : raw;
     const conn = new Conn(this, socket, this.limits);
     this.conns.add(conn);
     socket.on("data", (chunk: Buffer) => {
@@ -331,8 +375,13 @@ export class Relay {
       }
     });
     socket.on("error", () => {});
+    raw.on("error", () => {});
     socket.on("close", () => conn.shutdown());
-    const info = {
+    if (socket !== raw) raw.on("close", () => conn.shutdown());
+  }
+
+  private info(id: number, socket: net.Socket): object {
+    return {
       server_id: this.serverId,
       server_name: this.serverName,
       version: SERVER_VERSION,
@@ -344,8 +393,9 @@ export class Relay {
       max_payload: this.limits.maxPayload,
       client_id: id,
       client_ip: socket.remoteAddress,
+      ...(this.auth ? { auth_required: true } : {}),
+      ...(this.secureContext ? { tls_required: true, tls_verify: this.verifyClients } : {}),
     };
-    conn.send(`INFO ${JSON.stringify(info)}\r\n`);
   }
 
   /** Called by a connection when it closes. */

@@ -1,0 +1,42 @@
+// One raw HTTP exchange over node:net, for requests no HTTP client would send (malformed lines,
+// duplicate headers) and to see whether the server closes the connection. Loopback only.
+import { connect } from "node:net";
+
+export interface RawExchange {
+  /** Everything the server sent. */
+  response: string;
+  /** Whether the server closed the connection before `ms` ran out. */
+  closed: boolean;
+}
+
+/** Sends `request` to 127.0.0.1:port and collects the answer until the server closes or `ms` pass. */
+export function rawHttp(port: number, request: string | Buffer, ms = 3000): Promise<RawExchange> {
+  return new Promise((resolve) => {
+    const socket = connect(port, "127.0.0.1", () => socket.write(request));
+    let response = "";
+    const done = (closed: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ response, closed });
+    };
+    const timer = setTimeout(() => done(false), ms);
+    socket.on("data", (d) => (response += d.toString("latin1")));
+    socket.on("close", () => done(true));
+    socket.on("error", () => {});
+  });
+}
+
+/** A WebSocket upgrade request for the Engine.IO endpoint, with extra header lines. */
+export function upgradeRequest(port: number, extraHeaderLines: string[] = [], path = "/socket.io/?EIO=4&transport=websocket"): string {
+  return [
+    `GET ${path} HTTP/1.1`,
+    `Host: 127.0.0.1:${port}`,
+    "Upgrade: websocket",
+    "Connection: Upgrade",
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version: 13",
+    ...extraHeaderLines,
+    "",
+    "",
+  ].join("\r\n");
+}
