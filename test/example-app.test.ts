@@ -127,7 +127,7 @@ test("APP loads a user's application module", async () => {
 test("without APP_TOKEN_SECRET the example logs a demo token that works", async () => {
   const gw = await startGateway({ APP_TOKEN_SECRET: "" });
   try {
-    const token = /A token for user "alice", valid 1 h: (\S+)/.exec(gw.output())?.[1];
+    const token = /A token for user \\?"alice\\?", valid 1 h: ([\w.-]+)/.exec(gw.output())?.[1];
     assert.ok(token, gw.output());
     const c = connect(`http://127.0.0.1:${gw.port}`, { transports: ["websocket"], forceNew: true, reconnection: false, auth: { token } });
     await once(c, "connect", 5000);

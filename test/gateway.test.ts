@@ -1,6 +1,7 @@
 // The gateway binary (`npm start`) as an operator runs it: configuration from the environment and
 // a JSON file, validated with clear errors; exclusive listening; JSON log lines at the chosen
 // level; the "ready" message pm2's wait_ready waits for; draining on SIGINT.
+import { signToken } from "../src/examples/tokens.ts";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -12,14 +13,19 @@ import { freePort } from "./helpers/cluster.ts";
 import { once } from "./helpers/server.ts";
 
 const ENTRY = ["--import", "tsx", "src/bin/gateway.ts"];
+/** The example app verifies signed tokens (src/examples/tokens.ts). */
+const SECRET = "gateway-test-secret";
 
 function runSync(env: Record<string, string>) {
-  return spawnSync(process.execPath, ENTRY, { env: { ...process.env, HOST: "127.0.0.1", ...env }, encoding: "utf8", timeout: 20000 });
+  return spawnSync(process.execPath, ENTRY, { env: { ...process.env, HOST: "127.0.0.1", APP_TOKEN_SECRET: SECRET, ...env }, encoding: "utf8", timeout: 20000 });
 }
 
 /** Starts a gateway with an IPC channel; resolves once it sent "ready" (pm2's wait_ready). */
 function start(env: Record<string, string>): Promise<{ child: ChildProcess; out: string[] }> {
-  const child = spawn(process.execPath, ENTRY, { env: { ...process.env, HOST: "127.0.0.1", ...env }, stdio: ["ignore", "pipe", "pipe", "ipc"] });
+  const child = spawn(process.execPath, ENTRY, {
+    env: { ...process.env, HOST: "127.0.0.1", APP_TOKEN_SECRET: SECRET, ...env },
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
+  });
   const out: string[] = [];
   let buf = "";
   child.stdout!.on("data", (d: Buffer) => {
@@ -70,7 +76,12 @@ test("a config file and the environment configure the server; the environment wi
   writeFileSync(file, JSON.stringify({ port, server: { pingInterval: 7000, pingTimeout: 1000 }, operations: { metrics: true, token: "t" } }));
   const { child, out } = await start({ ROOMGATE_CONFIG: file, ROOMGATE_PING_TIMEOUT: "3000", ROOMGATE_LOG_LEVEL: "debug", PORT: "" });
   try {
-    const client = connectClient(`http://127.0.0.1:${port}`, { transports: ["websocket"], reconnection: false, forceNew: true, auth: { userId: "op" } });
+    const client = connectClient(`http://127.0.0.1:${port}`, {
+      transports: ["websocket"],
+      reconnection: false,
+      forceNew: true,
+      auth: { token: signToken("op", SECRET) },
+    });
     await once(client, "connect", 5000);
     // The Engine.IO client keeps the open packet's heartbeat settings.
     const engine = (client.io as unknown as { engine: { _pingInterval: number; _pingTimeout: number } }).engine;
@@ -99,7 +110,12 @@ test("a config file and the environment configure the server; the environment wi
 test("SIGINT drains: /readyz stops answering ready, clients are told to go, the process exits 0", async () => {
   const port = await freePort();
   const { child, out } = await start({ PORT: String(port) });
-  const client = connectClient(`http://127.0.0.1:${port}`, { transports: ["websocket"], reconnection: false, forceNew: true, auth: { userId: "op" } });
+  const client = connectClient(`http://127.0.0.1:${port}`, {
+    transports: ["websocket"],
+    reconnection: false,
+    forceNew: true,
+    auth: { token: signToken("op", SECRET) },
+  });
   await once(client, "connect", 5000);
   assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
   const gone = once<[string]>(client, "disconnect", 5000);

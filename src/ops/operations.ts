@@ -103,7 +103,8 @@ export function operations(opts: OperationsOptions = {}): Operations {
         });
       }
       if (opts.port === undefined) protectedRoutes(app);
-      notFound(app);
+      // No notFound(app) here: the engine's endpoint already answers unrouted paths on the clients'
+      // app with a 404 (and uWS aborts the process when "/*" is registered twice).
     },
     listen() {
       if (opts.port === undefined || ownSocket) return Promise.resolve();
