@@ -8,8 +8,11 @@
 // id below the connect command's `limit` take part.
 // Every receipt is checked against the shared plan: duplicates, wrong recipients, out-of-order
 // and (at the end) missing deliveries are counted per connection.
+// With `deflate` (--deflate) the WebSocket upgrade offers permessage-deflate and compressed
+// messages (RSV1) are inflated before they are read (bench/lib/inflate.ts).
 import crypto from "node:crypto";
 import net from "node:net";
+import { MessageInflater, negotiatedDeflate } from "./lib/inflate.ts";
 import { TARGET_COUNT, assignRooms, connectPath, nowUs, targetFor, targetMask, type ClientMode, type Selector } from "./lib/plan.ts";
 import { PollingLink } from "./lib/polling-link.ts";
 
@@ -28,6 +31,8 @@ export type ClientCmd =
       progressEvery?: number;
       /** Only the connections with a client id below this take part (default all). */
       limit?: number;
+      /** Offer permessage-deflate in the WebSocket upgrade (and inflate what comes compressed). */
+      deflate?: boolean;
     }
   | { id: number; cmd: "allow"; count: number }
   | { id: number; cmd: "begin"; sel: Selector; base: number; total: number; m: number; latency: boolean; stallMs: number }
@@ -58,6 +63,9 @@ interface Conn {
   buf: Buffer | null; // partial frame bytes
   frag: Buffer[] | null;
   fragOp: number;
+  fragRsv1: boolean;
+  /** Set when the server accepted permessage-deflate for this connection. */
+  inflater: MessageInflater | null;
   lastSeq: number;
   attempts: number;
 }
@@ -89,6 +97,10 @@ const counters = {
   stray: 0,
   proto: 0,
   closed: 0,
+  /** Messages that came compressed (RSV1), and their bytes on the wire and inflated. */
+  inflated: 0,
+  wireBytes: 0,
+  plainBytes: 0,
 };
 const examples: string[] = [];
 function example(s: string): void {
@@ -101,6 +113,7 @@ let live: Conn[] = [];
 let addrs = 1;
 let mode: Mode = "raw";
 let port = 0;
+let deflate = false;
 let sc: ScenarioState | null = null;
 let lastDataAt = 0; // performance.now() of the last data event
 let chunkUs = 0; // receive time of the chunk being parsed (latency mode only)
@@ -172,6 +185,7 @@ function connFailed(c: Conn, why: string): void {
   if (c.state === S_CLOSED) return;
   const wasReady = c.state === S_READY;
   c.state = S_CLOSED;
+  c.inflater = null;
   c.link?.destroy();
   c.link = null;
   c.sock?.destroy();
@@ -212,6 +226,7 @@ function openConn(c: Conn): void {
   c.hbuf = null;
   c.buf = null;
   c.frag = null;
+  c.inflater = null;
   if (mode === "polling") return openPolling(c);
   c.key = crypto.randomBytes(16).toString("base64");
   const sock = net.connect({ host: "127.0.0.1", port, localAddress: `127.0.0.${1 + (c.cid % addrs)}` });
@@ -222,7 +237,9 @@ function openConn(c: Conn): void {
     sock.write(
       `GET ${connectPath(mode, c.cid, c.mask)} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
         `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${c.key}\r\n` +
-        `Sec-WebSocket-Version: 13\r\n\r\n`,
+        `Sec-WebSocket-Version: 13\r\n` +
+        (deflate ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" : "") +
+        "\r\n",
     );
   });
   sock.on("data", (chunk: Buffer) => onData(c, chunk));
@@ -286,6 +303,17 @@ function onHttp(c: Conn, chunk: Buffer): Buffer | null {
     connFailed(c, "bad Sec-WebSocket-Accept");
     return null;
   }
+  const ext = /\r\nsec-websocket-extensions:\s*([^\r\n]+)/i.exec(head)?.[1];
+  if (ext !== undefined) {
+    const agreed = deflate ? negotiatedDeflate(ext) : null;
+    if (agreed === null) {
+      counters.proto++;
+      example(`cid ${c.cid}: extensions the client did not offer or cannot use: ${ext}`);
+      connFailed(c, "unusable Sec-WebSocket-Extensions");
+      return null;
+    }
+    c.inflater = new MessageInflater(agreed);
+  }
   if (mode === "raw") connReady(c);
   else c.state = S_AWAIT_OPEN;
   return all.subarray(end + 4);
@@ -329,17 +357,27 @@ function onData(c: Conn, chunk: Buffer): void {
     const end = start + plen;
     off = end;
     const opcode = b0 & 0x0f;
+    const rsv1 = (b0 & 0x40) !== 0;
+    if (b0 & 0x30 || (rsv1 && (c.inflater === null || opcode === 0 || opcode >= 0x8))) {
+      counters.proto++;
+      example(`cid ${c.cid}: reserved bits 0x${(b0 & 0x70).toString(16)} on opcode ${opcode} (permessage-deflate ${c.inflater ? "on" : "off"})`);
+      connFailed(c, "reserved bits set");
+      return;
+    }
     if ((b0 & 0x80) === 0 || opcode === 0) {
       // fragmented message (the servers here do not fragment, but be correct)
       if (opcode !== 0) {
         c.frag = [Buffer.from(buf.subarray(start, end))];
         c.fragOp = opcode;
+        c.fragRsv1 = rsv1;
       } else if (c.frag) {
         c.frag.push(Buffer.from(buf.subarray(start, end)));
         if (b0 & 0x80) {
           const whole = Buffer.concat(c.frag);
           c.frag = null;
-          onFrame(c, c.fragOp, whole, 0, whole.length);
+          if (c.fragRsv1) onCompressed(c, c.fragOp, whole, 0, whole.length);
+          else onFrame(c, c.fragOp, whole, 0, whole.length);
+          if (c.state === S_CLOSED) return;
         }
       } else {
         counters.proto++;
@@ -347,10 +385,28 @@ function onData(c: Conn, chunk: Buffer): void {
       }
       continue;
     }
-    onFrame(c, opcode, buf, start, end);
+    if (rsv1) onCompressed(c, opcode, buf, start, end);
+    else onFrame(c, opcode, buf, start, end);
     if (c.state === S_CLOSED) return;
   }
   if (off < len) c.buf = buf.subarray(off);
+}
+
+/** A compressed data message (RSV1): inflated, then read as any other. */
+function onCompressed(c: Conn, opcode: number, buf: Buffer, start: number, end: number): void {
+  let plain: Buffer;
+  try {
+    plain = c.inflater!.inflate(buf.subarray(start, end));
+  } catch (err) {
+    counters.proto++;
+    example(`cid ${c.cid}: cannot inflate a ${end - start}-byte message: ${(err as Error).message}`);
+    connFailed(c, "bad compressed message");
+    return;
+  }
+  counters.inflated++;
+  counters.wireBytes += end - start;
+  counters.plainBytes += plain.length;
+  onFrame(c, opcode, plain, 0, plain.length);
 }
 
 function onFrame(c: Conn, opcode: number, buf: Buffer, start: number, end: number): void {
@@ -560,6 +616,8 @@ process.on("message", (raw: unknown) => {
         buf: null,
         frag: null,
         fragOp: 0,
+        fragRsv1: false,
+        inflater: null,
         lastSeq: -1,
         attempts: 0,
       }));
@@ -570,6 +628,7 @@ process.on("message", (raw: unknown) => {
     case "connect": {
       port = msg.port;
       mode = msg.mode;
+      deflate = msg.deflate === true;
       concurrency = msg.concurrency;
       const limit = msg.limit;
       useConns(limit === undefined ? conns : conns.filter((c) => c.cid < limit));
@@ -691,6 +750,9 @@ process.on("message", (raw: unknown) => {
         stray: counters.stray,
         proto: counters.proto,
         closed: counters.closed,
+        inflated: counters.inflated,
+        wireBytes: counters.wireBytes,
+        plainBytes: counters.plainBytes,
         cpuUs: cpu,
         lat: lat.slice(0, latN),
         examples: examples.splice(0),

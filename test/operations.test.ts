@@ -209,14 +209,15 @@ test("perMessageDeflate: large frames go compressed, compress(false) and small f
           s.emit("small", "hi");
           s.emit("own", big); // per socket
           s.compress(false).emit("ownplain", big);
+          h.io.compress(false).emit("allplain", big); // the whole namespace, uncompressed
         });
       });
       const ws = await RawWebSocket.open(h.port, EIO_PATH, { "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits" });
       ws.sendText("40");
       await ws.waitText((t) => t.startsWith("40{"));
       ws.sendText('42["go"]');
-      await ws.waitFor(() => ws.frames.length >= 7, 3000, "five events");
-      const events = ws.frames.slice(-5).map((f) => {
+      await ws.waitFor(() => ws.frames.length >= 8, 3000, "six events");
+      const events = ws.frames.slice(-6).map((f) => {
         const text = f.rsv1 ? inflateRawSync(Buffer.concat([f.data, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: 2 }).toString() : f.data.toString();
         return [JSON.parse(text.slice(2))[0], f.rsv1];
       });
@@ -226,6 +227,7 @@ test("perMessageDeflate: large frames go compressed, compress(false) and small f
         ["small", false],
         ["own", on],
         ["ownplain", false],
+        ["allplain", false],
       ]);
       ws.destroy();
     } finally {

@@ -20,6 +20,10 @@ export interface ClientCounts {
   clientCpuUs: number;
   lat: number[];
   examples: string[];
+  /** Messages that arrived compressed (permessage-deflate), their bytes on the wire and inflated. */
+  inflated: number;
+  wireBytes: number;
+  plainBytes: number;
 }
 
 export class LoadClients {
@@ -104,7 +108,7 @@ export class LoadClients {
   async connectAll(port: number, mode: ClientMode): Promise<Msg[]> {
     const { o } = this;
     if (mode === "polling") return this.connectPolling(port);
-    const connect = (p: Peer, extra: object = {}) => p.request({ cmd: "connect", port, mode, concurrency: o.concurrency, ...extra }, 180000);
+    const connect = (p: Peer, extra: object = {}) => p.request({ cmd: "connect", port, mode, concurrency: o.concurrency, deflate: o.deflate, ...extra }, 180000);
     const probe = this.probe;
     if (!probe) return Promise.all(this.clients.map((p) => connect(p)));
     const bulk = this.clients.filter((p) => p !== probe);
@@ -167,16 +171,22 @@ export class LoadClients {
     let valid = 0;
     let expected = 0;
     let clientCpuUs = 0;
+    let inflated = 0;
+    let wireBytes = 0;
+    let plainBytes = 0;
     const lat: number[] = [];
     const examples: string[] = [];
     for (const s of stats) {
       valid += s.valid as number;
       expected += s.expected as number;
       clientCpuUs += s.cpuUs as number;
+      inflated += s.inflated as number;
+      wireBytes += s.wireBytes as number;
+      plainBytes += s.plainBytes as number;
       for (const x of s.lat as Float64Array) lat.push(x);
       examples.push(...(s.examples as string[]));
     }
-    return { errors, valid, expected, clientCpuUs, lat, examples };
+    return { errors, valid, expected, clientCpuUs, lat, examples, inflated, wireBytes, plainBytes };
   }
 
   /** Every client drops its connections. */

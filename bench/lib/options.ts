@@ -38,6 +38,8 @@ export interface Opts {
   json: boolean;
   /** Servers compiled to JS and run by plain node, roomgate from dist/ (as users run it). */
   dist: boolean;
+  /** permessage-deflate on in every server that has it, offered by the load clients. */
+  deflate: boolean;
 }
 
 const HELP = `usage: npm run bench -- [flags]
@@ -70,6 +72,10 @@ const HELP = `usage: npm run bench -- [flags]
   --md / --no-md        (do not) rewrite bench/RESULTS.md (default: yes for full runs, no for --quick)
   --no-pin              do not pin server/clients to CPUs with taskset
   --wrong-faults f,..   faults of the 'wrong' server: dup,skip,wrong,reorder (default all)
+  --deflate             permessage-deflate: the load clients offer it and inflate what comes compressed; every
+                        server turns it on (roomgate perMessageDeflate: true, Socket.IO perMessageDeflate: true
+                        (on uWS also compression: SHARED_COMPRESSOR), raw uWS SHARED_COMPRESSOR), each compressing
+                        frames of 1024 bytes and more (Socket.IO's threshold): use --size 2048 to compress them
   --json                also print the result JSON on stdout
   --dist                servers compiled by tsc (npm run build + tsconfig.bench.json) and run by plain
                         node, roomgate from dist/ as users run it (also: env BENCH_ROOMGATE_DIST=1);
@@ -85,7 +91,7 @@ export function parseOpts(argv: string[]): Opts {
     if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}`);
     const eq = a.indexOf("=");
     if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
-    else if (["quick", "md", "no-md", "no-pin", "json", "dist", "help"].includes(a.slice(2))) bools.add(a.slice(2));
+    else if (["quick", "md", "no-md", "no-pin", "json", "dist", "deflate", "help"].includes(a.slice(2))) bools.add(a.slice(2));
     else {
       const v = argv[++i];
       if (v === undefined) throw new Error(`${a} needs a value`);
@@ -175,6 +181,7 @@ export function parseOpts(argv: string[]): Opts {
     wrongFaults: flags.get("wrong-faults") ?? "dup,skip,wrong,reorder",
     json: bools.has("json"),
     dist: bools.has("dist") || process.env.BENCH_ROOMGATE_DIST === "1",
+    deflate: bools.has("deflate"),
   };
   o.clients = Math.min(o.clients, o.n);
   const pollingN = Math.floor(num("polling-n", Math.max(Math.min(o.n, 10), Math.round(o.n / 10)), 1));

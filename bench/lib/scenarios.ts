@@ -101,6 +101,9 @@ export class Scenarios {
         deliveriesPerSec: c.valid / (wallUs / 1e6),
         clientUtil: (c.clientCpuUs / wallUs) * 100,
         serverUtil: (serverCpuUs / wallUs) * 100,
+        // permessage-deflate (--deflate): the share of messages that came compressed, and how much
+        compressedPct: c.valid > 0 ? (c.inflated / c.valid) * 100 : 0,
+        deflateRatio: c.wireBytes > 0 ? c.plainBytes / c.wireBytes : 0,
       },
     };
   }

@@ -80,6 +80,7 @@ export class E2eBench {
     const env: NodeJS.ProcessEnv = def.name === "wrong" ? { BENCH_WRONG: o.wrongFaults } : {};
     if (o.dist) env.BENCH_ROOMGATE_DIST = "1";
     if (mode === "polling") env.BENCH_POLLING = "1";
+    if (o.deflate) env.BENCH_DEFLATE = "1";
     const srv = new Peer(
       `server ${def.name}`,
       [serverScript(def, o.dist)],

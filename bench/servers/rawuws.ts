@@ -1,5 +1,6 @@
 // Raw uWebSockets.js servers: the floor (native pub/sub, no protocol) and the deliberately
-// wrong variant used to prove the harness catches broken delivery.
+// wrong variant used to prove the harness catches broken delivery. BENCH_DEFLATE=1 (--deflate):
+// uWS's shared compressor, and frames of 1024 bytes and more (Socket.IO's threshold) compressed.
 import uWS from "uWebSockets.js";
 import {
   FRAME_PREFIX,
@@ -29,6 +30,9 @@ interface Entry {
   rooms: string[];
 }
 
+const DEFLATE = process.env.BENCH_DEFLATE === "1";
+const COMPRESS_FROM = 1024;
+
 // Composite targets are measured as ONE topic that exactly the same sockets subscribe to.
 const UNION_TOPIC = "=union4";
 const EXCEPT_TOPIC = "=except";
@@ -45,7 +49,7 @@ export function rawImpl(faults: ReadonlySet<Fault> | null): Impl {
   let held: { ws: uWS.WebSocket<UD>; frame: string } | null = null;
 
   const app = uWS.App().ws<UD>("/*", {
-    compression: uWS.DISABLED,
+    compression: DEFLATE ? uWS.SHARED_COMPRESSOR | uWS.SHARED_DECOMPRESSOR : uWS.DISABLED,
     maxPayloadLength: 1 << 20,
     maxBackpressure: 1 << 20, // as Engine.IO's uWS default; bursts stay far below it
     idleTimeout: 0,
@@ -124,20 +128,21 @@ export function rawImpl(faults: ReadonlySet<Fault> | null): Impl {
       joined: () => byCid.size,
       emit(target: TargetId, payload: string): void {
         const frame = FRAME_PREFIX + payload + FRAME_SUFFIX;
+        const z = DEFLATE && frame.length >= COMPRESS_FROM;
         switch (target) {
           case T_ONE:
-            app.publish(ONE_ROOM, frame, false);
+            app.publish(ONE_ROOM, frame, false, z);
             break;
           case T_UNION:
-            app.publish(UNION_TOPIC, frame, false);
+            app.publish(UNION_TOPIC, frame, false, z);
             break;
           case T_EXCEPT:
-            app.publish(EXCEPT_TOPIC, frame, false);
+            app.publish(EXCEPT_TOPIC, frame, false, z);
             break;
           case T_SOCKET_TO: {
             const sender = byCid.get(SENDER_CID);
             if (!sender) throw new Error("socket.to sender (cid 0) is not connected");
-            sender.ws.publish(SOCKET_TO_ROOM, frame, false); // uWS skips the publishing socket
+            sender.ws.publish(SOCKET_TO_ROOM, frame, false, z); // uWS skips the publishing socket
             break;
           }
         }

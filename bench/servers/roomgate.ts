@@ -15,8 +15,9 @@ const { Server, operations } = (await import(entry)) as typeof import("../../src
 // ROOMGATE_RECOVERY=on measures with connection-state recovery on (events recorded, offsets appended).
 // ROOMGATE_BENCH_METRICS=on serves /metrics and has a separate process scrape it every
 // ROOMGATE_BENCH_SCRAPE_MS (default 1000; Prometheus' default is 15 s), so the server's CPU
-// includes building the text. ROOMGATE_BENCH_DEFLATE=on turns permessage-deflate on
-// (threshold 0: every frame; the load client must offer the extension for it to apply).
+// includes building the text. BENCH_DEFLATE=1 (`npm run bench -- --deflate`, which also makes the
+// load clients offer the extension) turns permessage-deflate on as `perMessageDeflate: true` does:
+// uWS's shared compressor, frames of 1024 bytes and more, as Socket.IO's.
 const metrics = process.env.ROOMGATE_BENCH_METRICS === "on";
 const io = new Server({
   pingInterval: 25000,
@@ -25,7 +26,7 @@ const io = new Server({
   derivedTopics: process.env.ROOMGATE_DERIVED_TOPICS === "on",
   ...(process.env.ROOMGATE_RECOVERY === "on" ? { connectionStateRecovery: {} } : {}),
   ...(metrics ? { operations: operations({ metrics: true }) } : {}),
-  ...(process.env.ROOMGATE_BENCH_DEFLATE === "on" ? { perMessageDeflate: { threshold: 0 } } : {}),
+  ...(process.env.BENCH_DEFLATE === "1" ? { perMessageDeflate: true } : {}),
 });
 
 /** A scraper in its own process (its CPU is not the server's), ending with this one. */

@@ -17,11 +17,13 @@ import { churnPlan, type Impl } from "./harness.ts";
 
 /** The one configuration both Socket.IO peers run with (websocket only, no compression, the
  *  same heartbeat and payload limit as roomgate's bench server). BENCH_POLLING=1 (the polling
- *  scenario's server process): both transports, Socket.IO's default, as roomgate serves them. */
+ *  scenario's server process): both transports, Socket.IO's default, as roomgate serves them.
+ *  BENCH_DEFLATE=1 (--deflate): `perMessageDeflate: true` (frames of 1024 bytes and more). */
+export const BENCH_DEFLATE = process.env.BENCH_DEFLATE === "1";
 export const SOCKET_IO_OPTIONS = {
   transports: process.env.BENCH_POLLING === "1" ? ["polling" as const, "websocket" as const] : ["websocket" as const],
   serveClient: false,
-  perMessageDeflate: false,
+  perMessageDeflate: BENCH_DEFLATE,
   pingInterval: 25000,
   pingTimeout: 20000,
   maxHttpBufferSize: 1e6,

@@ -1,14 +1,17 @@
 // Socket.IO 4.8 attached to a uWebSockets.js app (io.attachApp), websocket transport only.
 // Socket.IO then publishes single-room broadcasts natively (app.publish) and sends the rest
-// socket by socket.
+// socket by socket. With --deflate the uWS app gets the shared compressor (Socket.IO leaves uWS's
+// compression to attachApp's options; perMessageDeflate alone only sets the per-frame flag).
 import uWS from "uWebSockets.js";
 import { Server } from "socket.io";
 import { serve } from "./harness.ts";
-import { SOCKET_IO_OPTIONS, sioImpl, type SioServer } from "./sioapi.ts";
+import { BENCH_DEFLATE, SOCKET_IO_OPTIONS, sioImpl, type SioServer } from "./sioapi.ts";
 
 const app = uWS.App();
 const io = new Server(SOCKET_IO_OPTIONS);
-io.attachApp(app);
+// (attachApp hands its options to engine.io's uServer, which reads `compression`; its type omits it)
+const uwsOptions = { compression: BENCH_DEFLATE ? uWS.SHARED_COMPRESSOR : uWS.DISABLED };
+io.attachApp(app, uwsOptions as Parameters<typeof io.attachApp>[1]);
 let token: uWS.us_listen_socket | null = null;
 
 await serve(

@@ -92,8 +92,9 @@ export class Namespace<
   timeout(ms: number): BroadcastOperator<DecorateAcknowledgements<DecorateAcknowledgementsWithMultipleResponses<EmitEvents>>, SocketData> {
     return this.operator().timeout(ms);
   }
-  compress(_compress: boolean): Operator<EmitEvents, SocketData> {
-    return this.operator();
+  /** compress(false): this broadcast goes uncompressed even when permessage-deflate is on. */
+  compress(compress: boolean): Operator<EmitEvents, SocketData> {
+    return this.operator().compress(compress);
   }
 
   /** Broadcasts to every socket of the namespace (Socket.IO's `io.emit`). */
