@@ -106,6 +106,7 @@ test("bench: quick run on 20 clients, every delivery accounted for on every serv
       assert.equal(m.expected, want * M * BURSTS, `${s} ${sc}: expected deliveries`);
       assert.equal(m.deliveries, m.expected, `${s} ${sc}: deliveries`);
       assert.ok((m.serverCpuUs ?? 0) > 0, `${s} ${sc}: server CPU measured`);
+      assert.equal(m.compressedPct, 0, `${s} ${sc}: nothing compressed without --deflate`);
     }
     const mixed = res["mixed"]!.reps[0]!.metrics;
     assert.ok((mixed.deliveries ?? 0) > 0 && mixed.deliveries === mixed.expected, `${s} mixed`);
@@ -127,6 +128,31 @@ test("bench: quick run on 20 clients, every delivery accounted for on every serv
     assert.ok((poll.samples ?? 0) > 0 && (poll.p99 ?? 0) > 0 && (poll.serverCpuUs ?? 0) > 0, `${s} polling measured`);
   }
   assert.match(r.stdout, /\| polling +\| server CPU per 1k deliveries .*n\/a: no polling/);
+});
+
+test("bench --deflate: compressed deliveries inflated and verified on every server (context takeover on ws, none on uWS)", { timeout: 90000 }, async () => {
+  const servers = ["roomgate", "uws", "socketio-ws", "socketio-uws"];
+  const r = await runBench(servers.join(","), ["--deflate", "--size", "2048", "--scenarios", "one-room,union4"]);
+  assert.equal(r.json.fatal, null, r.stderr);
+  assert.deepEqual(r.json.failures, [], r.stderr);
+  assert.equal(r.code, 0, r.stderr);
+  for (const s of servers) {
+    for (const [sc, target] of [
+      ["one-room", T_ONE],
+      ["union4", T_UNION],
+    ] as const) {
+      const m = r.json.results[s]![sc]!.reps[0]!.metrics;
+      assert.equal(m.deliveries, recipients(target) * M * BURSTS, `${s} ${sc}: deliveries`);
+      assert.equal(m.deliveries, m.expected, `${s} ${sc}`);
+      // Socket.IO on uWS publishes single-room broadcasts natively without the compress flag
+      const want = s === "socketio-uws" && sc === "one-room" ? 0 : 100;
+      assert.equal(m.compressedPct, want, `${s} ${sc}: share of messages compressed`);
+      if (want > 0) assert.ok((m.deflateRatio ?? 0) > 1.5, `${s} ${sc}: deflate ratio ${m.deflateRatio}`);
+    }
+  }
+  // ws keeps its window across messages (context takeover): the repeated pad shrinks far more
+  assert.ok(r.json.results["socketio-ws"]!["union4"]!.reps[0]!.metrics.deflateRatio! > 10);
+  assert.ok(r.json.results["roomgate"]!["union4"]!.reps[0]!.metrics.deflateRatio! < 4);
 });
 
 test("bench: a deliberately wrong server is caught and fails the run", { timeout: 90000 }, async () => {

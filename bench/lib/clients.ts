@@ -108,7 +108,8 @@ export class LoadClients {
   async connectAll(port: number, mode: ClientMode): Promise<Msg[]> {
     const { o } = this;
     if (mode === "polling") return this.connectPolling(port);
-    const connect = (p: Peer, extra: object = {}) => p.request({ cmd: "connect", port, mode, concurrency: o.concurrency, deflate: o.deflate, ...extra }, 180000);
+    const connect = (p: Peer, extra: object = {}) =>
+      p.request({ cmd: "connect", port, mode, concurrency: o.concurrency, deflate: o.deflate, ...extra }, 180000);
     const probe = this.probe;
     if (!probe) return Promise.all(this.clients.map((p) => connect(p)));
     const bulk = this.clients.filter((p) => p !== probe);

@@ -36,7 +36,8 @@ export function negotiatedDeflate(header: string): DeflateParams | null {
     const [key, raw] = p.split("=").map((s) => s.trim());
     const value = raw?.replace(/^"|"$/g, "");
     if (key === "server_no_context_takeover" && value === undefined) out.serverNoContextTakeover = true;
-    else if (key === "client_no_context_takeover" && value === undefined) continue; // our frames go uncompressed
+    else if (key === "client_no_context_takeover" && value === undefined)
+      continue; // our frames go uncompressed
     else if (key === "server_max_window_bits" && value !== undefined && /^(8|9|1[0-5])$/.test(value)) continue;
     else if (key === "client_max_window_bits" && (value === undefined || /^(8|9|1[0-5])$/.test(value))) continue;
     else return null;
