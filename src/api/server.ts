@@ -6,6 +6,7 @@ import type { SessionNamespace } from "../engine/connection.ts";
 import { compressThreshold, createApp } from "../engine/app.ts";
 import type { Frame } from "../engine/binary.ts";
 import { Endpoint, type RequestInfo } from "../engine/endpoint.ts";
+import type { SessionRouter } from "../engine/session-router.ts";
 import { randomId } from "../engine/ids.ts";
 import { type Logger, resolveLogger } from "../engine/logger.ts";
 import type { TemplatedApp } from "../engine/uws.ts";
@@ -72,6 +73,8 @@ export class Server<
   /** @internal */
   readonly logger: Logger;
   private endpoint: Endpoint;
+  /** In a cluster: where other workers' sessions are (installed by the cluster adapter). */
+  private sessionRouter: SessionRouter | null = null;
   private readonly parentNsps = new Map<ParentNspNameMatchFn, ParentNamespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>();
   private readonly parentNamespacesFromRegExp = new Map<RegExp, ParentNamespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>();
   private ownApp = true;
@@ -110,8 +113,22 @@ export class Server<
   private makeEndpoint(app: TemplatedApp): Endpoint {
     const endpoint = new Endpoint(app, this.opts, this.logger, (name) => this.namespaceFor(name));
     endpoint.onConnectionError = (err) => this.engine.emit("connection_error", err);
-    endpoint.generateId = checkedIdMaker(() => randomId(), this.logger);
+    // In a cluster a session id starts with its worker's id, so that any worker can find it.
+    endpoint.generateId = checkedIdMaker(() => (this.sessionRouter?.idPrefix ?? "") + randomId(), this.logger);
+    endpoint.sessionRouter = this.sessionRouter;
     return endpoint;
+  }
+
+  /** @internal The cluster adapter's session forwarding (engine/session-router.ts): kept across
+   *  attachApp. */
+  routeSessions(router: SessionRouter): void {
+    this.sessionRouter = router;
+    this.endpoint.sessionRouter = router;
+  }
+
+  /** @internal The installed session router, if any. */
+  get sessionRoutes(): SessionRouter | null {
+    return this.sessionRouter;
   }
 
   /** @internal The Engine.IO endpoint itself, for ops/: counters, sessions, listening state. */

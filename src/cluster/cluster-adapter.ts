@@ -24,6 +24,7 @@ import { framesOf, PROTOCOL_VERSION as V, type BroadcastMessage, type RequestMes
 import { RemoteSocket, type RemoteSocketOp } from "./remote-socket.ts";
 import type { RestoredSession } from "../api/recovery.ts";
 import { answerSessionRequest, requestSession } from "./session-handover.ts";
+import { forwardSessions } from "./session-forwarding.ts";
 
 /** BroadcastOptions in wire form: rooms and except as arrays, and (`withFlags`) the one flag another
  *  worker applies, volatile. `local` never travels: a local operation is not published. */
@@ -62,6 +63,8 @@ export class ClusterAdapter extends Adapter {
     this.on("delete-room", (room: Room) => this.recovery?.holdsRoom(room) || node.leaveRoom(this.nspName, room));
     if (this.recovery) this.recovery.onRoomReleased = (room) => this.rooms.has(room) || node.leaveRoom(this.nspName, room);
     node.register(this);
+    // Polling requests that land on this worker for another worker's session go to their owner.
+    forwardSessions(nsp.server, node);
   }
 
   /** This worker's id, then 21 random characters: the owner of a socket is in its id (protocol.ts's

@@ -89,7 +89,11 @@ export class NatsTransport implements ClusterTransport {
       case "serverSideEmitAck":
       case "clientCount":
       case "ack":
+      case "httpResponse":
         throw new TypeError(`cluster: a ${msg.type} answer goes out through doPublishResponse`);
+      case "httpRequest":
+      case "httpAbort":
+        throw new TypeError("cluster: a forwarded HTTP request goes to its session's worker (target.node)");
       default:
         return this.link.publish(this.subjects.requests(msg.nsp), payload, reply);
     }

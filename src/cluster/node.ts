@@ -24,6 +24,9 @@ import {
   PROTOCOL_VERSION as V,
   type BroadcastMessage,
   type ClusterMessage,
+  type HttpAbortMessage,
+  type HttpRequestMessage,
+  type HttpResponseMessage,
   type PresenceMessage,
   type RequestMessage,
   type ResponseMessage,
@@ -102,6 +105,10 @@ export class ClusterNode {
   private readonly timer: NodeJS.Timeout;
   private seq = 0;
   private closing: Promise<void> | null = null;
+  /** Serves the polling requests other workers forward here (session-forwarding.ts). */
+  onHttpRequest: ((msg: HttpRequestMessage | HttpAbortMessage, replyTo: string | undefined) => void) | null = null;
+  /** Forwarded requests of this worker awaiting their answer, by requestId. */
+  private readonly forwarded = new Map<string, (msg: HttpResponseMessage) => void>();
   /** Counters, for tests and monitoring. */
   readonly stats = { broadcastsIn: 0, duplicatesDropped: 0, broadcastsOut: 0, requestsIn: 0, interestSyncs: 0, gaps: 0 };
 
@@ -285,10 +292,52 @@ export class ClusterNode {
     if (payload) this.link.doPublishResponse(replyTo, payload);
   }
 
+  /** @internal Whether worker `id` is a live peer (heard from within heartbeatTimeout). */
+  isLivePeer(id: string): boolean {
+    const p = this.peers.get(id);
+    return p !== undefined && Date.now() - p.lastSeen <= this.heartbeatTimeout;
+  }
+
+  /** @internal Sends a forwarded HTTP request to worker `to`; resolves to its answer, or to null
+   *  when none came within `timeoutMs` or it could not go out. */
+  forwardHttp(to: string, msg: HttpRequestMessage, timeoutMs: number, aborted: AbortSignal): Promise<HttpResponseMessage | null> {
+    return new Promise((resolve) => {
+      const payload = this.encode(msg);
+      if (!payload) return resolve(null);
+      const settle = (r: HttpResponseMessage | null) => {
+        clearTimeout(timer);
+        this.forwarded.delete(msg.requestId);
+        resolve(r);
+      };
+      const timer = setTimeout(() => settle(null), timeoutMs);
+      timer.unref(); // the client's own connection keeps the process alive, not this wait
+      this.forwarded.set(msg.requestId, settle);
+      if (!this.link.doPublish(msg, payload, { node: to, expectReplies: true })) return settle(null);
+      aborted.addEventListener(
+        "abort",
+        () => {
+          if (!this.forwarded.has(msg.requestId)) return;
+          settle(null);
+          const abort: HttpAbortMessage = { v: V, type: "httpAbort", origin: this.id, requestId: msg.requestId };
+          this.link.doPublish(abort, encodeMessage(abort), { node: to });
+        },
+        { once: true },
+      );
+    });
+  }
+
+  /** @internal Answers a forwarded HTTP request. */
+  respondHttp(replyTo: string | undefined, msg: HttpResponseMessage): void {
+    if (!replyTo) return;
+    const payload = this.encode(msg);
+    if (payload) this.link.doPublishResponse(replyTo, payload);
+  }
+
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.handOver();
       clearInterval(this.timer);
+      for (const settle of [...this.forwarded.values()]) settle(null); // their clients get "Session ID unknown" and reconnect
       if (this.link.connected) {
         this.presence("bye");
         await this.link.flush(1000);
@@ -413,6 +462,13 @@ export class ClusterNode {
       case "clientCount":
       case "ack":
         this.pending.get(msg.requestId)?.onResponse(msg);
+        return;
+      case "httpRequest":
+      case "httpAbort":
+        if (msg.origin !== this.id) this.onHttpRequest?.(msg, replyTo);
+        return;
+      case "httpResponse":
+        this.forwarded.get(msg.requestId)?.(msg);
         return;
       default: {
         if (msg.origin === this.id) return;

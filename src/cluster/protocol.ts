@@ -194,7 +194,49 @@ export interface InterestMessage {
   del: Room[];
 }
 
-export type ClusterMessage = BroadcastMessage | RequestMessage | ResponseMessage | PresenceMessage | InterestMessage;
+/** A polling request for a session another worker holds (no sticky sessions), sent to that worker's
+ *  own subject with a reply subject; `body` is a POST's bytes (or why the receiver refused them). */
+export interface HttpRequestMessage {
+  v: number;
+  type: "httpRequest";
+  origin: string;
+  requestId: string;
+  method: "GET" | "POST";
+  query: string;
+  headers: Record<string, string>;
+  remoteAddress: string;
+  body?: Uint8Array | { status: string; reason: string };
+}
+
+/** The owner's answer to an HttpRequestMessage, as it would have written it. */
+export interface HttpResponseMessage {
+  v: number;
+  type: "httpResponse";
+  from: string;
+  requestId: string;
+  status: string;
+  headers: [string, string][];
+  body: Uint8Array;
+}
+
+/** The client of a forwarded request went away before its answer: the owner drops the request as
+ *  it drops one whose own client went away. */
+export interface HttpAbortMessage {
+  v: number;
+  type: "httpAbort";
+  origin: string;
+  requestId: string;
+}
+
+export type ClusterMessage =
+  | BroadcastMessage
+  | RequestMessage
+  | ResponseMessage
+  | PresenceMessage
+  | InterestMessage
+  | HttpRequestMessage
+  | HttpResponseMessage
+  | HttpAbortMessage;
 
 // ---------- payload envelope ----------
 // Without binary values a payload is the UTF-8 JSON of the message (first byte `{`). With them, it

@@ -18,6 +18,7 @@ import { PollingTransport } from "./polling-transport.ts";
 import type { InboundRateLimit } from "./rate-limit.ts";
 import { shared, UpgradeRequest, type RequestInfo } from "./request.ts";
 import { sessionCookie } from "./session-cookie.ts";
+import type { ForwardedRequest, ForwardedResponse, SessionRouter } from "./session-router.ts";
 import { closeInSlices } from "./slices.ts";
 import { EngineStats, type RefusalReason } from "./stats.ts";
 import { WebSocketTransport } from "./transport.ts";
@@ -85,6 +86,8 @@ export class Endpoint implements SessionHost {
   generateId: (req: RequestInfo) => string = () => randomId();
   /** Told of every refused upgrade (Engine.IO's `connection_error`). */
   onConnectionError: ((err: ConnectionErrorInfo) => void) | null = null;
+  /** In a cluster: the sessions of other workers (session-router.ts); null for a lone worker. */
+  sessionRouter: SessionRouter | null = null;
   /** Every open session, in its heartbeat bucket. */
   private readonly connections: Heartbeat<Connection>;
   /** Sessions on the polling transport, by sid (a WebSocket session needs no lookup). */
@@ -240,6 +243,11 @@ export class Endpoint implements SessionHost {
     return this.pollingSessions.get(sid);
   }
 
+  /** A polling request another worker received for a session held here (session-router.ts). */
+  handleForwarded(request: ForwardedRequest, aborted?: AbortSignal): Promise<ForwardedResponse> {
+    return this.polling.handleForwarded(request, aborted);
+  }
+
   /** Upgrades a polling session may make, as its open packet lists them. */
   private get pollingUpgrades(): string[] {
     return this.opts.allowUpgrades && this.opts.transports.includes("websocket") ? ["websocket"] : [];
@@ -379,6 +387,10 @@ export class Endpoint implements SessionHost {
   private onProbeUpgrade(res: HttpResponse, request: UpgradeRequest, sid: string, accept: (conn: Connection) => void): void {
     const conn = this.pollingSessions.get(sid);
     const transport = conn?.transport;
+    // A WebSocket cannot be forwarded: refused, the probe fails and the client goes on polling
+    // through this or any worker (code 3: code 1 would tell it its session is gone).
+    if (conn === undefined && this.sessionRouter?.ownerOf(sid))
+      return this.refuse(res, request, HttpError.BAD_REQUEST, "the session lives on another worker: it stays on polling");
     if (!(transport instanceof PollingTransport)) return this.refuse(res, request, HttpError.UNKNOWN_SID);
     if (!this.opts.allowUpgrades) return this.refuse(res, request, HttpError.BAD_REQUEST, "upgrades are disabled (allowUpgrades: false)");
     if (transport.probing || transport.closed) return this.refuse(res, request, HttpError.BAD_REQUEST, "an upgrade of this session is already in progress");

@@ -1,6 +1,6 @@
 // Engine.IO's HTTP error answers (`{"code","message"}` with its status), shared by the WebSocket
 // upgrade and the polling requests, and the header writing both use. Knows no sessions.
-import type { HttpResponse } from "./uws.ts";
+import type { ResponseSink } from "./http-exchange.ts";
 
 export interface HttpErrorKind {
   readonly status: string;
@@ -24,14 +24,14 @@ export const HttpError = {
 /** Response headers as name/value pairs (a name may repeat). */
 export type HeaderList = readonly (readonly [string, string])[];
 
-export function writeHeaders(res: HttpResponse, headers: HeaderList): void {
+export function writeHeaders(res: ResponseSink, headers: HeaderList): void {
   for (let i = 0; i < headers.length; i++) res.writeHeader(headers[i][0], headers[i][1]);
 }
 
 /** Answers with Engine.IO's error JSON; `detail` says more than the fixed message. The connection
  *  closes after it: a refused client has no business keeping a descriptor (a limit refusal must
  *  free one). */
-export function refuse(res: HttpResponse, error: HttpErrorKind, detail?: string, headers: HeaderList = []): void {
+export function refuse(res: ResponseSink, error: HttpErrorKind, detail?: string, headers: HeaderList = []): void {
   const body = JSON.stringify(detail ? { code: error.code, message: error.message, detail } : { code: error.code, message: error.message });
   res.writeStatus(error.status);
   writeHeaders(res, headers);

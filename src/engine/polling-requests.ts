@@ -1,21 +1,26 @@
 // The HTTP side of the Engine.IO endpoint: every non-upgrade request on the path. CORS (with its
 // preflight), the polling handshake (GET without sid), long-poll GETs and POSTs of a session, and
 // Engine.IO's error answers for the rest. Reads all it needs from the uWS request before returning
-// (uWS reuses it), and never writes to a response uWS has aborted.
+// (uWS reuses it), and never writes to a response uWS has aborted. In a cluster, a request for a
+// session another worker holds is forwarded to it through the SessionRouter, and the request such
+// a worker forwards here is handled as a local one (handleForwarded).
 import { STATUS_CODES } from "node:http";
 import { admit } from "./admission.ts";
 import type { Connection } from "./connection.ts";
 import type { Logger } from "./logger.ts";
 import { type CorsOptions, resolveCors } from "./cors.ts";
-import { BodyReader, Exchange } from "./http-exchange.ts";
+import { type BodyError, BodyReader, Exchange, type HttpExchange, ReadBody, RecordedExchange } from "./http-exchange.ts";
 import { type HeaderList, HttpError, type HttpErrorKind, refuse, writeHeaders } from "./http-errors.ts";
 import { type PollEncoding, PollingTransport } from "./polling-transport.ts";
 import { type RequestInfo, shared, UpgradeRequest } from "./request.ts";
 import { type CookieOptions, sessionCookie } from "./session-cookie.ts";
+import type { ForwardedRequest, ForwardedResponse, SessionRouter } from "./session-router.ts";
 import type { HttpRequest, HttpResponse } from "./uws.ts";
 import type { AdmissionOptions } from "./admission.ts";
 
 export interface PollingOptions extends AdmissionOptions {
+  /** URL path of the endpoint, without a trailing slash. */
+  path: string;
   transports: readonly string[];
   /** POST body limit (maxHttpBufferSize). */
   maxPayload: number;
@@ -23,6 +28,8 @@ export interface PollingOptions extends AdmissionOptions {
   cookie?: CookieOptions | null;
   /** Compression of poll responses (Socket.IO's httpCompression): on at 1 KiB by default. */
   httpCompression: boolean | { threshold?: number };
+  /** A long-poll is held at most about this long (until the next ping): a forwarded one too. */
+  pingInterval: number;
 }
 
 /** What the requests need of the endpoint. */
@@ -38,6 +45,8 @@ export interface PollingHost {
   /** Gives back a place reserved for a session that was not opened after all. */
   releaseConnection(address: string): void;
   readonly logger: Logger;
+  /** In a cluster: where the sessions of other workers are (null for a lone worker). */
+  readonly sessionRouter: SessionRouter | null;
 }
 
 const NO_HEADERS: HeaderList = [];
@@ -94,19 +103,56 @@ export class PollingRequests {
       if (request.method !== "GET") return this.refuse(ex, request, HttpError.BAD_HANDSHAKE_METHOD, undefined, cors);
       return this.handshake(ex, request, cors);
     }
+    const owner = this.host.pollingSession(sid) === undefined ? (this.host.sessionRouter?.ownerOf(sid) ?? null) : null;
+    if (owner !== null && (request.method === "GET" || body)) return this.forward(ex, request, owner, body, cors);
+    this.serve(ex, request, sid, body, cors);
+  }
+
+  /** A request for session `sid`, held here (or unknown). */
+  private serve(ex: HttpExchange, request: UpgradeRequest, sid: string, body: ReadBody | BodyReader | null, cors: HeaderList): void {
     const transport = this.host.pollingSession(sid)?.transport;
-    if (!(transport instanceof PollingTransport)) {
-      // Also what a worker answers for a session that lives on another worker: the client then
-      // reconnects (README "Transports and CORS": sticky sessions).
-      return this.refuse(ex, request, HttpError.UNKNOWN_SID, undefined, cors);
-    }
+    if (!(transport instanceof PollingTransport)) return this.refuse(ex, request, HttpError.UNKNOWN_SID, undefined, cors);
     if (request.method === "GET")
       return transport.onPoll(ex, cors, this.opts.httpCompression === false ? null : encodingOf(request.headers["accept-encoding"]));
     if (body) return transport.onPost(ex, cors, body);
     this.refuse(ex, request, HttpError.BAD_REQUEST, `method ${request.method} on a polling session`, cors);
   }
 
-  private refuse(ex: Exchange, request: RequestInfo, error: HttpErrorKind, detail: string | undefined, cors: HeaderList): void {
+  /** Sends the request (a POST once its body is read here, within maxHttpBufferSize) to the worker
+   *  holding its session, and writes its answer back after this worker's CORS headers. The owner
+   *  gone (no answer): Engine.IO's unknown session, and the client reconnects. */
+  private forward(ex: Exchange, request: UpgradeRequest, owner: string, body: BodyReader | null, cors: HeaderList): void {
+    const router = this.host.sessionRouter!;
+    const send = (data?: Buffer | BodyError) => {
+      if (ex.aborted) return;
+      const forwarded: ForwardedRequest = { method: request.method as "GET" | "POST", query: request.url.slice(request.url.indexOf("?") + 1), headers: {}, remoteAddress: request.remoteAddress };
+      const encoding = request.headers["accept-encoding"];
+      if (encoding !== undefined) forwarded.headers["accept-encoding"] = encoding;
+      if (data !== undefined) forwarded.body = data;
+      const aborted = new AbortController();
+      ex.onAbort = () => aborted.abort();
+      // A GET may be held until the next ping; a POST is answered at once.
+      router.forward(owner, forwarded, request.method === "GET" ? this.opts.pingInterval : 0, aborted.signal).then(
+        (answer) => (answer ? ex.write((res) => writeForwarded(res, cors, answer)) : this.refuse(ex, request, HttpError.UNKNOWN_SID, "its worker did not answer", cors)),
+        () => this.refuse(ex, request, HttpError.UNKNOWN_SID, "its worker did not answer", cors),
+      );
+    };
+    if (body) body.whenRead(send);
+    else send();
+  }
+
+  /** A request another worker received for a session held here: served as if it came here
+   *  (`aborted`: its client went away there). */
+  handleForwarded(req: ForwardedRequest, aborted?: AbortSignal): Promise<ForwardedResponse> {
+    const ex = new RecordedExchange();
+    aborted?.addEventListener("abort", () => ex.abort(), { once: true });
+    const request = new UpgradeRequest(req.method, this.opts.path, req.query, req.headers, req.remoteAddress);
+    const body = req.method === "POST" ? new ReadBody(req.body instanceof Uint8Array ? Buffer.from(req.body.buffer, req.body.byteOffset, req.body.byteLength) : (req.body ?? NO_BODY)) : null;
+    this.serve(ex, request, request.query.sid ?? "", body, NO_HEADERS);
+    return ex.response;
+  }
+
+  private refuse(ex: HttpExchange, request: RequestInfo, error: HttpErrorKind, detail: string | undefined, cors: HeaderList): void {
     this.host.reportRefusal(request, error, detail);
     ex.write((res) => refuse(res, error, detail, cors));
   }
@@ -132,6 +178,16 @@ export class PollingRequests {
       this.host.logger,
     );
   }
+}
+
+const NO_BODY: BodyError = { status: "411 Length Required", reason: "content-length header required" };
+
+/** A forwarded request's answer, on the response of the client that sent it here. */
+function writeForwarded(res: HttpResponse, cors: HeaderList, answer: ForwardedResponse): void {
+  res.writeStatus(answer.status);
+  writeHeaders(res, cors);
+  writeHeaders(res, answer.headers);
+  res.end(answer.body);
 }
 
 function preflight(res: HttpResponse, headers: HeaderList, status: number): void {

@@ -5,7 +5,7 @@
 // rooms layer delivers what those topics carry into its buffer.
 import { deflate, gzip } from "node:zlib";
 import type { Frame } from "./binary.ts";
-import { type BodyError, type BodyReader, type Exchange, isBodyError } from "./http-exchange.ts";
+import { type BodyError, type HttpExchange, isBodyError, type RequestBody } from "./http-exchange.ts";
 import { type HeaderList, HttpError, refuse, writeHeaders } from "./http-errors.ts";
 import { encodePayload } from "./payload.ts";
 import type { Transport } from "./transport.ts";
@@ -55,7 +55,7 @@ export class PollingTransport implements Transport {
   private buffer: Frame[] = [];
   /** Bytes in `buffer`; over maxBuffered the session ends, as a WebSocket's does over maxBackpressure. */
   private buffered = 0;
-  private poll: { ex: Exchange; headers: HeaderList; encoding: PollEncoding } | null = null;
+  private poll: { ex: HttpExchange; headers: HeaderList; encoding: PollEncoding } | null = null;
   private posting = false;
   /** After the probe: polls are answered at once, with a noop when nothing waits, so the client
    *  can pause polling and finish the upgrade. */
@@ -171,7 +171,7 @@ export class PollingTransport implements Transport {
   }
 
   /** A long-poll GET: answered when frames are buffered, held until then otherwise. */
-  onPoll(ex: Exchange, headers: HeaderList, encoding: PollEncoding = null): void {
+  onPoll(ex: HttpExchange, headers: HeaderList, encoding: PollEncoding = null): void {
     if (this.finished) return ex.write((res) => refuse(res, HttpError.UNKNOWN_SID, undefined, headers));
     if (this.poll) {
       // Engine.IO's rule: a second concurrent poll is an error that ends the session (the first
@@ -190,7 +190,7 @@ export class PollingTransport implements Transport {
   }
 
   /** A POST carrying packets. */
-  onPost(ex: Exchange, headers: HeaderList, body: BodyReader): void {
+  onPost(ex: HttpExchange, headers: HeaderList, body: RequestBody): void {
     if (this.posting) {
       ex.write((res) => refuse(res, HttpError.BAD_REQUEST, "overlapping data requests", headers));
       this.session?.onTransportError("overlapping data requests");
@@ -217,7 +217,7 @@ export class PollingTransport implements Transport {
     });
   }
 
-  private refuseBody(ex: Exchange, headers: HeaderList, error: BodyError): void {
+  private refuseBody(ex: HttpExchange, headers: HeaderList, error: BodyError): void {
     ex.write((res) => {
       res.writeStatus(error.status);
       writeHeaders(res, headers);
@@ -251,7 +251,7 @@ export class PollingTransport implements Transport {
   }
 }
 
-function respond(ex: Exchange, headers: HeaderList, body: Uint8Array, encoding: PollEncoding): void {
+function respond(ex: HttpExchange, headers: HeaderList, body: Uint8Array, encoding: PollEncoding): void {
   ex.write((res) => {
     res.writeStatus("200 OK");
     writeHeaders(res, headers);

@@ -1,0 +1,85 @@
+// Polling without sticky sessions: the engine's SessionRouter (engine/session-router.ts) over the
+// cluster node. A worker's Engine.IO session ids start with its worker id (as its socket ids do), so
+// a polling GET or POST that lands on another worker (pm2 on one SO_REUSEPORT port) is sent to the
+// owner's own subject as a request, handled there as a local request, and its recorded answer comes
+// back on the reply subject. Knows the node's request/reply and the Server's endpoint hook; nothing
+// of sessions, transports or rooms.
+import { randomBytes } from "node:crypto";
+import type { Server } from "../api/server.ts";
+import type { ForwardedRequest, ForwardedResponse, SessionRouter } from "../engine/session-router.ts";
+import type { ClusterNode } from "./node.ts";
+import { ownerOf, PROTOCOL_VERSION as V, type HttpRequestMessage } from "./protocol.ts";
+
+export class SessionForwarding implements SessionRouter {
+  /** Counters, for tests and monitoring: requests sent to their owner, served for another worker,
+   *  and sent but never answered (owner gone). */
+  readonly stats = { forwarded: 0, served: 0, unanswered: 0 };
+  /** Requests served here for another worker, until answered (their client may go away first). */
+  private readonly serving = new Map<string, AbortController>();
+
+  constructor(
+    readonly node: ClusterNode,
+    /** Serves a request here, as the endpoint would (looked up at each request: attachApp replaces it). */
+    serve: (request: ForwardedRequest, aborted: AbortSignal) => Promise<ForwardedResponse>,
+  ) {
+    node.onHttpRequest = (msg, replyTo) => {
+      if (msg.type === "httpAbort") return this.serving.get(msg.requestId)?.abort();
+      this.stats.served++;
+      const aborted = new AbortController();
+      this.serving.set(msg.requestId, aborted);
+      serve(requestOf(msg), aborted.signal)
+        .then(
+          (r) => aborted.signal.aborted || node.respondHttp(replyTo, { v: V, type: "httpResponse", from: node.id, requestId: msg.requestId, ...r }),
+          (err) => node.link.log("error", `cluster: a forwarded polling request failed: ${(err as Error).message}`),
+        )
+        .finally(() => this.serving.delete(msg.requestId));
+    };
+  }
+
+  get idPrefix(): string {
+    return this.node.id;
+  }
+
+  ownerOf(sid: string): string | null {
+    const owner = ownerOf(sid);
+    return owner !== null && owner !== this.node.id && this.node.isLivePeer(owner) ? owner : null;
+  }
+
+  async forward(owner: string, request: ForwardedRequest, holdMs: number, aborted: AbortSignal): Promise<ForwardedResponse | null> {
+    this.stats.forwarded++;
+    const msg: HttpRequestMessage = { v: V, type: "httpRequest", origin: this.node.id, requestId: randomBytes(8).toString("hex"), ...request };
+    // The owner may hold a long-poll until its next ping; the request timeout covers the round trip.
+    const r = await this.node.forwardHttp(owner, msg, holdMs + this.node.requestTimeout, aborted);
+    if (r === null) {
+      if (!aborted.aborted) this.stats.unanswered++;
+      return null;
+    }
+    return { status: r.status, headers: r.headers, body: r.body };
+  }
+}
+
+/** A received request, checked field by field (a worker that misbehaves must not crash this one). */
+function requestOf(msg: HttpRequestMessage): ForwardedRequest {
+  const headers: Record<string, string> = {};
+  const encoding = msg.headers?.["accept-encoding"];
+  if (typeof encoding === "string") headers["accept-encoding"] = encoding;
+  const out: ForwardedRequest = {
+    method: msg.method === "POST" ? "POST" : "GET",
+    query: typeof msg.query === "string" ? msg.query : "",
+    headers,
+    remoteAddress: typeof msg.remoteAddress === "string" ? msg.remoteAddress : "",
+  };
+  const body = msg.body;
+  if (body instanceof Uint8Array) out.body = body;
+  else if (body && typeof body.status === "string" && typeof body.reason === "string") out.body = { status: body.status, reason: body.reason };
+  return out;
+}
+
+/** Installs forwarding on `server` for `node` (once: every namespace's adapter shares the node). */
+export function forwardSessions(server: Server, node: ClusterNode): SessionForwarding {
+  const installed = server.sessionRoutes;
+  if (installed instanceof SessionForwarding && installed.node === node) return installed;
+  const forwarding = new SessionForwarding(node, (request, aborted) => server.engineEndpoint.handleForwarded(request, aborted));
+  server.routeSessions(forwarding);
+  return forwarding;
+}

@@ -1,0 +1,37 @@
+// The cluster's port into the engine for sessions that live in another worker (no sticky sessions:
+// pm2 on one SO_REUSEPORT port spreads each new TCP connection to any worker). A worker's session
+// ids start with its `idPrefix`, so any worker can tell a session's owner from its id; a polling
+// request for a session held elsewhere is forwarded to its owner, handled there as a local request
+// (Endpoint.handleForwarded) and answered back on the original response. Knows no cluster: the
+// cluster layer implements this (cluster/session-forwarding.ts) and installs it through the Server.
+import type { BodyError } from "./http-exchange.ts";
+
+/** A polling request as it travels to the session's owner. */
+export interface ForwardedRequest {
+  method: "GET" | "POST";
+  /** The query string, without `?` (carries EIO, transport and sid). */
+  query: string;
+  /** The headers the owner uses: accept-encoding (poll compression). */
+  headers: Record<string, string>;
+  remoteAddress: string;
+  /** A POST's body as read (within maxHttpBufferSize), or why it was refused. */
+  body?: Uint8Array | BodyError;
+}
+
+/** The owner's answer, written back as it is (after the receiving worker's CORS headers). */
+export interface ForwardedResponse {
+  status: string;
+  headers: [string, string][];
+  body: Uint8Array;
+}
+
+export interface SessionRouter {
+  /** The first characters of the session ids this worker makes (its worker id). */
+  readonly idPrefix: string;
+  /** The live worker other than this one that made session `sid`, or null (then `sid` is unknown). */
+  ownerOf(sid: string): string | null;
+  /** Has worker `owner` handle `request`; resolves to its answer, or to null when none came (the
+   *  owner is gone) or `aborted` fired (the client went away: the owner is told, as its own
+   *  aborted request would). The owner may hold a long-poll for `holdMs` before it answers. */
+  forward(owner: string, request: ForwardedRequest, holdMs: number, aborted: AbortSignal): Promise<ForwardedResponse | null>;
+}

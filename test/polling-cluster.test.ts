@@ -1,0 +1,169 @@
+// Polling without sticky sessions: two workers (two Servers in this process, each with its own
+// cluster node, over the embedded relay). A polling request that reaches the worker that does not
+// hold its session is forwarded to the owner and answered back; an upgrade there is refused and the
+// client goes on polling. First on the wire, each worker on its own port so that the test picks the
+// worker; then 250 socket.io-clients against both workers on ONE port (SO_REUSEPORT: the kernel
+// spreads the TCP connections), every broadcast delivered exactly once.
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { io as ioClient, type Socket as ClientSocket } from "socket.io-client";
+import { createClusterAdapter, Relay, Server, type ServerOptions, type Socket } from "../src/index.ts";
+import type { SessionForwarding } from "../src/cluster/session-forwarding.ts";
+import { freePort, sleep, until } from "./helpers/cluster.ts";
+import { http, POLLING } from "./helpers/polling.ts";
+import { RawWebSocket } from "./helpers/raw-ws.ts";
+
+const relay = new Relay();
+const relayPort = await freePort();
+await relay.listen(relayPort, "127.0.0.1");
+after(() => relay.close());
+
+async function worker(port: number, opts: ServerOptions = {}): Promise<Server> {
+  const io = new Server({
+    reusePort: true,
+    adapter: createClusterAdapter({ servers: `nats://127.0.0.1:${relayPort}`, heartbeatInterval: 100, heartbeatTimeout: 1000, requestTimeout: 2000 }),
+    logger: "warn",
+    ...opts,
+  });
+  await io.listen(port, "127.0.0.1");
+  await (io.sockets.adapter as unknown as { node: { ready: Promise<void> } }).node.ready;
+  return io;
+}
+
+const forwarding = (io: Server) => io.sessionRoutes as SessionForwarding;
+const seeEachOther = (a: Server, b: Server) =>
+  until(async () => (await a.sockets.adapter.serverCount()) === 2 && (await b.sockets.adapter.serverCount()) === 2, "the workers to see each other");
+
+/** The payload's packets of one poll through `port`. */
+async function poll(port: number, sid: string): Promise<string[]> {
+  const reply = await http(port, "GET", `${POLLING}&sid=${sid}`);
+  assert.equal(reply.status, 200, reply.body);
+  return reply.body.split("\x1e");
+}
+
+test("polls and POSTs through the other worker reach the session's owner; its upgrade there is refused, polling goes on", async () => {
+  const [portA, portB] = [await freePort(), await freePort()];
+  const A = await worker(portA, { cors: { origin: "https://app.example" } });
+  const B = await worker(portB, { cors: { origin: "https://app.example" } });
+  try {
+    await seeEachOther(A, B);
+    let onA: Socket | null = null;
+    const uploads: Buffer[] = [];
+    A.on("connection", (s) => {
+      onA = s;
+      s.on("up", (buf: Buffer) => uploads.push(buf));
+    });
+    B.on("connection", () => assert.fail("the session lives on A: B makes no socket"));
+
+    const hs = await http(portA, "GET", POLLING);
+    const sid = JSON.parse(hs.body.slice(1)).sid as string;
+    assert.equal(sid.slice(0, 8), forwarding(A).idPrefix, "the session id starts with its worker's id");
+
+    // Connect through B: the POST and the poll are answered by A, through B, with B's CORS headers.
+    const post = await http(portB, "POST", `${POLLING}&sid=${sid}`, "40", { Origin: "https://app.example" });
+    assert.deepEqual([post.status, post.body, post.headers["access-control-allow-origin"]], [200, "ok", "https://app.example"]);
+    const connect = (await poll(portB, sid)).find((p) => p.startsWith("40"));
+    assert.ok(connect, "the CONNECT answer came back through B");
+    await until(() => onA, "the socket on A");
+
+    // Binary both ways through B, and a long-poll B holds until A has something to send.
+    const held = poll(portB, sid);
+    await sleep(50);
+    onA!.emit("bin", Buffer.from([1, 2, 3]));
+    assert.deepEqual(await held, ['451-["bin",{"_placeholder":true,"num":0}]', "bAQID"]);
+    const up = await http(portB, "POST", `${POLLING}&sid=${sid}`, ['451-["up",{"_placeholder":true,"num":0}]', "bBAUG"].join("\x1e"));
+    assert.equal(up.body, "ok");
+    await until(() => uploads.length === 1, "the upload on A");
+    assert.deepEqual([...uploads[0]], [4, 5, 6]);
+
+    // A WebSocket cannot be forwarded: the probe on B is refused with code 3 (not 1, the session is fine).
+    await assert.rejects(RawWebSocket.open(portB, `/socket.io/?EIO=4&transport=websocket&sid=${sid}`), /400 Bad Request[\s\S]*"code":3/);
+    const next = poll(portB, sid);
+    onA!.emit("still", "polling");
+    assert.deepEqual(await next, ['42["still","polling"]']);
+    assert.equal(A.engineEndpoint.clientsCount, 1);
+
+    // A session id naming no live worker is unknown (code 1), at once.
+    const unknown = await http(portB, "GET", `${POLLING}&sid=zzzzzzzz${sid.slice(8)}`);
+    assert.deepEqual([unknown.status, JSON.parse(unknown.body).code], [400, 1]);
+
+    // A forwarded poll whose client goes away ends the session on its owner, as a local one would.
+    const gone = new Promise<string>((resolve) => onA!.on("disconnect", resolve));
+    await assert.rejects(http(portB, "GET", `${POLLING}&sid=${sid}`, undefined, {}, 200), /no answer/);
+    assert.equal(await gone, "transport error");
+    assert.deepEqual([forwarding(B).stats.forwarded >= 6, forwarding(A).stats.served >= 6, forwarding(B).stats.unanswered], [true, true, 0]);
+  } finally {
+    await Promise.all([A.close(), B.close()]);
+  }
+});
+
+test("250 clients on two workers sharing one port, no sticky sessions: every broadcast exactly once", async (t) => {
+  const port = await freePort();
+  const A = await worker(port);
+  const B = await worker(port);
+  const clients: { c: ClientSocket; odd: boolean; got: number[]; connects: number; disconnects: number; pollingOnly: boolean }[] = [];
+  try {
+    await seeEachOther(A, B);
+    for (const io of [A, B])
+      io.on("connection", (s) => {
+        s.join("all");
+        s.join(s.handshake.auth.odd ? "odd" : "even");
+      });
+    for (let i = 0; i < 250; i++) {
+      const pollingOnly = i >= 200;
+      const odd = i % 2 === 1;
+      const c = ioClient(`http://127.0.0.1:${port}`, {
+        forceNew: true,
+        reconnection: false,
+        auth: { odd },
+        ...(pollingOnly ? { transports: ["polling"] } : {}),
+      });
+      const entry = { c, odd, got: [] as number[], connects: 0, disconnects: 0, pollingOnly };
+      c.on("connect", () => entry.connects++);
+      c.on("disconnect", () => entry.disconnects++);
+      c.on("m", (n: number) => entry.got.push(n));
+      clients.push(entry);
+    }
+    await until(() => A.sockets.sockets.size + B.sockets.sockets.size === 250, "250 sockets", 15_000);
+
+    // 60 broadcasts, from both workers in turn, spaced so that they interleave with upgrades and
+    // forwarded polls: to everyone, to a union that holds everyone once, to the odd clients.
+    const N = 60;
+    for (let i = 0; i < N; i++) {
+      const io = i % 2 === 0 ? A : B;
+      if (i % 3 === 0) io.emit("m", i);
+      else if (i % 3 === 1) io.to("even").to("all").emit("m", i);
+      else io.to("odd").emit("m", i);
+      if (i % 6 === 5) await sleep(10);
+    }
+    const expected = (odd: boolean) => Array.from({ length: N }, (_, i) => i).filter((i) => i % 3 !== 2 || odd);
+    await until(() => clients.every((e) => e.got.length >= expected(e.odd).length), "every broadcast at every client", 15_000);
+    // A last broadcast from each worker: whatever was still on its way arrived before it.
+    for (const io of [A, B]) io.emit("m", -1);
+    await until(() => clients.every((e) => e.got.filter((n) => n === -1).length === 2), "the closing broadcasts", 10_000);
+
+    for (const e of clients) {
+      const got = e.got.filter((n) => n >= 0);
+      assert.deepEqual([...got].sort((x, y) => x - y), expected(e.odd), "each broadcast exactly once");
+      // Per origin, in emit order (A's are the even numbers, B's the odd ones).
+      for (const parity of [0, 1]) {
+        const fromOne = got.filter((n) => n % 2 === parity);
+        assert.deepEqual(fromOne, [...fromOne].sort((x, y) => x - y), "in order per worker");
+      }
+      assert.deepEqual([e.connects, e.disconnects], [1, 0], "connected once, never dropped");
+    }
+    const transportOf = (e: (typeof clients)[number]) => (e.c.io.engine as unknown as { transport: { name: string } }).transport.name;
+    const onWebSocket = clients.filter((e) => !e.pollingOnly && transportOf(e) === "websocket").length;
+    assert.ok(clients.filter((e) => e.pollingOnly).every((e) => transportOf(e) === "polling"));
+    const forwarded = forwarding(A).stats.forwarded + forwarding(B).stats.forwarded;
+    assert.ok(forwarded > 0, "some requests landed on the worker that does not hold their session");
+    assert.ok(onWebSocket > 0 && onWebSocket < 200, `some upgrades landed on the session's owner, some elsewhere (${onWebSocket})`);
+    t.diagnostic(
+      `default clients on WebSocket at the end: ${onWebSocket}/200; requests forwarded: ${forwarded}; ` +
+        `sockets A/B: ${A.sockets.sockets.size}/${B.sockets.sockets.size}`,
+    );
+  } finally {
+    for (const e of clients) e.c.close();
+    await Promise.all([A.close(), B.close()]);
+  }
+});
