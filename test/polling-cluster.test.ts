@@ -144,11 +144,19 @@ test("250 clients on two workers sharing one port, no sticky sessions: every bro
 
     for (const e of clients) {
       const got = e.got.filter((n) => n >= 0);
-      assert.deepEqual([...got].sort((x, y) => x - y), expected(e.odd), "each broadcast exactly once");
+      assert.deepEqual(
+        [...got].sort((x, y) => x - y),
+        expected(e.odd),
+        "each broadcast exactly once",
+      );
       // Per origin, in emit order (A's are the even numbers, B's the odd ones).
       for (const parity of [0, 1]) {
         const fromOne = got.filter((n) => n % 2 === parity);
-        assert.deepEqual(fromOne, [...fromOne].sort((x, y) => x - y), "in order per worker");
+        assert.deepEqual(
+          fromOne,
+          [...fromOne].sort((x, y) => x - y),
+          "in order per worker",
+        );
       }
       assert.deepEqual([e.connects, e.disconnects], [1, 0], "connected once, never dropped");
     }

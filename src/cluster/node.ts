@@ -108,7 +108,7 @@ export class ClusterNode {
   /** Serves the polling requests other workers forward here (session-forwarding.ts). */
   onHttpRequest: ((msg: HttpRequestMessage | HttpAbortMessage, replyTo: string | undefined) => void) | null = null;
   /** Forwarded requests of this worker awaiting their answer, by requestId. */
-  private readonly forwarded = new Map<string, (msg: HttpResponseMessage) => void>();
+  private readonly forwarded = new Map<string, (msg: HttpResponseMessage | null) => void>();
   /** Counters, for tests and monitoring. */
   readonly stats = { broadcastsIn: 0, duplicatesDropped: 0, broadcastsOut: 0, requestsIn: 0, interestSyncs: 0, gaps: 0 };
 

@@ -125,7 +125,12 @@ export class PollingRequests {
     const router = this.host.sessionRouter!;
     const send = (data?: Buffer | BodyError) => {
       if (ex.aborted) return;
-      const forwarded: ForwardedRequest = { method: request.method as "GET" | "POST", query: request.url.slice(request.url.indexOf("?") + 1), headers: {}, remoteAddress: request.remoteAddress };
+      const forwarded: ForwardedRequest = {
+        method: request.method as "GET" | "POST",
+        query: request.url.slice(request.url.indexOf("?") + 1),
+        headers: {},
+        remoteAddress: request.remoteAddress,
+      };
       const encoding = request.headers["accept-encoding"];
       if (encoding !== undefined) forwarded.headers["accept-encoding"] = encoding;
       if (data !== undefined) forwarded.body = data;
@@ -133,7 +138,8 @@ export class PollingRequests {
       ex.onAbort = () => aborted.abort();
       // A GET may be held until the next ping; a POST is answered at once.
       router.forward(owner, forwarded, request.method === "GET" ? this.opts.pingInterval : 0, aborted.signal).then(
-        (answer) => (answer ? ex.write((res) => writeForwarded(res, cors, answer)) : this.refuse(ex, request, HttpError.UNKNOWN_SID, "its worker did not answer", cors)),
+        (answer) =>
+          answer ? ex.write((res) => writeForwarded(res, cors, answer)) : this.refuse(ex, request, HttpError.UNKNOWN_SID, "its worker did not answer", cors),
         () => this.refuse(ex, request, HttpError.UNKNOWN_SID, "its worker did not answer", cors),
       );
     };
@@ -147,7 +153,10 @@ export class PollingRequests {
     const ex = new RecordedExchange();
     aborted?.addEventListener("abort", () => ex.abort(), { once: true });
     const request = new UpgradeRequest(req.method, this.opts.path, req.query, req.headers, req.remoteAddress);
-    const body = req.method === "POST" ? new ReadBody(req.body instanceof Uint8Array ? Buffer.from(req.body.buffer, req.body.byteOffset, req.body.byteLength) : (req.body ?? NO_BODY)) : null;
+    const body =
+      req.method === "POST"
+        ? new ReadBody(req.body instanceof Uint8Array ? Buffer.from(req.body.buffer, req.body.byteOffset, req.body.byteLength) : (req.body ?? NO_BODY))
+        : null;
     this.serve(ex, request, request.query.sid ?? "", body, NO_HEADERS);
     return ex.response;
   }
