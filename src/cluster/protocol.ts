@@ -217,6 +217,7 @@ export interface HttpResponseMessage {
   status: string;
   headers: [string, string][];
   body: Uint8Array;
+  close?: boolean;
 }
 
 /** The client of a forwarded request went away before its answer: the owner drops the request as

@@ -54,7 +54,7 @@ export class SessionForwarding implements SessionRouter {
       if (!aborted.aborted) this.stats.unanswered++;
       return null;
     }
-    return { status: r.status, headers: r.headers, body: r.body };
+    return { status: r.status, headers: r.headers, body: r.body, close: r.close === true };
   }
 }
 

@@ -118,6 +118,8 @@ export interface RecordedResponse {
   status: string;
   headers: [string, string][];
   body: Uint8Array;
+  /** The connection closes after it (a refusal). */
+  close?: boolean;
 }
 
 /** The response to a request forwarded by another worker: recorded, and handed over once ended;
@@ -160,8 +162,10 @@ export class RecordedExchange implements HttpExchange, ResponseSink {
     return this;
   }
 
-  end(body: string | Uint8Array = ""): this {
-    this.resolve({ status: this.status, headers: this.headers, body: typeof body === "string" ? Buffer.from(body) : body });
+  end(body: string | Uint8Array = "", closeConnection?: boolean): this {
+    const recorded: RecordedResponse = { status: this.status, headers: this.headers, body: typeof body === "string" ? Buffer.from(body) : body };
+    if (closeConnection) recorded.close = true;
+    this.resolve(recorded);
     return this;
   }
 }

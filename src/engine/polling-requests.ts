@@ -196,7 +196,7 @@ function writeForwarded(res: HttpResponse, cors: HeaderList, answer: ForwardedRe
   res.writeStatus(answer.status);
   writeHeaders(res, cors);
   writeHeaders(res, answer.headers);
-  res.end(answer.body);
+  res.end(answer.body, answer.close === true);
 }
 
 function preflight(res: HttpResponse, headers: HeaderList, status: number): void {

@@ -23,6 +23,8 @@ export interface ForwardedResponse {
   status: string;
   headers: [string, string][];
   body: Uint8Array;
+  /** The owner closed the connection after it (a refusal): so does the receiving worker. */
+  close?: boolean;
 }
 
 export interface SessionRouter {
