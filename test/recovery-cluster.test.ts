@@ -147,3 +147,71 @@ test("a session nobody holds (expired, or unknown pid) gets a new session withou
     await Promise.all([A.io.close(), B.io.close()]);
   }
 });
+
+test("handovers back and forth while a third worker emits without pause: every event once, in order", async () => {
+  const A = await worker();
+  const B = await worker();
+  const C = await worker();
+  const { c, got } = client(A.url);
+  let running = true;
+  try {
+    await until(async () => (await serving(A.io)) === 3 && (await serving(B.io)) === 3 && (await serving(C.io)) === 3, "the workers to see each other");
+    if (!c.connected) await once(c, "connect");
+    const id = c.id!;
+    A.io.sockets.sockets.get(id)!.join("b");
+    await until(async () => (await C.io.in("b").fetchSockets()).length === 1, "C to see the client in b");
+    // C emits through every kind of selection without pause, bounded.
+    const expected: number[] = [];
+    let n = 0;
+    const emitting = (async () => {
+      while (running && n < 50_000) {
+        const k = n++;
+        switch (k % 5) {
+          case 0:
+            C.io.to("a").emit("m", k);
+            break;
+          case 1:
+            C.io.to(["b", "nobody"]).emit("m", k); // a union
+            break;
+          case 2:
+            C.io.to(id).emit("m", k); // private
+            break;
+          case 3:
+            C.io.to("a").except("nobody").emit("m", k);
+            break;
+          case 4:
+            C.io.to("elsewhere").emit("m", "not for it");
+            break;
+        }
+        if (k % 5 !== 4) expected.push(k);
+        if (k % 10 === 9) await new Promise((r) => setImmediate(r)); // ten per turn of the event loop
+      }
+    })();
+    let at = A;
+    for (let round = 0; round < 6; round++) {
+      await until(() => got.length > expected.length / 2, "some events before the cut");
+      const s = at.io.sockets.sockets.get(id)!;
+      const gone = once(s, "disconnect");
+      c.io.engine.close();
+      await gone;
+      const next = at === A ? B : A;
+      const back = await reconnectTo(c, next.url, next.io);
+      assert.equal(back.recovered, true, `round ${round}: recovered`);
+      assert.equal(back.id, id);
+      at = next;
+    }
+    running = false;
+    await emitting;
+    // C's last event: per-origin order means everything before it has arrived once it has.
+    const last = n;
+    C.io.to(id).emit("m", last);
+    expected.push(last);
+    await until(() => got.includes(last), "C's last event");
+    assert.equal(got.length, expected.length, "no event lost, none twice");
+    assert.deepEqual(got, expected);
+  } finally {
+    running = false;
+    c.disconnect();
+    await Promise.all([A.io.close(), B.io.close(), C.io.close()]);
+  }
+});

@@ -65,11 +65,12 @@ export class Adapter extends Membership<Socket> {
   }
 
   /** Plans and delivers frames already encoded for this namespace (the cluster adapter forwards
-   *  them between workers as they are). */
-  protected broadcastFrames(frames: readonly Frame[], opts: BroadcastOptions): void {
+   *  them between workers as they are). `tag`: the broadcast's identity across workers, kept with
+   *  it in the recovery log (see RecoveryLog.catchUp). */
+  protected broadcastFrames(frames: readonly Frame[], opts: BroadcastOptions, tag: string | null = null): void {
     const except = opts.except ?? NONE;
     // With recovery on, an event is recorded and gets its offset here, once for every recipient.
-    if (this.recovery !== null) frames = this.recovery.record(frames, opts.rooms, except, !!opts.flags?.volatile);
+    if (this.recovery !== null) frames = this.recovery.record(frames, opts.rooms, except, !!opts.flags?.volatile, tag);
     // Published from the sender's connection (uWS skips it) only when its own room is excluded
     // and still holds it: a socket may leave its own room, and then it is not excluded.
     const s = opts.sender;

@@ -47,6 +47,10 @@ class Entry {
     readonly room: Room | null,
     readonly joined: boolean,
     readonly bytes: number,
+    /** The broadcast's identity across workers (origin + sequence number), given by a cluster
+     *  adapter; null for a local event. Lets a worker taking over a session skip what the owner
+     *  already handed it. */
+    readonly tag: string | null = null,
   ) {}
 }
 
@@ -68,12 +72,16 @@ interface ParkedSession extends SessionState {
   receivedBefore: number;
 }
 
-/** A session taken for restoring: its state and the events it missed (one frame list each) up to
- *  log position `upTo`; `holding`: its rooms are still held here until `release`. */
+/** A session taken for restoring: its state and the events it missed (one frame list each, with
+ *  its tag in `tags`) up to log position `upTo`; `holding`: its rooms are still held here until
+ *  `release`; `skip`: tags of events `catchUp` must leave out (the owner of a session that came from
+ *  another worker handed them over already). */
 export interface RestoredSession extends SessionState {
   missed: (readonly Frame[])[];
+  tags: (string | null)[];
   upTo: number;
   holding: boolean;
+  skip?: ReadonlySet<string>;
 }
 
 const SEPARATOR = ".";
@@ -181,9 +189,15 @@ export class RecoveryLog {
 
   /** Records a broadcast and returns its frames with the offset appended; other packets (acks,
    *  volatile) go out unchanged and unrecorded, as in Socket.IO. */
-  record(frames: readonly Frame[], rooms: ReadonlySet<Room>, except: ReadonlySet<Room> | undefined, volatile: boolean): readonly Frame[] {
+  record(
+    frames: readonly Frame[],
+    rooms: ReadonlySet<Room>,
+    except: ReadonlySet<Room> | undefined,
+    volatile: boolean,
+    tag: string | null = null,
+  ): readonly Frame[] {
     if (volatile || !isPlainEvent(frames[0].data)) return frames;
-    return this.append(frames, rooms, except && except.size > 0 ? except : null, null);
+    return this.append(frames, rooms, except && except.size > 0 ? except : null, null, tag);
   }
 
   /** Records an event emitted to one socket (`socket.emit`). */
@@ -230,7 +244,26 @@ export class RecoveryLog {
       return null;
     }
     this.stats.restored++;
-    return { id: session.id, pid: session.pid, rooms: session.rooms, data: session.data, missed, upTo: this.nextPos, holding: true };
+    return { id: session.id, pid: session.pid, rooms: session.rooms, data: session.data, ...missed, upTo: this.nextPos, holding: true };
+  }
+
+  /** The rooms of parked session `pid`, without taking it (the first phase of a handover to
+   *  another worker); null when it is unknown or expired. */
+  peek(pid: unknown): Room[] | null {
+    if (typeof pid !== "string") return null;
+    const session = this.sessions.get(pid);
+    if (!session || session.disconnectedAt + this.opts.maxDisconnectionDuration < Date.now()) return null;
+    return session.rooms;
+  }
+
+  /** Holds `rooms` for a session about to arrive from another worker (see onRoomReleased): until
+   *  `releaseHold`, or `release` of the session restored with them. */
+  hold(rooms: readonly Room[]): void {
+    for (const room of rooms) this.holds.set(room, (this.holds.get(room) ?? 0) + 1);
+  }
+
+  releaseHold(rooms: readonly Room[]): void {
+    this.releaseRooms(rooms);
   }
 
   /** Events addressed to a restored session recorded here since it was taken (middlewares ran,
@@ -240,7 +273,8 @@ export class RecoveryLog {
     const rooms = new Set(r.rooms);
     for (let p = Math.max(r.upTo, this.firstPos); p < this.nextPos; p++) {
       const e = this.at(p);
-      if (e.frames !== null && (e.member !== null ? e.member === r.id : addressed(rooms, e))) out.push(e.frames);
+      if (e.frames === null || (e.tag !== null && r.skip?.has(e.tag))) continue;
+      if (e.member !== null ? e.member === r.id : addressed(rooms, e)) out.push(e.frames);
     }
     return out;
   }
@@ -259,11 +293,17 @@ export class RecoveryLog {
 
   // ---------- internal ----------
 
-  private append(frames: readonly Frame[], rooms: ReadonlySet<Room> | null, except: ReadonlySet<Room> | null, member: SocketId | null): Frame[] {
+  private append(
+    frames: readonly Frame[],
+    rooms: ReadonlySet<Room> | null,
+    except: ReadonlySet<Room> | null,
+    member: SocketId | null,
+    tag: string | null = null,
+  ): Frame[] {
     const pos = this.nextPos++;
     const out = withOffset(frames, this.epoch + SEPARATOR + pos.toString(36));
     this.stats.recorded++;
-    this.push(new Entry(pos, Date.now(), out, rooms, except, member, null, false, sizeOf(out)));
+    this.push(new Entry(pos, Date.now(), out, rooms, except, member, null, false, sizeOf(out), tag));
     return out;
   }
 
@@ -323,7 +363,7 @@ export class RecoveryLog {
 
   /** The events after `offset` addressed to the session, judged by its rooms at each event's time:
    *  its rooms at disconnect, with its later joins and leaves undone back to the starting point. */
-  private missedBy(session: ParkedSession, offset: unknown): (readonly Frame[])[] | null {
+  private missedBy(session: ParkedSession, offset: unknown): { missed: (readonly Frame[])[]; tags: (string | null)[] } | null {
     let start = session.since;
     // An offset of another log (another worker's, from before the session came here) means the
     // client received nothing of this log since `since`; anything else unknown: where it stopped is
@@ -344,15 +384,17 @@ export class RecoveryLog {
       if (e.room !== null && e.member === session.id) e.joined ? rooms.delete(e.room) : rooms.add(e.room);
     }
     const missed: (readonly Frame[])[] = [];
+    const tags: (string | null)[] = [];
     for (let p = start; p < this.nextPos; p++) {
       const e = this.at(p);
       if (e.frames === null) {
         if (p < end && e.member === session.id) e.joined ? rooms.add(e.room!) : rooms.delete(e.room!);
       } else if (e.member !== null ? e.member === session.id : addressed(rooms, e)) {
         missed.push(e.frames);
+        tags.push(e.tag);
       }
     }
-    return missed;
+    return { missed, tags };
   }
 
   private releaseRooms(rooms: readonly Room[]): void {

@@ -23,7 +23,7 @@ import type { ClusterGap } from "./transport.ts";
 import { framesOf, PROTOCOL_VERSION as V, type BroadcastMessage, type RequestMessage, type SerializedSocket, type WireOptions } from "./protocol.ts";
 import { RemoteSocket, type RemoteSocketOp } from "./remote-socket.ts";
 import type { RestoredSession } from "../api/recovery.ts";
-import { answerSessionRequest, requestSession } from "./session-handover.ts";
+import { answerSessionRequest, broadcastTag, requestSession } from "./session-handover.ts";
 import { forwardSessions } from "./session-forwarding.ts";
 
 /** BroadcastOptions in wire form: rooms and except as arrays, and (`withFlags`) the one flag another
@@ -76,8 +76,11 @@ export class ClusterAdapter extends Adapter {
   /** Encoded once: the same frames go to local sockets and, as they are, to the other workers. */
   override broadcast(packet: Omit<Packet, "nsp">, opts: BroadcastOptions): void {
     const frames = encodePacket({ ...packet, nsp: this.nspName });
-    this.broadcastFrames(frames, opts);
-    if (!opts.flags?.local) this.node.publishBroadcast(this.nspName, frames, encodeOptions(opts));
+    if (opts.flags?.local) return this.broadcastFrames(frames, opts);
+    // The sequence number first: the recovery log keeps the broadcast under it (see broadcastTag).
+    const seq = this.node.nextSeq();
+    this.broadcastFrames(frames, opts, broadcastTag(this.node.id, seq));
+    this.node.publishBroadcast(this.nspName, frames, encodeOptions(opts), seq);
   }
 
   override broadcastWithAck(packet: Omit<Packet, "nsp">, opts: BroadcastOptions, clientCount: (n: number) => void, ack: (response: unknown) => void): void {
@@ -208,9 +211,11 @@ export class ClusterAdapter extends Adapter {
 
   onRemoteBroadcast(msg: BroadcastMessage): void {
     const opts = decodeOptions(msg);
+    const tag = broadcastTag(msg.origin, msg.seq);
     const frames = framesOf(msg);
-    if (frames) this.broadcastFrames(frames, opts);
-    else if (Array.isArray(msg.data) && typeof msg.data[0] === "string") super.broadcast({ type: PacketType.EVENT, data: msg.data }, opts);
+    if (frames) this.broadcastFrames(frames, opts, tag);
+    else if (Array.isArray(msg.data) && typeof msg.data[0] === "string")
+      this.broadcastFrames(encodePacket({ type: PacketType.EVENT, nsp: this.nspName, data: msg.data }), opts, tag);
   }
 
   /** @internal */

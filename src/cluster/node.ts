@@ -184,9 +184,15 @@ export class ClusterNode {
     this.scheduleInterest();
   }
 
+  /** @internal The sequence number of this worker's next broadcast (taken before publishing when
+   *  the broadcast is recorded with it: connection-state recovery). */
+  nextSeq(): number {
+    return ++this.seq;
+  }
+
   /** @internal Publishes a broadcast as its encoded frames (receivers deliver the bytes as they are). */
-  publishBroadcast(nsp: string, frames: Frame[], wire: WireOptions): void {
-    const msg: BroadcastMessage = { v: V, type: "broadcast", origin: this.id, seq: ++this.seq, nsp, rooms: wire.rooms, except: wire.except, frames };
+  publishBroadcast(nsp: string, frames: Frame[], wire: WireOptions, seq = this.nextSeq()): void {
+    const msg: BroadcastMessage = { v: V, type: "broadcast", origin: this.id, seq, nsp, rooms: wire.rooms, except: wire.except, frames };
     if (wire.flags) msg.flags = wire.flags;
     const payload = this.encode(msg);
     if (!payload) return;

@@ -125,8 +125,9 @@ export type RequestMessage =
   | { v: number; type: "addSockets" | "delSockets"; origin: string; nsp: string; rooms: Room[]; except: Room[]; targets: Room[] }
   | { v: number; type: "disconnectSockets"; origin: string; nsp: string; rooms: Room[]; except: Room[]; close: boolean }
   | { v: number; type: "serverSideEmit"; origin: string; requestId?: string; nsp: string; data: unknown[] }
-  /** Connection-state recovery: the worker holding parked session `pid` hands it over. */
-  | { v: number; type: "restoreSession"; origin: string; requestId: string; nsp: string; pid: string; offset?: string }
+  /** Connection-state recovery: the worker holding parked session `pid` hands it over; with `peek`,
+   *  it only tells its rooms and keeps it (the first phase, see cluster/session-handover.ts). */
+  | { v: number; type: "restoreSession"; origin: string; requestId: string; nsp: string; pid: string; offset?: string; peek?: boolean }
   | {
       v: number;
       type: "broadcastWithAck";
@@ -154,13 +155,15 @@ export type ResponseMessage =
   | { v: number; type: "ack"; from: string; requestId: string; response: unknown }
   | { v: number; type: "session"; from: string; requestId: string; session: SerializedSession | null };
 
-/** A parked session handed to another worker, with the events it missed (each a frame list). */
+/** A parked session handed to another worker, with the events it missed (each a frame list) and
+ *  their tags (`<origin>:<seq>` of a cluster broadcast, null for an event of the owner's alone). */
 export interface SerializedSession {
   id: string;
   pid: string;
   rooms: Room[];
   data: unknown;
   missed: Frame[][];
+  tags?: (string | null)[];
 }
 
 /** Presence, on `heartbeat` (and a heartbeat answering a hello, on the newcomer's node subject). */

@@ -1,48 +1,106 @@
 // Connection-state recovery across workers: a client reconnecting to a worker that does not hold
-// its parked session gets it from the worker that does. The owner kept the session's room interest
-// (cluster subscriptions) alive while it was parked and recorded what it missed; on request it
-// hands over the session with those events, and forgets it. Knows the cluster node's request /
-// response and the recovery log's restore; nothing of sockets or transports.
+// its parked session gets it from the worker that does (the owner), in two phases, so that nothing
+// published to the session's rooms during the handover is lost or delivered twice:
+//   1. peek: the new worker asks the cluster who holds the session and learns its rooms;
+//   2. it subscribes to those rooms and flushes (the relay has processed its SUBs), notes its own
+//      log position, and only then asks the owner to take the session: the owner cuts there and
+//      hands over the state with the events it missed, each tagged with its origin and sequence
+//      number; the new worker then adds what its own log recorded for those rooms since the noted
+//      position, less the tags the owner sent (see RecoveryLog.catchUp).
+// Why lossless: the relay (or one nats-server) hands each worker the messages in the order it
+// processed them, and the owner reads the take request after every message the relay processed
+// before it. An event processed before the new worker's SUBs reached the owner before the cut; one
+// processed after them reaches the new worker, after its noted position. Events in both (processed
+// between the SUBs and the take) are dropped by tag. Per origin the owner's events precede the new
+// worker's, so the order holds too. It needs one server's ordering: across a nats-server cluster
+// (routes) an event can overtake the take request; README says so.
+// Knows the cluster node's requests and the recovery log; nothing of sockets or transports.
+import { randomBytes } from "node:crypto";
 import type { RestoredSession } from "../api/recovery.ts";
 import type { ClusterAdapter } from "./cluster-adapter.ts";
 import { PROTOCOL_VERSION as V, type RequestMessage, type SerializedSession } from "./protocol.ts";
-import { randomBytes } from "node:crypto";
 
-/** Asks the other workers serving the namespace for session `pid`; resolves to it, or to null when
- *  none holds it (or none answers within the cluster's requestTimeout). */
-export function requestSession(adapter: ClusterAdapter, pid: string, offset: unknown): Promise<RestoredSession | null> {
+/** A cluster broadcast's identity, the same on every worker: its origin and sequence number. */
+export function broadcastTag(origin: string, seq: number): string {
+  return `${origin}:${seq}`;
+}
+
+/** Sends a restoreSession request to `peers`; resolves to the first session answered (and who
+ *  answered), or null when none has it within the cluster's requestTimeout. */
+function ask(
+  adapter: ClusterAdapter,
+  pid: string,
+  offset: unknown,
+  peek: boolean,
+  peers: string[],
+): Promise<{ from: string; session: SerializedSession } | null> {
   const node = adapter.node;
-  const peers = node.peersServing(adapter.nspName);
-  if (peers.length === 0) return Promise.resolve(null);
   return new Promise((resolve) => {
-    // From the moment it arrives, later events reach the session through this worker's log (see
-    // RecoveryLog.catchUp).
-    const restored = (s: SerializedSession): RestoredSession => ({ ...s, upTo: adapter.recovery!.position, holding: false });
+    const msg: RequestMessage = {
+      v: V,
+      type: "restoreSession",
+      origin: node.id,
+      requestId: randomBytes(8).toString("hex"),
+      nsp: adapter.nspName,
+      pid,
+      ...(typeof offset === "string" ? { offset } : {}),
+      ...(peek ? { peek: true } : {}),
+    };
     node.request(
-      {
-        v: V,
-        type: "restoreSession",
-        origin: node.id,
-        requestId: randomBytes(8).toString("hex"),
-        nsp: adapter.nspName,
-        pid,
-        ...(typeof offset === "string" ? { offset } : {}),
-      },
+      msg,
       peers,
       node.requestTimeout,
       (r) => {
-        if (r.type === "session" && r.session) resolve(restored(r.session));
+        if (r.type === "session" && r.session && peers.includes(r.from)) resolve({ from: r.from, session: r.session });
       },
       () => resolve(null), // nobody had it (a no-op once resolved)
     );
   });
 }
 
-/** The owner's side: hands the session over if it is parked here (an empty answer otherwise). */
+/** The new worker's side: the session `pid` from the worker holding it, or null. */
+export async function requestSession(adapter: ClusterAdapter, pid: string, offset: unknown): Promise<RestoredSession | null> {
+  const log = adapter.recovery!;
+  const node = adapter.node;
+  const peers = node.peersServing(adapter.nspName);
+  if (peers.length === 0) return null;
+  const found = await ask(adapter, pid, offset, true, peers);
+  if (!found) return null;
+  // Phase 2 only once this worker receives the session's rooms itself.
+  const held = found.session.rooms;
+  log.hold(held);
+  for (const room of held) node.link.joinRoom(adapter.nspName, room);
+  await node.link.flush(node.requestTimeout);
+  const upTo = log.position;
+  const taken = await ask(adapter, pid, offset, false, [found.from]);
+  if (!taken) {
+    log.releaseHold(held);
+    return null;
+  }
+  const s = taken.session;
+  // Its rooms cannot have changed while parked; should they have, the hold follows them.
+  log.hold(s.rooms);
+  log.releaseHold(held);
+  const tags = Array.isArray(s.tags) && s.tags.length === s.missed.length ? s.tags : s.missed.map(() => null);
+  const skip = new Set<string>();
+  for (const t of tags) if (typeof t === "string") skip.add(t);
+  return { id: s.id, pid: s.pid, rooms: s.rooms, data: s.data, missed: s.missed, tags, upTo, holding: true, skip };
+}
+
+/** The owner's side: tells the session's rooms (peek) or hands it over with what it missed, if it
+ *  is parked here; an empty answer otherwise. */
 export function answerSessionRequest(adapter: ClusterAdapter, msg: Extract<RequestMessage, { type: "restoreSession" }>, reply: string | undefined): void {
   const log = adapter.recovery;
-  const r = log?.restore(msg.pid, msg.offset) ?? null;
-  if (r) log!.release(r);
-  const session: SerializedSession | null = r && { id: r.id, pid: r.pid, rooms: r.rooms, data: r.data, missed: r.missed.map((frames) => [...frames]) };
+  let session: SerializedSession | null = null;
+  if (msg.peek) {
+    const rooms = log?.peek(msg.pid) ?? null;
+    if (rooms) session = { id: "", pid: msg.pid, rooms, data: null, missed: [] };
+  } else {
+    const r = log?.restore(msg.pid, msg.offset) ?? null;
+    if (r) {
+      log!.release(r);
+      session = { id: r.id, pid: r.pid, rooms: r.rooms, data: r.data, missed: r.missed.map((frames) => [...frames]), tags: r.tags };
+    }
+  }
   adapter.node.respond(reply, { v: V, type: "session", from: adapter.node.id, requestId: msg.requestId, session });
 }
