@@ -111,8 +111,9 @@ export default function clusterApp(io: Server, worker: string): void {
   io.on("connection", (socket) => {
     const q = socket.handshake.query;
     const rooms = (q.rooms ?? "").split(",").filter(Boolean);
-    if (rooms.length) socket.join(rooms);
-    socket.data = { worker, name: q.name };
+    // A recovered socket (connection-state recovery) is back in its rooms with its data.
+    if (rooms.length && !socket.recovered) socket.join(rooms);
+    if (!socket.recovered) socket.data = { worker, name: q.name };
     socket.on("op", async (name: string, args: unknown, ack: (r: unknown) => void) => {
       try {
         const op = ops[name];

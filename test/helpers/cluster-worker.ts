@@ -1,10 +1,12 @@
 // A gateway worker process for the cluster tests (forked with an IPC channel). Env: CLUSTER_URL,
-// WORKER_ID. Sends {ready, port} once listening and connected to the relay; closes on SIGTERM.
+// WORKER_ID, RECOVERY (set: connection-state recovery on). Sends {ready, port} once listening and
+// connected to the relay; closes on SIGTERM.
 import { createClusterAdapter, Server } from "../../src/index.ts";
 import clusterApp from "./cluster-app.ts";
 
 const worker = process.env.WORKER_ID ?? String(process.pid);
 const io = new Server({
+  ...(process.env.RECOVERY ? { connectionStateRecovery: {} } : {}),
   adapter: createClusterAdapter({
     servers: process.env.CLUSTER_URL!.split(","),
     // In the given order: a test spreads workers over the servers of a NATS cluster.
@@ -13,6 +15,7 @@ const io = new Server({
     heartbeatInterval: 200,
     heartbeatTimeout: 700,
     requestTimeout: 1000,
+    handoverTimeout: 3000,
     log: (level, message) => console.log(`[${worker}] ${level}: ${message}`),
   }),
 });

@@ -196,10 +196,10 @@ export interface Worker {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export function startWorker(id: string, clusterUrl: string, script = "./cluster-worker.ts"): Promise<Worker> {
+export function startWorker(id: string, clusterUrl: string, script = "./cluster-worker.ts", env: Record<string, string> = {}): Promise<Worker> {
   const proc = fork(here(script), [], {
     execArgv: ["--import", "tsx"],
-    env: { ...process.env, CLUSTER_URL: clusterUrl, WORKER_ID: id },
+    env: { ...process.env, ...env, CLUSTER_URL: clusterUrl, WORKER_ID: id },
     stdio: ["ignore", "pipe", "pipe", "ipc"],
   });
   children.add(proc);
