@@ -292,3 +292,36 @@ test("the emitter's wire format, as another language would see it", { timeout: 1
     await relay.close();
   }
 });
+
+test("interestCheck: a worker answers once it has applied the asker's interest up to that version (the handover's barrier)", { timeout: 10_000 }, async () => {
+  const relay = new Relay();
+  const port = await relay.listen(0, "127.0.0.1");
+  const io = new Server({ adapter: createClusterAdapter({ servers: `nats://127.0.0.1:${port}`, heartbeatInterval: 100, log: () => {} }) });
+  const nc = await natsConnect({ servers: `127.0.0.1:${port}` });
+  try {
+    const node = (io.sockets.adapter as unknown as { node: { id: string; ready: Promise<void> } }).node;
+    await node.ready;
+    // A raw client plays a worker "fakepeer": its answers come to its own subject.
+    const s = new Subjects();
+    const from = "fakepeer";
+    const acks: any[] = [];
+    nc.subscribe(s.node(from), { callback: (_e, m) => acks.push(decodeMessage(m.data)) });
+    await nc.flush();
+    const check = (requestId: string, ver: number) =>
+      nc.publish(s.requests("/"), encodeMessage({ v: 1, type: "interestCheck", origin: from, requestId, nsp: "/", ver }), { reply: s.node(from) });
+    const interest = (ver: number, add: string[], snap?: "reset") =>
+      nc.publish(s.heartbeat, encodeMessage({ v: 1, type: "interest", from, ver, nsp: "/", add, del: [], ...(snap ? { snap } : {}) }));
+    check("wants-2", 2); // nothing of fakepeer's interest is known yet
+    interest(1, ["a"], "reset");
+    check("wants-1", 1); // answered at once: version 1 is applied by now
+    await until(() => acks.length === 1, "the answer to the check of version 1");
+    assert.deepEqual(acks[0], { v: 1, type: "interestAck", from: node.id, requestId: "wants-1" });
+    interest(2, ["b"]);
+    await until(() => acks.length === 2, "the answer to the check of version 2, once it is applied");
+    assert.deepEqual(acks[1], { v: 1, type: "interestAck", from: node.id, requestId: "wants-2" });
+  } finally {
+    await nc.close();
+    await io.close();
+    await relay.close();
+  }
+});

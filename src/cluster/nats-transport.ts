@@ -86,6 +86,7 @@ export class NatsTransport implements ClusterTransport {
         return this.link.publish(this.subjects.heartbeat, payload);
       case "sockets":
       case "session":
+      case "interestAck":
       case "serverSideEmitAck":
       case "clientCount":
       case "ack":

@@ -7,7 +7,10 @@
 // workers subscribed there); one to several rooms, or to a socket id, goes once to each worker that
 // may hold a recipient: the owner named in a socket id, plus the peers that announced interest in one
 // of the rooms (interest.ts). So a worker holds no subscription per socket, and a union of k rooms
-// crosses the relay once per interested worker, not k times.
+// crosses the relay once per interested worker, not k times. A worker that must know when its peers
+// route by its new interest (a recovery handover) asks them (interestAcknowledged: interestCheck,
+// answered by interestAck once the version is applied).
+import { randomBytes } from "node:crypto";
 import type { NatsOptions } from "./nats-options.ts";
 import type { Frame } from "../engine/binary.ts";
 import type { Room } from "../rooms/types.ts";
@@ -82,6 +85,15 @@ interface Pending {
   onResponse(msg: ResponseMessage): void;
 }
 
+/** A peer's interestCheck not answered yet: this worker has not applied the peer's interest up to
+ *  `ver` (the change is still on its way, or a snapshot was asked for). */
+interface InterestWaiter {
+  ver: number;
+  replyTo: string;
+  requestId: string;
+  until: number;
+}
+
 /** A peer's interest is asked for again (a hello to its subject) at most this often. */
 const SYNC_RETRY_MS = 1000;
 
@@ -99,6 +111,7 @@ export class ClusterNode {
   private readonly local = new LocalInterest(this.id);
   private readonly remote = new PeerInterest();
   private readonly syncAsked = new Map<string, number>();
+  private readonly interestWaiters = new Map<string, InterestWaiter[]>();
   private interestScheduled = false;
   private readonly maxRoomSubjects: number;
   private readonly heartbeatTimeout: number;
@@ -182,6 +195,21 @@ export class ClusterNode {
     this.link.leaveRoom(nsp, room);
     this.local.delete(nsp, room);
     this.scheduleInterest();
+  }
+
+  /**
+   * @internal
+   * Sends this worker's pending interest changes now and resolves once every live peer serving
+   * `nsp` has applied them (an interestCheck request, answered by interestAck): from then on, every
+   * broadcast those peers publish is routed by this worker's new interest. Resolves at
+   * requestTimeout at the latest, to the number of peers that did not answer (0: all did).
+   */
+  interestAcknowledged(nsp: string): Promise<number> {
+    this.flushInterest();
+    const peers = this.livePeers(nsp);
+    if (peers.length === 0) return Promise.resolve(0);
+    const msg: RequestMessage = { v: V, type: "interestCheck", origin: this.id, requestId: randomBytes(8).toString("hex"), nsp, ver: this.local.ver };
+    return new Promise((resolve) => this.request(msg, peers, this.requestTimeout, (r) => r.type === "interestAck", resolve));
   }
 
   /** @internal The sequence number of this worker's next broadcast (taken before publishing when
@@ -414,12 +442,41 @@ export class ClusterNode {
     this.peers.delete(id);
     this.remote.drop(id);
     this.syncAsked.delete(id);
+    this.interestWaiters.delete(id);
+  }
+
+  /** Answers a peer's interestCheck now if its interest up to `ver` is applied here, else once it is
+   *  (see answerInterestWaiters), or never if that takes longer than requestTimeout. */
+  private checkInterest(msg: Extract<RequestMessage, { type: "interestCheck" }>, replyTo: string | undefined): void {
+    if (!replyTo || typeof msg.ver !== "number") return;
+    if ((this.remote.version(msg.origin) ?? -1) >= msg.ver) return this.ackInterest(replyTo, msg.requestId);
+    let list = this.interestWaiters.get(msg.origin);
+    if (!list) this.interestWaiters.set(msg.origin, (list = []));
+    list.push({ ver: msg.ver, replyTo, requestId: msg.requestId, until: Date.now() + this.requestTimeout });
+  }
+
+  /** A peer's interest moved on: answers the checks it now satisfies, drops the expired ones. */
+  private answerInterestWaiters(peer: string, now = Date.now()): void {
+    const list = this.interestWaiters.get(peer);
+    if (!list) return;
+    const ver = this.remote.version(peer) ?? -1;
+    const left = list.filter((w) => {
+      if (w.ver <= ver) this.ackInterest(w.replyTo, w.requestId);
+      return w.ver > ver && w.until > now;
+    });
+    if (left.length > 0) this.interestWaiters.set(peer, left);
+    else this.interestWaiters.delete(peer);
+  }
+
+  private ackInterest(replyTo: string, requestId: string): void {
+    this.respond(replyTo, { v: V, type: "interestAck", from: this.id, requestId });
   }
 
   private tick(): void {
     this.presence("heartbeat");
     const now = Date.now();
     for (const [id, p] of this.peers) if (now - p.lastSeen > this.heartbeatTimeout) this.forgetPeer(id);
+    for (const peer of this.interestWaiters.keys()) this.answerInterestWaiters(peer, now);
     this.filter.evict(now);
   }
 
@@ -456,7 +513,12 @@ export class ClusterNode {
         return;
       }
       case "interest":
-        if (msg.from !== this.id && !this.remote.apply(msg)) this.askInterest(msg.from);
+        if (msg.from === this.id) return;
+        if (!this.remote.apply(msg)) this.askInterest(msg.from);
+        else if (this.interestWaiters.has(msg.from)) this.answerInterestWaiters(msg.from);
+        return;
+      case "interestCheck":
+        if (msg.origin !== this.id) this.checkInterest(msg, replyTo);
         return;
       case "bye":
         this.forgetPeer(msg.from);
@@ -464,6 +526,7 @@ export class ClusterNode {
         return;
       case "sockets":
       case "session":
+      case "interestAck":
       case "serverSideEmitAck":
       case "clientCount":
       case "ack":

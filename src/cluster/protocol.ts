@@ -128,6 +128,10 @@ export type RequestMessage =
   /** Connection-state recovery: the worker holding parked session `pid` hands it over; with `peek`,
    *  it only tells its rooms and keeps it (the first phase, see cluster/session-handover.ts). */
   | { v: number; type: "restoreSession"; origin: string; requestId: string; nsp: string; pid: string; offset?: string; peek?: boolean }
+  /** Answered (interestAck) once the receiver has applied `origin`'s room interest up to version
+   *  `ver`: from then on it routes broadcasts by that interest (the handover's barrier, see
+   *  cluster/session-handover.ts). */
+  | { v: number; type: "interestCheck"; origin: string; requestId: string; nsp: string; ver: number }
   | {
       v: number;
       type: "broadcastWithAck";
@@ -153,7 +157,8 @@ export type ResponseMessage =
   | { v: number; type: "serverSideEmitAck"; from: string; requestId: string; response: unknown }
   | { v: number; type: "clientCount"; from: string; requestId: string; count: number }
   | { v: number; type: "ack"; from: string; requestId: string; response: unknown }
-  | { v: number; type: "session"; from: string; requestId: string; session: SerializedSession | null };
+  | { v: number; type: "session"; from: string; requestId: string; session: SerializedSession | null }
+  | { v: number; type: "interestAck"; from: string; requestId: string };
 
 /** A parked session handed to another worker, with the events it missed (each a frame list) and
  *  their tags (`<origin>:<seq>` of a cluster broadcast, null for an event of the owner's alone). */

@@ -2,18 +2,23 @@
 // its parked session gets it from the worker that does (the owner), in two phases, so that nothing
 // published to the session's rooms during the handover is lost or delivered twice:
 //   1. peek: the new worker asks the cluster who holds the session and learns its rooms;
-//   2. it subscribes to those rooms and flushes (the relay has processed its SUBs), notes its own
-//      log position, and only then asks the owner to take the session: the owner cuts there and
-//      hands over the state with the events it missed, each tagged with its origin and sequence
-//      number; the new worker then adds what its own log recorded for those rooms since the noted
-//      position, less the tags the owner sent (see RecoveryLog.catchUp).
-// Why lossless: the relay (or one nats-server) hands each worker the messages in the order it
-// processed them, and the owner reads the take request after every message the relay processed
-// before it. An event processed before the new worker's SUBs reached the owner before the cut; one
-// processed after them reaches the new worker, after its noted position. Events in both (processed
-// between the SUBs and the take) are dropped by tag. Per origin the owner's events precede the new
-// worker's, so the order holds too. It needs one server's ordering: across a nats-server cluster
-// (routes) an event can overtake the take request; README says so.
+//   2. it subscribes to those rooms and announces its interest in them (the session's id room
+//      included, unless the id is its own), notes its own log position, and waits until every live
+//      peer serving the namespace has applied that interest (node.interestAcknowledged); only then
+//      does it ask the owner to take the session: the owner cuts there and hands over the state
+//      with the events it missed, each tagged with its origin and sequence number; the new worker
+//      then adds what its own log recorded for those rooms since the noted position, less the tags
+//      the owner sent (see RecoveryLog.catchUp).
+// Why lossless: a broadcast reaches workers by the room's subject (one room) or by the interest its
+// publisher knows of (unions, excepts, socket ids: node.ts). The relay (or one nats-server) hands
+// each worker the messages in the order it processed them. The owner keeps the rooms subscribed and
+// announced until the cut. An event routed without the new worker (processed before its SUB, or
+// published before its publisher applied its interest, i.e. before that publisher's ack) was
+// processed before the take request, so it reached the owner before the cut. Any other event
+// reaches the new worker after its noted position (its SUB and interest left in the same turn as
+// the note). Events that reached both are dropped by tag. Per origin, the owner's events precede the
+// new worker's, so the order holds too. It needs one server's ordering: across a nats-server
+// cluster (routes) an event can overtake the take request; README says so.
 // Knows the cluster node's requests and the recovery log; nothing of sockets or transports.
 import { randomBytes } from "node:crypto";
 import type { RestoredSession } from "../api/recovery.ts";
@@ -66,12 +71,14 @@ export async function requestSession(adapter: ClusterAdapter, pid: string, offse
   if (peers.length === 0) return null;
   const found = await ask(adapter, pid, offset, true, peers);
   if (!found) return null;
-  // Phase 2 only once this worker receives the session's rooms itself.
+  // Phase 2 only once this worker receives the session's rooms itself, whoever publishes to them.
   const held = found.session.rooms;
   log.hold(held);
-  for (const room of held) node.link.joinRoom(adapter.nspName, room);
-  await node.link.flush(node.requestTimeout);
+  for (const room of held) node.joinRoom(adapter.nspName, room);
   const upTo = log.position;
+  const silent = await node.interestAcknowledged(adapter.nspName);
+  if (silent > 0)
+    node.link.log("warn", `cluster: ${silent} peer(s) did not acknowledge this worker's interest within requestTimeout; taking the session all the same`);
   const taken = await ask(adapter, pid, offset, false, [found.from]);
   if (!taken) {
     log.releaseHold(held);
