@@ -212,6 +212,22 @@ export class RecoveryLog {
     return this.append(withoutOffset(frames), null, null, id);
   }
 
+  /** Log position of the oldest event of this log among `frames` (frames not yet delivered, in
+   *  the order they were queued), or the next position when none is: what a client may still miss
+   *  when everything sent to it before those frames is known to have reached it. */
+  pendingFrom(frames: readonly Frame[]): number {
+    let from = this.nextPos;
+    for (const f of frames) {
+      if (f.binary || !isPlainEvent(f.data)) continue;
+      const head = Buffer.from(f.data.buffer, f.data.byteOffset, f.data.length);
+      const at = head.lastIndexOf(OFFSET_START);
+      if (at < 0) continue;
+      const pos = this.parseOffset(head.toString("latin1", at + 2, head.length - 2));
+      if (pos !== null && pos < from) from = pos;
+    }
+    return from;
+  }
+
   /** A socket joined or left a room (the adapter's join-room / leave-room). */
   noteMembership(id: SocketId, room: Room, joined: boolean): void {
     this.push(new Entry(this.nextPos++, Date.now(), null, null, null, id, room, joined, 64));

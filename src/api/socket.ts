@@ -394,9 +394,16 @@ export class Socket<
     this.guard(() => this.emitReserved("disconnect", reason));
   }
 
-  /** @internal The connection upgraded from polling: this socket's rooms now reach it by native publish. */
-  ontransportchange(): void {
-    if (this.connected) this.adapter.transportChanged(this);
+  /** @internal The connection upgraded from polling: this socket's rooms now reach it by native
+   *  publish. `unsent`: what polling had not delivered (now on the WebSocket); every event sent
+   *  before reached the client, so a later recovery does not replay it. That matters for a client
+   *  closed during its upgrade: socket.io-client takes in the poll response its upgrade waits for
+   *  after its socket has disconnected, buffers those events for its next connect, and reconnects
+   *  with an offset from before them (measured: 2 of 25 property runs under load got one twice). */
+  ontransportchange(unsent: readonly Frame[]): void {
+    if (!this.connected) return;
+    if (this.resume !== null) this.resume.since = Math.max(this.resume.since, this.adapter.recovery!.pendingFrom(unsent));
+    this.adapter.transportChanged(this);
   }
 
   /** @internal A user's handler that throws is reported, never allowed to take the process down. */

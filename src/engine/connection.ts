@@ -3,7 +3,7 @@
 // multiplexed over it, and the switch of transport at the upgrade. Knows no rooms and no Socket
 // class: it talks to the ports it declares here (SessionHost, SessionNamespace, SessionSocket),
 // which the endpoint and the API layer implement.
-import { reconstruct } from "./binary.ts";
+import { reconstruct, type Frame } from "./binary.ts";
 import { decodeEngine, decodePacket, encodePacket, PacketType, type Packet } from "./codec.ts";
 import { ProtocolError } from "./protocol-error.ts";
 import { SocketHandshake, type Handshake } from "./handshake.ts";
@@ -52,8 +52,10 @@ export interface SessionSocket {
   readonly nsp: { readonly name: string };
   onpacket(packet: Packet): void;
   onclose(reason: DisconnectReason): void;
-  /** The connection now runs over another transport (the upgrade from polling). */
-  ontransportchange(): void;
+  /** The connection now runs over another transport (the upgrade from polling). `unsent`: the
+   *  frames polling had not delivered, sent first on the new transport; the client had received
+   *  everything else (it sends `5` only once the poll in flight is answered). */
+  ontransportchange(unsent: readonly Frame[]): void;
 }
 
 /** Seconds since this module loaded: a small integer V8 stores in place (a Date.now() field would
@@ -166,7 +168,7 @@ export class Connection implements PollingSession {
     this.transport = ws;
     if (frames.length > 0) ws.sendNow(frames);
     for (const topic of topics) ws.subscribe(topic);
-    for (const socket of this.sockets()) socket.ontransportchange();
+    for (const socket of this.sockets()) socket.ontransportchange(frames);
   }
 
   private onText(text: string): void {
