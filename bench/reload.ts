@@ -5,7 +5,7 @@
 //   node --import tsx bench/reload.ts [--clients 40] [--rate-ms 20]
 // Bounded: one reload, a few seconds before and after it. Its own pm2 daemon (PM2_HOME=/tmp/pm2-ops
 // unless set), killed at the end.
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import http from "node:http";
 import { createServer } from "node:net";
 import { io as connectClient, type Socket } from "socket.io-client";
@@ -42,16 +42,32 @@ const env = {
   ROOMGATE_LOG_LEVEL: "warn",
 };
 const pm2 = (...args: string[]) => execFileSync("npx", ["pm2", ...args], { env, stdio: ["ignore", "pipe", "pipe"], timeout: 120_000 }).toString();
+/** The reload must not block this process: its probes, clients and broadcasts have to go on while
+ *  pm2 replaces the workers (a synchronous call froze them all for the whole reload). */
+const pm2Async = (...args: string[]) =>
+  new Promise<void>((resolve, reject) => execFile("npx", ["pm2", ...args], { env, timeout: 120_000 }, (err) => (err ? reject(err) : resolve())));
+
+/** When the reload started (probes are reported relative to it). */
+let t0 = 0;
+/** Probes that failed: when they started (ms after the reload began), how, and whether TCP connected. */
+const failures: { atMs: number; outcome: string; connected: boolean; tookMs: number }[] = [];
 
 /** One HTTP request on a fresh connection: "ok", or the error code (ECONNREFUSED, ECONNRESET...). */
 function probe(): Promise<string> {
+  const start = Date.now();
+  let connected = false;
+  const done = (outcome: string) => {
+    if (outcome !== "ok" && t0 > 0) failures.push({ atMs: start - t0, outcome, connected, tookMs: Date.now() - start });
+    return outcome;
+  };
   return new Promise((resolve) => {
     const req = http.get({ host: "127.0.0.1", port, path: "/healthz", agent: false, timeout: 2000 }, (res) => {
       res.resume();
-      res.on("end", () => resolve(res.statusCode === 200 ? "ok" : `HTTP ${res.statusCode}`));
+      res.on("end", () => resolve(done(res.statusCode === 200 ? "ok" : `HTTP ${res.statusCode}`)));
     });
+    req.on("socket", (s) => s.on("connect", () => (connected = true)));
     req.on("timeout", () => req.destroy(Object.assign(new Error("timeout"), { code: "TIMEOUT" })));
-    req.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    req.on("error", (e: NodeJS.ErrnoException) => resolve(done(e.code ?? e.message)));
   });
 }
 
@@ -103,9 +119,11 @@ try {
   })();
 
   await sleep(2000);
-  const t0 = Date.now();
-  pm2("reload", "gateway");
+  t0 = Date.now();
+  const seqBefore = seq;
+  await pm2Async("reload", "gateway");
   const reloadMs = Date.now() - t0;
+  const broadcastsDuringReload = seq - seqBefore;
   await sleep(3000);
   clearInterval(ticker);
   await sleep(1000);
@@ -132,6 +150,7 @@ try {
     broadcasts: seq,
     broadcastEveryMs: RATE_MS,
     reloadMs,
+    broadcastsDuringReload,
     probes: [...outcomes.values()].reduce((a, b) => a + b, 0),
     probesFailed: refused,
     probeOutcomes: Object.fromEntries(outcomes),
@@ -139,6 +158,7 @@ try {
     clientsStayed: stayed,
     lostWhileConnected,
     missedBetweenSessions,
+    failures: failures.slice(0, 20),
   };
   console.log(JSON.stringify(result, null, 1));
 } finally {

@@ -105,7 +105,7 @@ test("metrics: Prometheus text with connections, rooms, per-path broadcasts coun
     assert.equal(sample(t, 'roomgate_broadcasts_total{path="per_socket"}'), 1);
     assert.equal(sample(t, 'roomgate_deliveries_total{path="per_socket"}'), 2);
     assert.ok(sample(t, 'roomgate_bytes_out_total{path="native"}')! >= 3 * '42["tick",1]'.length);
-    assert.equal(sample(t, 'roomgate_handshakes_refused_total{reason="forbidden"}'), 1);
+    assert.equal(sample(t, 'roomgate_handshakes_refused_total{reason="forbidden",cause="origin"}'), 1);
     assert.equal(sample(t, 'roomgate_disconnects_total{reason="transport close"}'), 1);
     assert.equal(sample(t, "roomgate_acks_timed_out_total"), 0);
     assert.equal(sample(t, "roomgate_backpressure_dropped_total"), 0);
@@ -113,6 +113,104 @@ test("metrics: Prometheus text with connections, rooms, per-path broadcasts coun
     assert.match(t, /^process_cpu_seconds_total /m);
     assert.doesNotMatch(t, /roomgate_cluster_/, "no cluster metrics on a standalone server");
   } finally {
+    await h.close();
+  }
+});
+
+/** A raw session that has connected the main namespace. */
+async function rawConnected(port: number, path = EIO_PATH, localAddress?: string): Promise<RawWebSocket> {
+  const ws = await RawWebSocket.open(port, path, {}, localAddress);
+  await ws.waitText((t) => t.startsWith("0{"));
+  ws.sendText("40");
+  await ws.waitText((t) => t.startsWith("40{"));
+  return ws;
+}
+
+test("metrics: every limit hit (connections, per address, allowRequest deadline, inbound budget, backpressure cut, rooms), refusals by cause", async () => {
+  const h = await startServer({
+    operations: operations({ metrics: true }),
+    allowedOrigins: ["https://ok.example"],
+    allowRequest: (req, cb) => {
+      if (req.query.mode === "hang") return; // never calls back
+      cb(req.query.mode === "no" ? "no" : null, req.query.mode !== "no");
+    },
+    allowRequestTimeout: 100,
+    maxConnections: 3,
+    maxConnectionsPerIp: 2,
+    inboundRateLimit: { events: 20, interval: 60_000 },
+    maxBackpressure: 64 * 1024,
+    maxRoomsPerSocket: 3,
+    maxRoomNameLength: 16,
+    logger: "silent",
+  });
+  const open: RawWebSocket[] = [];
+  try {
+    const sockets: import("../src/index.ts").Socket[] = [];
+    h.io.on("connection", (s) => sockets.push(s));
+    const scrape = async () => (await get(h.url + "/metrics")).text;
+    const before = await scrape();
+    assert.equal(sample(before, 'roomgate_limits_hit_total{limit="maxConnections"}'), 0, "every limit's series exists before its first hit");
+    assert.equal(sample(before, "roomgate_backpressure_cut_total"), 0);
+
+    // Refusals the endpoint knows more of than Engine.IO's code.
+    await assert.rejects(RawWebSocket.open(h.port, EIO_PATH, { Origin: "https://evil.example" }), /403/);
+    await assert.rejects(RawWebSocket.open(h.port, EIO_PATH + "&mode=no"), /403/);
+    await assert.rejects(RawWebSocket.open(h.port, EIO_PATH + "&mode=hang"), /503/);
+    await assert.rejects(RawWebSocket.open(h.port, "/socket.io/?EIO=3&transport=websocket"), /400/);
+
+    // A flood over the inbound budget: cut.
+    const flood = await rawConnected(h.port);
+    for (let i = 0; i < 30; i++) flood.sendText(`42["flood",${i}]`);
+    await flood.waitClosed();
+
+    // A consumer that stops reading: cut for backpressure (bounded, as in limits.test.ts).
+    const slow = await rawConnected(h.port);
+    await until(() => sockets.filter((s) => s.connected).length === 1);
+    const victim = sockets.find((s) => s.connected)!;
+    slow.pause();
+    const chunk = "y".repeat(16 * 1024);
+    for (let i = 0; i < 4000 && victim.connected; i++) {
+      victim.emit("bulk", chunk);
+      if (i % 50 === 49) await new Promise((r) => setImmediate(r));
+    }
+    await until(() => !victim.connected, 10_000, "the slow consumer to be cut");
+    slow.resume();
+    await slow.waitClosed(10_000);
+    assert.equal(slow.closeReason, "backpressure limit exceeded");
+    await until(() => h.io.engineEndpoint.clientsCount === 0, 3000, "both cut sessions to be forgotten");
+
+    // Connection limits: 2 per address, 3 in all.
+    open.push(await rawConnected(h.port, EIO_PATH, "127.0.0.1"), await rawConnected(h.port, EIO_PATH, "127.0.0.1"));
+    await assert.rejects(RawWebSocket.open(h.port, EIO_PATH, {}, "127.0.0.1"), /503/);
+    open.push(await rawConnected(h.port, EIO_PATH, "127.0.0.2"));
+    await assert.rejects(RawWebSocket.open(h.port, EIO_PATH, {}, "127.0.0.3"), /503/);
+
+    // Room limits, through the API.
+    await until(() => sockets.filter((s) => s.connected).length === 3);
+    const s = sockets.find((x) => x.connected)!;
+    assert.throws(() => s.join(["a", "b", "c"]), RangeError);
+    assert.throws(() => s.join("r".repeat(17)), TypeError);
+    assert.throws(() => s.join(""), TypeError, "an empty name is invalid, not a limit hit");
+
+    const t = await scrape();
+    const limit = (name: string) => sample(t, `roomgate_limits_hit_total{limit="${name}"}`);
+    assert.deepEqual(
+      ["maxConnections", "maxConnectionsPerIp", "allowRequestTimeout", "inboundRateLimit", "maxBackpressure", "maxRoomsPerSocket", "maxRoomNameLength"].map(
+        limit,
+      ),
+      [1, 1, 1, 1, 1, 1, 1],
+    );
+    assert.equal(sample(t, "roomgate_backpressure_cut_total"), 1);
+    const refused = (reason: string, cause: string) => sample(t, `roomgate_handshakes_refused_total{reason="${reason}",cause="${cause}"}`);
+    assert.equal(refused("forbidden", "origin"), 1);
+    assert.equal(refused("forbidden", "allow_request"), 1);
+    assert.equal(refused("service_unavailable", "allow_request_timeout"), 1);
+    assert.equal(refused("service_unavailable", "max_connections_per_ip"), 1);
+    assert.equal(refused("service_unavailable", "max_connections"), 1);
+    assert.equal(refused("unsupported_protocol_version", "protocol"), 1);
+    assert.equal(sample(t, 'roomgate_disconnects_total{reason="rate limit exceeded"}'), 1);
+  } finally {
+    for (const ws of open) ws.destroy();
     await h.close();
   }
 });

@@ -6,7 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { after, test } from "node:test";
 import { io as connectClient } from "socket.io-client";
-import { type ClusterGap, createClusterAdapter, Server } from "../src/index.ts";
+import { type ClusterGap, createClusterAdapter, operations, Server } from "../src/index.ts";
 import { freePort, until } from "./helpers/cluster.ts";
 import { once } from "./helpers/server.ts";
 
@@ -41,7 +41,8 @@ test("a frozen relay is noticed, the lost broadcasts are counted exactly, and cl
   const port = await freePort();
   relay = await startRelay(port);
   const cluster = { servers: `nats://127.0.0.1:${port}`, heartbeatInterval: 60_000, log: () => {} };
-  const ioA = new Server({ adapter: createClusterAdapter(cluster), logger: "silent" });
+  const ioA = new Server({ adapter: createClusterAdapter(cluster), operations: operations({ metrics: true }), logger: "silent" });
+  const portA = await ioA.listen(0, "127.0.0.1");
   const ioB = new Server({ adapter: createClusterAdapter(cluster), logger: "silent" });
   const portB = await ioB.listen(0, "127.0.0.1");
   ioB.on("connection", (s) => s.join("r"));
@@ -81,6 +82,20 @@ test("a frozen relay is noticed, the lost broadcasts are counted exactly, and cl
     let after = 100;
     await until(() => (ioA.to("r").emit("n", after++), got.some((n) => n >= 100 && n < 1000)), "broadcasts after the recovery", 10_000);
     assert.deepEqual(counted(), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+
+    // The gap in A's metrics: one outage, its 10 unconfirmed and 20 dropped messages, its length.
+    const metrics = await (await fetch(`http://127.0.0.1:${portA}/metrics`)).text();
+    const sample = (series: string) =>
+      Number(
+        metrics
+          .split("\n")
+          .find((l) => l.startsWith(series + " "))
+          ?.slice(series.length + 1),
+      );
+    assert.equal(sample("roomgate_cluster_gaps_total"), 1);
+    assert.equal(sample('roomgate_cluster_gap_lost_total{kind="unconfirmed"}'), 10);
+    assert.equal(sample('roomgate_cluster_gap_lost_total{kind="dropped"}'), 20);
+    assert.equal(sample("roomgate_cluster_gap_seconds_total"), (gap.to - gap.from) / 1000);
   } finally {
     client.disconnect();
     await Promise.all([ioA.close(), ioB.close()]);

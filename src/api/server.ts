@@ -79,8 +79,9 @@ export class Server<
   private readonly parentNamespacesFromRegExp = new Map<RegExp, ParentNamespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>();
   private ownApp = true;
   private readonly plugin: ServerPlugin | undefined;
-  /** @internal API-level counters for monitoring (read by ops/metrics.ts). */
-  readonly stats = { acksTimedOut: 0 };
+  /** @internal API-level counters for monitoring (read by ops/metrics.ts): acks timed out, and
+   *  joins refused by maxRoomsPerSocket / maxRoomNameLength. */
+  readonly stats = { acksTimedOut: 0, limitsHit: { maxRoomsPerSocket: 0, maxRoomNameLength: 0 } };
   /** Frames from this many bytes up are compressed (Infinity: permessage-deflate off). */
   private readonly compressFrom: number;
 

@@ -140,18 +140,28 @@ export class Socket<
    *  maxRoomNameLength included) and RangeError past maxRoomsPerSocket; a list is joined whole or
    *  not at all. */
   join(rooms: Room | Room[]): void {
-    const { maxRoomNameLength } = this.nsp.server.opts;
     if (!Array.isArray(rooms)) {
-      assertRoomName(rooms, maxRoomNameLength);
+      this.assertJoinable(rooms);
       if (!this.connected) return;
       this.assertRoomBudget([rooms]);
       this.adapter.add(this.id, rooms);
       return;
     }
-    for (const room of rooms) assertRoomName(room, maxRoomNameLength);
+    for (const room of rooms) this.assertJoinable(room);
     if (!this.connected) return;
     this.assertRoomBudget(rooms);
     this.adapter.addAll(this.id, rooms);
+  }
+
+  /** assertRoomName with this server's maxRoomNameLength; a name over it is counted as that limit hit. */
+  private assertJoinable(room: Room): void {
+    const max = this.nsp.server.opts.maxRoomNameLength;
+    try {
+      assertRoomName(room, max);
+    } catch (err) {
+      if (typeof room === "string" && room.length > max) this.nsp.server.stats.limitsHit.maxRoomNameLength++;
+      throw err;
+    }
   }
 
   /** 100k rooms on one socket cost 40 MB (issue #13): a socket's rooms are bounded. */
@@ -161,7 +171,9 @@ export class Socket<
     const size = joined?.size ?? 0;
     if (size + rooms.length <= max) return;
     const added = new Set(rooms.filter((r) => !joined?.has(r))).size;
-    if (size + added > max) throw new RangeError(`socket ${this.id} would be in ${size + added} rooms; maxRoomsPerSocket is ${max}`);
+    if (size + added <= max) return;
+    this.nsp.server.stats.limitsHit.maxRoomsPerSocket++;
+    throw new RangeError(`socket ${this.id} would be in ${size + added} rooms; maxRoomsPerSocket is ${max}`);
   }
 
   leave(room: Room): void {

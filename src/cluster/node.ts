@@ -123,7 +123,19 @@ export class ClusterNode {
   /** Forwarded requests of this worker awaiting their answer, by requestId. */
   private readonly forwarded = new Map<string, (msg: HttpResponseMessage | null) => void>();
   /** Counters, for tests and monitoring. */
-  readonly stats = { broadcastsIn: 0, duplicatesDropped: 0, broadcastsOut: 0, requestsIn: 0, interestSyncs: 0, gaps: 0 };
+  readonly stats = {
+    broadcastsIn: 0,
+    duplicatesDropped: 0,
+    broadcastsOut: 0,
+    requestsIn: 0,
+    interestSyncs: 0,
+    /** Outages reported as "cluster-gap", the messages they lost (ClusterGap's unconfirmed and
+     *  dropped, summed) and their length. */
+    gaps: 0,
+    gapUnconfirmed: 0,
+    gapDropped: 0,
+    gapMs: 0,
+  };
 
   constructor(opts: ClusterOptions, transport: ClusterTransport = new NatsTransport(opts)) {
     const interval = opts.heartbeatInterval ?? 5000;
@@ -148,6 +160,9 @@ export class ClusterNode {
       // adapter tells its application (to resync what its clients show).
       onGap: (gap) => {
         this.stats.gaps++;
+        this.stats.gapUnconfirmed += gap.unconfirmed;
+        this.stats.gapDropped += gap.dropped;
+        this.stats.gapMs += Math.max(0, gap.to - gap.from);
         for (const adapter of this.adapters.values()) adapter.onGap?.(gap);
       },
     });

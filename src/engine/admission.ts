@@ -11,8 +11,11 @@ export interface AdmissionOptions {
   allowRequestTimeout?: number;
 }
 
-/** Why admission refused: the origin or allowRequest's answer (403), or allowRequest's silence (503). */
-export type Refusal = { timedOut: false; reason: string } | { timedOut: true; reason: string };
+/** Why admission refused: the origin or allowRequest's answer (403), or allowRequest's silence
+ *  (503, `timedOut`); `cause` as the endpoint counts it (engine/stats.ts). */
+export type Refusal =
+  | { timedOut: false; cause: "origin" | "allow_request"; reason: string }
+  | { timedOut: true; cause: "allow_request_timeout"; reason: string };
 
 export function originAllowed(opts: AdmissionOptions, origin: string | undefined): boolean {
   const allowed = opts.allowedOrigins;
@@ -28,7 +31,7 @@ export function originAllowed(opts: AdmissionOptions, origin: string | undefined
  * Synchronous unless allowRequest is not.
  */
 export function admit(opts: AdmissionOptions, request: RequestInfo, isAborted: () => boolean, done: (refusal: Refusal | null) => void, logger?: Logger): void {
-  if (!originAllowed(opts, request.headers.origin)) return done({ timedOut: false, reason: "origin not allowed" });
+  if (!originAllowed(opts, request.headers.origin)) return done({ timedOut: false, cause: "origin", reason: "origin not allowed" });
   const check = opts.allowRequest;
   if (!check) return done(null);
   let answered = false;
@@ -41,12 +44,12 @@ export function admit(opts: AdmissionOptions, request: RequestInfo, isAborted: (
   const timeout = opts.allowRequestTimeout ?? 10_000;
   const timer = setTimeout(() => {
     logger?.warn({ url: request.url, address: request.remoteAddress, timeout }, "allowRequest did not call back in time; refusing");
-    answer({ timedOut: true, reason: "request check timed out" });
+    answer({ timedOut: true, cause: "allow_request_timeout", reason: "request check timed out" });
   }, timeout);
   try {
-    check(request, (err, success) => answer(success ? null : { timedOut: false, reason: err ?? "" }));
+    check(request, (err, success) => answer(success ? null : { timedOut: false, cause: "allow_request", reason: err ?? "" }));
   } catch (err) {
     logger?.error({ err, url: request.url, address: request.remoteAddress }, "allowRequest threw; refusing");
-    answer({ timedOut: false, reason: "" });
+    answer({ timedOut: false, cause: "allow_request", reason: "" });
   }
 }

@@ -11,16 +11,16 @@ import { CloseCode, Connection, type SessionHost, type SessionNamespace } from "
 import { Heartbeat } from "./heartbeat.ts";
 import { type HeaderList, HttpError, type HttpErrorKind, refuse } from "./http-errors.ts";
 import { randomId } from "./ids.ts";
-import { ConnectionLimits } from "./limits.ts";
+import { ConnectionLimits, type LimitRefusal } from "./limits.ts";
 import type { Logger } from "./logger.ts";
 import { type PollingOptions, PollingRequests } from "./polling-requests.ts";
 import { PollingTransport } from "./polling-transport.ts";
-import type { InboundRateLimit } from "./rate-limit.ts";
+import { RATE_LIMIT_REASON, type InboundRateLimit } from "./rate-limit.ts";
 import { shared, UpgradeRequest, type RequestInfo } from "./request.ts";
 import { sessionCookie } from "./session-cookie.ts";
 import type { ForwardedRequest, ForwardedResponse, SessionRouter } from "./session-router.ts";
 import { closeInSlices } from "./slices.ts";
-import { EngineStats, type RefusalReason } from "./stats.ts";
+import { type EngineLimit, EngineStats, type RefusalCause, type RefusalReason } from "./stats.ts";
 import { WebSocketTransport } from "./transport.ts";
 import { UpgradeProbe } from "./upgrade-probe.ts";
 
@@ -192,11 +192,13 @@ export class Endpoint implements SessionHost {
   }
 
   /** A place in the connection limits for a new session from `address` (released when the session
-   *  is forgotten, or by releaseConnection), or the detail of the refusal. */
-  reserveConnection(address: string): string | null {
+   *  is forgotten, or by releaseConnection), or why not. */
+  reserveConnection(address: string): LimitRefusal | null {
     const refusal = this.limits.admit(address);
     if (refusal === null) return null;
-    return refusal === "maxConnections" ? "server is at its connection limit" : "too many connections from this address";
+    return refusal === "maxConnections"
+      ? { cause: "max_connections", detail: "server is at its connection limit" }
+      : { cause: "max_connections_per_ip", detail: "too many connections from this address" };
   }
 
   releaseConnection(address: string): void {
@@ -213,6 +215,9 @@ export class Endpoint implements SessionHost {
     this.connections.remove(conn);
     this.awaitingNamespace.delete(conn);
     this.stats.disconnect(reason);
+    // Counted here, once per session that ends, never on the delivery path.
+    if (conn.transport.cutForBackpressure) this.stats.limitHit("maxBackpressure");
+    else if (reason === RATE_LIMIT_REASON) this.stats.limitHit("inboundRateLimit");
     this.logger.debug({ sid: conn.sid, reason }, "connection closed");
   }
 
@@ -334,11 +339,11 @@ export class Endpoint implements SessionHost {
       proxied?.secure ?? !!this.opts.secure,
     );
     const query = request.query;
-    if (query.EIO !== "4") return this.refuse(res, request, HttpError.UNSUPPORTED_PROTOCOL);
+    if (query.EIO !== "4") return this.refuse(res, request, HttpError.UNSUPPORTED_PROTOCOL, "protocol");
     if (query.transport !== "websocket" || !this.opts.transports.includes("websocket"))
-      return this.refuse(res, request, HttpError.UNKNOWN_TRANSPORT, `this server serves the transports ${JSON.stringify(this.opts.transports)}`);
+      return this.refuse(res, request, HttpError.UNKNOWN_TRANSPORT, "protocol", `this server serves the transports ${JSON.stringify(this.opts.transports)}`);
     // Which of two Origin headers would a check believe? Neither: refuse the ambiguity.
-    if (origins > 1) return this.refuse(res, request, HttpError.BAD_REQUEST, "more than one Origin header");
+    if (origins > 1) return this.refuse(res, request, HttpError.BAD_REQUEST, "ambiguous_origin", "more than one Origin header");
     const key = headers["sec-websocket-key"] ?? "";
     const protocol = headers["sec-websocket-protocol"] ?? "";
     const extensions = headers["sec-websocket-extensions"] ?? "";
@@ -358,10 +363,10 @@ export class Endpoint implements SessionHost {
       }
       res.upgrade<UpgradeData>({ request, reservedFor: address }, key, protocol, extensions, context);
     };
-    if (!originAllowed(this.opts, headers.origin)) return this.refuse(res, request, HttpError.FORBIDDEN, "origin not allowed");
+    if (!originAllowed(this.opts, headers.origin)) return this.refuse(res, request, HttpError.FORBIDDEN, "origin", "origin not allowed");
     const address = request.remoteAddress;
     const limited = this.reserveConnection(address);
-    if (limited !== null) return this.refuse(res, request, HttpError.SERVICE_UNAVAILABLE, limited);
+    if (limited !== null) return this.refuse(res, request, HttpError.SERVICE_UNAVAILABLE, limited.cause, limited.detail);
     if (!this.opts.allowRequest) return accept();
     let aborted = false;
     res.onAborted(() => {
@@ -376,8 +381,8 @@ export class Endpoint implements SessionHost {
         res.cork(() => {
           if (refusal === null) return accept();
           this.releaseConnection(address);
-          if (refusal.timedOut) this.refuse(res, request, HttpError.SERVICE_UNAVAILABLE, refusal.reason);
-          else this.refuse(res, request, HttpError.FORBIDDEN, refusal.reason || undefined);
+          if (refusal.timedOut) this.refuse(res, request, HttpError.SERVICE_UNAVAILABLE, refusal.cause, refusal.reason);
+          else this.refuse(res, request, HttpError.FORBIDDEN, refusal.cause, refusal.reason || undefined);
         }),
       this.logger,
     );
@@ -390,27 +395,30 @@ export class Endpoint implements SessionHost {
     // A WebSocket cannot be forwarded: refused, the probe fails and the client goes on polling
     // through this or any worker (code 3: code 1 would tell it its session is gone).
     if (conn === undefined && this.sessionRouter?.ownerOf(sid))
-      return this.refuse(res, request, HttpError.BAD_REQUEST, "the session lives on another worker: it stays on polling");
-    if (!(transport instanceof PollingTransport)) return this.refuse(res, request, HttpError.UNKNOWN_SID);
-    if (!this.opts.allowUpgrades) return this.refuse(res, request, HttpError.BAD_REQUEST, "upgrades are disabled (allowUpgrades: false)");
-    if (transport.probing || transport.closed) return this.refuse(res, request, HttpError.BAD_REQUEST, "an upgrade of this session is already in progress");
-    if (!originAllowed(this.opts, request.headers.origin)) return this.refuse(res, request, HttpError.FORBIDDEN, "origin not allowed");
+      return this.refuse(res, request, HttpError.BAD_REQUEST, "protocol", "the session lives on another worker: it stays on polling");
+    if (!(transport instanceof PollingTransport)) return this.refuse(res, request, HttpError.UNKNOWN_SID, "protocol");
+    if (!this.opts.allowUpgrades) return this.refuse(res, request, HttpError.BAD_REQUEST, "protocol", "upgrades are disabled (allowUpgrades: false)");
+    if (transport.probing || transport.closed)
+      return this.refuse(res, request, HttpError.BAD_REQUEST, "protocol", "an upgrade of this session is already in progress");
+    if (!originAllowed(this.opts, request.headers.origin)) return this.refuse(res, request, HttpError.FORBIDDEN, "origin", "origin not allowed");
     transport.probing = true;
     accept(conn!);
   }
 
   /** Answers Engine.IO's error and reports it (Engine.IO's `connection_error`). */
-  refuse(res: HttpResponse, req: RequestInfo | null, error: HttpErrorKind, detail?: string, headers?: HeaderList): void {
-    this.reportRefusal(req, error, detail);
+  refuse(res: HttpResponse, req: RequestInfo | null, error: HttpErrorKind, cause: RefusalCause, detail?: string, headers?: HeaderList): void {
+    this.reportRefusal(req, error, cause, detail);
     refuse(res, error, detail, headers);
   }
 
-  /** Counts (by Engine.IO error, e.g. "forbidden", "transport_unknown"), logs at debug and reports
-   *  (Engine.IO's `connection_error`) a refused request. */
-  reportRefusal(req: RequestInfo | null, error: HttpErrorKind, detail?: string): void {
+  /** Counts (by Engine.IO error, e.g. "forbidden", "transport_unknown", and by the finer `cause`,
+   *  a limit hit included), logs at debug and reports (Engine.IO's `connection_error`) a refused request. */
+  reportRefusal(req: RequestInfo | null, error: HttpErrorKind, cause: RefusalCause, detail?: string): void {
     const reason: RefusalReason = error.message.toLowerCase().replace(/\W+/g, "_");
-    this.stats.refuse(reason);
-    this.logger.debug({ reason, address: req?.remoteAddress, detail: detail ?? error.message }, "handshake refused");
+    this.stats.refuse(reason, cause);
+    const limit = LIMIT_OF_CAUSE[cause];
+    if (limit !== undefined) this.stats.limitHit(limit);
+    this.logger.debug({ reason, cause, address: req?.remoteAddress, detail: detail ?? error.message }, "handshake refused");
     this.onConnectionError?.({ req, code: error.code, message: error.message, context: detail ? { detail } : {} });
   }
 
@@ -483,6 +491,13 @@ function forwarded(headers: Record<string, string>): { address?: string; secure?
     secure: proto ? proto.split(",")[0].trim().toLowerCase() === "https" : undefined,
   };
 }
+
+/** The limit behind a refusal, for `roomgate_limits_hit_total`. */
+const LIMIT_OF_CAUSE: Partial<Record<RefusalCause, EngineLimit>> = {
+  max_connections: "maxConnections",
+  max_connections_per_ip: "maxConnectionsPerIp",
+  allow_request_timeout: "allowRequestTimeout",
+};
 
 /** Room between our backpressure cut and uWS's: a second's native publishes can land in between. */
 function backpressureCushion(maxBackpressure: number): number {

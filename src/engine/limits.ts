@@ -39,6 +39,13 @@ export function softFdLimit(): number {
 /** Why an upgrade was refused, for the log and the client. */
 export type Refusal = "maxConnections" | "maxConnectionsPerIp";
 
+/** A refusal as the endpoint reports it: the cause it counts (engine/stats.ts) and the detail the
+ *  client reads. */
+export interface LimitRefusal {
+  cause: "max_connections" | "max_connections_per_ip";
+  detail: string;
+}
+
 /** A burst ends after this long without refusals; while it lasts, one summary per window. */
 const BURST_WINDOW_MS = 5000;
 

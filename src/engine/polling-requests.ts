@@ -7,6 +7,7 @@
 import { STATUS_CODES } from "node:http";
 import { admit } from "./admission.ts";
 import type { Connection } from "./connection.ts";
+import type { LimitRefusal } from "./limits.ts";
 import type { Logger } from "./logger.ts";
 import { type CorsOptions, resolveCors } from "./cors.ts";
 import { type BodyError, BodyReader, Exchange, type HttpExchange, ReadBody, RecordedExchange } from "./http-exchange.ts";
@@ -15,6 +16,7 @@ import { type PollEncoding, PollingTransport } from "./polling-transport.ts";
 import { type RequestInfo, shared, UpgradeRequest } from "./request.ts";
 import { type CookieOptions, sessionCookie } from "./session-cookie.ts";
 import type { ForwardedRequest, ForwardedResponse, SessionRouter } from "./session-router.ts";
+import type { RefusalCause } from "./stats.ts";
 import type { HttpRequest, HttpResponse } from "./uws.ts";
 import type { AdmissionOptions } from "./admission.ts";
 
@@ -39,9 +41,9 @@ export interface PollingHost {
   /** Opens a polling session; its transport holds the open packet. */
   openPollingSession(request: UpgradeRequest): Connection;
   /** A refused request (Engine.IO's `connection_error`). */
-  reportRefusal(req: RequestInfo | null, error: HttpErrorKind, detail?: string): void;
+  reportRefusal(req: RequestInfo | null, error: HttpErrorKind, cause: RefusalCause, detail?: string): void;
   /** Reserves a place for a new session from `address` in the connection limits, or says why not. */
-  reserveConnection(address: string): string | null;
+  reserveConnection(address: string): LimitRefusal | null;
   /** Gives back a place reserved for a session that was not opened after all. */
   releaseConnection(address: string): void;
   readonly logger: Logger;
@@ -75,13 +77,13 @@ export class PollingRequests {
       shared(Buffer.from(res.getRemoteAddressAsText()).toString()),
     );
     // Which of two Origin headers would a check believe? Neither: refuse the ambiguity.
-    if (origins > 1) return this.refuse(ex, request, HttpError.BAD_REQUEST, "more than one Origin header", NO_HEADERS);
+    if (origins > 1) return this.refuse(ex, request, HttpError.BAD_REQUEST, "ambiguous_origin", "more than one Origin header", NO_HEADERS);
     // A body is read from now on or lost (uWS hands it only to a handler set before returning).
     const body = method === "POST" ? new BodyReader(ex, headers["content-length"], this.opts.maxPayload) : null;
     const cors = this.opts.cors;
     if (!cors) return this.dispatch(ex, request, body, NO_HEADERS);
     resolveCors(cors, { origin: headers.origin, requestHeaders: headers["access-control-request-headers"] }, method === "OPTIONS", (cors) => {
-      if (cors instanceof Error) return this.refuse(ex, request, HttpError.BAD_REQUEST, `cors: ${cors.message}`, NO_HEADERS);
+      if (cors instanceof Error) return this.refuse(ex, request, HttpError.BAD_REQUEST, "origin", `cors: ${cors.message}`, NO_HEADERS);
       const corsHeaders = cors ?? NO_HEADERS;
       if (method === "OPTIONS") return ex.write((res) => preflight(res, corsHeaders, this.opts.cors!.optionsSuccessStatus ?? 204));
       this.dispatch(ex, request, body, corsHeaders);
@@ -90,17 +92,17 @@ export class PollingRequests {
 
   private dispatch(ex: Exchange, request: UpgradeRequest, body: BodyReader | null, cors: HeaderList): void {
     const query = request.query;
-    if (query.EIO !== "4") return this.refuse(ex, request, HttpError.UNSUPPORTED_PROTOCOL, undefined, cors);
+    if (query.EIO !== "4") return this.refuse(ex, request, HttpError.UNSUPPORTED_PROTOCOL, "protocol", undefined, cors);
     if (query.transport !== "polling" || !this.opts.transports.includes("polling")) {
       const detail =
         query.transport === "websocket"
           ? "a websocket connection needs an Upgrade request"
           : `this server serves the transports ${JSON.stringify(this.opts.transports)}`;
-      return this.refuse(ex, request, HttpError.UNKNOWN_TRANSPORT, detail, cors);
+      return this.refuse(ex, request, HttpError.UNKNOWN_TRANSPORT, "protocol", detail, cors);
     }
     const sid = query.sid;
     if (sid === undefined) {
-      if (request.method !== "GET") return this.refuse(ex, request, HttpError.BAD_HANDSHAKE_METHOD, undefined, cors);
+      if (request.method !== "GET") return this.refuse(ex, request, HttpError.BAD_HANDSHAKE_METHOD, "protocol", undefined, cors);
       return this.handshake(ex, request, cors);
     }
     const owner = this.host.pollingSession(sid) === undefined ? (this.host.sessionRouter?.ownerOf(sid) ?? null) : null;
@@ -111,11 +113,11 @@ export class PollingRequests {
   /** A request for session `sid`, held here (or unknown). */
   private serve(ex: HttpExchange, request: UpgradeRequest, sid: string, body: ReadBody | BodyReader | null, cors: HeaderList): void {
     const transport = this.host.pollingSession(sid)?.transport;
-    if (!(transport instanceof PollingTransport)) return this.refuse(ex, request, HttpError.UNKNOWN_SID, undefined, cors);
+    if (!(transport instanceof PollingTransport)) return this.refuse(ex, request, HttpError.UNKNOWN_SID, "protocol", undefined, cors);
     if (request.method === "GET")
       return transport.onPoll(ex, cors, this.opts.httpCompression === false ? null : encodingOf(request.headers["accept-encoding"]));
     if (body) return transport.onPost(ex, cors, body);
-    this.refuse(ex, request, HttpError.BAD_REQUEST, `method ${request.method} on a polling session`, cors);
+    this.refuse(ex, request, HttpError.BAD_REQUEST, "protocol", `method ${request.method} on a polling session`, cors);
   }
 
   /** Sends the request (a POST once its body is read here, within maxHttpBufferSize) to the worker
@@ -139,8 +141,10 @@ export class PollingRequests {
       // A GET may be held until the next ping; a POST is answered at once.
       router.forward(owner, forwarded, request.method === "GET" ? this.opts.pingInterval : 0, aborted.signal).then(
         (answer) =>
-          answer ? ex.write((res) => writeForwarded(res, cors, answer)) : this.refuse(ex, request, HttpError.UNKNOWN_SID, "its worker did not answer", cors),
-        () => this.refuse(ex, request, HttpError.UNKNOWN_SID, "its worker did not answer", cors),
+          answer
+            ? ex.write((res) => writeForwarded(res, cors, answer))
+            : this.refuse(ex, request, HttpError.UNKNOWN_SID, "protocol", "its worker did not answer", cors),
+        () => this.refuse(ex, request, HttpError.UNKNOWN_SID, "protocol", "its worker did not answer", cors),
       );
     };
     if (body) body.whenRead(send);
@@ -161,14 +165,14 @@ export class PollingRequests {
     return ex.response;
   }
 
-  private refuse(ex: HttpExchange, request: RequestInfo, error: HttpErrorKind, detail: string | undefined, cors: HeaderList): void {
-    this.host.reportRefusal(request, error, detail);
+  private refuse(ex: HttpExchange, request: RequestInfo, error: HttpErrorKind, cause: RefusalCause, detail: string | undefined, cors: HeaderList): void {
+    this.host.reportRefusal(request, error, cause, detail);
     ex.write((res) => refuse(res, error, detail, cors));
   }
 
   private handshake(ex: Exchange, request: UpgradeRequest, cors: HeaderList): void {
     const limited = this.host.reserveConnection(request.remoteAddress);
-    if (limited !== null) return this.refuse(ex, request, HttpError.SERVICE_UNAVAILABLE, limited, cors);
+    if (limited !== null) return this.refuse(ex, request, HttpError.SERVICE_UNAVAILABLE, limited.cause, limited.detail, cors);
     admit(
       this.opts,
       request,
@@ -176,8 +180,8 @@ export class PollingRequests {
       (refusal) => {
         if (ex.aborted || refusal !== null) this.host.releaseConnection(request.remoteAddress);
         if (ex.aborted) return; // gone while CORS or allowRequest decided: no session for it
-        if (refusal?.timedOut) return this.refuse(ex, request, HttpError.SERVICE_UNAVAILABLE, refusal.reason, cors);
-        if (refusal !== null) return this.refuse(ex, request, HttpError.FORBIDDEN, refusal.reason || undefined, cors);
+        if (refusal?.timedOut) return this.refuse(ex, request, HttpError.SERVICE_UNAVAILABLE, refusal.cause, refusal.reason, cors);
+        if (refusal !== null) return this.refuse(ex, request, HttpError.FORBIDDEN, refusal.cause, refusal.reason || undefined, cors);
         const conn = this.host.openPollingSession(request);
         const cookie = this.opts.cookie;
         const headers = cookie ? [...cors, ["Set-Cookie", sessionCookie(cookie, conn.sid)] as const] : cors;

@@ -64,6 +64,7 @@ export class PollingTransport implements Transport {
   private closeTimer: NodeJS.Timeout | null = null;
 
   private readonly maxBuffered: number;
+  cutForBackpressure = false;
 
   constructor(
     private readonly app: TemplatedApp,
@@ -92,6 +93,7 @@ export class PollingTransport implements Transport {
    *  done (not in the middle of the delivery loop). */
   private overflow(): void {
     this.closed = true;
+    this.cutForBackpressure = true;
     this.buffer = [];
     this.buffered = 0;
     queueMicrotask(() => this.fail(`more than ${this.maxBuffered} bytes buffered for a client that does not poll`));

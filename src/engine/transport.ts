@@ -28,6 +28,9 @@ export interface Transport {
   close(code?: number, reason?: string): void;
   /** Cuts the connection, with a close frame saying why, if the peer has fallen too far behind. */
   checkBackpressure?(): void;
+  /** Set when the transport ended because the peer fell more than maxBackpressure behind (counted
+   *  once per session by the endpoint, for `roomgate_limits_hit_total`). */
+  readonly cutForBackpressure: boolean;
 }
 
 /** Close code and reason a client cut for backpressure receives. */
@@ -42,6 +45,7 @@ export class WebSocketTransport implements Transport {
    *  delivery, for 24 B less per connection.) */
   private queue: Frame[] | null = null;
   closed = false;
+  cutForBackpressure = false;
 
   constructor(
     readonly ws: WebSocket<unknown>,
@@ -97,6 +101,7 @@ export class WebSocketTransport implements Transport {
     // Not through close(): that would flush, and flushing is what brought us here.
     this.queue = null;
     this.closed = true;
+    this.cutForBackpressure = true;
     this.ws.end(BACKPRESSURE_CLOSE.code, BACKPRESSURE_CLOSE.reason);
   }
 

@@ -5,7 +5,7 @@
 // text, never as HTML.
 import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 import type { Server } from "../api/server.ts";
-import { clusterView, topRooms } from "./snapshot.ts";
+import { clusterView, limitsHit, topRooms } from "./snapshot.ts";
 
 const TOP_ROOMS = 20;
 /** Sampling period of the event-loop delay histogram, in ms; Node's samples include it. */
@@ -31,7 +31,10 @@ export function dashboardData(io: Server, search: string) {
     delivery: { native: path(d.native), derived: path(d.derived), per_socket: path(d.per_socket), direct: path(d.direct) },
     backpressureDropped: d.volatileDropped,
     disconnects: Object.fromEntries(io.engineEndpoint.stats.disconnects),
-    refused: Object.fromEntries(io.engineEndpoint.stats.refused),
+    refused: Object.fromEntries(
+      [...io.engineEndpoint.stats.refused].flatMap(([reason, causes]) => [...causes].map(([cause, n]) => [`${reason} (${cause})`, n])),
+    ),
+    limitsHit: Object.fromEntries(limitsHit(io).filter(([, n]) => n > 0)),
     eventLoop: { p50Ms: delayMs(loopDelay.percentile(50)), p99Ms: delayMs(loopDelay.percentile(99)), maxMs: delayMs(loopDelay.max) },
     memory: { rss: process.memoryUsage.rss() },
     cluster: clusterView(io),
@@ -68,7 +71,7 @@ input{width:100%;box-sizing:border-box;padding:6px;background:#0f1419;color:#e6e
 <section><h2>Cluster</h2><table id="cluster"></table></section>
 <section style="grid-column:1/-1"><h2>Rooms <span id="roomcount"></span></h2>
 <input id="search" placeholder="search rooms by name" autocomplete="off"><table id="rooms"></table></section>
-<section><h2>Disconnects and refusals</h2><table id="events"></table></section>
+<section><h2>Disconnects, refusals, limits</h2><table id="events"></table></section>
 </main>
 <script>
 "use strict";
@@ -103,7 +106,7 @@ function render(d) {
     ["broadcasts in / out", c.broadcastsIn + " / " + c.broadcastsOut], ["dropped (unreachable)", c.unreachableDropped]] : [["mode", "standalone (pid " + d.pid + ")"]]);
   document.getElementById("roomcount").textContent = "(" + d.rooms.total + (d.rooms.matched !== d.rooms.total ? ", " + d.rooms.matched + " match" : "") + ")";
   rows("rooms", ["namespace", "room", "sockets"], d.rooms.top.map((r) => [r.nsp, r.room, r.size]));
-  rows("events", ["event", "reason", "count"], Object.entries(d.disconnects).map(([k, v]) => ["disconnect", k, v]).concat(Object.entries(d.refused).map(([k, v]) => ["refused", k, v])));
+  rows("events", ["event", "reason", "count"], Object.entries(d.disconnects).map(([k, v]) => ["disconnect", k, v]).concat(Object.entries(d.refused).map(([k, v]) => ["refused", k, v]), Object.entries(d.limitsHit).map(([k, v]) => ["limit hit", k, v])));
   document.getElementById("status").textContent = "live, updated " + new Date(d.time).toLocaleTimeString() + ", up " + d.uptime + " s";
   last = d;
 }

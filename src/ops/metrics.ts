@@ -5,7 +5,7 @@
 // prom-client's defaults. Knows no HTTP routes (ops/operations.ts serves the text).
 import type { Server } from "../api/server.ts";
 import type { PathCounters } from "../rooms/delivery-stats.ts";
-import { clusterNodeOf, clusterView, forEachRoom } from "./snapshot.ts";
+import { clusterNodeOf, clusterView, forEachRoom, limitsHit } from "./snapshot.ts";
 
 type PromClient = typeof import("prom-client");
 
@@ -98,7 +98,18 @@ export async function createMetrics(io: Server, opts: { defaultMetrics?: boolean
   counter("roomgate_backpressure_dropped_total", "Volatile messages skipped because the recipient was congested.", [], () => [[{}, delivery.volatileDropped]]);
   gauge("roomgate_congested_connections", "Sessions with unsent bytes buffered at scrape time.", [], () => [[{}, engine.sessionSummary().congested]]);
   counter("roomgate_disconnects_total", "Sessions ended, by reason.", ["reason"], byKey("reason", engine.stats.disconnects));
-  counter("roomgate_handshakes_refused_total", "Upgrades refused, by reason.", ["reason"], byKey("reason", engine.stats.refused));
+  counter(
+    "roomgate_handshakes_refused_total",
+    "Requests refused, by Engine.IO error (reason) and by what the endpoint knows of it (cause: protocol, origin, ambiguous_origin, allow_request, allow_request_timeout, max_connections, max_connections_per_ip).",
+    ["reason", "cause"],
+    () => [...engine.stats.refused].flatMap(([reason, causes]) => [...causes].map(([cause, n]) => [{ reason, cause }, n] as [Record<string, string>, number])),
+  );
+  counter("roomgate_limits_hit_total", "Connections refused or cut, and joins refused, by the limit that did it.", ["limit"], () =>
+    limitsHit(io).map(([limit, n]) => [{ limit }, n] as [Record<string, string>, number]),
+  );
+  counter("roomgate_backpressure_cut_total", "Clients disconnected because they fell more than maxBackpressure behind (close 1008).", [], () => [
+    [{}, engine.stats.limitsHit.get("maxBackpressure") ?? 0],
+  ]);
   counter("roomgate_acks_timed_out_total", "Acknowledgements that timed out (emit with timeout()).", [], () => [[{}, io.stats.acksTimedOut]]);
 
   if (clusterNodeOf(io)) {
@@ -126,6 +137,20 @@ export async function createMetrics(io: Server, opts: { defaultMetrics?: boolean
         [{ direction: "out" }, v.bytesOut],
       ];
     });
+    counter("roomgate_cluster_gaps_total", 'Relay outages reported to the application as "cluster-gap".', [], () => [[{}, view().gaps]]);
+    counter(
+      "roomgate_cluster_gap_lost_total",
+      'Messages to other workers lost in "cluster-gap" outages: sent but unconfirmed, or dropped while the relay was unreachable.',
+      ["kind"],
+      () => {
+        const v = view();
+        return [
+          [{ kind: "unconfirmed" }, v.gapUnconfirmed],
+          [{ kind: "dropped" }, v.gapDropped],
+        ];
+      },
+    );
+    counter("roomgate_cluster_gap_seconds_total", 'Length of the "cluster-gap" outages, summed.', [], () => [[{}, view().gapMs / 1000]]);
     counter("roomgate_cluster_dropped_total", "Cross-worker messages dropped: relay unreachable, or duplicates filtered.", ["reason"], () => {
       const v = view();
       return [

@@ -5,6 +5,7 @@
 import type { Server } from "../api/server.ts";
 import { ClusterAdapter } from "../cluster/cluster-adapter.ts";
 import type { ClusterNode } from "../cluster/node.ts";
+import { ENGINE_LIMITS } from "../engine/stats.ts";
 
 export interface RoomSize {
   nsp: string;
@@ -27,6 +28,11 @@ export interface ClusterView {
   msgsOut: number;
   bytesIn: number;
   bytesOut: number;
+  /** Outages reported as "cluster-gap": how many, the messages they lost, their total length. */
+  gaps: number;
+  gapUnconfirmed: number;
+  gapDropped: number;
+  gapMs: number;
 }
 
 /** The cluster node a server's namespaces share, or null when it is standalone. */
@@ -51,7 +57,18 @@ export function clusterView(io: Server): ClusterView | null {
     msgsOut: t?.outMsgs ?? 0,
     bytesIn: t?.inBytes ?? 0,
     bytesOut: t?.outBytes ?? 0,
+    gaps: node.stats.gaps,
+    gapUnconfirmed: node.stats.gapUnconfirmed,
+    gapDropped: node.stats.gapDropped,
+    gapMs: node.stats.gapMs,
   };
+}
+
+/** Every limit with its count, zeros included (a series that exists before its first hit is one
+ *  an alert can watch): the endpoint's and the API's. */
+export function limitsHit(io: Server): [string, number][] {
+  const engine = io.engineEndpoint.stats.limitsHit;
+  return [...ENGINE_LIMITS.map((l) => [l, engine.get(l) ?? 0] as [string, number]), ...Object.entries(io.stats.limitsHit)];
 }
 
 /** Calls `fn` for every application room (own rooms of a single socket are not rooms here). */
