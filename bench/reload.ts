@@ -2,13 +2,16 @@
 // broadcast and a stream of connection probes while `pm2 reload gateway` replaces both workers.
 // Reports refused probes and broadcasts lost by clients while they were connected (a client whose
 // worker leaves is told to reconnect; what it misses between its two sessions is reported apart).
-//   node --import tsx bench/reload.ts [--clients 40] [--rate-ms 20]
+//   node --import tsx bench/reload.ts [--clients 40] [--rate-ms 20] [--recovery]
+// --recovery turns connection-state recovery on (ROOMGATE_RECOVERY): a client moved by the reload
+// should then come back with its session and every broadcast it missed in between.
 // Bounded: one reload, a few seconds before and after it. Its own pm2 daemon (PM2_HOME=/tmp/pm2-ops
 // unless set), killed at the end.
 import { execFile, execFileSync } from "node:child_process";
 import http from "node:http";
 import { createServer } from "node:net";
 import { io as connectClient, type Socket } from "socket.io-client";
+import { signToken } from "../src/examples/tokens.ts";
 import { Emitter } from "../src/index.ts";
 
 const arg = (name: string, dflt: number) => {
@@ -18,6 +21,7 @@ const arg = (name: string, dflt: number) => {
 const CLIENTS = arg("clients", 40);
 const RATE_MS = arg("rate-ms", 20);
 const PROBE_MS = 20;
+const RECOVERY = process.argv.includes("--recovery");
 const PM2_HOME = process.env.PM2_HOME ?? "/tmp/pm2-ops";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -40,12 +44,25 @@ const env = {
   HOST: "127.0.0.1",
   RELAY_PORT: String(relayPort),
   ROOMGATE_LOG_LEVEL: "warn",
+  // The example app admits clients with a token signed with this secret (src/examples/tokens.ts).
+  APP_TOKEN_SECRET: "bench-reload-secret",
+  ...(RECOVERY ? { ROOMGATE_RECOVERY: "60000" } : {}),
 };
 const pm2 = (...args: string[]) => execFileSync("npx", ["pm2", ...args], { env, stdio: ["ignore", "pipe", "pipe"], timeout: 120_000 }).toString();
 /** The reload must not block this process: its probes, clients and broadcasts have to go on while
  *  pm2 replaces the workers (a synchronous call froze them all for the whole reload). */
 const pm2Async = (...args: string[]) =>
-  new Promise<void>((resolve, reject) => execFile("npx", ["pm2", ...args], { env, timeout: 120_000 }, (err) => (err ? reject(err) : resolve())));
+  new Promise<string>((resolve, reject) =>
+    execFile("npx", ["pm2", ...args], { env, timeout: 120_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+    ),
+  );
+/** The gateway workers' pids, as pm2 lists them. */
+const gatewayPids = async () =>
+  (JSON.parse(await pm2Async("jlist")) as { name: string; pid: number }[])
+    .filter((p) => p.name === "gateway")
+    .map((p) => p.pid)
+    .sort();
 
 /** When the reload started (probes are reported relative to it). */
 let t0 = 0;
@@ -76,6 +93,8 @@ interface Tracked {
   /** Sequence numbers received, one list per connected session. */
   sessions: number[][];
   reconnects: number;
+  /** Reconnects that restored the session (socket.recovered). */
+  recovered: number;
 }
 
 try {
@@ -88,20 +107,23 @@ try {
     const socket = connectClient(`http://127.0.0.1:${port}`, {
       transports: ["websocket"],
       forceNew: true,
-      auth: { userId: "feed" }, // the example app joins every socket to user:<userId>
+      auth: { token: signToken("feed", env.APP_TOKEN_SECRET) }, // the example app joins every socket to user:<userId>
       reconnectionDelay: 50,
       reconnectionDelayMax: 200,
       randomizationFactor: 0,
     });
-    const t: Tracked = { socket, sessions: [], reconnects: 0 };
+    const t: Tracked = { socket, sessions: [], reconnects: 0, recovered: 0 };
     socket.on("connect", () => {
       if (t.sessions.length > 0) t.reconnects++;
+      if (socket.recovered) t.recovered++;
       t.sessions.push([]);
     });
     socket.on("tick", (seq: number) => t.sessions[t.sessions.length - 1]?.push(seq));
     clients.push(t);
   }
   for (let i = 0; i < 200 && clients.some((c) => !c.socket.connected); i++) await sleep(50);
+  const unconnected = clients.filter((c) => !c.socket.connected).length;
+  if (unconnected > 0) throw new Error(`${unconnected} of ${CLIENTS} clients did not connect: nothing would be measured`);
   await sleep(500); // every worker has subscribed user:feed at the relay
 
   const emitter = new Emitter({ servers: `nats://127.0.0.1:${relayPort}` });
@@ -119,11 +141,15 @@ try {
   })();
 
   await sleep(2000);
+  if (clients.some((c) => c.sessions[0]?.length === 0)) throw new Error("a client got no broadcast before the reload: nothing would be measured");
+  const pidsBefore = await gatewayPids();
   t0 = Date.now();
   const seqBefore = seq;
-  await pm2Async("reload", "gateway");
+  const reloadOutput = await pm2Async("reload", "gateway");
   const reloadMs = Date.now() - t0;
   const broadcastsDuringReload = seq - seqBefore;
+  const pidsAfter = await gatewayPids();
+  if (pidsAfter.some((p) => pidsBefore.includes(p))) console.error(`not every worker was replaced: ${pidsBefore} -> ${pidsAfter}\n${reloadOutput}`);
   await sleep(3000);
   clearInterval(ticker);
   await sleep(1000);
@@ -134,10 +160,15 @@ try {
   let lostWhileConnected = 0;
   let missedBetweenSessions = 0;
   let stayed = 0;
+  /** Broadcasts received twice, or after a later one (exactly once and in order is the promise). */
+  let duplicates = 0;
+  let outOfOrder = 0;
   for (const c of clients) {
     const seen = c.sessions.flat();
+    for (let i = 1; i < seen.length; i++) if (seen[i] <= seen[i - 1]) outOfOrder++;
     for (const s of c.sessions) if (s.length > 0) lostWhileConnected += s[s.length - 1] - s[0] + 1 - new Set(s).size;
     const all = new Set(seen);
+    duplicates += seen.length - all.size;
     for (let n = Math.min(...seen); n <= seq; n++) if (!all.has(n)) missedBetweenSessions++;
     if (c.reconnects === 0) stayed++;
     c.socket.disconnect();
@@ -151,13 +182,19 @@ try {
     broadcastEveryMs: RATE_MS,
     reloadMs,
     broadcastsDuringReload,
+    workersReplaced: pidsBefore.filter((p) => !pidsAfter.includes(p)).length,
     probes: [...outcomes.values()].reduce((a, b) => a + b, 0),
     probesFailed: refused,
     probeOutcomes: Object.fromEntries(outcomes),
     clientsReconnected: clients.filter((c) => c.reconnects > 0).length,
     clientsStayed: stayed,
+    recovery: RECOVERY,
+    reconnects: clients.reduce((n, c) => n + c.reconnects, 0),
+    reconnectsRecovered: clients.reduce((n, c) => n + c.recovered, 0),
     lostWhileConnected,
     missedBetweenSessions,
+    duplicates,
+    outOfOrder,
     failures: failures.slice(0, 20),
   };
   console.log(JSON.stringify(result, null, 1));

@@ -74,7 +74,7 @@ test("a config file and the environment configure the server; the environment wi
   const dir = mkdtempSync(join(tmpdir(), "roomgate-config-"));
   const file = join(dir, "gateway.json");
   writeFileSync(file, JSON.stringify({ port, server: { pingInterval: 7000, pingTimeout: 1000 }, operations: { metrics: true, token: "t" } }));
-  const { child, out } = await start({ ROOMGATE_CONFIG: file, ROOMGATE_PING_TIMEOUT: "3000", ROOMGATE_LOG_LEVEL: "debug", PORT: "" });
+  const { child, out } = await start({ ROOMGATE_CONFIG: file, ROOMGATE_PING_TIMEOUT: "3000", ROOMGATE_LOG_LEVEL: "debug", ROOMGATE_RECOVERY: "60000", PORT: "" });
   try {
     const client = connectClient(`http://127.0.0.1:${port}`, {
       transports: ["websocket"],
@@ -86,6 +86,8 @@ test("a config file and the environment configure the server; the environment wi
     // The Engine.IO client keeps the open packet's heartbeat settings.
     const engine = (client.io as unknown as { engine: { _pingInterval: number; _pingTimeout: number } }).engine;
     assert.deepEqual([engine._pingInterval, engine._pingTimeout], [7000, 3000]);
+    // ROOMGATE_RECOVERY turns connection-state recovery on: the CONNECT reply carries a session pid.
+    assert.equal(typeof (client as unknown as { _pid?: string })._pid, "string");
     const metrics = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { Authorization: "Bearer t" } });
     assert.match(await metrics.text(), /roomgate_connections\{transport="websocket"\} 1/);
     client.disconnect();

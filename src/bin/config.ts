@@ -38,6 +38,12 @@ export const SETTINGS: Setting[] = [
   { env: ["ROOMGATE_MAX_CONNECTIONS"], key: "server.maxConnections", kind: "uint", help: "connections (default: fd limit less 10 %)" },
   { env: ["ROOMGATE_MAX_CONNECTIONS_PER_IP"], key: "server.maxConnectionsPerIp", kind: "uint", help: "connections per client address (default 10000)" },
   { env: ["ROOMGATE_DERIVED_TOPICS"], key: "server.derivedTopics", kind: "bool", help: "on/off (default off)" },
+  {
+    env: ["ROOMGATE_RECOVERY"],
+    key: "server.connectionStateRecovery.maxDisconnectionDuration",
+    kind: "uint",
+    help: "ms a dropped client's session is kept: connection-state recovery (default off)",
+  },
   { env: ["ROOMGATE_TRUST_PROXY"], key: "server.trustProxy", kind: "bool", help: "trust X-Forwarded-For/-Proto (default off)" },
   { env: ["ROOMGATE_PER_MESSAGE_DEFLATE"], key: "server.perMessageDeflate", kind: "bool", help: "permessage-deflate (default off)" },
   { env: ["ROOMGATE_REUSE_PORT"], key: "server.reusePort", kind: "bool", help: "share the port (set by the pm2 ecosystem)" },

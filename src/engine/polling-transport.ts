@@ -64,7 +64,9 @@ export class PollingTransport implements Transport {
   private closeTimer: NodeJS.Timeout | null = null;
 
   private readonly maxBuffered: number;
-  cutForBackpressure = false;
+  /** Set on the cut only. Declared, not initialised: a field every connection carries would cost
+   *  4 B per connection for a rare event (V8 adds it to the few objects cut). */
+  declare cutForBackpressure?: true;
 
   constructor(
     private readonly app: TemplatedApp,
