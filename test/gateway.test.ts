@@ -74,7 +74,13 @@ test("a config file and the environment configure the server; the environment wi
   const dir = mkdtempSync(join(tmpdir(), "roomgate-config-"));
   const file = join(dir, "gateway.json");
   writeFileSync(file, JSON.stringify({ port, server: { pingInterval: 7000, pingTimeout: 1000 }, operations: { metrics: true, token: "t" } }));
-  const { child, out } = await start({ ROOMGATE_CONFIG: file, ROOMGATE_PING_TIMEOUT: "3000", ROOMGATE_LOG_LEVEL: "debug", ROOMGATE_RECOVERY: "60000", PORT: "" });
+  const { child, out } = await start({
+    ROOMGATE_CONFIG: file,
+    ROOMGATE_PING_TIMEOUT: "3000",
+    ROOMGATE_LOG_LEVEL: "debug",
+    ROOMGATE_RECOVERY: "60000",
+    PORT: "",
+  });
   try {
     const client = connectClient(`http://127.0.0.1:${port}`, {
       transports: ["websocket"],
