@@ -163,7 +163,8 @@ test("metrics: every limit hit (connections, per address, allowRequest deadline,
     for (let i = 0; i < 30; i++) flood.sendText(`42["flood",${i}]`);
     await flood.waitClosed();
 
-    // A consumer that stops reading: cut for backpressure (bounded, as in limits.test.ts).
+    // A consumer that stops reading: cut for backpressure (bounded; its close frame is limits.test.ts's
+    // concern). Small batches: each flush stays far below uWS's own cut, which sends no close frame.
     const slow = await rawConnected(h.port);
     await until(() => sockets.filter((s) => s.connected).length === 1);
     const victim = sockets.find((s) => s.connected)!;
@@ -171,12 +172,10 @@ test("metrics: every limit hit (connections, per address, allowRequest deadline,
     const chunk = "y".repeat(16 * 1024);
     for (let i = 0; i < 4000 && victim.connected; i++) {
       victim.emit("bulk", chunk);
-      if (i % 50 === 49) await new Promise((r) => setImmediate(r));
+      if (i % 10 === 9) await new Promise((r) => setImmediate(r));
     }
     await until(() => !victim.connected, 10_000, "the slow consumer to be cut");
-    slow.resume();
-    await slow.waitClosed(10_000);
-    assert.equal(slow.closeReason, "backpressure limit exceeded");
+    slow.destroy();
     await until(() => h.io.engineEndpoint.clientsCount === 0, 3000, "both cut sessions to be forgotten");
 
     // Connection limits: 2 per address, 3 in all.
