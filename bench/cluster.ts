@@ -591,7 +591,7 @@ Date: ${json.date}
 Wall time: ${wallS.toFixed(0)} s  
 Machine: ${mach.cpu}, ${mach.os}, node ${mach.node}, roomgate ${mach.roomgate}; ${mach.pinning}; other processes used ${foreignCores.toFixed(2)} CPU cores on average
 
-Setup: (a) one roomgate worker, no cluster; (b) workers A and B (\`new Server({ cluster })\`, each on its own port) and the
+Setup: (a) one roomgate worker, no cluster; (b) workers A and B (\`new Server({ adapter: createClusterAdapter(...) })\`, each on its own port) and the
 embedded relay, each a process. N = ${o.n} raw WebSocket clients (bench/client.ts), the seeded room assignment of
 bench/run.ts (3 of 8 rooms each), even client ids on A, odd on B (in (a) all on the one worker). Every broadcast is
 emitted on A: bursts of M = ${o.m} messages of ${o.size} B, ${o.bursts} bursts per scenario, ${o.reps} rep(s) in alternating

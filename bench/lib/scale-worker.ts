@@ -15,6 +15,8 @@ const url = process.env.SCALE_CLUSTER;
 const worker = process.env.SCALE_WORKER ?? String(process.pid);
 const io = new Server({
   logger: "warn",
+  // The workers share one port on purpose (a lone gateway listens exclusively).
+  reusePort: true,
   ...(url
     ? { adapter: createClusterAdapter({ servers: url, name: `scale-${worker}`, log: (level, m) => console.log(`[worker ${worker}] ${level}: ${m}`) }) }
     : {}),
