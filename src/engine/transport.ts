@@ -90,12 +90,16 @@ export class WebSocketTransport implements Transport {
       // One function for every flush, not a closure per flush (this runs once per recipient per tick).
       corkedWs = this.ws;
       corkedQueue = queue;
+      corkedBackpressure = false;
       this.ws.cork(sendCorked);
       corkedWs = null;
       corkedQueue = NO_FRAMES;
     }
     queue.length = 0;
-    this.checkBackpressure();
+    // Only when a send reported buffered bytes: asking uWS for the buffered amount after every
+    // flush cost 10–15% of the per-socket path's CPU (union4 360 -> 321, except 256 -> 215 µs per
+    // 1k deliveries, N=2000, one A/B run each); ws.send's result says it for free.
+    if (corkedBackpressure) this.checkBackpressure();
   }
 
   checkBackpressure(): void {
@@ -143,8 +147,12 @@ export class WebSocketTransport implements Transport {
 let corkedWs: WebSocket<unknown> | null = null;
 const NO_FRAMES: Frame[] = [];
 let corkedQueue = NO_FRAMES;
+/** Whether a send of the last corked flush left bytes buffered (uWS's send: 1 = written). */
+let corkedBackpressure = false;
 function sendCorked(): void {
   const ws = corkedWs!;
   const queue = corkedQueue;
-  for (let i = 0; i < queue.length; i++) ws.send(queue[i].data, queue[i].binary, queue[i].compress === true);
+  let buffered = false;
+  for (let i = 0; i < queue.length; i++) if (ws.send(queue[i].data, queue[i].binary, queue[i].compress === true) !== 1) buffered = true;
+  corkedBackpressure = buffered;
 }
