@@ -10,18 +10,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { setImmediate as tick } from "node:timers/promises";
+import { prng } from "./helpers/rooms-model.ts";
 import { startServer, once, until, sleep, type ClientSocket } from "./helpers/server.ts";
 import type { Socket, ServerOptions } from "../src/index.ts";
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** How a peer connects: WebSocket only, polling only, or socket.io-client's default (polling,
  *  then the upgrade). */

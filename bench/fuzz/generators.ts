@@ -2,21 +2,13 @@
 // one session or one raw HTTP request. Families: random and mutated Engine.IO / Socket.IO packets,
 // binary attachments (right and wrong counts), deep JSON, invalid UTF-8, oversize frames, frame-level
 // oddities (reserved opcodes and bits, unmasked, fragments, long control frames), HTTP edge cases.
+import { mulberry32 } from "../lib/plan.ts";
 import { binary, frame, text } from "./wire.ts";
 
 export type Rng = () => number;
 
-/** mulberry32: small, fast, good enough to spread cases. */
-export function rng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (bench/lib/plan.ts): small, fast, good enough to spread cases. */
+export const rng: (seed: number) => Rng = mulberry32;
 
 const int = (r: Rng, n: number) => Math.floor(r() * n);
 const pick = <T>(r: Rng, xs: readonly T[]): T => xs[int(r, xs.length)];
