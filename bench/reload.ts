@@ -9,10 +9,11 @@
 // unless set), killed at the end.
 import { execFile, execFileSync } from "node:child_process";
 import http from "node:http";
-import { createServer } from "node:net";
 import { io as connectClient, type Socket } from "socket.io-client";
 import { signToken } from "../src/examples/tokens.ts";
 import { Emitter } from "../src/index.ts";
+import { freePort } from "./lib/ports.ts";
+import { sleep } from "./lib/wait.ts";
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -23,16 +24,6 @@ const RATE_MS = arg("rate-ms", 20);
 const PROBE_MS = 20;
 const RECOVERY = process.argv.includes("--recovery");
 const PM2_HOME = process.env.PM2_HOME ?? "/tmp/pm2-ops";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const port = await freePort();
 const relayPort = await freePort();

@@ -15,6 +15,8 @@ import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { nowUs } from "./lib/plan.ts";
+import { freePort } from "./lib/ports.ts";
+import { sleep } from "./lib/wait.ts";
 import { ForeignCpuMonitor } from "./lib/interference.ts";
 import { children, Peer, runMain, type Msg } from "./lib/peer.ts";
 import { BINS, KINDS, kindOf, quantileMs, targetsOf } from "./lib/scale-plan.ts";
@@ -41,19 +43,6 @@ function parseOpts(argv: string[]) {
   return o;
 }
 type Opts = ReturnType<typeof parseOpts>;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** CPU time (µs) and RSS (bytes) of a process, from /proc. */
 function usage(pid: number): { cpuUs: number; rss: number } {

@@ -4,11 +4,11 @@
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
-import { createServer as createNetServer } from "node:net";
 import { io as connectClient, Manager } from "socket.io-client";
 import uWS from "uWebSockets.js";
 import { Server, type ServerOptions, type Socket } from "../src/index.ts";
 import type { Logger } from "../src/engine/logger.ts";
+import { freePort } from "./helpers/cluster.ts";
 import { startServer, once, settle, until, type Harness, type ClientSocket } from "./helpers/server.ts";
 
 const serverSocket = (h: Harness, c: ClientSocket, nsp = "/"): Socket => h.io.of(nsp).sockets.get(c.id!)!;
@@ -28,15 +28,6 @@ function recordingLogger(): Logger & { lines: string[] } {
   const log = (a: unknown, b?: unknown) => lines.push(typeof a === "string" ? a : String(b));
   const silent = () => {};
   return { lines, debug: silent, info: silent, warn: log, error: log } as unknown as Logger & { lines: string[] };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createNetServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 describe("send and write", () => {
