@@ -108,6 +108,29 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
       }
     });
 
+    it("once join's promise resolved, a broadcast from another worker reaches the new member", async () => {
+      // Each room is new to worker B: its interest must reach worker A before A publishes. Without
+      // the wait, a broadcast right after the join could be routed by A's older view and miss B.
+      const rooms = Array.from({ length: 30 }, (_, i) => `fresh-${i}`);
+      const single = rooms.slice(0, 15);
+      const unions = rooms.slice(15);
+      for (const room of single) {
+        await op(b3, "joinSelf", { rooms: [room] });
+        await op(a1, "broadcast", { to: [room], ev: "fresh", args: [room] });
+      }
+      for (const room of unions) {
+        await op(b3, "joinSelf", { rooms: [room] });
+        await op(a1, "broadcast", { to: [room, "nobody-else"], ev: "fresh", args: [room] });
+      }
+      await until(() => received(b3, "fresh").length >= rooms.length, "one event per fresh room");
+      await sleep(100);
+      assert.deepEqual(
+        received(b3, "fresh"),
+        rooms.map((r) => [r]),
+      );
+      await op(b3, "leave", { to: [b3.id], rooms });
+    });
+
     it("serverCount counts the workers serving the namespace", async () => {
       assert.equal(await op(a1, "serverCount"), 2);
       assert.equal(await op(a1, "serverCountOf", { nsp: "/admin" }), 1, "only worker A serves /admin");

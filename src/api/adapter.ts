@@ -107,6 +107,16 @@ export class Adapter extends Membership<Socket> {
     return this.recovery?.restore(pid, offset) ?? null;
   }
 
+  /** Socket.IO's signature: what `socket.join` returns. Nothing to wait for on a single server; a
+   *  cluster adapter's promise resolves once every worker routes the new rooms' broadcasts here. */
+  override addAll(id: SocketId, rooms: Iterable<Room>): Promise<void> | void {
+    super.addAll(id, rooms);
+  }
+
+  override add(id: SocketId, room: Room): Promise<void> | void {
+    super.add(id, room);
+  }
+
   /** The id of a new socket of this namespace: random and unguessable (a cluster adapter puts its
    *  worker's id in front, to route private messages to the owner). */
   newSocketId(): string {

@@ -138,19 +138,19 @@ export class Socket<
 
   /** Joins rooms; a no-op once disconnected. Throws TypeError on an invalid room name (longer than
    *  maxRoomNameLength included) and RangeError past maxRoomsPerSocket; a list is joined whole or
-   *  not at all. */
-  join(rooms: Room | Room[]): void {
+   *  not at all. In a cluster, the promise resolves once every worker routes the new rooms'
+   *  broadcasts here (await it before telling anyone to broadcast to the room). */
+  join(rooms: Room | Room[]): Promise<void> | void {
     if (!Array.isArray(rooms)) {
       this.assertJoinable(rooms);
       if (!this.connected) return;
       this.assertRoomBudget([rooms]);
-      this.adapter.add(this.id, rooms);
-      return;
+      return this.adapter.add(this.id, rooms);
     }
     for (const room of rooms) this.assertJoinable(room);
     if (!this.connected) return;
     this.assertRoomBudget(rooms);
-    this.adapter.addAll(this.id, rooms);
+    return this.adapter.addAll(this.id, rooms);
   }
 
   /** assertRoomName with this server's maxRoomNameLength; a name over it is counted as that limit hit. */

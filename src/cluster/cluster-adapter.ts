@@ -17,7 +17,7 @@ import type { Namespace } from "../api/namespace.ts";
 import type { Server } from "../api/server.ts";
 import type { Socket } from "../api/socket.ts";
 import { encodePacket, PacketType, type Packet } from "../engine/codec.ts";
-import type { Room } from "../rooms/types.ts";
+import type { Room, SocketId } from "../rooms/types.ts";
 import { ClusterNode, type ClusterOptions } from "./node.ts";
 import type { ClusterGap } from "./transport.ts";
 import { framesOf, PROTOCOL_VERSION as V, type BroadcastMessage, type RequestMessage, type SerializedSocket, type WireOptions } from "./protocol.ts";
@@ -65,6 +65,18 @@ export class ClusterAdapter extends Adapter {
     node.register(this);
     // Polling requests that land on this worker for another worker's session go to their owner.
     forwardSessions(nsp.server, node);
+  }
+
+  /** Resolves once every peer routes the rooms this join created here (node.interestSettled): a
+   *  broadcast any worker publishes after that reaches the new member. */
+  override add(id: SocketId, room: Room): Promise<void> | void {
+    super.add(id, room);
+    return this.node.interestSettled(this.nspName);
+  }
+
+  override addAll(id: SocketId, rooms: Iterable<Room>): Promise<void> | void {
+    super.addAll(id, rooms);
+    return this.node.interestSettled(this.nspName);
   }
 
   /** This worker's id, then 21 random characters: the owner of a socket is in its id (protocol.ts's

@@ -38,6 +38,10 @@ export class LocalInterest {
     return this.dirty.size > 0;
   }
 
+  changedIn(nsp: string): boolean {
+    return this.dirty.has(nsp);
+  }
+
   /** The changes since the last call, one message per namespace, each with the next version. */
   drain(): InterestMessage[] {
     const out: InterestMessage[] = [];

@@ -113,6 +113,10 @@ export class ClusterNode {
   private readonly syncAsked = new Map<string, number>();
   private readonly interestWaiters = new Map<string, InterestWaiter[]>();
   private interestScheduled = false;
+  /** Joins waiting for the next interest flush to be acknowledged, per namespace (interestSettled). */
+  private readonly nextSettle = new Map<string, { promise: Promise<void>; resolve: () => void }>();
+  /** The acknowledgement in flight for the last flush that had joins waiting, per namespace. */
+  private readonly settling = new Map<string, Promise<void>>();
   private readonly maxRoomSubjects: number;
   private readonly heartbeatTimeout: number;
   private readonly timer: NodeJS.Timeout;
@@ -225,6 +229,25 @@ export class ClusterNode {
     if (peers.length === 0) return Promise.resolve(0);
     const msg: RequestMessage = { v: V, type: "interestCheck", origin: this.id, requestId: randomBytes(8).toString("hex"), nsp, ver: this.local.ver };
     return new Promise((resolve) => this.request(msg, peers, this.requestTimeout, (r) => r.type === "interestAck", resolve));
+  }
+
+  /**
+   * @internal
+   * What `socket.join` returns in a cluster: resolves once every live peer routes by this worker's
+   * interest as it is now (so a broadcast any worker publishes afterwards reaches the new member),
+   * or at requestTimeout; undefined when nothing is pending. The joins of one tick share one flush
+   * and one interestCheck (a connection ramp of 10k joins costs one round trip, not 10k).
+   */
+  interestSettled(nsp: string): Promise<void> | undefined {
+    if (!this.local.changedIn(nsp)) return this.settling.get(nsp);
+    let next = this.nextSettle.get(nsp);
+    if (!next) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.nextSettle.set(nsp, (next = { promise, resolve }));
+      this.scheduleInterest();
+    }
+    return next.promise;
   }
 
   /** @internal The sequence number of this worker's next broadcast (taken before publishing when
@@ -432,6 +455,14 @@ export class ClusterNode {
     this.interestScheduled = false;
     if (!this.local.changed) return;
     for (const msg of this.local.drain()) this.publishEncoded(msg);
+    for (const [nsp, waiting] of this.nextSettle) {
+      this.settling.set(nsp, waiting.promise);
+      this.interestAcknowledged(nsp).then(() => {
+        if (this.settling.get(nsp) === waiting.promise) this.settling.delete(nsp);
+        waiting.resolve();
+      });
+    }
+    this.nextSettle.clear();
   }
 
   /** This worker's whole interest, to one peer or (to === undefined) to all. */

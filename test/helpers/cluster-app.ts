@@ -27,7 +27,7 @@ interface SocketLike {
   data: Record<string, unknown>;
   handshake: { query: Record<string, string> };
   emit(ev: string, ...args: unknown[]): unknown;
-  join(rooms: string | string[]): void;
+  join(rooms: string | string[]): Promise<void> | void;
   leave(room: string): void;
   disconnect(close?: boolean): unknown;
 }
@@ -59,6 +59,8 @@ export default function clusterApp(io: Server, worker: string): void {
         target.timeout(a.timeout).emit(a.ev, ...(a.args ?? []), (err: Error | null, answer: unknown) => resolve({ err: err?.message ?? null, answer })),
       );
     },
+    // The calling socket joins; answered once join's promise resolved.
+    joinSelf: (s, a: { rooms: string[] }) => s.join(a.rooms),
     join: (_s, a: Target & { rooms: string[] }) => select(io, a).socketsJoin(a.rooms),
     leave: (_s, a: Target & { rooms: string[] }) => select(io, a).socketsLeave(a.rooms),
     disconnect: (_s, a: Target & { close?: boolean }) => select(io, a).disconnectSockets(a.close),
@@ -97,6 +99,8 @@ export default function clusterApp(io: Server, worker: string): void {
   };
 
   // Server-side events from other workers (and the emitter).
+  const joins = new WeakMap<Socket, Promise<void> | void>();
+  ops.joined = (s) => joins.get(s);
   const serverEvents: unknown[][] = [];
   io.sockets.on("who", (x: unknown, cb?: (r: unknown) => void) => {
     serverEvents.push(["who", x]);
@@ -112,7 +116,9 @@ export default function clusterApp(io: Server, worker: string): void {
     const q = socket.handshake.query;
     const rooms = (q.rooms ?? "").split(",").filter(Boolean);
     // A recovered socket (connection-state recovery) is back in its rooms with its data.
-    if (rooms.length && !socket.recovered) socket.join(rooms);
+    // In a cluster, join's promise resolves once every worker routes the rooms here: the test's
+    // connect() waits for it (op "joined") before it broadcasts from another worker.
+    if (rooms.length && !socket.recovered) joins.set(socket, socket.join(rooms));
     if (!socket.recovered) socket.data = { worker, name: q.name };
     socket.on("op", async (name: string, args: unknown, ack: (r: unknown) => void) => {
       try {

@@ -271,7 +271,10 @@ export function connect(port: number, name: string, rooms: string[] = [], opts: 
     const timer = setTimeout(() => reject(new Error(`client ${name} did not connect`)), 5000);
     socket.once("connect", () => {
       clearTimeout(timer);
-      resolve({ name, socket, log, id: socket.id! });
+      const client = { name, socket, log, id: socket.id! };
+      // Every worker routes the client's rooms to its worker once the join settled (cluster-app's op).
+      if (rooms.length === 0) resolve(client);
+      else op(client, "joined").then(() => resolve(client), reject);
     });
     socket.once("connect_error", (err) => {
       clearTimeout(timer);
