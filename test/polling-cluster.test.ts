@@ -4,7 +4,7 @@
 // client goes on polling. First on the wire, each worker on its own port so that the test picks the
 // worker; then 250 socket.io-clients against both workers on ONE port (SO_REUSEPORT: the kernel
 // spreads the TCP connections), every broadcast delivered exactly once.
-import { test, after } from "node:test";
+import { test, after, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { io as ioClient, type Socket as ClientSocket } from "socket.io-client";
 import { createClusterAdapter, Relay, Server, type ServerOptions, type Socket } from "../src/index.ts";
@@ -110,15 +110,24 @@ test("polls and POSTs through the other worker reach the session's owner; its up
   }
 });
 
-test("250 clients on two workers sharing one port, no sticky sessions: every broadcast exactly once", async (t) => {
+test("250 clients on two workers sharing one port, no sticky sessions: every broadcast exactly once", (t) => fanOut(t, false));
+
+test("with connectionStateRecovery, every default client's session moves to the worker its WebSocket lands on: all on WebSocket, every broadcast exactly once", (t) =>
+  fanOut(t, true));
+
+async function fanOut(t: TestContext, recovery: boolean): Promise<void> {
   const port = await freePort();
-  const A = await worker(port);
-  const B = await worker(port);
+  const opts: ServerOptions = recovery ? { connectionStateRecovery: {} } : {};
+  const A = await worker(port, opts);
+  const B = await worker(port, opts);
   const clients: { c: ClientSocket; odd: boolean; got: number[]; connects: number; disconnects: number; pollingOnly: boolean }[] = [];
   try {
     await seeEachOther(A, B);
+    let recovered = 0;
     for (const io of [A, B])
       io.on("connection", (s) => {
+        // A session that moved here is back in its rooms (restored like a recovery).
+        if (s.recovered) return void recovered++;
         s.join("all");
         s.join(s.handshake.auth.odd ? "odd" : "even");
       });
@@ -137,7 +146,7 @@ test("250 clients on two workers sharing one port, no sticky sessions: every bro
       c.on("m", (n: number) => entry.got.push(n));
       clients.push(entry);
     }
-    await until(() => A.sockets.sockets.size + B.sockets.sockets.size === 250, "250 sockets", 15_000);
+    await until(() => clients.every((e) => e.connects === 1) && A.sockets.sockets.size + B.sockets.sockets.size === 250, "250 sockets", 15_000);
 
     // 60 broadcasts, from both workers in turn, spaced so that they interleave with upgrades and
     // forwarded polls: to everyone, to a union that holds everyone once, to the odd clients.
@@ -193,13 +202,22 @@ test("250 clients on two workers sharing one port, no sticky sessions: every bro
     assert.ok(clients.filter((e) => e.pollingOnly).every((e) => transportOf(e) === "polling"));
     const forwarded = forwarding(A).stats.forwarded + forwarding(B).stats.forwarded;
     assert.ok(forwarded > 0, "some requests landed on the worker that does not hold their session");
-    assert.ok(onWebSocket > 0 && onWebSocket < 200, `some upgrades landed on the session's owner, some elsewhere (${onWebSocket})`);
+    const moved = forwarding(A).stats.movedIn + forwarding(B).stats.movedIn;
+    if (recovery) {
+      assert.equal(onWebSocket, 200, "every default client upgraded, wherever its WebSocket landed");
+      assert.ok(moved > 0, "some sessions moved to the worker their WebSocket landed on");
+      assert.equal(recovered, moved, "each moved socket was restored (connection with socket.recovered)");
+      assert.equal(forwarding(A).stats.movedOut + forwarding(B).stats.movedOut, moved);
+    } else {
+      assert.ok(onWebSocket > 0 && onWebSocket < 200, `some upgrades landed on the session's owner, some elsewhere (${onWebSocket})`);
+      assert.equal(moved, 0);
+    }
     t.diagnostic(
-      `default clients on WebSocket at the end: ${onWebSocket}/200; requests forwarded: ${forwarded}; ` +
+      `default clients on WebSocket at the end: ${onWebSocket}/200; sessions moved: ${moved}; requests forwarded: ${forwarded}; ` +
         `sockets A/B: ${A.sockets.sockets.size}/${B.sockets.sockets.size}`,
     );
   } finally {
     for (const e of clients) e.c.close();
     await Promise.all([A.close(), B.close()]);
   }
-});
+}

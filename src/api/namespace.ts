@@ -184,6 +184,21 @@ export class Namespace<
     );
   }
 
+  /** @internal A socket whose session moved here from another worker at its upgrade (engine's
+   *  remote-upgrade.ts): restored from its parked session like a recovery, without middlewares
+   *  (its client connected through them on the other worker) and without a CONNECT answer (its
+   *  client is connected); `connection` fires with `socket.recovered === true`. */
+  adopt(conn: Connection, handshake: Handshake, pid: string, done: (socket: Socket | null) => void): void {
+    if (this.adapter.recovery === null) return done(null);
+    const restored = this.adapter.restoreSession(pid, undefined);
+    const go = (r: RestoredSession | null) => {
+      if (r === null) return done(null);
+      this.connected(conn, new Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>(this, conn, handshake, r), r, done, false);
+    };
+    if (!(restored instanceof Promise)) return go(restored);
+    restored.then(go, () => done(null));
+  }
+
   private connectSocket(
     conn: Connection,
     socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
@@ -206,6 +221,7 @@ export class Namespace<
     socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
     restored: RestoredSession | null,
     done: (socket: Socket | null) => void,
+    answerConnect = true,
   ): void {
     if (conn.transport.closed) {
       if (restored) this.adapter.recovery!.release(restored);
@@ -220,7 +236,7 @@ export class Namespace<
     }
     socket.markRecoveryPoint();
     // Straight out, not queued: nothing of this socket can be waiting before it.
-    conn.transport.sendTextNow(encodeConnectAck(this.name, socket.id, socket.pid));
+    if (answerConnect) conn.transport.sendTextNow(encodeConnectAck(this.name, socket.id, socket.pid));
     // Then what it missed, queued before anything sent to it from now on.
     if (restored) this.replay(socket as Socket, restored);
     done(socket as Socket);

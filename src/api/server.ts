@@ -117,6 +117,8 @@ export class Server<
     // In a cluster a session id starts with its worker's id, so that any worker can find it.
     endpoint.generateId = checkedIdMaker(() => (this.sessionRouter?.idPrefix ?? "") + randomId(), this.logger);
     endpoint.sessionRouter = this.sessionRouter;
+    // A polling session moves to the worker its WebSocket lands on only if it can be restored there.
+    endpoint.sessionsMovable = this.opts.connectionStateRecovery !== null;
     return endpoint;
   }
 
@@ -194,6 +196,7 @@ export class Server<
           conn.sendConnectError(name, { message: "Invalid namespace" });
           done(null);
         }),
+      adopt: (conn, handshake, pid, done) => this.checkNamespace(name, handshake.auth, (child) => (child ? child.adopt(conn, handshake, pid, done) : done(null))),
     };
   }
 

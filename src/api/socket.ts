@@ -14,6 +14,7 @@ import type { Namespace } from "./namespace.ts";
 import type { Connection } from "../engine/connection.ts";
 import type { Transport } from "../engine/transport.ts";
 import type { DisconnectReason } from "../engine/connection.ts";
+import type { MovedSocket } from "../engine/session-router.ts";
 import type { Adapter } from "./adapter.ts";
 import type { Handshake } from "../engine/handshake.ts";
 import { engineSocketOf, type EngineSocket } from "./engine-socket.ts";
@@ -404,6 +405,23 @@ export class Socket<
     this.connected = false;
     this.acks = null;
     this.guard(() => this.emitReserved("disconnect", reason));
+  }
+
+  /** @internal Whether the session can move to another worker: only a recoverable one can (the
+   *  new worker restores it from its parked state). */
+  get movable(): boolean {
+    return this.connected && this.resume !== null;
+  }
+
+  /** @internal The session moves to another worker at its upgrade: everything recorded so far
+   *  reached the client or goes along in the polling buffer, so the parked session misses only what
+   *  comes from now on; then it disconnects here ("transport close"), parked for the new worker. */
+  handOff(): MovedSocket {
+    const resume = this.resume!;
+    resume.since = this.adapter.recovery!.position;
+    const auth = this.handshake.auth;
+    this.onclose("transport close");
+    return { nsp: this.nsp.name, pid: resume.pid, auth };
   }
 
   /** @internal The connection upgraded from polling: this socket's rooms now reach it by native

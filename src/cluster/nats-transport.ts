@@ -87,6 +87,7 @@ export class NatsTransport implements ClusterTransport {
       case "sockets":
       case "session":
       case "interestAck":
+      case "sessionMoved":
       case "serverSideEmitAck":
       case "clientCount":
       case "ack":
@@ -94,6 +95,7 @@ export class NatsTransport implements ClusterTransport {
         throw new TypeError(`cluster: a ${msg.type} answer goes out through doPublishResponse`);
       case "httpRequest":
       case "httpAbort":
+      case "sessionMove":
         throw new TypeError("cluster: a forwarded HTTP request goes to its session's worker (target.node)");
       default:
         return this.link.publish(this.subjects.requests(msg.nsp), payload, reply);

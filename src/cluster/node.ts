@@ -33,6 +33,7 @@ import {
   type PresenceMessage,
   type RequestMessage,
   type ResponseMessage,
+  type SessionMoveMessage,
   type WireOptions,
 } from "./protocol.ts";
 import type { ClusterGap, ClusterTransport, PublishTarget } from "./transport.ts";
@@ -124,6 +125,8 @@ export class ClusterNode {
   private closing: Promise<void> | null = null;
   /** Serves the polling requests other workers forward here (session-forwarding.ts). */
   onHttpRequest: ((msg: HttpRequestMessage | HttpAbortMessage, replyTo: string | undefined) => void) | null = null;
+  /** Answers the moves of this worker's polling sessions other workers ask for (session-forwarding.ts). */
+  onSessionMove: ((msg: SessionMoveMessage, replyTo: string | undefined) => void) | null = null;
   /** Forwarded requests of this worker awaiting their answer, by requestId. */
   private readonly forwarded = new Map<string, (msg: HttpResponseMessage | null) => void>();
   /** Counters, for tests and monitoring. */
@@ -318,12 +321,14 @@ export class ClusterNode {
    * `done(missing)` runs once, when all have answered (missing = 0) or at `timeoutMs`.
    */
   request(
-    msg: RequestMessage & { requestId: string },
+    msg: (RequestMessage & { requestId: string }) | SessionMoveMessage,
     expected: string[],
     timeoutMs: number,
     // biome-ignore lint/suspicious/noConfusingVoidType: a handler may return nothing (keep waiting) or true (done)
     onResponse: (msg: ResponseMessage) => boolean | void,
     done: (missing: number) => void,
+    /** Only to this worker's subject (otherwise to the namespace's requests subject). */
+    to?: string,
   ): void {
     const waiting = new Set(expected);
     let finished = false;
@@ -346,8 +351,27 @@ export class ClusterNode {
       },
     });
     const payload = this.encode(msg);
-    if (!payload || !this.link.doPublish(msg, payload, { expectReplies: true })) return finish();
+    if (!payload || !this.link.doPublish(msg, payload, to === undefined ? { expectReplies: true } : { expectReplies: true, node: to })) return finish();
     if (waiting.size === 0) finish();
+  }
+
+  /** @internal Asks worker `to` one step of a session move; resolves to its answer, or null when
+   *  none came within requestTimeout. */
+  askMove(to: string, sid: string, step: SessionMoveMessage["step"]): Promise<Extract<ResponseMessage, { type: "sessionMoved" }> | null> {
+    const msg: SessionMoveMessage = { v: V, type: "sessionMove", origin: this.id, requestId: randomBytes(8).toString("hex"), sid, step };
+    return new Promise((resolve) => {
+      let answer: Extract<ResponseMessage, { type: "sessionMoved" }> | null = null;
+      this.request(
+        msg,
+        [to],
+        this.requestTimeout,
+        (r) => {
+          if (r.type === "sessionMoved" && r.from === to) answer = r;
+        },
+        () => resolve(answer),
+        to,
+      );
+    });
   }
 
   /** @internal Keeps a handler for responses to `requestId` for `ttlMs` (broadcast acks arrive late). */
@@ -576,7 +600,11 @@ export class ClusterNode {
       case "serverSideEmitAck":
       case "clientCount":
       case "ack":
+      case "sessionMoved":
         this.pending.get(msg.requestId)?.onResponse(msg);
+        return;
+      case "sessionMove":
+        if (msg.origin !== this.id) this.onSessionMove?.(msg, replyTo);
         return;
       case "httpRequest":
       case "httpAbort":

@@ -158,7 +158,29 @@ export type ResponseMessage =
   | { v: number; type: "clientCount"; from: string; requestId: string; count: number }
   | { v: number; type: "ack"; from: string; requestId: string; response: unknown }
   | { v: number; type: "session"; from: string; requestId: string; session: SerializedSession | null }
-  | { v: number; type: "interestAck"; from: string; requestId: string };
+  | { v: number; type: "interestAck"; from: string; requestId: string }
+  /** The owner's answer to a SessionMoveMessage: `prepare` ok or not; `take` with the session
+   *  (`sockets`, `frames`) when it left the owner, ok false otherwise. */
+  | { v: number; type: "sessionMoved"; from: string; requestId: string; ok: boolean; sockets?: MovedSocketWire[]; frames?: Frame[] };
+
+/** A namespace socket of a moving session (engine/session-router.ts's MovedSocket). */
+export interface MovedSocketWire {
+  nsp: string;
+  pid: string;
+  auth: unknown;
+}
+
+/** A polling session moves to the worker its WebSocket upgrade landed on (engine/remote-upgrade.ts),
+ *  asked of its owner on the owner's subject with a reply subject: `prepare` (release its polls so
+ *  the client can pause), then `take` (hand it off). Answered by `sessionMoved`. */
+export interface SessionMoveMessage {
+  v: number;
+  type: "sessionMove";
+  origin: string;
+  requestId: string;
+  sid: string;
+  step: "prepare" | "take";
+}
 
 /** A parked session handed to another worker, with the events it missed (each a frame list) and
  *  their tags (`<origin>:<seq>` of a cluster broadcast, null for an event of the owner's alone). */
@@ -245,7 +267,8 @@ export type ClusterMessage =
   | InterestMessage
   | HttpRequestMessage
   | HttpResponseMessage
-  | HttpAbortMessage;
+  | HttpAbortMessage
+  | SessionMoveMessage;
 
 // ---------- payload envelope ----------
 // Without binary values a payload is the UTF-8 JSON of the message (first byte `{`). With them, it

@@ -2,26 +2,38 @@
 // cluster node. A worker's Engine.IO session ids start with its worker id (as its socket ids do), so
 // a polling GET or POST that lands on another worker (pm2 on one SO_REUSEPORT port) is sent to the
 // owner's own subject as a request, handled there as a local request, and its recorded answer comes
-// back on the reply subject. Knows the node's request/reply and the Server's endpoint hook; nothing
-// of sessions, transports or rooms.
+// back on the reply subject. A WebSocket upgrade that lands elsewhere moves the session (prepare,
+// then take: sessionMove messages to the owner). Knows the node's request/reply and the engine's
+// SessionOwner port; nothing of sessions, transports or rooms.
 import { randomBytes } from "node:crypto";
 import type { Server } from "../api/server.ts";
-import type { ForwardedRequest, ForwardedResponse, SessionRouter } from "../engine/session-router.ts";
+import type { Frame } from "../engine/binary.ts";
+import type { ForwardedRequest, ForwardedResponse, MovedSession, MovedSocket, SessionOwner, SessionRouter } from "../engine/session-router.ts";
 import type { ClusterNode } from "./node.ts";
 import { ownerOf, PROTOCOL_VERSION as V, type HttpRequestMessage } from "./protocol.ts";
 
 export class SessionForwarding implements SessionRouter {
   /** Counters, for tests and monitoring: requests sent to their owner, served for another worker,
    *  and sent but never answered (owner gone). */
-  readonly stats = { forwarded: 0, served: 0, unanswered: 0 };
+  readonly stats = { forwarded: 0, served: 0, unanswered: 0, movedIn: 0, movedOut: 0 };
   /** Requests served here for another worker, until answered (their client may go away first). */
   private readonly serving = new Map<string, AbortController>();
 
   constructor(
     readonly node: ClusterNode,
-    /** Serves a request here, as the endpoint would (looked up at each request: attachApp replaces it). */
-    serve: (request: ForwardedRequest, aborted: AbortSignal) => Promise<ForwardedResponse>,
+    /** The engine's sessions held here (looked up at each request: attachApp replaces the endpoint). */
+    owner: () => SessionOwner,
   ) {
+    node.onSessionMove = (msg, replyTo) => {
+      const reply = (ok: boolean, moved?: MovedSession) =>
+        node.respond(replyTo, { v: V, type: "sessionMoved", from: node.id, requestId: msg.requestId, ok, ...moved });
+      if (typeof msg.sid !== "string") return reply(false);
+      if (msg.step === "prepare") return reply(owner().prepareMove(msg.sid));
+      const moved = owner().handOff(msg.sid);
+      if (moved) this.stats.movedOut++;
+      reply(moved !== null, moved ?? undefined);
+    };
+    const serve = (request: ForwardedRequest, aborted: AbortSignal) => owner().handleForwarded(request, aborted);
     node.onHttpRequest = (msg, replyTo) => {
       if (msg.type === "httpAbort") return this.serving.get(msg.requestId)?.abort();
       this.stats.served++;
@@ -56,6 +68,35 @@ export class SessionForwarding implements SessionRouter {
     }
     return { status: r.status, headers: r.headers, body: r.body, close: r.close === true };
   }
+
+  async prepareMove(owner: string, sid: string): Promise<boolean> {
+    return (await this.node.askMove(owner, sid, "prepare"))?.ok === true;
+  }
+
+  async takeMove(owner: string, sid: string): Promise<MovedSession | null> {
+    const r = await this.node.askMove(owner, sid, "take");
+    if (!r?.ok) return null;
+    const session = movedOf(r.sockets, r.frames);
+    if (session) this.stats.movedIn++;
+    else this.node.link.log("error", `cluster: worker ${owner} handed off session ${sid} in a shape this worker cannot read`);
+    return session;
+  }
+}
+
+/** A received hand-off, checked field by field. */
+function movedOf(sockets: unknown, frames: unknown): MovedSession | null {
+  if (!Array.isArray(sockets) || !Array.isArray(frames)) return null;
+  const out: MovedSocket[] = [];
+  for (const s of sockets) {
+    if (typeof s !== "object" || s === null || typeof s.nsp !== "string" || typeof s.pid !== "string") return null;
+    out.push({ nsp: s.nsp, pid: s.pid, auth: s.auth ?? null });
+  }
+  const fs: Frame[] = [];
+  for (const f of frames) {
+    if (typeof f !== "object" || f === null || typeof f.binary !== "boolean" || !(f.data instanceof Uint8Array)) return null;
+    fs.push({ data: f.data, binary: f.binary });
+  }
+  return { sockets: out, frames: fs };
 }
 
 /** A received request, checked field by field (a worker that misbehaves must not crash this one). */
@@ -79,7 +120,7 @@ function requestOf(msg: HttpRequestMessage): ForwardedRequest {
 export function forwardSessions(server: Server, node: ClusterNode): SessionForwarding {
   const installed = server.sessionRoutes;
   if (installed instanceof SessionForwarding && installed.node === node) return installed;
-  const forwarding = new SessionForwarding(node, (request, aborted) => server.engineEndpoint.handleForwarded(request, aborted));
+  const forwarding = new SessionForwarding(node, () => server.engineEndpoint);
   server.routeSessions(forwarding);
   return forwarding;
 }

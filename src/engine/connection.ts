@@ -11,7 +11,8 @@ import type { Logger } from "./logger.ts";
 import { InboundBudget, RATE_LIMIT_REASON, type InboundRateLimit } from "./rate-limit.ts";
 import type { UpgradeRequest } from "./request.ts";
 import { decodePayload } from "./payload.ts";
-import type { PollingSession, PollingTransport } from "./polling-transport.ts";
+import { PollingTransport, type PollingSession } from "./polling-transport.ts";
+import type { MovedSession, MovedSocket } from "./session-router.ts";
 import type { Transport, WebSocketTransport } from "./transport.ts";
 
 /** WebSocket close codes roomgate uses when it ends a session. */
@@ -39,12 +40,15 @@ export interface SessionHost {
   /** The session has connected its first namespace (its connect timeout no longer applies). */
   namespaceConnected(conn: Connection): void;
   /** The session is gone, for `reason`. */
-  forgetConnection(conn: Connection, reason: DisconnectReason): void;
+  forgetConnection(conn: Connection, reason: DisconnectReason | "moved"): void;
 }
 
 /** A namespace as a session sees it: somewhere to connect a socket. */
 export interface SessionNamespace {
   connect(conn: Connection, handshake: Handshake, done: (socket: SessionSocket | null) => void): void;
+  /** Restores here the socket of a session that moved from another worker (its client is connected
+   *  already: no CONNECT is answered); null when its recovery session cannot be found. */
+  adopt(conn: Connection, handshake: Handshake, pid: string, done: (socket: SessionSocket | null) => void): void;
 }
 
 /** A namespace socket as a session sees it: packets in, close. */
@@ -56,6 +60,11 @@ export interface SessionSocket {
    *  frames polling had not delivered, sent first on the new transport; the client had received
    *  everything else (it sends `5` only once the poll in flight is answered). */
   ontransportchange(unsent: readonly Frame[]): void;
+  /** Whether the socket can move to another worker (its session is recoverable there). */
+  readonly movable: boolean;
+  /** The session moves to another worker: the socket is parked for it there and disconnects here
+   *  ("transport close"). Everything sent before reached the client or goes with the session. */
+  handOff(): MovedSocket;
 }
 
 /** Seconds since this module loaded: a small integer V8 stores in place (a Date.now() field would
@@ -171,6 +180,69 @@ export class Connection implements PollingSession {
     for (const socket of this.sockets()) socket.ontransportchange(frames);
   }
 
+  /**
+   * The client probes a WebSocket on another worker: if every socket can move, polls are released
+   * so the client can pause polling, until handOff or `timeoutMs`. Returns whether it can move.
+   */
+  prepareMove(timeoutMs: number): boolean {
+    const polling = this.transport;
+    if (!(polling instanceof PollingTransport) || polling.closed || polling.probing) return false;
+    // Its CONNECT may still be on its way (the client probes as soon as it opens): checked at handOff.
+    if (!this.sockets().every((s) => s.movable)) return false;
+    polling.probing = true;
+    polling.releasePolls(true);
+    const timer = setTimeout(() => this.probe?.abandon(), timeoutMs);
+    this.probe = {
+      abandon: () => {
+        clearTimeout(timer);
+        this.probe = null;
+        polling.probing = false;
+        polling.releasePolls(false);
+      },
+    };
+    return true;
+  }
+
+  /** The session leaves for another worker (prepareMove succeeded, the client sent `5` there): its
+   *  polling buffer goes along, its sockets are parked for the new worker and disconnect here. */
+  handOff(): MovedSession | null {
+    const polling = this.transport;
+    if (!(polling instanceof PollingTransport) || polling.closed || !polling.probing) return null;
+    this.probe?.abandon();
+    // Half done (a CONNECT waiting on middlewares, attachments in flight): the client has left this
+    // transport already (it sent `5` there), so the session ends here as if its transport closed;
+    // its sockets are parked and the client's reconnect recovers them.
+    if (this.connecting !== null || this.binaryInFlight !== null || !this.sockets().every((s) => s.movable)) {
+      this.close("transport close");
+      return null;
+    }
+    const { frames } = polling.handOver();
+    const sockets = this.sockets().map((s) => s.handOff());
+    this.binaryInFlight = null;
+    this.server.forgetConnection(this, "moved");
+    return { sockets, frames };
+  }
+
+  /** This worker's end of a move (remote-upgrade.ts): restores the sockets `moved` lists, then
+   *  `done(true)`; `done(false)` when one cannot be (the caller closes the session: the client
+   *  reconnects, and recovers what it can). */
+  adopt(moved: readonly MovedSocket[], done: (ok: boolean) => void): void {
+    let left = moved.length;
+    let ok = true;
+    if (left === 0) return done(true);
+    for (const m of moved) {
+      const nsp = this.server.namespaceFor(m.nsp);
+      const auth = typeof m.auth === "object" && m.auth !== null ? (m.auth as Record<string, unknown>) : null;
+      const finish = (socket: SessionSocket | null) => {
+        if (socket) this.attach(m.nsp, socket);
+        else ok = false;
+        if (--left === 0) done(ok);
+      };
+      if (nsp) nsp.adopt(this, new SocketHandshake(this.request, auth, Date.now()), m.pid, finish);
+      else finish(null);
+    }
+  }
+
   private onText(text: string): void {
     if (this.binaryInFlight) throw new ProtocolError("text frame while binary attachments are pending");
     const engine = decodeEngine(text);
@@ -241,12 +313,15 @@ export class Connection implements PollingSession {
     nsp.connect(this, handshake, (socket) => {
       this.connecting!.delete(packet.nsp);
       if (this.connecting!.size === 0) this.connecting = null;
-      if (!socket) return;
-      if (this.first === null) this.first = socket;
-      else (this.others ??= new Map()).set(packet.nsp, socket);
-      this.socketCount++;
-      this.server.namespaceConnected(this);
+      if (socket) this.attach(packet.nsp, socket);
     });
+  }
+
+  private attach(nsp: string, socket: SessionSocket): void {
+    if (this.first === null) this.first = socket;
+    else (this.others ??= new Map()).set(nsp, socket);
+    this.socketCount++;
+    this.server.namespaceConnected(this);
   }
 
   private socketOf(nsp: string): SessionSocket | undefined {

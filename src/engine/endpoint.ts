@@ -1,5 +1,6 @@
 // The Engine.IO endpoint on a uWS app: the WebSocket upgrade (checks, allowRequest, origins,
-// refusals with Engine.IO's error codes, the upgrade probe of a polling session), the HTTP side
+// refusals with Engine.IO's error codes, the upgrade probe of a polling session, here or moving it
+// from another worker), the HTTP side
 // (polling-requests.ts), one session per client, the heartbeat, the connect timeout sweep, and
 // listen/close. Knows no rooms and no Socket class: namespaces are reached through the
 // SessionHost's `namespaceFor`.
@@ -18,7 +19,8 @@ import { PollingTransport } from "./polling-transport.ts";
 import { RATE_LIMIT_REASON, type InboundRateLimit } from "./rate-limit.ts";
 import { shared, UpgradeRequest, type RequestInfo } from "./request.ts";
 import { sessionCookie } from "./session-cookie.ts";
-import type { ForwardedRequest, ForwardedResponse, SessionRouter } from "./session-router.ts";
+import { RemoteUpgrade } from "./remote-upgrade.ts";
+import type { ForwardedRequest, ForwardedResponse, MovedSession, SessionOwner, SessionRouter } from "./session-router.ts";
 import { closeInSlices } from "./slices.ts";
 import { type EngineLimit, EngineStats, type RefusalCause, type RefusalReason } from "./stats.ts";
 import { WebSocketTransport } from "./transport.ts";
@@ -63,8 +65,12 @@ interface UpgradeData {
   connection?: Connection;
   /** A WebSocket opened to upgrade this polling session, from upgrade to open. */
   probeOf?: Connection;
+  /** A WebSocket opened to move here a polling session of worker `owner`, from upgrade to open. */
+  moveOf?: { owner: string; sid: string; request: UpgradeRequest };
+  /** This WebSocket moves a session here (its reservedFor is released if it never becomes one). */
+  moved?: true;
   /** The probe running on this WebSocket, until the switch. */
-  probe?: UpgradeProbe;
+  probe?: UpgradeProbe | RemoteUpgrade;
   /** The client address a new session's place in the connection limits is reserved under, from
    *  the upgrade to open (then the connection holds it). */
   reservedFor?: string;
@@ -81,13 +87,16 @@ export interface ConnectionErrorInfo {
   context: Record<string, unknown>;
 }
 
-export class Endpoint implements SessionHost {
+export class Endpoint implements SessionHost, SessionOwner {
   /** Makes session ids (Engine.IO's `generateId`); must return a url-safe string. */
   generateId: (req: RequestInfo) => string = () => randomId();
   /** Told of every refused upgrade (Engine.IO's `connection_error`). */
   onConnectionError: ((err: ConnectionErrorInfo) => void) | null = null;
   /** In a cluster: the sessions of other workers (session-router.ts); null for a lone worker. */
   sessionRouter: SessionRouter | null = null;
+  /** Whether a polling session held here may move to the worker its WebSocket upgrade lands on
+   *  (its sockets must be recoverable there: the API sets it with connection-state recovery). */
+  sessionsMovable = false;
   /** Every open session, in its heartbeat bucket. */
   private readonly connections: Heartbeat<Connection>;
   /** Sessions on the polling transport, by sid (a WebSocket session needs no lookup). */
@@ -301,13 +310,16 @@ export class Endpoint implements SessionHost {
       open: (ws) => this.onOpen(ws),
       message: (ws, message, isBinary) => {
         const data = ws.getUserData();
-        if (data.connection !== undefined) data.connection.onMessage(message, isBinary);
-        else data.probe?.onMessage(message, isBinary);
+        // A probe first: a session moving here has its connection before its sockets are back.
+        if (data.probe !== undefined) data.probe.onMessage(message, isBinary);
+        else data.connection?.onMessage(message, isBinary);
       },
       close: (ws) => {
         const data = ws.getUserData();
+        data.probe?.onClose();
         if (data.connection !== undefined) data.connection.onTransportClosed("transport close");
-        else data.probe?.onClose();
+        // A move that never became a session gives its place in the limits back.
+        else if (data.moved && data.reservedFor !== undefined) this.releaseConnection(data.reservedFor);
       },
     });
     // Everything else on the path: polling, CORS preflights, and Engine.IO's errors.
@@ -348,6 +360,11 @@ export class Endpoint implements SessionHost {
     const protocol = headers["sec-websocket-protocol"] ?? "";
     const extensions = headers["sec-websocket-extensions"] ?? "";
     if (query.sid !== undefined) {
+      const owner = this.pollingSessions.has(query.sid) ? null : (this.sessionRouter?.ownerOf(query.sid) ?? null);
+      if (owner !== null)
+        return this.onMoveUpgrade(res, request, owner, query.sid, (reservedFor) =>
+          res.upgrade<UpgradeData>({ request: null, moveOf: { owner, sid: query.sid!, request }, reservedFor }, key, protocol, extensions, context),
+        );
       return this.onProbeUpgrade(res, request, query.sid, (probeOf) =>
         res.upgrade<UpgradeData>({ request: null, probeOf }, key, protocol, extensions, context),
       );
@@ -392,10 +409,6 @@ export class Endpoint implements SessionHost {
   private onProbeUpgrade(res: HttpResponse, request: UpgradeRequest, sid: string, accept: (conn: Connection) => void): void {
     const conn = this.pollingSessions.get(sid);
     const transport = conn?.transport;
-    // A WebSocket cannot be forwarded: refused, the probe fails and the client goes on polling
-    // through this or any worker (code 3: code 1 would tell it its session is gone).
-    if (conn === undefined && this.sessionRouter?.ownerOf(sid))
-      return this.refuse(res, request, HttpError.BAD_REQUEST, "protocol", "the session lives on another worker: it stays on polling");
     if (!(transport instanceof PollingTransport)) return this.refuse(res, request, HttpError.UNKNOWN_SID, "protocol");
     if (!this.opts.allowUpgrades) return this.refuse(res, request, HttpError.BAD_REQUEST, "protocol", "upgrades are disabled (allowUpgrades: false)");
     if (transport.probing || transport.closed)
@@ -403,6 +416,20 @@ export class Endpoint implements SessionHost {
     if (!originAllowed(this.opts, request.headers.origin)) return this.refuse(res, request, HttpError.FORBIDDEN, "origin", "origin not allowed");
     transport.probing = true;
     accept(conn!);
+  }
+
+  /** A WebSocket for a polling session of another worker: the session moves here (remote-upgrade.ts)
+   *  if it takes a place in this worker's limits; refused otherwise (code 3: the probe fails and
+   *  the client goes on polling through any worker; code 1 would tell it its session is gone). */
+  private onMoveUpgrade(res: HttpResponse, request: UpgradeRequest, owner: string, sid: string, accept: (reservedFor: string) => void): void {
+    if (!this.opts.allowUpgrades) return this.refuse(res, request, HttpError.BAD_REQUEST, "protocol", "upgrades are disabled (allowUpgrades: false)");
+    if (!this.sessionsMovable)
+      return this.refuse(res, request, HttpError.BAD_REQUEST, "protocol", "the session lives on another worker and moves only with connectionStateRecovery: it stays on polling");
+    if (!originAllowed(this.opts, request.headers.origin)) return this.refuse(res, request, HttpError.FORBIDDEN, "origin", "origin not allowed");
+    const address = request.remoteAddress;
+    if (this.reserveConnection(address) !== null)
+      return this.refuse(res, request, HttpError.BAD_REQUEST, "protocol", `this worker is at its connection limits: session ${sid} stays on polling with ${owner}`);
+    accept(address);
   }
 
   /** Answers Engine.IO's error and reports it (Engine.IO's `connection_error`). */
@@ -426,6 +453,7 @@ export class Endpoint implements SessionHost {
     const data = ws.getUserData();
     const transport = new WebSocketTransport(ws, this.opts.maxBackpressure);
     if (data.probeOf) return this.onProbeOpen(ws, data, transport);
+    if (data.moveOf) return this.onMoveOpen(data, transport);
     const sid = data.sid ?? this.generateId(data.request!);
     const address = data.request!.remoteAddress;
     const conn = new Connection(this, transport, sid, data.request!);
@@ -451,6 +479,55 @@ export class Endpoint implements SessionHost {
       data.probe = undefined;
       data.connection = conn;
     });
+  }
+
+  private onMoveOpen(data: UpgradeData, transport: WebSocketTransport): void {
+    const { owner, sid, request } = data.moveOf!;
+    data.moveOf = undefined;
+    data.moved = true;
+    const router = this.sessionRouter;
+    if (router === null) return transport.close(CloseCode.NORMAL, "session closed");
+    const move = new RemoteUpgrade(router, owner, sid, transport, this.opts.upgradeTimeout, (moved, done) => {
+      const conn = this.adoptSession(transport, sid, request, data.reservedFor ?? null, moved);
+      data.reservedFor = undefined;
+      data.connection = conn;
+      conn.adopt(moved.sockets, (ok) => {
+        if (!ok) conn.close("transport close", CloseCode.INTERNAL_ERROR, "the session could not be restored here");
+        done(ok);
+      });
+    });
+    move.onAdopted = (held) => {
+      data.probe = undefined;
+      for (const [message, isBinary] of held) data.connection?.onMessage(message, isBinary);
+    };
+    data.probe = move;
+  }
+
+  /** A session moved here from another worker, on its new WebSocket: what the owner's polling had
+   *  not delivered goes out first. */
+  private adoptSession(transport: WebSocketTransport, sid: string, request: UpgradeRequest, limitedAs: string | null, moved: MovedSession): Connection {
+    const conn = new Connection(this, transport, sid, request);
+    conn.limitedAs = limitedAs;
+    this.connections.add(conn);
+    this.stats.opened++;
+    this.stats.movedIn++;
+    this.logger.debug({ sid, address: request.remoteAddress, transport: transport.name }, "session moved here at its upgrade");
+    if (moved.frames.length > 0) transport.sendNow(moved.frames);
+    if (moved.sockets.length === 0) this.awaitNamespace(conn);
+    return conn;
+  }
+
+  /** SessionOwner: a polling session held here probes a WebSocket on another worker. */
+  prepareMove(sid: string): boolean {
+    if (!this.sessionsMovable) return false;
+    return this.pollingSessions.get(sid)?.prepareMove(this.opts.upgradeTimeout) ?? false;
+  }
+
+  /** SessionOwner: that WebSocket got the switch; the session leaves. */
+  handOff(sid: string): MovedSession | null {
+    const moved = this.pollingSessions.get(sid)?.handOff() ?? null;
+    if (moved !== null) this.stats.movedOut++;
+    return moved;
   }
 
   /** Starts the heartbeat without listening: the API calls it when the app is the user's, who

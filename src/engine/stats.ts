@@ -29,8 +29,11 @@ export const ENGINE_LIMITS = ["maxConnections", "maxConnectionsPerIp", "allowReq
 export type EngineLimit = (typeof ENGINE_LIMITS)[number];
 
 export class EngineStats {
-  /** Sessions opened since start. */
+  /** Sessions opened since start (moved in included). */
   opened = 0;
+  /** Polling sessions that moved here from another worker at their upgrade, and moved away. */
+  movedIn = 0;
+  movedOut = 0;
   /** Requests refused, by reason, then by cause. */
   readonly refused = new Map<RefusalReason, Map<RefusalCause, number>>();
   /** Sessions ended, by disconnect reason. */

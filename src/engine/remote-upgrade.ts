@@ -1,0 +1,88 @@
+// The upgrade of a polling session held by another worker (no sticky sessions: the client's
+// WebSocket lands on any worker): the session moves here. Engine.IO's client drives it as a local
+// upgrade: `2probe` is answered `3probe` once the owner has released its polls (so the client can
+// pause polling); `5` makes the switch: the owner hands off the session (its unsent frames, its
+// sockets parked for recovery) and this worker restores the sockets on the WebSocket, without a
+// CONNECT (the client is connected already). What the client sends meanwhile waits, in order,
+// until the sockets are back. Anything else, the WebSocket closing or upgradeTimeout passing
+// before `5` abandons the probe: the session stays on polling with its owner.
+// Knows the router port and the WebSocket transport; the endpoint builds the connection.
+import type { MovedSession, SessionRouter } from "./session-router.ts";
+import type { WebSocketTransport } from "./transport.ts";
+
+type State = "probing" | "ready" | "taking" | "done";
+
+export class RemoteUpgrade {
+  private state: State = "probing";
+  private timer: NodeJS.Timeout | null;
+  /** Frames the client sent after `5`, before its sockets were restored here. */
+  private readonly held: [ArrayBuffer, boolean][] = [];
+  /** Called with the messages held meanwhile once the session runs here. */
+  onAdopted: ((held: [ArrayBuffer, boolean][]) => void) | null = null;
+
+  constructor(
+    private readonly router: SessionRouter,
+    private readonly owner: string,
+    private readonly sid: string,
+    private readonly ws: WebSocketTransport,
+    timeoutMs: number,
+    /** Builds the connection from the owner's hand-off; calls back false when a socket could not be
+     *  restored (the session is then closed: the client reconnects). */
+    private readonly adopt: (moved: MovedSession, done: (ok: boolean) => void) => void,
+  ) {
+    this.timer = setTimeout(() => this.abandon("upgrade timed out"), timeoutMs);
+  }
+
+  onMessage(message: ArrayBuffer, isBinary: boolean): void {
+    if (this.state === "taking") {
+      // Copied: uWS reuses the message's memory once this handler returns.
+      this.held.push([message.slice(0), isBinary]);
+      return;
+    }
+    const text = isBinary ? "" : Buffer.from(message).toString();
+    if (this.state === "probing" && text === "2probe") {
+      this.state = "ready";
+      this.router.prepareMove(this.owner, this.sid).then((ok) => {
+        if (this.ws.closed || this.state !== "ready") return;
+        if (ok) this.ws.sendControl("3probe");
+        else this.abandon("the session cannot move here");
+      });
+    } else if (this.state === "ready" && text === "5") {
+      this.state = "taking";
+      this.router.takeMove(this.owner, this.sid).then((moved) => this.onTaken(moved));
+    } else {
+      this.abandon("unexpected packet during the upgrade");
+    }
+  }
+
+  /** The probing WebSocket closed before the move was done. */
+  onClose(): void {
+    this.ws.closed = true;
+    this.end();
+  }
+
+  private onTaken(moved: MovedSession | null): void {
+    // The owner has let go: from here on the session lives here or nowhere (the client reconnects).
+    if (moved === null || this.ws.closed) {
+      this.end();
+      if (!this.ws.closed) this.ws.close(1011, "the session could not move here");
+      return;
+    }
+    this.adopt(moved, (ok) => {
+      this.end();
+      if (ok) this.onAdopted?.(this.held.splice(0));
+    });
+  }
+
+  private abandon(reason: string): void {
+    if (this.state === "taking" || this.state === "done") return;
+    this.end();
+    if (!this.ws.closed) this.ws.close(1000, reason);
+  }
+
+  private end(): void {
+    this.state = "done";
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}
