@@ -110,6 +110,90 @@ test("polls and POSTs through the other worker reach the session's owner; its up
   }
 });
 
+test("with connectionStateRecovery, a polling session whose WebSocket lands on the other worker moves there: same id, rooms and data; nothing lost, nothing twice", async () => {
+  const [portA, portB] = [await freePort(), await freePort()];
+  const A = await worker(portA, { connectionStateRecovery: {} });
+  const B = await worker(portB, { connectionStateRecovery: {} });
+  try {
+    await seeEachOther(A, B);
+    const events: string[] = [];
+    let onA: Socket | null = null;
+    let onB: Socket | null = null;
+    A.on("connection", (s) => {
+      onA = s;
+      s.join("room");
+      s.data = { name: "kept" };
+      s.on("disconnect", (reason) => events.push(`A: disconnect (${reason})`));
+    });
+    B.on("connection", (s) => {
+      onB = s;
+      events.push(`B: connection, recovered ${s.recovered}`);
+      s.on("hello", (x: string, ack: (r: string) => void) => ack(`B got ${x}`));
+    });
+
+    const hs = await http(portA, "GET", POLLING);
+    const sid = JSON.parse(hs.body.slice(1)).sid as string;
+    assert.equal((await http(portA, "POST", `${POLLING}&sid=${sid}`, "40")).body, "ok");
+    const connect = (await poll(portA, sid)).find((p) => p.startsWith("40"))!;
+    await until(() => onA, "the socket on A");
+    const socketId = onA!.id;
+    assert.equal(JSON.parse(connect.slice(2)).sid, socketId);
+    // Worker B routes "room" to A before anything is emitted there from B.
+    await until(async () => (await B.in("room").fetchSockets()).length === 1, "B to see the member of room");
+
+    // The probe on B: answered once A has released its polls (a poll on A is answered at once).
+    const ws = await RawWebSocket.open(portB, `/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
+    ws.sendText("2probe");
+    await ws.waitText((t) => t === "3probe");
+    assert.equal((await http(portA, "GET", `${POLLING}&sid=${sid}`)).body, "6");
+
+    // Queued on A while the client has paused polling: they go along with the session.
+    A.to("room").emit("m", "A1");
+    onA!.emit("m", "A-direct");
+    B.to("room").emit("m", "B1");
+    await sleep(50);
+    // The switch, an event with an ack right behind it, and broadcasts from both workers while the
+    // session moves.
+    ws.sendText("5");
+    ws.sendText('421["hello","x"]');
+    A.to("room").emit("m", "A2");
+    B.to("room").emit("m", "B2");
+    await until(() => onB, "the socket restored on B");
+    A.to("room").emit("m", "A3");
+    B.to("room").emit("m", "B3");
+    A.to(socketId).emit("m", "A-to-id");
+    B.to(socketId).emit("m", "B-to-id");
+
+    const events42 = () =>
+      ws
+        .texts()
+        .filter((t) => t.startsWith("42"))
+        .map((t) => JSON.parse(t.slice(2))[1] as string);
+    const want = ["A1", "A-direct", "B1", "A2", "B2", "A3", "B3", "A-to-id", "B-to-id"];
+    await ws.waitFor(() => events42().length >= want.length, 5000, "every event on the WebSocket");
+    await sleep(200);
+    const got = events42();
+    assert.deepEqual([...got].sort(), [...want].sort(), "each event exactly once");
+    for (const origin of ["A", "B"]) {
+      const fromOne = got.filter((e) => e.startsWith(origin) && e !== `${origin}-direct` && e !== `${origin}-to-id`);
+      assert.deepEqual(fromOne, [...fromOne].sort(), `in emit order from ${origin}`);
+    }
+    await ws.waitText((t) => t === '431["B got x"]');
+
+    assert.equal(onB!.id, socketId, "same id");
+    assert.deepEqual([...onB!.rooms].sort(), ["room", socketId].sort(), "same rooms");
+    assert.deepEqual(onB!.data, { name: "kept" }, "same data");
+    assert.deepEqual(events, ["A: disconnect (transport close)", "B: connection, recovered true"]);
+    assert.deepEqual([A.engineEndpoint.clientsCount, B.engineEndpoint.clientsCount], [0, 1]);
+    assert.deepEqual([A.engineEndpoint.stats.movedOut, B.engineEndpoint.stats.movedIn], [1, 1]);
+    // A poll on A for the session now gets "Session ID unknown": it lives on B.
+    assert.equal(JSON.parse((await http(portA, "GET", `${POLLING}&sid=${sid}`)).body).code, 1);
+    ws.destroy();
+  } finally {
+    await Promise.all([A.close(), B.close()]);
+  }
+});
+
 test("250 clients on two workers sharing one port, no sticky sessions: every broadcast exactly once", (t) => fanOut(t, false));
 
 test("with connectionStateRecovery, every default client's session moves to the worker its WebSocket lands on: all on WebSocket, every broadcast exactly once", (t) =>

@@ -196,7 +196,8 @@ export class Server<
           conn.sendConnectError(name, { message: "Invalid namespace" });
           done(null);
         }),
-      adopt: (conn, handshake, pid, done) => this.checkNamespace(name, handshake.auth, (child) => (child ? child.adopt(conn, handshake, pid, done) : done(null))),
+      adopt: (conn, handshake, pid, done) =>
+        this.checkNamespace(name, handshake.auth, (child) => (child ? child.adopt(conn, handshake, pid, done) : done(null))),
     };
   }
 

@@ -424,11 +424,23 @@ export class Endpoint implements SessionHost, SessionOwner {
   private onMoveUpgrade(res: HttpResponse, request: UpgradeRequest, owner: string, sid: string, accept: (reservedFor: string) => void): void {
     if (!this.opts.allowUpgrades) return this.refuse(res, request, HttpError.BAD_REQUEST, "protocol", "upgrades are disabled (allowUpgrades: false)");
     if (!this.sessionsMovable)
-      return this.refuse(res, request, HttpError.BAD_REQUEST, "protocol", "the session lives on another worker and moves only with connectionStateRecovery: it stays on polling");
+      return this.refuse(
+        res,
+        request,
+        HttpError.BAD_REQUEST,
+        "protocol",
+        "the session lives on another worker and moves only with connectionStateRecovery: it stays on polling",
+      );
     if (!originAllowed(this.opts, request.headers.origin)) return this.refuse(res, request, HttpError.FORBIDDEN, "origin", "origin not allowed");
     const address = request.remoteAddress;
     if (this.reserveConnection(address) !== null)
-      return this.refuse(res, request, HttpError.BAD_REQUEST, "protocol", `this worker is at its connection limits: session ${sid} stays on polling with ${owner}`);
+      return this.refuse(
+        res,
+        request,
+        HttpError.BAD_REQUEST,
+        "protocol",
+        `this worker is at its connection limits: session ${sid} stays on polling with ${owner}`,
+      );
     accept(address);
   }
 

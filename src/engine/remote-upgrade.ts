@@ -69,8 +69,12 @@ export class RemoteUpgrade {
       return;
     }
     this.adopt(moved, (ok) => {
-      this.end();
-      if (ok) this.onAdopted?.(this.held.splice(0));
+      // After the `connection` handlers, which run right after the sockets are restored: the
+      // client's first events need the listeners they add. Held until then.
+      queueMicrotask(() => {
+        this.end();
+        if (ok) this.onAdopted?.(this.held.splice(0));
+      });
     });
   }
 
