@@ -136,6 +136,9 @@ export class ClusterNode {
     broadcastsOut: 0,
     requestsIn: 0,
     interestSyncs: 0,
+    /** Peers dropped because no heartbeat came within heartbeatTimeout (an event-loop stall here or
+     *  there, or a dead worker): until heard again, their interest is forgotten and unions skip them. */
+    peersTimedOut: 0,
     /** Outages reported as "cluster-gap", the messages they lost (ClusterGap's unconfirmed and
      *  dropped, summed) and their length. */
     gaps: 0,
@@ -545,7 +548,15 @@ export class ClusterNode {
   private tick(): void {
     this.presence("heartbeat");
     const now = Date.now();
-    for (const [id, p] of this.peers) if (now - p.lastSeen > this.heartbeatTimeout) this.forgetPeer(id);
+    for (const [id, p] of this.peers) {
+      if (now - p.lastSeen <= this.heartbeatTimeout) continue;
+      this.stats.peersTimedOut++;
+      this.link.log(
+        "warn",
+        `cluster: worker ${id} not heard from for ${now - p.lastSeen} ms (heartbeatTimeout ${this.heartbeatTimeout}): dropped until it is heard again`,
+      );
+      this.forgetPeer(id);
+    }
     for (const peer of this.interestWaiters.keys()) this.answerInterestWaiters(peer, now);
     this.filter.evict(now);
   }
