@@ -9,6 +9,7 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { io as ioClient, type Socket as ClientSocket } from "socket.io-client";
 import { createClusterAdapter, Emitter, Server, type Socket } from "../src/index.ts";
+import type { ClusterNode } from "../src/cluster/node.ts";
 import {
   connect,
   EmbeddedBackend,
@@ -239,7 +240,8 @@ function recoverySuite(name: string, makeBackend: () => Promise<Backend>, skip: 
         await until(() => got.includes(last), "C's last event");
         const lost = expected.filter((k) => !got.includes(k)).length;
         const twice = got.length - new Set(got).size;
-        t.diagnostic(`${expected.length} events through 6 handovers: ${lost} lost, ${twice} twice`);
+        const timedOut = [A, B, C].map((w) => (w.io.sockets.adapter as unknown as { node: ClusterNode }).node.stats.peersTimedOut);
+        t.diagnostic(`${expected.length} events through 6 handovers: ${lost} lost, ${twice} twice; peers timed out (A, B, C): ${timedOut.join(", ")}`);
         assert.deepEqual({ lost, twice }, { lost: 0, twice: 0 }, `of ${expected.length} events`);
         assert.deepEqual(got, expected);
       } finally {
