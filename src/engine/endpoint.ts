@@ -1,12 +1,10 @@
-// The Engine.IO endpoint on a uWS app: the WebSocket upgrade (checks, allowRequest, origins,
-// refusals with Engine.IO's error codes, the upgrade probe of a polling session, here or moving it
-// from another worker), the HTTP side
-// (polling-requests.ts), one session per client, the heartbeat, the connect timeout sweep, and
-// listen/close. Knows no rooms and no Socket class: namespaces are reached through the
-// SessionHost's `namespaceFor`.
-import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket, type us_listen_socket } from "./uws.ts";
-import { admit, originAllowed } from "./admission.ts";
-import { compressionFor, type PerMessageDeflate } from "./app.ts";
+// The Engine.IO endpoint on a uWS app: its sessions (one per client) and their ends, the routes on
+// its path (the WebSocket side in websocket-requests.ts, the HTTP side in polling-requests.ts, a 404
+// elsewhere), the heartbeat, the connect timeout sweep, the connection limits, refusals as
+// Engine.IO's `connection_error`, the owner's side of a session moving to another worker
+// (SessionOwner), and listen/close. Knows no rooms and no Socket class: namespaces are reached
+// through the SessionHost's `namespaceFor`.
+import uWS, { type HttpResponse, type TemplatedApp, type us_listen_socket } from "./uws.ts";
 import { encodeEngineOpen, ENGINE_PING } from "./codec.ts";
 import { CloseCode, Connection, type SessionHost, type SessionNamespace } from "./connection.ts";
 import { Heartbeat } from "./heartbeat.ts";
@@ -17,37 +15,23 @@ import type { Logger } from "./logger.ts";
 import { type PollingOptions, PollingRequests } from "./polling-requests.ts";
 import { PollingTransport } from "./polling-transport.ts";
 import { RATE_LIMIT_REASON, type InboundRateLimit } from "./rate-limit.ts";
-import { shared, UpgradeRequest, type RequestInfo } from "./request.ts";
-import { sessionCookie } from "./session-cookie.ts";
-import { RemoteUpgrade } from "./remote-upgrade.ts";
+import type { UpgradeRequest, RequestInfo } from "./request.ts";
 import type { ForwardedRequest, ForwardedResponse, MovedSession, SessionOwner, SessionRouter } from "./session-router.ts";
 import { closeInSlices } from "./slices.ts";
 import { type EngineLimit, EngineStats, type RefusalCause, type RefusalReason } from "./stats.ts";
-import { WebSocketTransport } from "./transport.ts";
-import { UpgradeProbe } from "./upgrade-probe.ts";
+import type { WebSocketTransport } from "./transport.ts";
+import { type WebSocketOptions, WebSocketRequests } from "./websocket-requests.ts";
 
 export type { RequestInfo };
 
-export interface EndpointOptions extends PollingOptions {
-  /** URL path of the endpoint, without a trailing slash. */
-  path: string;
-  pingInterval: number;
-  pingTimeout: number;
+export interface EndpointOptions extends PollingOptions, WebSocketOptions {
   /** Largest message (WebSocket frame, polling POST body) a client may send: maxHttpBufferSize. */
   maxPayload: number;
-  connectTimeout: number;
-  maxBackpressure: number;
   /** "polling" and/or "websocket". */
   transports: readonly ("polling" | "websocket")[];
-  /** Whether a polling session may upgrade to a WebSocket. */
-  allowUpgrades: boolean;
-  /** Milliseconds an upgrade probe may take before it is abandoned. */
-  upgradeTimeout: number;
-  /** The app serves TLS (handshake.secure). */
-  secure?: boolean;
-  /** Take the client's address and scheme from X-Forwarded-For / X-Forwarded-Proto. */
-  trustProxy?: boolean;
-  perMessageDeflate?: PerMessageDeflate;
+  pingInterval: number;
+  pingTimeout: number;
+  connectTimeout: number;
   /** Share the port with other processes (SO_REUSEPORT); otherwise listen exclusively. */
   reusePort?: boolean;
   /** An allowRequest that has not called back after this many ms is taken as a refusal (503). */
@@ -55,25 +39,6 @@ export interface EndpointOptions extends PollingOptions {
   maxConnections: number;
   maxConnectionsPerIp: number;
   inboundRateLimit: InboundRateLimit | null;
-}
-
-interface UpgradeData {
-  /** From upgrade to open only: then the connection holds it. */
-  request: UpgradeRequest | null;
-  /** Chosen at the upgrade when a session cookie must carry it. */
-  sid?: string;
-  connection?: Connection;
-  /** A WebSocket opened to upgrade this polling session, from upgrade to open. */
-  probeOf?: Connection;
-  /** A WebSocket opened to move here a polling session of worker `owner`, from upgrade to open. */
-  moveOf?: { owner: string; sid: string; request: UpgradeRequest };
-  /** This WebSocket moves a session here (its reservedFor is released if it never becomes one). */
-  moved?: true;
-  /** The probe running on this WebSocket, until the switch. */
-  probe?: UpgradeProbe | RemoteUpgrade;
-  /** The client address a new session's place in the connection limits is reserved under, from
-   *  the upgrade to open (then the connection holds it). */
-  reservedFor?: string;
 }
 
 /** How long a closed polling session's close packet waits for the next poll (Engine.IO's closeTimeout). */
@@ -102,6 +67,7 @@ export class Endpoint implements SessionHost, SessionOwner {
   /** Sessions on the polling transport, by sid (a WebSocket session needs no lookup). */
   private readonly pollingSessions = new Map<string, Connection>();
   private readonly polling: PollingRequests;
+  private readonly websockets: WebSocketRequests;
   /** Sessions with no namespace connected yet, with when they opened (kept here, not on every
    *  connection: it matters only until the first CONNECT). */
   private readonly awaitingNamespace = new Map<Connection, number>();
@@ -127,6 +93,7 @@ export class Endpoint implements SessionHost, SessionOwner {
     );
     this.limits = new ConnectionLimits(opts, logger);
     this.polling = new PollingRequests(opts, this);
+    this.websockets = new WebSocketRequests(opts, this);
     this.routes();
   }
 
@@ -298,30 +265,7 @@ export class Endpoint implements SessionHost, SessionOwner {
 
   private routes(): void {
     const pattern = this.opts.path + "/*";
-    this.app.ws<UpgradeData>(pattern, {
-      maxPayloadLength: this.opts.maxPayload,
-      // uWS's own cut (no close frame) sits above ours: see startBackpressureSweep.
-      maxBackpressure: this.opts.maxBackpressure + backpressureCushion(this.opts.maxBackpressure),
-      closeOnBackpressureLimit: 1,
-      idleTimeout: 0, // the Engine.IO heartbeat detects dead peers
-      compression: compressionFor(this.opts.perMessageDeflate),
-      sendPingsAutomatically: false,
-      upgrade: (res, req, context) => this.onUpgrade(res, req, context),
-      open: (ws) => this.onOpen(ws),
-      message: (ws, message, isBinary) => {
-        const data = ws.getUserData();
-        // A probe first: a session moving here has its connection before its sockets are back.
-        if (data.probe !== undefined) data.probe.onMessage(message, isBinary);
-        else data.connection?.onMessage(message, isBinary);
-      },
-      close: (ws) => {
-        const data = ws.getUserData();
-        data.probe?.onClose();
-        if (data.connection !== undefined) data.connection.onTransportClosed("transport close");
-        // A move that never became a session gives its place in the limits back.
-        else if (data.moved && data.reservedFor !== undefined) this.releaseConnection(data.reservedFor);
-      },
-    });
+    this.websockets.route(this.app, pattern);
     // Everything else on the path: polling, CORS preflights, and Engine.IO's errors.
     this.app.any(pattern, (res, req) => this.polling.onRequest(res, req));
     this.notFoundRoute();
@@ -331,117 +275,6 @@ export class Endpoint implements SessionHost, SessionOwner {
    *  a word). Registered as a catch-all, so the endpoint's own routes take precedence. */
   private notFoundRoute(): void {
     this.app.any("/*", (res) => refuse(res, HttpError.NOT_FOUND));
-  }
-
-  private onUpgrade(res: HttpResponse, req: HttpRequest, context: uWS.us_socket_context_t): void {
-    const headers: Record<string, string> = {};
-    let origins = 0;
-    // Interned, but for the WebSocket key: unique per connection, it would only churn the table.
-    req.forEach((k, v) => {
-      if (k === "origin") origins++;
-      headers[k] = k === "sec-websocket-key" ? v : shared(v);
-    });
-    const proxied = this.opts.trustProxy ? forwarded(headers) : null;
-    const request = new UpgradeRequest(
-      shared(req.getMethod().toUpperCase()),
-      shared(req.getUrl()),
-      shared(req.getQuery() ?? ""), // usually "EIO=4&transport=websocket", the same for everyone
-      headers,
-      shared(proxied?.address ?? Buffer.from(res.getRemoteAddressAsText()).toString()),
-      proxied?.secure ?? !!this.opts.secure,
-    );
-    const query = request.query;
-    if (query.EIO !== "4") return this.refuse(res, request, HttpError.UNSUPPORTED_PROTOCOL, "protocol");
-    if (query.transport !== "websocket" || !this.opts.transports.includes("websocket"))
-      return this.refuse(res, request, HttpError.UNKNOWN_TRANSPORT, "protocol", `this server serves the transports ${JSON.stringify(this.opts.transports)}`);
-    // Which of two Origin headers would a check believe? Neither: refuse the ambiguity.
-    if (origins > 1) return this.refuse(res, request, HttpError.BAD_REQUEST, "ambiguous_origin", "more than one Origin header");
-    const key = headers["sec-websocket-key"] ?? "";
-    const protocol = headers["sec-websocket-protocol"] ?? "";
-    const extensions = headers["sec-websocket-extensions"] ?? "";
-    if (query.sid !== undefined) {
-      const owner = this.pollingSessions.has(query.sid) ? null : (this.sessionRouter?.ownerOf(query.sid) ?? null);
-      if (owner !== null)
-        return this.onMoveUpgrade(res, request, owner, query.sid, (reservedFor) =>
-          res.upgrade<UpgradeData>({ request: null, moveOf: { owner, sid: query.sid!, request }, reservedFor }, key, protocol, extensions, context),
-        );
-      return this.onProbeUpgrade(res, request, query.sid, (probeOf) =>
-        res.upgrade<UpgradeData>({ request: null, probeOf }, key, protocol, extensions, context),
-      );
-    }
-
-    const cookie = this.opts.cookie;
-    const accept = () => {
-      // The sid is chosen at open; a session cookie needs it now, so it is chosen here instead.
-      if (cookie) {
-        const sid = this.generateId(request);
-        res.writeStatus("101 Switching Protocols").writeHeader("Set-Cookie", sessionCookie(cookie, sid));
-        return res.upgrade<UpgradeData>({ request, sid, reservedFor: address }, key, protocol, extensions, context);
-      }
-      res.upgrade<UpgradeData>({ request, reservedFor: address }, key, protocol, extensions, context);
-    };
-    if (!originAllowed(this.opts, headers.origin)) return this.refuse(res, request, HttpError.FORBIDDEN, "origin", "origin not allowed");
-    const address = request.remoteAddress;
-    const limited = this.reserveConnection(address);
-    if (limited !== null) return this.refuse(res, request, HttpError.SERVICE_UNAVAILABLE, limited.cause, limited.detail);
-    if (!this.opts.allowRequest) return accept();
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-      this.releaseConnection(address);
-    });
-    admit(
-      this.opts,
-      request,
-      () => aborted,
-      (refusal) =>
-        res.cork(() => {
-          if (refusal === null) return accept();
-          this.releaseConnection(address);
-          if (refusal.timedOut) this.refuse(res, request, HttpError.SERVICE_UNAVAILABLE, refusal.cause, refusal.reason);
-          else this.refuse(res, request, HttpError.FORBIDDEN, refusal.cause, refusal.reason || undefined);
-        }),
-      this.logger,
-    );
-  }
-
-  /** A WebSocket for an existing polling session: the upgrade probe (upgrade-probe.ts). */
-  private onProbeUpgrade(res: HttpResponse, request: UpgradeRequest, sid: string, accept: (conn: Connection) => void): void {
-    const conn = this.pollingSessions.get(sid);
-    const transport = conn?.transport;
-    if (!(transport instanceof PollingTransport)) return this.refuse(res, request, HttpError.UNKNOWN_SID, "protocol");
-    if (!this.opts.allowUpgrades) return this.refuse(res, request, HttpError.BAD_REQUEST, "protocol", "upgrades are disabled (allowUpgrades: false)");
-    if (transport.probing || transport.closed)
-      return this.refuse(res, request, HttpError.BAD_REQUEST, "protocol", "an upgrade of this session is already in progress");
-    if (!originAllowed(this.opts, request.headers.origin)) return this.refuse(res, request, HttpError.FORBIDDEN, "origin", "origin not allowed");
-    transport.probing = true;
-    accept(conn!);
-  }
-
-  /** A WebSocket for a polling session of another worker: the session moves here (remote-upgrade.ts)
-   *  if it takes a place in this worker's limits; refused otherwise (code 3: the probe fails and
-   *  the client goes on polling through any worker; code 1 would tell it its session is gone). */
-  private onMoveUpgrade(res: HttpResponse, request: UpgradeRequest, owner: string, sid: string, accept: (reservedFor: string) => void): void {
-    if (!this.opts.allowUpgrades) return this.refuse(res, request, HttpError.BAD_REQUEST, "protocol", "upgrades are disabled (allowUpgrades: false)");
-    if (!this.sessionsMovable)
-      return this.refuse(
-        res,
-        request,
-        HttpError.BAD_REQUEST,
-        "protocol",
-        "the session lives on another worker and moves only with connectionStateRecovery: it stays on polling",
-      );
-    if (!originAllowed(this.opts, request.headers.origin)) return this.refuse(res, request, HttpError.FORBIDDEN, "origin", "origin not allowed");
-    const address = request.remoteAddress;
-    if (this.reserveConnection(address) !== null)
-      return this.refuse(
-        res,
-        request,
-        HttpError.BAD_REQUEST,
-        "protocol",
-        `this worker is at its connection limits: session ${sid} stays on polling with ${owner}`,
-      );
-    accept(address);
   }
 
   /** Answers Engine.IO's error and reports it (Engine.IO's `connection_error`). */
@@ -461,63 +294,21 @@ export class Endpoint implements SessionHost, SessionOwner {
     this.onConnectionError?.({ req, code: error.code, message: error.message, context: detail ? { detail } : {} });
   }
 
-  private onOpen(ws: WebSocket<UpgradeData>): void {
-    const data = ws.getUserData();
-    const transport = new WebSocketTransport(ws, this.opts.maxBackpressure);
-    if (data.probeOf) return this.onProbeOpen(ws, data, transport);
-    if (data.moveOf) return this.onMoveOpen(data, transport);
-    const sid = data.sid ?? this.generateId(data.request!);
-    const address = data.request!.remoteAddress;
-    const conn = new Connection(this, transport, sid, data.request!);
-    conn.limitedAs = data.reservedFor ?? null;
+  /** WebSocketHost: a new session on its WebSocket. */
+  openWebSocketSession(transport: WebSocketTransport, sid: string, request: UpgradeRequest, limitedAs: string | null): Connection {
+    const conn = new Connection(this, transport, sid, request);
+    conn.limitedAs = limitedAs;
     this.awaitNamespace(conn);
-    data.request = null;
-    data.connection = conn;
     this.connections.add(conn);
     this.stats.opened++;
-    this.logger.debug({ sid, address, transport: transport.name }, "connection opened");
+    this.logger.debug({ sid, address: request.remoteAddress, transport: transport.name }, "connection opened");
     transport.sendControl(this.openPacket(sid, []));
+    return conn;
   }
 
-  private onProbeOpen(ws: WebSocket<UpgradeData>, data: UpgradeData, transport: WebSocketTransport): void {
-    const conn = data.probeOf!;
-    data.probeOf = undefined;
-    const polling = conn.transport;
-    if (!(polling instanceof PollingTransport) || polling.closed) {
-      if (polling instanceof PollingTransport) polling.probing = false;
-      return ws.end(CloseCode.NORMAL, "session closed");
-    }
-    data.probe = new UpgradeProbe(conn, polling, transport, this.opts.upgradeTimeout, () => {
-      data.probe = undefined;
-      data.connection = conn;
-    });
-  }
-
-  private onMoveOpen(data: UpgradeData, transport: WebSocketTransport): void {
-    const { owner, sid, request } = data.moveOf!;
-    data.moveOf = undefined;
-    data.moved = true;
-    const router = this.sessionRouter;
-    if (router === null) return transport.close(CloseCode.NORMAL, "session closed");
-    const move = new RemoteUpgrade(router, owner, sid, transport, this.opts.upgradeTimeout, (moved, done) => {
-      const conn = this.adoptSession(transport, sid, request, data.reservedFor ?? null, moved);
-      data.reservedFor = undefined;
-      data.connection = conn;
-      conn.adopt(moved.sockets, (ok) => {
-        if (!ok) conn.close("transport close", CloseCode.INTERNAL_ERROR, "the session could not be restored here");
-        done(ok);
-      });
-    });
-    move.onAdopted = (held) => {
-      data.probe = undefined;
-      for (const [message, isBinary] of held) data.connection?.onMessage(message, isBinary);
-    };
-    data.probe = move;
-  }
-
-  /** A session moved here from another worker, on its new WebSocket: what the owner's polling had
-   *  not delivered goes out first. */
-  private adoptSession(transport: WebSocketTransport, sid: string, request: UpgradeRequest, limitedAs: string | null, moved: MovedSession): Connection {
+  /** WebSocketHost: a session moved here from another worker, on its new WebSocket: what the
+   *  owner's polling had not delivered goes out first. */
+  adoptMovedSession(transport: WebSocketTransport, sid: string, request: UpgradeRequest, limitedAs: string | null, moved: MovedSession): Connection {
     const conn = new Connection(this, transport, sid, request);
     conn.limitedAs = limitedAs;
     this.connections.add(conn);
@@ -570,25 +361,9 @@ export class Endpoint implements SessionHost, SessionOwner {
   }
 }
 
-/** The client's address and scheme as a trusted proxy reports them (the first X-Forwarded-For
- *  entry is the client; X-Forwarded-Proto "https" means TLS ended at the proxy). */
-function forwarded(headers: Record<string, string>): { address?: string; secure?: boolean } {
-  const xff = headers["x-forwarded-for"];
-  const proto = headers["x-forwarded-proto"];
-  return {
-    address: xff ? xff.split(",")[0].trim() || undefined : undefined,
-    secure: proto ? proto.split(",")[0].trim().toLowerCase() === "https" : undefined,
-  };
-}
-
 /** The limit behind a refusal, for `roomgate_limits_hit_total`. */
 const LIMIT_OF_CAUSE: Partial<Record<RefusalCause, EngineLimit>> = {
   max_connections: "maxConnections",
   max_connections_per_ip: "maxConnectionsPerIp",
   allow_request_timeout: "allowRequestTimeout",
 };
-
-/** Room between our backpressure cut and uWS's: a second's native publishes can land in between. */
-function backpressureCushion(maxBackpressure: number): number {
-  return Math.max(1024 * 1024, maxBackpressure);
-}
