@@ -1,15 +1,17 @@
 // Polling without sticky sessions: two workers (two Servers in this process, each with its own
-// cluster node, over the embedded relay). A polling request that reaches the worker that does not
-// hold its session is forwarded to the owner and answered back; an upgrade there is refused and the
-// client goes on polling. First on the wire, each worker on its own port so that the test picks the
-// worker; then 250 socket.io-clients against both workers on ONE port (SO_REUSEPORT: the kernel
-// spreads the TCP connections), every broadcast delivered exactly once.
+// cluster node, over the embedded relay or a real nats-server). A polling request that reaches the
+// worker that does not hold its session is forwarded to the owner and answered back. An upgrade
+// there moves the session with connectionStateRecovery (same id, rooms, data; nothing lost or
+// doubled), and is refused without it (the client goes on polling). First on the wire, each worker
+// on its own port so that the test picks the worker; then 250 socket.io-clients against both workers
+// on ONE port (SO_REUSEPORT: the kernel spreads the TCP connections), every broadcast delivered
+// exactly once, and with recovery every default client ends on WebSocket.
 import { test, after, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { io as ioClient, type Socket as ClientSocket } from "socket.io-client";
 import { createClusterAdapter, Relay, Server, type ServerOptions, type Socket } from "../src/index.ts";
 import type { SessionForwarding } from "../src/cluster/session-forwarding.ts";
-import { freePort, sleep, until } from "./helpers/cluster.ts";
+import { freePort, NatsServerBackend, natsServerAvailable, sleep, until } from "./helpers/cluster.ts";
 import { http, POLLING } from "./helpers/polling.ts";
 import { RawWebSocket } from "./helpers/raw-ws.ts";
 
@@ -18,14 +20,16 @@ const relayPort = await freePort();
 await relay.listen(relayPort, "127.0.0.1");
 after(() => relay.close());
 
-async function worker(port: number, opts: ServerOptions = {}): Promise<Server> {
+const embedded = `nats://127.0.0.1:${relayPort}`;
+
+async function worker(port: number, opts: ServerOptions = {}, servers = embedded): Promise<Server> {
   const io = new Server({
     reusePort: true,
     // Both workers share this process's event loop: after a stall (250 clients connecting on a
     // busy 2-core box) a worker's timer can run before it reads the other's heartbeats, so a short
     // heartbeatTimeout would drop a live peer (and, until it is back, its room interest and its
     // sessions' forwarding).
-    adapter: createClusterAdapter({ servers: `nats://127.0.0.1:${relayPort}`, heartbeatInterval: 100, heartbeatTimeout: 5000, requestTimeout: 2000 }),
+    adapter: createClusterAdapter({ servers, heartbeatInterval: 100, heartbeatTimeout: 5000, requestTimeout: 2000 }),
     logger: "warn",
     ...opts,
   });
@@ -110,10 +114,23 @@ test("polls and POSTs through the other worker reach the session's owner; its up
   }
 });
 
-test("with connectionStateRecovery, a polling session whose WebSocket lands on the other worker moves there: same id, rooms and data; nothing lost, nothing twice", async () => {
+const moveTest =
+  "with connectionStateRecovery, a polling session whose WebSocket lands on the other worker moves there: same id, rooms and data; nothing lost, nothing twice";
+test(`${moveTest} (embedded relay)`, () => moveOnTheWire(embedded));
+test(`${moveTest} (nats-server)`, { skip: natsServerAvailable() ? false : "nats-server is not installed" }, async () => {
+  const nats = await NatsServerBackend.create();
+  await nats.start();
+  try {
+    await moveOnTheWire(nats.url);
+  } finally {
+    await nats.stop();
+  }
+});
+
+async function moveOnTheWire(servers: string): Promise<void> {
   const [portA, portB] = [await freePort(), await freePort()];
-  const A = await worker(portA, { connectionStateRecovery: {} });
-  const B = await worker(portB, { connectionStateRecovery: {} });
+  const A = await worker(portA, { connectionStateRecovery: {} }, servers);
+  const B = await worker(portB, { connectionStateRecovery: {} }, servers);
   try {
     await seeEachOther(A, B);
     const events: string[] = [];
@@ -192,7 +209,7 @@ test("with connectionStateRecovery, a polling session whose WebSocket lands on t
   } finally {
     await Promise.all([A.close(), B.close()]);
   }
-});
+}
 
 test("250 clients on two workers sharing one port, no sticky sessions: every broadcast exactly once", (t) => fanOut(t, false));
 
