@@ -377,3 +377,37 @@ test("a client cut off in the middle of its upgrade gets the events of its last 
     await h.close();
   }
 });
+
+test("a polling client closed by the server with events still buffered recovers each of them once", async () => {
+  const h = await startServer({ connectionStateRecovery: {} });
+  try {
+    let n = 0;
+    for (let round = 0; round < 5; round++) {
+      const c = await h.connected("/", { transports: ["polling"], reconnection: true, reconnectionDelay: 10, reconnectionDelayMax: 20 });
+      const got: number[] = [];
+      c.on("m", (k: number) => got.push(k));
+      const s = h.io.sockets.sockets.get(c.id!)!;
+      s.join("r");
+      const sent: number[] = [];
+      // Buffered (the client polls again only after the CONNECT reply's poll), then the close: the
+      // events go out in one poll response, the close packet in the next (as Engine.IO does). In one
+      // response, socket.io-client closes before it dispatches them and reconnects without their offset.
+      for (let i = 0; i < 5; i++) {
+        sent.push(n);
+        h.io.to("r").emit("m", n++);
+      }
+      const back = once<[Socket]>(h.io, "connection");
+      s.conn.close();
+      const [again] = await back;
+      assert.equal(again.recovered, true, `round ${round}: recovered`);
+      if (!c.connected) await once(c, "connect");
+      sent.push(n);
+      h.io.to("r").emit("m", n++);
+      await barrier(again, c);
+      assert.deepEqual(got, sent, `round ${round}: every event once, in order`);
+      c.disconnect();
+    }
+  } finally {
+    await h.close();
+  }
+});

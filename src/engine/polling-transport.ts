@@ -61,6 +61,8 @@ export class PollingTransport implements Transport {
    *  can pause polling and finish the upgrade. */
   private releasing = false;
   private finished = false;
+  /** Closed with frames still buffered: they go out first, the close packet in the next poll. */
+  private closePending = false;
   private closeTimer: NodeJS.Timeout | null = null;
 
   private readonly maxBuffered: number;
@@ -133,12 +135,18 @@ export class PollingTransport implements Transport {
     this.sendTextNow(text);
   }
 
-  /** Ends the session: the close packet goes out with the next poll (or this one). */
+  /** Ends the session: what is buffered goes out with the next poll (or this one), the close packet
+   *  with the poll after it, as Engine.IO does. In the same response, socket.io-client would close
+   *  before it dispatches the events (it hands packets to its sockets a tick later), buffer them for
+   *  its next connect, and reconnect without their offset: with connection-state recovery every one
+   *  of them came twice (measured: 100 of 100 events in 20 rounds, see the closing note of issue #15). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.buffer.push(CLOSE);
-    if (this.poll) return this.answerPoll();
+    if (this.buffer.length > 0) this.closePending = true;
+    else this.buffer.push(CLOSE);
+    if (this.poll) this.answerPoll();
+    if (this.finished) return;
     this.closeTimer = setTimeout(() => this.finish(), this.opts.closeTimeout);
     this.closeTimer.unref();
   }
@@ -148,6 +156,7 @@ export class PollingTransport implements Transport {
   private fail(reason: string): void {
     if (this.finished) return;
     this.closed = true;
+    this.closePending = false;
     this.buffer = [CLOSE];
     this.buffered = 0;
     if (this.poll) this.answerPoll();
@@ -190,7 +199,7 @@ export class PollingTransport implements Transport {
       this.poll = null;
       this.fail("poll request closed prematurely");
     };
-    if (this.buffer.length > 0 || this.releasing) this.answerPoll();
+    if (this.buffer.length > 0 || this.releasing || this.closePending) this.answerPoll();
   }
 
   /** A POST carrying packets. */
@@ -233,6 +242,10 @@ export class PollingTransport implements Transport {
   private answerPoll(): void {
     const { ex, headers, encoding } = this.poll!;
     this.poll = null;
+    if (this.buffer.length === 0 && this.closePending) {
+      this.closePending = false;
+      this.buffer.push(CLOSE);
+    }
     const frames = this.buffer;
     this.buffer = [];
     this.buffered = 0;
@@ -243,7 +256,7 @@ export class PollingTransport implements Transport {
       // Off the event loop (zlib's thread pool); the client sends no next poll before this answer.
       (encoding === "gzip" ? gzip : deflate)(body, (err, compressed) => respond(ex, headers, err ? body : compressed, err ? null : encoding));
     }
-    if (this.closed) this.finish();
+    if (this.closed && !this.closePending) this.finish();
   }
 
   private finish(): void {
