@@ -140,6 +140,7 @@ async function moveOnTheWire(servers: string): Promise<void> {
       onA = s;
       s.join("room");
       s.data = { name: "kept" };
+      s.on("disconnecting", () => events.push(`A: disconnecting, moved ${s.moved}`));
       s.on("disconnect", (reason) => events.push(`A: disconnect (${reason})`));
     });
     B.on("connection", (s) => {
@@ -200,7 +201,7 @@ async function moveOnTheWire(servers: string): Promise<void> {
     assert.equal(onB!.id, socketId, "same id");
     assert.deepEqual([...onB!.rooms].sort(), ["room", socketId].sort(), "same rooms");
     assert.deepEqual(onB!.data, { name: "kept" }, "same data");
-    assert.deepEqual(events, ["A: disconnect (transport close)", "B: connection, recovered true"]);
+    assert.deepEqual(events, ["A: disconnecting, moved true", "A: disconnect (transport close)", "B: connection, recovered true"]);
     assert.deepEqual([A.engineEndpoint.clientsCount, B.engineEndpoint.clientsCount], [0, 1]);
     assert.deepEqual([A.engineEndpoint.stats.movedOut, B.engineEndpoint.stats.movedIn], [1, 1]);
     // A poll on A for the session now gets "Session ID unknown": it lives on B.

@@ -100,6 +100,16 @@ export class Socket<
     return this.resume?.recovered ?? false;
   }
 
+  /** roomgate's: true from `disconnecting` on when the session is not ending but moving to another
+   *  worker (its WebSocket upgrade landed there): it goes on there, with `recovered === true`. An
+   *  application that tells others when a user leaves skips these. */
+  get moved(): boolean {
+    return this.movedAway === true;
+  }
+
+  /** Set at the move only: a field every socket carries would cost memory for a rare event. */
+  private declare movedAway?: true;
+
   /** @internal The private session id (connection-state recovery), or undefined when it is off. */
   get pid(): string | undefined {
     return this.resume?.pid;
@@ -420,6 +430,7 @@ export class Socket<
     const resume = this.resume!;
     resume.since = this.adapter.recovery!.position;
     const auth = this.handshake.auth;
+    this.movedAway = true;
     this.onclose("transport close");
     return { nsp: this.nsp.name, pid: resume.pid, auth };
   }

@@ -35,7 +35,8 @@ export default function roomsApp(io: Server): void {
   io.on("connection", (socket) => {
     const userId = socket.data.userId as string;
     socket.join(`user:${userId}`);
-    io.to(`user:${userId}`).except(socket.id).emit("device joined", { socketId: socket.id });
+    // A recovered socket (a reconnect, or a session moved from another worker) never left.
+    if (!socket.recovered) io.to(`user:${userId}`).except(socket.id).emit("device joined", { socketId: socket.id });
 
     socket.on("subscribe", (projectId: unknown, ack?: (r: unknown) => void) => {
       const reply = typeof ack === "function" ? ack : () => {};
@@ -61,6 +62,7 @@ export default function roomsApp(io: Server): void {
     });
 
     socket.on("disconnecting", () => {
+      if (socket.moved) return; // it goes on on another worker
       io.to(`user:${userId}`)
         .except(socket.id)
         .emit("device left", { socketId: socket.id, rooms: [...socket.rooms] });
