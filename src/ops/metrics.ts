@@ -59,6 +59,15 @@ export async function createMetrics(io: Server, opts: { defaultMetrics?: boolean
     return [...byTransport].map(([transport, n]) => [{ transport }, n]);
   });
   counter("roomgate_connections_opened_total", "Client sessions opened since start.", [], () => [[{}, engine.stats.opened]]);
+  counter(
+    "roomgate_sessions_moved_total",
+    "Polling sessions moved between workers at their WebSocket upgrade (cluster, connection-state recovery).",
+    ["direction"],
+    () => [
+      [{ direction: "in" }, engine.stats.movedIn],
+      [{ direction: "out" }, engine.stats.movedOut],
+    ],
+  );
   gauge("roomgate_namespaces", "Namespaces.", [], () => [[{}, io._nsps.size]]);
   gauge("roomgate_rooms", "Application rooms (a socket's own room excluded), by namespace.", ["namespace"], () =>
     [...io._nsps].map(([name, nsp]) => {

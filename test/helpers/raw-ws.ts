@@ -23,7 +23,7 @@ export class RawWebSocket {
   /** Opens a WebSocket to 127.0.0.1:port at `path`; rejects with the HTTP status line if refused. */
   static open(port: number, path: string, headers: Record<string, string> = {}, localAddress?: string): Promise<RawWebSocket> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ port, host: "127.0.0.1", localAddress });
+      const socket = connect({ port, host: "127.0.0.1", localAddress, noDelay: true });
       const key = randomBytes(16).toString("base64");
       const extra = Object.entries(headers)
         .map(([k, v]) => `${k}: ${v}\r\n`)
