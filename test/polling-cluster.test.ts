@@ -114,6 +114,37 @@ test("polls and POSTs through the other worker reach the session's owner; its up
   }
 });
 
+test("a probe on the other worker that ends before the switch: the owner holds its polls again, the session stays there", async () => {
+  const [portA, portB] = [await freePort(), await freePort()];
+  const A = await worker(portA, { connectionStateRecovery: {} });
+  const B = await worker(portB, { connectionStateRecovery: {} });
+  try {
+    await seeEachOther(A, B);
+    let onA: Socket | null = null;
+    A.on("connection", (s) => (onA = s));
+    const hs = await http(portA, "GET", POLLING);
+    const sid = JSON.parse(hs.body.slice(1)).sid as string;
+    await http(portA, "POST", `${POLLING}&sid=${sid}`, "40");
+    await poll(portA, sid);
+    await until(() => onA, "the socket on A");
+    const ws = await RawWebSocket.open(portB, `/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
+    ws.sendText("2probe");
+    await ws.waitText((t) => t === "3probe");
+    assert.equal((await http(portA, "GET", `${POLLING}&sid=${sid}`)).body, "6", "released while the probe runs");
+    ws.destroy();
+    await sleep(200); // B tells A the probe is off
+    // Held again: this poll carries the next event, not a noop.
+    const held = http(portA, "GET", `${POLLING}&sid=${sid}`);
+    await sleep(100);
+    onA!.emit("still", "here");
+    assert.match((await held).body, /^42\["still","here","[\w-]+\.\w+"\]$/); // with its recovery offset
+    assert.equal(onA!.connected, true);
+    assert.deepEqual([A.engineEndpoint.stats.movedOut, B.engineEndpoint.stats.movedIn], [0, 0]);
+  } finally {
+    await Promise.all([A.close(), B.close()]);
+  }
+});
+
 const moveTest =
   "with connectionStateRecovery, a polling session whose WebSocket lands on the other worker moves there: same id, rooms and data; nothing lost, nothing twice";
 test(`${moveTest} (embedded relay)`, () => moveOnTheWire(embedded));

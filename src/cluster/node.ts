@@ -377,6 +377,12 @@ export class ClusterNode {
     });
   }
 
+  /** @internal Tells worker `to` that the move of session `sid` is off (no answer expected). */
+  cancelMove(to: string, sid: string): void {
+    const msg: SessionMoveMessage = { v: V, type: "sessionMove", origin: this.id, requestId: "", sid, step: "cancel" };
+    this.publishEncoded(msg, { node: to });
+  }
+
   /** @internal Keeps a handler for responses to `requestId` for `ttlMs` (broadcast acks arrive late). */
   listen(requestId: string, ttlMs: number, onResponse: (msg: ResponseMessage) => void): void {
     const timer = setTimeout(() => this.pending.delete(requestId), ttlMs);

@@ -172,14 +172,15 @@ export interface MovedSocketWire {
 
 /** A polling session moves to the worker its WebSocket upgrade landed on (engine/remote-upgrade.ts),
  *  asked of its owner on the owner's subject with a reply subject: `prepare` (release its polls so
- *  the client can pause), then `take` (hand it off). Answered by `sessionMoved`. */
+ *  the client can pause), then `take` (hand it off), answered by `sessionMoved`; or `cancel` (the
+ *  probe ended before the switch), unanswered. */
 export interface SessionMoveMessage {
   v: number;
   type: "sessionMove";
   origin: string;
   requestId: string;
   sid: string;
-  step: "prepare" | "take";
+  step: "prepare" | "take" | "cancel";
 }
 
 /** A parked session handed to another worker, with the events it missed (each a frame list) and

@@ -28,7 +28,9 @@ export class SessionForwarding implements SessionRouter {
       const reply = (ok: boolean, moved?: MovedSession) =>
         node.respond(replyTo, { v: V, type: "sessionMoved", from: node.id, requestId: msg.requestId, ok, ...moved });
       if (typeof msg.sid !== "string") return reply(false);
+      if (msg.step === "cancel") return owner().cancelMove(msg.sid);
       if (msg.step === "prepare") return reply(owner().prepareMove(msg.sid));
+      if (msg.step !== "take") return reply(false);
       const moved = owner().handOff(msg.sid);
       if (moved) this.stats.movedOut++;
       reply(moved !== null, moved ?? undefined);
@@ -71,6 +73,10 @@ export class SessionForwarding implements SessionRouter {
 
   async prepareMove(owner: string, sid: string): Promise<boolean> {
     return (await this.node.askMove(owner, sid, "prepare"))?.ok === true;
+  }
+
+  cancelMove(owner: string, sid: string): void {
+    this.node.cancelMove(owner, sid);
   }
 
   async takeMove(owner: string, sid: string): Promise<MovedSession | null> {

@@ -88,7 +88,7 @@ export class Connection implements PollingSession {
   /** Kept by the endpoint's heartbeat wheel. */
   heartbeatBucket = -1;
   /** An upgrade probe in progress; ended with the session. */
-  probe: { abandon(): void } | null = null;
+  probe: { abandon(): void; move?: true } | null = null;
   private readonly budget: InboundBudget | null;
   /** The client address this session's place in the connection limits is counted under, until
    *  the endpoint gives it back. */
@@ -193,6 +193,7 @@ export class Connection implements PollingSession {
     polling.releasePolls(true);
     const timer = setTimeout(() => this.probe?.abandon(), timeoutMs);
     this.probe = {
+      move: true,
       abandon: () => {
         clearTimeout(timer);
         this.probe = null;
@@ -201,6 +202,12 @@ export class Connection implements PollingSession {
       },
     };
     return true;
+  }
+
+  /** The probe on the other worker ended before the switch: polls are held again (a client that
+   *  resumes polling would otherwise be answered at once, with a noop, poll after poll). */
+  cancelMove(): void {
+    if (this.probe?.move) this.probe.abandon();
   }
 
   /** The session leaves for another worker (prepareMove succeeded, the client sent `5` there): its

@@ -326,6 +326,11 @@ export class Endpoint implements SessionHost, SessionOwner {
     return this.pollingSessions.get(sid)?.prepareMove(this.opts.upgradeTimeout) ?? false;
   }
 
+  /** SessionOwner: that WebSocket's probe ended before the switch. */
+  cancelMove(sid: string): void {
+    this.pollingSessions.get(sid)?.cancelMove();
+  }
+
   /** SessionOwner: that WebSocket got the switch; the session leaves. */
   handOff(sid: string): MovedSession | null {
     const moved = this.pollingSessions.get(sid)?.handOff() ?? null;

@@ -58,6 +58,7 @@ export class RemoteUpgrade {
   /** The probing WebSocket closed before the move was done. */
   onClose(): void {
     this.ws.closed = true;
+    this.cancel();
     this.end();
   }
 
@@ -80,8 +81,14 @@ export class RemoteUpgrade {
 
   private abandon(reason: string): void {
     if (this.state === "taking" || this.state === "done") return;
+    this.cancel();
     this.end();
     if (!this.ws.closed) this.ws.close(1000, reason);
+  }
+
+  /** Before the switch, the owner may be releasing its polls for this probe: it stops. */
+  private cancel(): void {
+    if (this.state === "ready") this.router.cancelMove(this.owner, this.sid);
   }
 
   private end(): void {

@@ -55,6 +55,8 @@ export interface SessionOwner {
   /** The client switched to that WebSocket: the session leaves this worker (its sockets are parked
    *  for the new worker to restore), or null when it cannot. */
   handOff(sid: string): MovedSession | null;
+  /** The probe on the other worker ended before the switch: polls are held again. */
+  cancelMove(sid: string): void;
 }
 
 export interface SessionRouter {
@@ -71,4 +73,6 @@ export interface SessionRouter {
   prepareMove(owner: string, sid: string): Promise<boolean>;
   /** Takes session `sid` from `owner` (SessionOwner.handOff); null when it cannot or does not answer. */
   takeMove(owner: string, sid: string): Promise<MovedSession | null>;
+  /** Tells `owner` the probe ended before the switch (SessionOwner.cancelMove); no answer. */
+  cancelMove(owner: string, sid: string): void;
 }
