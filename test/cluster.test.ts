@@ -528,6 +528,65 @@ function unionSuite(name: string, makeBackend: () => Promise<Backend>, skip: str
       assert.equal(received(cB, "u4").length + received(cB, "pm").length + received(cBx, "pm").length, 3, "each delivered once");
     });
   });
+
+  // Missed heartbeats (a stall here or there) must not cost a peer its broadcasts: two servers in
+  // this process, a member of room "x" on B only, A broadcasts a union to it.
+  describe(`missed heartbeats over ${name}`, { skip, timeout: 30_000 }, () => {
+    let backend: Backend;
+    const servers: Server[] = [];
+    const clients: Client[] = [];
+    before(async () => {
+      backend = await makeBackend();
+      await backend.start();
+    });
+    after(async () => {
+      for (const c of clients) c.socket.disconnect();
+      for (const io of servers) await io.close();
+      await backend?.stop();
+    });
+
+    async function pair(heartbeatB: number): Promise<{ ioA: Server; b: Client; close: () => Promise<unknown> }> {
+      const opts = (heartbeatInterval: number) => ({ servers: backend.url, heartbeatInterval, heartbeatTimeout: 400, requestTimeout: 1000, log: () => {} });
+      const ioA = new Server({ adapter: createClusterAdapter(opts(100)) });
+      const ioB = new Server({ adapter: createClusterAdapter(opts(heartbeatB)) });
+      clusterApp(ioA, "A");
+      clusterApp(ioB, "B");
+      servers.push(ioA, ioB);
+      await ioA.listen(0, "127.0.0.1");
+      const b = await connect(await ioB.listen(0, "127.0.0.1"), "b", ["x"]);
+      clients.push(b);
+      return { ioA, b, close: () => Promise.all([ioA.close(), ioB.close()]) };
+    }
+
+    it("this worker's event loop stalls longer than heartbeatTimeout: its peers stay live and get its unions", async () => {
+      const { ioA, b, close } = await pair(100);
+      const node = (ioA.sockets.adapter as ClusterAdapter).node;
+      await until(async () => (await ioA.sockets.adapter.serverCount()) === 2, "A to see B");
+      const t = Date.now() + 700;
+      while (Date.now() < t); // B's heartbeats wait unread meanwhile
+      // Timers run first after the stall (A's heartbeat tick among them), then this broadcast.
+      await new Promise<void>((r) =>
+        setTimeout(() => {
+          ioA.to(["x", "nobody"]).emit("u", 1);
+          r();
+        }, 0),
+      );
+      await until(() => received(b, "u").length === 1, "the union");
+      assert.ok(node.stats.stalls >= 1, "the stall is counted");
+      assert.equal(node.stats.peersTimedOut, 0, "B is not timed out for A's stall");
+      await close();
+    });
+
+    it("a peer not heard from within heartbeatTimeout is no longer counted, but unions still reach its members", async () => {
+      const { ioA, b, close } = await pair(60_000); // B heartbeats once when it meets A, then stays silent
+      const node = (ioA.sockets.adapter as ClusterAdapter).node;
+      await until(() => node.stats.peersTimedOut === 1, "A to time B out");
+      assert.equal(await ioA.sockets.adapter.serverCount(), 1);
+      ioA.to(["x", "nobody"]).emit("u", 2);
+      await until(() => received(b, "u").length === 1, "the union");
+      await close();
+    });
+  });
 }
 
 // Three nats-server processes routed into one NATS cluster, a worker on each; one server is killed

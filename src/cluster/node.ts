@@ -80,6 +80,8 @@ export interface NodeAdapter {
 interface Peer {
   lastSeen: number;
   nsps: Set<string>;
+  /** Counted (and logged) as timed out since last heard from. */
+  timedOut?: boolean;
 }
 
 interface Pending {
@@ -97,6 +99,12 @@ interface InterestWaiter {
 
 /** A peer's interest is asked for again (a hello to its subject) at most this often. */
 const SYNC_RETRY_MS = 1000;
+
+/** A peer silent for this many heartbeatTimeouts is forgotten (its interest too); before that, a
+ *  timed-out peer no longer counts as live but unions still go to it by its last interest: a peer
+ *  that missed heartbeats because its event loop (or this one's) stalled keeps receiving what its
+ *  rooms are sent, while a dead one only costs publishes nobody receives. */
+const FORGET_AFTER_TIMEOUTS = 5;
 
 export class ClusterNode {
   /** Also the first characters of this worker's socket ids (protocol.ts's ownerOf). */
@@ -120,7 +128,12 @@ export class ClusterNode {
   private readonly settling = new Map<string, Promise<void>>();
   private readonly maxRoomSubjects: number;
   private readonly heartbeatTimeout: number;
+  private readonly heartbeatInterval: number;
   private readonly timer: NodeJS.Timeout;
+  private lastTick = Date.now();
+  /** Since when this worker's event loop has been running on time (see tick): a peer's silence
+   *  counts from here at the earliest, as heartbeats that came during a stall are still unread. */
+  private listeningSince = 0;
   private seq = 0;
   private closing: Promise<void> | null = null;
   /** Serves the polling requests other workers forward here (session-forwarding.ts). */
@@ -136,9 +149,13 @@ export class ClusterNode {
     broadcastsOut: 0,
     requestsIn: 0,
     interestSyncs: 0,
-    /** Peers dropped because no heartbeat came within heartbeatTimeout (an event-loop stall here or
-     *  there, or a dead worker): until heard again, their interest is forgotten and unions skip them. */
+    /** Peers not heard from within heartbeatTimeout while this worker was listening (a stall there,
+     *  or a dead worker): until heard again they are not live (serverCount, requests), but unions
+     *  still go to them; forgotten after FORGET_AFTER_TIMEOUTS × heartbeatTimeout. */
     peersTimedOut: 0,
+    /** Ticks that came more than heartbeatTimeout late (this worker's event loop stalled): peers'
+     *  heartbeats from meanwhile are still unread, so no peer times out until heartbeatTimeout after. */
+    stalls: 0,
     /** Outages reported as "cluster-gap", the messages they lost (ClusterGap's unconfirmed and
      *  dropped, summed) and their length. */
     gaps: 0,
@@ -149,6 +166,7 @@ export class ClusterNode {
 
   constructor(opts: ClusterOptions, transport: ClusterTransport = new NatsTransport(opts)) {
     const interval = opts.heartbeatInterval ?? 5000;
+    this.heartbeatInterval = interval;
     this.heartbeatTimeout = opts.heartbeatTimeout ?? 2 * interval + 1000;
     this.requestTimeout = opts.requestTimeout ?? 5000;
     this.handoverTimeout = opts.handoverTimeout ?? 3000;
@@ -201,8 +219,13 @@ export class ClusterNode {
   livePeers(nsp?: string): string[] {
     const now = Date.now();
     const out: string[] = [];
-    for (const [id, p] of this.peers) if (now - p.lastSeen <= this.heartbeatTimeout && (nsp === undefined || p.nsps.has(nsp))) out.push(id);
+    for (const [id, p] of this.peers) if (this.silence(p, now) <= this.heartbeatTimeout && (nsp === undefined || p.nsps.has(nsp))) out.push(id);
     return out;
+  }
+
+  /** How long a peer has been silent while this worker was listening. */
+  private silence(p: Peer, now: number): number {
+    return now - Math.max(p.lastSeen, this.listeningSince);
   }
 
   /** @internal This worker now has local members in `room`: receive its broadcasts. Its own
@@ -231,7 +254,10 @@ export class ClusterNode {
    */
   interestAcknowledged(nsp: string): Promise<number> {
     this.flushInterest();
-    const peers = this.livePeers(nsp);
+    // Timed-out peers too: one that stalled may publish as soon as it wakes, and must route by
+    // this interest by then (a dead one costs this wait up to requestTimeout, until forgotten).
+    const peers: string[] = [];
+    for (const [id, p] of this.peers) if (p.nsps.has(nsp)) peers.push(id);
     if (peers.length === 0) return Promise.resolve(0);
     const msg: RequestMessage = { v: V, type: "interestCheck", origin: this.id, requestId: randomBytes(8).toString("hex"), nsp, ver: this.local.ver };
     return new Promise((resolve) => this.request(msg, peers, this.requestTimeout, (r) => r.type === "interestAck", resolve));
@@ -400,7 +426,7 @@ export class ClusterNode {
   /** @internal Whether worker `id` is a live peer (heard from within heartbeatTimeout). */
   isLivePeer(id: string): boolean {
     const p = this.peers.get(id);
-    return p !== undefined && Date.now() - p.lastSeen <= this.heartbeatTimeout;
+    return p !== undefined && this.silence(p, Date.now()) <= this.heartbeatTimeout;
   }
 
   /** @internal Sends a forwarded HTTP request to worker `to`; resolves to its answer, or to null
@@ -554,14 +580,28 @@ export class ClusterNode {
   private tick(): void {
     this.presence("heartbeat");
     const now = Date.now();
+    // Timers run before the poll phase: after a stall, this tick comes before the heartbeats that
+    // arrived meanwhile are read. Judging peers by them would time out every live one.
+    const late = now - this.lastTick - this.heartbeatInterval;
+    this.lastTick = now;
+    if (late > this.heartbeatTimeout) {
+      this.stats.stalls++;
+      this.listeningSince = now;
+      this.link.log("warn", `cluster: this worker's event loop stalled for ~${late} ms (heartbeatTimeout ${this.heartbeatTimeout})`);
+    }
     for (const [id, p] of this.peers) {
-      if (now - p.lastSeen <= this.heartbeatTimeout) continue;
-      this.stats.peersTimedOut++;
-      this.link.log(
-        "warn",
-        `cluster: worker ${id} not heard from for ${now - p.lastSeen} ms (heartbeatTimeout ${this.heartbeatTimeout}): dropped until it is heard again`,
-      );
-      this.forgetPeer(id);
+      const silent = this.silence(p, now);
+      if (silent > FORGET_AFTER_TIMEOUTS * this.heartbeatTimeout) {
+        this.link.log("warn", `cluster: worker ${id} not heard from for ${silent} ms: forgotten (its interest too)`);
+        this.forgetPeer(id);
+      } else if (silent > this.heartbeatTimeout && !p.timedOut) {
+        p.timedOut = true;
+        this.stats.peersTimedOut++;
+        this.link.log(
+          "warn",
+          `cluster: worker ${id} not heard from for ${silent} ms (heartbeatTimeout ${this.heartbeatTimeout}): not live until heard again (unions still go to it)`,
+        );
+      }
     }
     for (const peer of this.interestWaiters.keys()) this.answerInterestWaiters(peer, now);
     this.filter.evict(now);
