@@ -679,3 +679,33 @@ interestSuite("the embedded relay", EmbeddedBackend.create, false);
 interestSuite("a real nats-server", NatsServerBackend.create, HAS_NATS ? false : "nats-server is not installed");
 unionSuite("the embedded relay", EmbeddedBackend.create, false);
 unionSuite("a real nats-server", NatsServerBackend.create, HAS_NATS ? false : "nats-server is not installed");
+
+// A worker process answers while this one's event loop is stalled past the request's timeout: the
+// answer is read before the timeout is judged (timers run before the poll phase). nats-server runs
+// in its own process (the embedded relay would stall with this one).
+describe("a request answered during a stall", { skip: HAS_NATS ? false : "nats-server is not installed", timeout: 30_000 }, () => {
+  it("serverSideEmit counts the answer that came while the event loop was stalled past requestTimeout", async () => {
+    const backend = await NatsServerBackend.create();
+    await backend.start();
+    const B = await startWorker("B", backend.url);
+    const io = new Server({ adapter: createClusterAdapter({ servers: backend.url, heartbeatInterval: 100, requestTimeout: 300, log: () => {} }) });
+    try {
+      await io.listen(0, "127.0.0.1");
+      await until(async () => (await io.sockets.adapter.serverCount()) === 2, "the workers to see each other");
+      // From the check phase (setImmediate), so that the next phase to run after the stall is the
+      // timers'. The request is published at once; the NATS client writes it in a microtask.
+      await new Promise((r) => setImmediate(r));
+      const answers = new Promise<unknown[]>((resolve, reject) =>
+        io.serverSideEmit("who", 1, (err: Error | null, r: unknown[]) => (err ? reject(err) : resolve(r))),
+      );
+      await null;
+      const t = Date.now() + 600;
+      while (Date.now() < t); // B answers meanwhile
+      assert.deepEqual(await answers, [{ worker: "B", x: 1 }]);
+    } finally {
+      await io.close();
+      await B.kill();
+      await backend.stop();
+    }
+  });
+});

@@ -368,7 +368,9 @@ export class ClusterNode {
       this.pending.delete(msg.requestId);
       done(waiting.size);
     };
-    const timer = setTimeout(finish, timeoutMs);
+    // Timers run before the poll phase: after a stall, answers that came meanwhile are still unread
+    // when the timeout fires. Judged after this turn's input (setImmediate), they count.
+    const timer = setTimeout(() => setImmediate(finish), timeoutMs);
     this.pending.set(msg.requestId, {
       onResponse: (r) => {
         if (finished) return;

@@ -3,8 +3,9 @@
 // published to the session's rooms during the handover is lost or delivered twice:
 //   1. peek: the new worker asks the cluster who holds the session and learns its rooms;
 //   2. it subscribes to those rooms and announces its interest in them (the session's id room
-//      included, unless the id is its own), notes its own log position, and waits until every live
-//      peer serving the namespace has applied that interest (node.interestAcknowledged); only then
+//      included, unless the id is its own), notes its own log position, and waits until every peer
+//      it knows serving the namespace (timed-out ones too: a stalled worker publishes as soon as it
+//      wakes) has applied that interest (node.interestAcknowledged); only then
 //      does it ask the owner to take the session: the owner cuts there and hands over the state
 //      with the events it missed, each tagged with its origin and sequence number; the new worker
 //      then adds what its own log recorded for those rooms since the noted position, less the tags
