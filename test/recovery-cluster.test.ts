@@ -74,10 +74,7 @@ async function barrier(s: Socket, c: ClientSocket): Promise<void> {
   await done;
 }
 
-/** `handoverTodo`: the third-worker handover test still runs and reports, but as a todo: over a real
- *  nats-server it lost 27 of 1,418 events in 1 of ~7 full `npm test` runs under load (0 lost in 12
- *  runs alone); the cause is not found yet (issue #15). */
-function recoverySuite(name: string, makeBackend: () => Promise<Backend>, skip: string | false, handoverTodo: string | false = false) {
+function recoverySuite(name: string, makeBackend: () => Promise<Backend>, skip: string | false) {
   describe(`recovery across workers over ${name}`, { skip, timeout: 60_000 }, () => {
     let backend: Backend;
     before(async () => {
@@ -174,7 +171,7 @@ function recoverySuite(name: string, makeBackend: () => Promise<Backend>, skip: 
       }
     });
 
-    it("handovers back and forth while a third worker emits without pause: every event once, in order", { todo: handoverTodo }, async (t) => {
+    it("handovers back and forth while a third worker emits without pause: every event once, in order", async (t) => {
       const A = await worker(backend.url);
       const B = await worker(backend.url);
       const C = await worker(backend.url);
@@ -240,8 +237,12 @@ function recoverySuite(name: string, makeBackend: () => Promise<Backend>, skip: 
         await until(() => got.includes(last), "C's last event");
         const lost = expected.filter((k) => !got.includes(k)).length;
         const twice = got.length - new Set(got).size;
-        const timedOut = [A, B, C].map((w) => (w.io.sockets.adapter as unknown as { node: ClusterNode }).node.stats.peersTimedOut);
-        t.diagnostic(`${expected.length} events through 6 handovers: ${lost} lost, ${twice} twice; peers timed out (A, B, C): ${timedOut.join(", ")}`);
+        // Under load, this process's event loop may stall past heartbeatTimeout (issue #15: 27 events
+        // lost when every worker then forgot its peers' interest); reported, not asserted.
+        const stats = [A, B, C].map((w) => (w.io.sockets.adapter as unknown as { node: ClusterNode }).node.stats);
+        t.diagnostic(
+          `${expected.length} events through 6 handovers: ${lost} lost, ${twice} twice; stalls, peers timed out (A, B, C): ${stats.map((s) => `${s.stalls}, ${s.peersTimedOut}`).join("; ")}`,
+        );
         assert.deepEqual({ lost, twice }, { lost: 0, twice: 0 }, `of ${expected.length} events`);
         assert.deepEqual(got, expected);
       } finally {
@@ -311,9 +312,4 @@ function recoverySuite(name: string, makeBackend: () => Promise<Backend>, skip: 
 }
 
 recoverySuite("the embedded relay", EmbeddedBackend.create, false);
-recoverySuite(
-  "a real nats-server",
-  NatsServerBackend.create,
-  HAS_NATS ? false : "nats-server is not installed",
-  "intermittent loss under load over nats-server, cause not found yet (issue #15)",
-);
+recoverySuite("a real nats-server", NatsServerBackend.create, HAS_NATS ? false : "nats-server is not installed");
