@@ -181,7 +181,8 @@ function recoverySuite(name: string, makeBackend: () => Promise<Backend>, skip: 
         await until(async () => (await serving(A.io)) === 3 && (await serving(B.io)) === 3 && (await serving(C.io)) === 3, "the workers to see each other");
         if (!c.connected) await once(c, "connect");
         const id = c.id!;
-        A.io.sockets.sockets.get(id)!.join("b");
+        // Resolves once every worker routes b to A (C's first unions to b must reach A).
+        await A.io.sockets.sockets.get(id)!.join("b");
         await until(async () => (await C.io.in("b").fetchSockets()).length === 1, "C to see the client in b");
         // C emits through every kind of selection without pause, bounded: one room (the room's
         // subject), a union and a union with an except (to each worker C knows to be interested), a

@@ -79,6 +79,8 @@ export interface NodeAdapter {
 
 interface Peer {
   lastSeen: number;
+  /** This worker's `unlistened` when the peer was last heard from. */
+  unlistenedAtSeen: number;
   nsps: Set<string>;
   /** Counted (and logged) as timed out since last heard from. */
   timedOut?: boolean;
@@ -131,9 +133,9 @@ export class ClusterNode {
   private readonly heartbeatInterval: number;
   private readonly timer: NodeJS.Timeout;
   private lastTick = Date.now();
-  /** Since when this worker's event loop has been running on time (see tick): a peer's silence
-   *  counts from here at the earliest, as heartbeats that came during a stall are still unread. */
-  private listeningSince = 0;
+  /** How long (ms, in total) this worker's heartbeat ticks came late: time its event loop was busy
+   *  or stalled, when peers' heartbeats waited unread. A peer's silence leaves that time out. */
+  private unlistened = 0;
   private seq = 0;
   private closing: Promise<void> | null = null;
   /** Serves the polling requests other workers forward here (session-forwarding.ts). */
@@ -153,8 +155,8 @@ export class ClusterNode {
      *  or a dead worker): until heard again they are not live (serverCount, requests), but unions
      *  still go to them; forgotten after FORGET_AFTER_TIMEOUTS × heartbeatTimeout. */
     peersTimedOut: 0,
-    /** Ticks that came more than heartbeatTimeout late (this worker's event loop stalled): peers'
-     *  heartbeats from meanwhile are still unread, so no peer times out until heartbeatTimeout after. */
+    /** Ticks that came more than heartbeatTimeout late (this worker's event loop stalled). Peers'
+     *  heartbeats from meanwhile were still unread: a peer's silence leaves out every tick's lateness. */
     stalls: 0,
     /** Outages reported as "cluster-gap", the messages they lost (ClusterGap's unconfirmed and
      *  dropped, summed) and their length. */
@@ -225,7 +227,7 @@ export class ClusterNode {
 
   /** How long a peer has been silent while this worker was listening. */
   private silence(p: Peer, now: number): number {
-    return now - Math.max(p.lastSeen, this.listeningSince);
+    return now - p.lastSeen - (this.unlistened - p.unlistenedAtSeen);
   }
 
   /** @internal This worker now has local members in `room`: receive its broadcasts. Its own
@@ -583,12 +585,13 @@ export class ClusterNode {
     this.presence("heartbeat");
     const now = Date.now();
     // Timers run before the poll phase: after a stall, this tick comes before the heartbeats that
-    // arrived meanwhile are read. Judging peers by them would time out every live one.
+    // arrived meanwhile are read. Judging peers by them would time out every live one: the time
+    // this worker was late (not listening) does not count as their silence.
     const late = now - this.lastTick - this.heartbeatInterval;
     this.lastTick = now;
+    if (late > 0) this.unlistened += late;
     if (late > this.heartbeatTimeout) {
       this.stats.stalls++;
-      this.listeningSince = now;
       this.link.log("warn", `cluster: this worker's event loop stalled for ~${late} ms (heartbeatTimeout ${this.heartbeatTimeout})`);
     }
     for (const [id, p] of this.peers) {
@@ -633,7 +636,7 @@ export class ClusterNode {
       case "hello": {
         if (msg.from === this.id) return;
         const known = this.peers.has(msg.from);
-        this.peers.set(msg.from, { lastSeen: Date.now(), nsps: new Set(msg.nsps) });
+        this.peers.set(msg.from, { lastSeen: Date.now(), unlistenedAtSeen: this.unlistened, nsps: new Set(msg.nsps) });
         // A newcomer (or a worker back from an outage) learns about this one at once: its rooms,
         // then a heartbeat carrying their version.
         if (msg.type === "hello") this.sendInterestSnapshot(msg.from);
