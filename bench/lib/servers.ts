@@ -15,9 +15,13 @@ export interface ServerDef {
    *  scenario); "raw": plain WebSocket frames (no polling). */
   mode: "sio" | "raw";
   label: string;
+  /** Environment the server process runs with (a variant of another server's script). */
+  env?: Record<string, string>;
 }
 export const SERVER_DEFS: readonly ServerDef[] = [
   { name: "roomgate", file: "servers/roomgate.ts", mode: "sio", label: "roomgate" },
+  // The recording's cost, side by side with roomgate in one run (issue #15).
+  { name: "roomgate-recovery", file: "servers/roomgate.ts", mode: "sio", label: "roomgate, connectionStateRecovery on", env: { ROOMGATE_RECOVERY: "on" } },
   { name: "uws", file: "servers/uws.ts", mode: "raw", label: "raw uWS pub/sub (floor)" },
   { name: "socketio-ws", file: "servers/socketio-ws.ts", mode: "sio", label: "Socket.IO 4.8 on ws" },
   { name: "socketio-uws", file: "servers/socketio-uws.ts", mode: "sio", label: "Socket.IO 4.8 on uWS" },

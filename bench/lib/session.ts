@@ -77,7 +77,7 @@ export class E2eBench {
     const { o } = this;
     const t0s = Date.now();
     process.stderr.write(`[rep ${rep + 1}/${o.reps}] ${def.name}${mode === "polling" ? " (polling)" : ""}: `);
-    const env: NodeJS.ProcessEnv = def.name === "wrong" ? { BENCH_WRONG: o.wrongFaults } : {};
+    const env: NodeJS.ProcessEnv = { ...def.env, ...(def.name === "wrong" ? { BENCH_WRONG: o.wrongFaults } : {}) };
     if (o.dist) env.BENCH_ROOMGATE_DIST = "1";
     if (mode === "polling") env.BENCH_POLLING = "1";
     if (o.deflate) env.BENCH_DEFLATE = "1";
