@@ -1,7 +1,8 @@
 // The cluster adapter: a namespace's local adapter plus the cluster, through the worker's
-// ClusterNode (node.ts: identity, peers, requests, duplicate filter) and its transport (NATS by
-// default: nats-transport.ts). It turns each adapter operation into a cluster message
-// (encodeOptions / decodeOptions convert the selection) and carries out the messages of the others.
+// ClusterNode (node.ts: identity, routing, duplicate filter; peers.ts, interest-sync.ts, requests.ts)
+// and its transport (NATS by default: nats-transport.ts). It turns each adapter operation into a
+// cluster message (encodeOptions / decodeOptions convert the selection) and carries out the messages
+// of the others.
 //
 // Routing by interest: a worker receives a room's broadcasts while it has local members in the
 // room (membership's create-room / delete-room, through node.joinRoom / leaveRoom), so a broadcast to

@@ -7,7 +7,7 @@
 import type { Room } from "../rooms/types.ts";
 import type { NatsOptions } from "./nats-options.ts";
 import { Link, type LinkCredentials } from "./link.ts";
-import { Subjects, type ClusterMessage } from "./protocol.ts";
+import { isResponse, Subjects, type ClusterMessage } from "./protocol.ts";
 import type { ClusterTransport, LogLevel, PublishTarget, TransportHandlers } from "./transport.ts";
 
 export interface NatsTransportOptions extends LinkCredentials {
@@ -71,6 +71,7 @@ export class NatsTransport implements ClusterTransport {
     const reply = target?.expectReplies ? this.subjects.node(this.self) : undefined;
     if (target?.node !== undefined) return this.link.publish(this.subjects.node(target.node), payload, reply);
     if (target?.all && msg.type === "broadcast") return this.link.publish(this.subjects.all(msg.nsp), payload);
+    if (isResponse(msg) || msg.type === "httpResponse") throw new TypeError(`cluster: a ${msg.type} answer goes out through doPublishResponse`);
     switch (msg.type) {
       case "broadcast": {
         const rooms = msg.rooms;
@@ -84,15 +85,6 @@ export class NatsTransport implements ClusterTransport {
       case "bye":
       case "interest":
         return this.link.publish(this.subjects.heartbeat, payload);
-      case "sockets":
-      case "session":
-      case "interestAck":
-      case "sessionMoved":
-      case "serverSideEmitAck":
-      case "clientCount":
-      case "ack":
-      case "httpResponse":
-        throw new TypeError(`cluster: a ${msg.type} answer goes out through doPublishResponse`);
       case "httpRequest":
       case "httpAbort":
       case "sessionMove":

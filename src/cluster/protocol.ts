@@ -163,6 +163,24 @@ export type ResponseMessage =
    *  (`sockets`, `frames`) when it left the owner, ok false otherwise. */
   | { v: number; type: "sessionMoved"; from: string; requestId: string; ok: boolean; sockets?: MovedSocketWire[]; frames?: Frame[] };
 
+/** Every ResponseMessage type, once (tsc fails when one is missing or extra): an answer goes out
+ *  on its requester's reply subject (transport's doPublishResponse), and comes back to the request
+ *  awaiting it (requests.ts, through node.ts's dispatch). */
+const RESPONSE_TYPE_KEYS: Record<ResponseMessage["type"], true> = {
+  sockets: true,
+  serverSideEmitAck: true,
+  clientCount: true,
+  ack: true,
+  session: true,
+  interestAck: true,
+  sessionMoved: true,
+};
+export const RESPONSE_TYPES: ReadonlySet<string> = new Set(Object.keys(RESPONSE_TYPE_KEYS));
+
+export function isResponse(msg: ClusterMessage): msg is ResponseMessage {
+  return RESPONSE_TYPES.has(msg.type);
+}
+
 /** A namespace socket of a moving session (engine/session-router.ts's MovedSocket). */
 export interface MovedSocketWire {
   nsp: string;
