@@ -12,7 +12,7 @@ import http from "node:http";
 import { io as connectClient, type Socket } from "socket.io-client";
 import { signToken } from "../src/examples/tokens.ts";
 import { Emitter } from "../src/index.ts";
-import { freePort } from "./lib/ports.ts";
+import { ecosystem } from "./lib/ecosystem.ts";
 import { sleep } from "./lib/wait.ts";
 
 const arg = (name: string, dflt: number) => {
@@ -25,21 +25,7 @@ const PROBE_MS = 20;
 const RECOVERY = process.argv.includes("--recovery");
 const PM2_HOME = process.env.PM2_HOME ?? "/tmp/pm2-ops";
 
-const port = await freePort();
-const relayPort = await freePort();
-const env = {
-  ...process.env,
-  PM2_HOME,
-  GATEWAY_INSTANCES: "2",
-  PORT: String(port),
-  HOST: "127.0.0.1",
-  RELAY_PORT: String(relayPort),
-  ROOMGATE_LOG_LEVEL: "warn",
-  // The example app admits clients with a token signed with this secret (src/examples/tokens.ts).
-  APP_TOKEN_SECRET: "bench-reload-secret",
-  ...(RECOVERY ? { ROOMGATE_RECOVERY: "60000" } : {}),
-};
-const pm2 = (...args: string[]) => execFileSync("npx", ["pm2", ...args], { env, stdio: ["ignore", "pipe", "pipe"], timeout: 120_000 }).toString();
+const { port, relayPort, env, pm2, tokenSecret } = await ecosystem({ pm2Home: PM2_HOME, workers: 2, recovery: RECOVERY, tokenSecret: "bench-reload-secret" });
 /** The reload must not block this process: its probes, clients and broadcasts have to go on while
  *  pm2 replaces the workers (a synchronous call froze them all for the whole reload). */
 const pm2Async = (...args: string[]) =>
@@ -98,7 +84,7 @@ try {
     const socket = connectClient(`http://127.0.0.1:${port}`, {
       transports: ["websocket"],
       forceNew: true,
-      auth: { token: signToken("feed", env.APP_TOKEN_SECRET) }, // the example app joins every socket to user:<userId>
+      auth: { token: signToken("feed", tokenSecret) }, // the example app joins every socket to user:<userId>
       reconnectionDelay: 50,
       reconnectionDelayMax: 200,
       randomizationFactor: 0,

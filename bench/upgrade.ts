@@ -13,7 +13,7 @@ import http from "node:http";
 import { io as connectClient, type Socket } from "socket.io-client";
 import { signToken } from "../src/examples/tokens.ts";
 import { Emitter } from "../src/index.ts";
-import { freePort } from "./lib/ports.ts";
+import { ecosystem } from "./lib/ecosystem.ts";
 import { sleep } from "./lib/wait.ts";
 
 const arg = (name: string, dflt: number) => {
@@ -25,20 +25,7 @@ const RATE_MS = arg("rate-ms", 20);
 const RECOVERY = process.argv.includes("--recovery");
 const PM2_HOME = process.env.PM2_HOME ?? "/tmp/pm2-upgrade";
 
-const port = await freePort();
-const relayPort = await freePort();
-const env = {
-  ...process.env,
-  PM2_HOME,
-  GATEWAY_INSTANCES: "2",
-  PORT: String(port),
-  HOST: "127.0.0.1",
-  RELAY_PORT: String(relayPort),
-  ROOMGATE_LOG_LEVEL: "warn",
-  APP_TOKEN_SECRET: "bench-upgrade-secret",
-  ...(RECOVERY ? { ROOMGATE_RECOVERY: "60000" } : {}),
-};
-const pm2 = (...args: string[]) => execFileSync("npx", ["pm2", ...args], { env, stdio: ["ignore", "pipe", "pipe"], timeout: 120_000 }).toString();
+const { port, relayPort, pm2, tokenSecret } = await ecosystem({ pm2Home: PM2_HOME, workers: 2, recovery: RECOVERY, tokenSecret: "bench-upgrade-secret" });
 
 function healthy(): Promise<boolean> {
   return new Promise((resolve) => {
@@ -81,7 +68,7 @@ try {
     const socket = connectClient(`http://127.0.0.1:${port}`, {
       forceNew: true,
       reconnection: false,
-      auth: { token: signToken("feed", env.APP_TOKEN_SECRET) }, // the example app joins user:feed
+      auth: { token: signToken("feed", tokenSecret) }, // the example app joins user:feed
     });
     const t: Tracked = { socket, got: [], connects: 0, openedAt: 0, upgradeMs: null, firstAckMs: null };
     socket.on("connect", () => t.connects++);

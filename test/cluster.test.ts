@@ -334,25 +334,31 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
   });
 }
 
+/** A relay backend of its own for a describe block, and the servers and clients made on it,
+ *  closed after the block. */
+function ownBackend(makeBackend: () => Promise<Backend>): { backend: Backend; servers: Server[]; clients: Client[] } {
+  const fx = { backend: null as unknown as Backend, servers: [] as Server[], clients: [] as Client[] };
+  before(async () => {
+    fx.backend = await makeBackend();
+    await fx.backend.start();
+  });
+  after(async () => {
+    for (const c of fx.clients) c.socket.disconnect();
+    for (const io of fx.servers) await io.close();
+    await fx.backend?.stop();
+  });
+  return fx;
+}
+
 function interestSuite(name: string, makeBackend: () => Promise<Backend>, skip: string | false) {
   // Servers in this process, on a relay of their own, with slow heartbeats: nothing but the
   // measured broadcasts moves while measuring.
   describe(`routing by interest over ${name}`, { skip, timeout: 30_000 }, () => {
-    let backend: Backend;
-    const servers: Server[] = [];
-    const clients: Client[] = [];
-    before(async () => {
-      backend = await makeBackend();
-      await backend.start();
-    });
-    after(async () => {
-      for (const c of clients) c.socket.disconnect();
-      for (const io of servers) await io.close();
-      await backend?.stop();
-    });
+    const fx = ownBackend(makeBackend);
+    const { servers, clients } = fx;
 
     it("a broadcast to a room with members only on worker A costs worker B 0 bytes", async () => {
-      const cluster = { servers: backend.url, heartbeatInterval: 60_000, requestTimeout: 1000, log: () => {} };
+      const cluster = { servers: fx.backend.url, heartbeatInterval: 60_000, requestTimeout: 1000, log: () => {} };
       const ioA = new Server({ adapter: createClusterAdapter(cluster) });
       const ioB = new Server({ adapter: createClusterAdapter(cluster) });
       servers.push(ioA, ioB);
@@ -362,18 +368,18 @@ function interestSuite(name: string, makeBackend: () => Promise<Backend>, skip: 
       const cA = await connect(pA, "cA", ["only-on-A"]);
       const cB = await connect(pB, "cB", ["elsewhere"]);
       clients.push(cA, cB);
-      const emitter = new Emitter({ servers: backend.url, log: () => {} });
+      const emitter = new Emitter({ servers: fx.backend.url, log: () => {} });
       try {
         await emitter.ready;
         await until(async () => (await op(cA, "serverCount")) === 2 && (await op(cB, "serverCount")) === 2, "the two servers to meet");
         await sleep(200); // hello replies and SUBs settle
         const linkB = (ioB.sockets.adapter as unknown as { node: { link: { stats(): { inBytes: number; inMsgs: number } } } }).node.link;
-        const before = await backend.stats();
+        const before = await fx.backend.stats();
         const bBefore = linkB.stats();
         emitter.to("only-on-A").emit("interest", "x".repeat(1000));
         await until(() => received(cA, "interest").length === 1, "cA to receive");
         await sleep(200);
-        const after = await backend.stats();
+        const after = await fx.backend.stats();
         const bAfter = linkB.stats();
         assert.equal(after.msgsOut - before.msgsOut, 1, "the relay delivered the broadcast once, to worker A");
         assert.ok(
@@ -386,13 +392,13 @@ function interestSuite(name: string, makeBackend: () => Promise<Backend>, skip: 
         await op(cB, "broadcast", { to: ["only-on-A"], ev: "interest2" });
         await until(() => received(cA, "interest2").length === 1, "cA to receive from B");
         await sleep(100);
-        assert.equal((await backend.stats()).msgsOut - after.msgsOut, 1);
+        assert.equal((await fx.backend.stats()).msgsOut - after.msgsOut, 1);
         // Whereas a namespace-wide emit reaches both workers.
-        const before2 = await backend.stats();
+        const before2 = await fx.backend.stats();
         emitter.emit("everyone");
         await until(() => received(cB, "everyone").length === 1 && received(cA, "everyone").length === 1, "everyone");
         await sleep(100);
-        assert.equal((await backend.stats()).msgsOut - before2.msgsOut, 2);
+        assert.equal((await fx.backend.stats()).msgsOut - before2.msgsOut, 2);
         assert.equal(received(cB, "interest").length + received(cB, "interest2").length, 0);
       } finally {
         await emitter.close();
@@ -405,21 +411,11 @@ function unionSuite(name: string, makeBackend: () => Promise<Backend>, skip: str
   // Three servers in this process (slow heartbeats: nothing else moves while counting): members of
   // the four target rooms only on B, nothing of them on C.
   describe(`unions and socket ids over ${name}`, { skip, timeout: 30_000 }, () => {
-    let backend: Backend;
-    const servers: Server[] = [];
-    const clients: Client[] = [];
-    before(async () => {
-      backend = await makeBackend();
-      await backend.start();
-    });
-    after(async () => {
-      for (const c of clients) c.socket.disconnect();
-      for (const io of servers) await io.close();
-      await backend?.stop();
-    });
+    const fx = ownBackend(makeBackend);
+    const { servers, clients } = fx;
 
     it("a union crosses the relay once per interested worker; private messages and per-socket operations go to the owner only", async () => {
-      const cluster = { servers: backend.url, heartbeatInterval: 60_000, requestTimeout: 1000, log: () => {} };
+      const cluster = { servers: fx.backend.url, heartbeatInterval: 60_000, requestTimeout: 1000, log: () => {} };
       const [ioA, ioB, ioC] = ["A", "B", "C"].map((w) => {
         const io = new Server({ adapter: createClusterAdapter(cluster) });
         clusterApp(io, w);
@@ -450,11 +446,11 @@ function unionSuite(name: string, makeBackend: () => Promise<Backend>, skip: str
       const bytesIn = () => [ioA, ioB, ioC].map((io) => nodeOf(io).link.stats()!.inBytes);
       const statsOf = () => [ioA, ioB, ioC].map((io) => ({ ...nodeOf(io).stats }));
       const measure = async (what: () => Promise<unknown>, settle: () => boolean) => {
-        const [r0, b0, s0] = [await backend.stats(), bytesIn(), statsOf()];
+        const [r0, b0, s0] = [await fx.backend.stats(), bytesIn(), statsOf()];
         await what();
         await until(settle, "delivery");
         await sleep(150);
-        const [r1, b1, s1] = [await backend.stats(), bytesIn(), statsOf()];
+        const [r1, b1, s1] = [await fx.backend.stats(), bytesIn(), statsOf()];
         return {
           relayMsgs: r1.msgsOut - r0.msgsOut,
           relayBytes: r1.bytesOut - r0.bytesOut,
@@ -532,21 +528,11 @@ function unionSuite(name: string, makeBackend: () => Promise<Backend>, skip: str
   // Missed heartbeats (a stall here or there) must not cost a peer its broadcasts: two servers in
   // this process, a member of room "x" on B only, A broadcasts a union to it.
   describe(`missed heartbeats over ${name}`, { skip, timeout: 30_000 }, () => {
-    let backend: Backend;
-    const servers: Server[] = [];
-    const clients: Client[] = [];
-    before(async () => {
-      backend = await makeBackend();
-      await backend.start();
-    });
-    after(async () => {
-      for (const c of clients) c.socket.disconnect();
-      for (const io of servers) await io.close();
-      await backend?.stop();
-    });
+    const fx = ownBackend(makeBackend);
+    const { servers, clients } = fx;
 
     async function pair(heartbeatB: number): Promise<{ ioA: Server; b: Client; close: () => Promise<unknown> }> {
-      const opts = (heartbeatInterval: number) => ({ servers: backend.url, heartbeatInterval, heartbeatTimeout: 400, requestTimeout: 1000, log: () => {} });
+      const opts = (heartbeatInterval: number) => ({ servers: fx.backend.url, heartbeatInterval, heartbeatTimeout: 400, requestTimeout: 1000, log: () => {} });
       const ioA = new Server({ adapter: createClusterAdapter(opts(100)) });
       const ioB = new Server({ adapter: createClusterAdapter(opts(heartbeatB)) });
       clusterApp(ioA, "A");

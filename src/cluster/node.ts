@@ -258,22 +258,9 @@ export class ClusterNode {
     if (payload) this.publishToWorkers(msg, payload, this.workersFor(msg.nsp, rooms), false);
   }
 
-  /**
-   * @internal
-   * Publishes a request answered by `expected` peers: `onResponse` gets each answer from them,
-   * `done(missing)` runs once, when all have answered (missing = 0) or at `timeoutMs`.
-   */
-  request(
-    msg: (RequestMessage & { requestId: string }) | SessionMoveMessage,
-    expected: string[],
-    timeoutMs: number,
-    // biome-ignore lint/suspicious/noConfusingVoidType: a handler may return nothing (keep waiting) or true (done)
-    onResponse: (msg: ResponseMessage) => boolean | void,
-    done: (missing: number) => void,
-    /** Only to this worker's subject (otherwise to the namespace's requests subject). */
-    to?: string,
-  ): void {
-    this.requests.request(msg, expected, timeoutMs, onResponse, done, to);
+  /** @internal Publishes a request answered by `expected` peers (Requests.request). */
+  request(...args: Parameters<Requests["request"]>): void {
+    this.requests.request(...args);
   }
 
   /** @internal Asks worker `to` one step of a session move; resolves to its answer, or null when
