@@ -25,7 +25,12 @@ const PROBE_MS = 20;
 const RECOVERY = process.argv.includes("--recovery");
 const PM2_HOME = process.env.PM2_HOME ?? "/tmp/pm2-ops";
 
-const { port, relayPort, env, pm2, tokenSecret } = await ecosystem({ pm2Home: PM2_HOME, workers: 2, recovery: RECOVERY, tokenSecret: "bench-reload-secret" });
+const { port, relayPort, env, pm2, kill, tokenSecret } = await ecosystem({
+  pm2Home: PM2_HOME,
+  workers: 2,
+  recovery: RECOVERY,
+  tokenSecret: "bench-reload-secret",
+});
 /** The reload must not block this process: its probes, clients and broadcasts have to go on while
  *  pm2 replaces the workers (a synchronous call froze them all for the whole reload). */
 const pm2Async = (...args: string[]) =>
@@ -176,10 +181,6 @@ try {
   };
   console.log(JSON.stringify(result, null, 1));
 } finally {
-  try {
-    pm2("kill");
-  } catch {
-    // the daemon may already be gone
-  }
+  kill();
 }
 process.exit(0);

@@ -25,7 +25,7 @@ const RATE_MS = arg("rate-ms", 20);
 const RECOVERY = process.argv.includes("--recovery");
 const PM2_HOME = process.env.PM2_HOME ?? "/tmp/pm2-upgrade";
 
-const { port, relayPort, pm2, tokenSecret } = await ecosystem({ pm2Home: PM2_HOME, workers: 2, recovery: RECOVERY, tokenSecret: "bench-upgrade-secret" });
+const { port, relayPort, pm2, kill, tokenSecret } = await ecosystem({ pm2Home: PM2_HOME, workers: 2, recovery: RECOVERY, tokenSecret: "bench-upgrade-secret" });
 
 function healthy(): Promise<boolean> {
   return new Promise((resolve) => {
@@ -132,10 +132,6 @@ try {
   for (const c of clients) c.socket.disconnect();
   console.log(JSON.stringify(result, null, 1));
 } finally {
-  try {
-    pm2("kill");
-  } catch {
-    // the daemon may already be gone
-  }
+  kill();
 }
 process.exit(0);

@@ -13,6 +13,8 @@ export interface Ecosystem {
   tokenSecret: string;
   /** Runs `npx pm2 <args>` on this ecosystem's daemon; returns its output. */
   pm2(...args: string[]): string;
+  /** Kills the daemon and everything it runs (it may be gone already). */
+  kill(): void;
 }
 
 export async function ecosystem(opts: {
@@ -37,5 +39,12 @@ export async function ecosystem(opts: {
     ...(opts.recovery ? { ROOMGATE_RECOVERY: "60000" } : {}),
   };
   const pm2 = (...args: string[]) => execFileSync("npx", ["pm2", ...args], { env, stdio: ["ignore", "pipe", "pipe"], timeout: 120_000 }).toString();
-  return { port, relayPort, env, pm2, tokenSecret: opts.tokenSecret };
+  const kill = () => {
+    try {
+      pm2("kill");
+    } catch {
+      // the daemon may already be gone
+    }
+  };
+  return { port, relayPort, env, pm2, kill, tokenSecret: opts.tokenSecret };
 }
