@@ -130,14 +130,15 @@ test("a probe on the other worker that ends before the switch: the owner holds i
     const ws = await RawWebSocket.open(portB, `/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
     ws.sendText("2probe");
     await ws.waitText((t) => t === "3probe");
-    assert.equal((await http(portA, "GET", `${POLLING}&sid=${sid}`)).body, "6", "released while the probe runs");
+    assert.deepEqual(await poll(portA, sid), ["6"], "released while the probe runs");
     ws.destroy();
     await sleep(200); // B tells A the probe is off
     // Held again: this poll carries the next event, not a noop.
-    const held = http(portA, "GET", `${POLLING}&sid=${sid}`);
+    const held = poll(portA, sid);
     await sleep(100);
     onA!.emit("still", "here");
-    assert.match((await held).body, /^42\["still","here","[\w-]+\.\w+"\]$/); // with its recovery offset
+    const [packet] = await held;
+    assert.match(packet!, /^42\["still","here","[\w-]+\.\w+"\]$/); // with its recovery offset
     assert.equal(onA!.connected, true);
     assert.deepEqual([A.engineEndpoint.stats.movedOut, B.engineEndpoint.stats.movedIn], [0, 0]);
   } finally {
@@ -194,7 +195,7 @@ async function moveOnTheWire(servers: string): Promise<void> {
     const ws = await RawWebSocket.open(portB, `/socket.io/?EIO=4&transport=websocket&sid=${sid}`);
     ws.sendText("2probe");
     await ws.waitText((t) => t === "3probe");
-    assert.equal((await http(portA, "GET", `${POLLING}&sid=${sid}`)).body, "6");
+    assert.deepEqual(await poll(portA, sid), ["6"]);
 
     // Queued on A while the client has paused polling: they go along with the session.
     A.to("room").emit("m", "A1");
