@@ -313,11 +313,15 @@ test("perMessageDeflate: large frames go compressed, compress(false) and small f
       ws.sendText("40");
       await ws.waitText((t) => t.startsWith("40{"));
       ws.sendText('42["go"]');
-      await ws.waitFor(() => ws.frames.length >= 8, 3000, "six events");
-      const events = ws.frames.slice(-6).map((f) => {
-        const text = f.rsv1 ? inflateRawSync(Buffer.concat([f.data, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: 2 }).toString() : f.data.toString();
-        return [JSON.parse(text.slice(2))[0], f.rsv1];
-      });
+      // Pings left out: the heartbeat's first ping comes at a random point of its interval.
+      const frames = () => ws.frames.filter((f) => f.rsv1 || f.data.toString() !== "2");
+      await ws.waitFor(() => frames().length >= 8, 3000, "six events");
+      const events = frames()
+        .slice(-6)
+        .map((f) => {
+          const text = f.rsv1 ? inflateRawSync(Buffer.concat([f.data, Buffer.from([0, 0, 0xff, 0xff])]), { finishFlush: 2 }).toString() : f.data.toString();
+          return [JSON.parse(text.slice(2))[0], f.rsv1];
+        });
       assert.deepEqual(events, [
         ["big", on],
         ["plain", false],
