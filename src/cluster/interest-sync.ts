@@ -87,7 +87,7 @@ export class InterestSync {
   }
 
   /**
-   * What `socket.join` returns in a cluster: resolves once every live peer routes by this worker's
+   * What `socket.join` returns in a cluster: resolves once every peer (timed-out ones too) routes by this worker's
    * interest as it is now (so a broadcast any worker publishes afterwards reaches the new member),
    * or at requestTimeout; undefined when nothing is pending. The joins of one tick share one flush
    * and one interestCheck (a connection ramp of 10k joins costs one round trip, not 10k).
