@@ -87,9 +87,9 @@ export class InterestSync {
   }
 
   /**
-   * What `socket.join` returns in a cluster: resolves once every peer (timed-out ones too) routes by this worker's
-   * interest as it is now (so a broadcast any worker publishes afterwards reaches the new member),
-   * or at requestTimeout; undefined when nothing is pending. The joins of one tick share one flush
+   * What `socket.join` returns in a cluster: resolves once every peer (timed-out ones too) routes
+   * by this worker's interest as it is now (so a broadcast any worker publishes afterwards reaches
+   * the new member), or at requestTimeout; undefined when nothing is pending. The joins of one tick share one flush
    * and one interestCheck (a connection ramp of 10k joins costs one round trip, not 10k).
    */
   settled(nsp: string): Promise<void> | undefined {
