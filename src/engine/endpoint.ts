@@ -19,7 +19,7 @@ import type { UpgradeRequest, RequestInfo } from "./request.ts";
 import type { ForwardedRequest, ForwardedResponse, MovedSession, SessionOwner, SessionRouter } from "./session-router.ts";
 import { closeInSlices } from "./slices.ts";
 import { type EngineLimit, EngineStats, type RefusalCause, type RefusalReason } from "./stats.ts";
-import type { WebSocketTransport } from "./transport.ts";
+import type { Transport, WebSocketTransport } from "./transport.ts";
 import { type WebSocketOptions, WebSocketRequests } from "./websocket-requests.ts";
 
 export type { RequestInfo };
@@ -242,17 +242,14 @@ export class Endpoint implements SessionHost, SessionOwner {
       compression: compression === false ? null : { threshold: compression === true ? 1024 : (compression.threshold ?? 1024) },
     });
     const sid = this.generateId(request);
-    const conn = new Connection(this, transport, sid, request);
-    conn.limitedAs = request.remoteAddress; // reserved by the handshake (polling-requests.ts)
+    // Its place in the limits was reserved by the handshake (polling-requests.ts).
+    const conn = this.addSession(transport, sid, request, request.remoteAddress);
     transport.session = conn;
     // Known by sid until its close packet is fetched or it has upgraded.
     transport.onFinished = () => {
       if (this.pollingSessions.get(sid) === conn) this.pollingSessions.delete(sid);
     };
     this.pollingSessions.set(sid, conn);
-    this.connections.add(conn);
-    this.stats.opened++;
-    this.logger.debug({ sid, address: request.remoteAddress, transport: transport.name }, "connection opened");
     this.awaitNamespace(conn);
     transport.sendControl(this.openPacket(sid, this.pollingUpgrades));
     return conn;
@@ -296,12 +293,8 @@ export class Endpoint implements SessionHost, SessionOwner {
 
   /** WebSocketHost: a new session on its WebSocket. */
   openWebSocketSession(transport: WebSocketTransport, sid: string, request: UpgradeRequest, limitedAs: string | null): Connection {
-    const conn = new Connection(this, transport, sid, request);
-    conn.limitedAs = limitedAs;
+    const conn = this.addSession(transport, sid, request, limitedAs);
     this.awaitNamespace(conn);
-    this.connections.add(conn);
-    this.stats.opened++;
-    this.logger.debug({ sid, address: request.remoteAddress, transport: transport.name }, "connection opened");
     transport.sendControl(this.openPacket(sid, []));
     return conn;
   }
@@ -309,14 +302,21 @@ export class Endpoint implements SessionHost, SessionOwner {
   /** WebSocketHost: a session moved here from another worker, on its new WebSocket: what the
    *  owner's polling had not delivered goes out first. */
   adoptMovedSession(transport: WebSocketTransport, sid: string, request: UpgradeRequest, limitedAs: string | null, moved: MovedSession): Connection {
+    const conn = this.addSession(transport, sid, request, limitedAs, "session moved here at its upgrade");
+    this.stats.movedIn++;
+    if (moved.frames.length > 0) transport.sendNow(moved.frames);
+    if (moved.sockets.length === 0) this.awaitNamespace(conn);
+    return conn;
+  }
+
+  /** A new session on `transport`: counted, in the heartbeat wheel, its place in the connection
+   *  limits held under `limitedAs` until it is forgotten. */
+  private addSession(transport: Transport, sid: string, request: UpgradeRequest, limitedAs: string | null, event = "connection opened"): Connection {
     const conn = new Connection(this, transport, sid, request);
     conn.limitedAs = limitedAs;
     this.connections.add(conn);
     this.stats.opened++;
-    this.stats.movedIn++;
-    this.logger.debug({ sid, address: request.remoteAddress, transport: transport.name }, "session moved here at its upgrade");
-    if (moved.frames.length > 0) transport.sendNow(moved.frames);
-    if (moved.sockets.length === 0) this.awaitNamespace(conn);
+    this.logger.debug({ sid, address: request.remoteAddress, transport: transport.name }, event);
     return conn;
   }
 
