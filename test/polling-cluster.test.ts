@@ -12,7 +12,7 @@ import { io as ioClient, type Socket as ClientSocket } from "socket.io-client";
 import { createClusterAdapter, Relay, Server, type ServerOptions, type Socket } from "../src/index.ts";
 import type { SessionForwarding } from "../src/cluster/session-forwarding.ts";
 import { freePort, NatsServerBackend, natsServerAvailable, sleep, until } from "./helpers/cluster.ts";
-import { http, POLLING } from "./helpers/polling.ts";
+import { http, POLLING, RawPolling } from "./helpers/polling.ts";
 import { RawWebSocket } from "./helpers/raw-ws.ts";
 
 const relay = new Relay();
@@ -42,16 +42,8 @@ const forwarding = (io: Server) => io.sessionRoutes as SessionForwarding;
 const seeEachOther = (a: Server, b: Server) =>
   until(async () => (await a.sockets.adapter.serverCount()) === 2 && (await b.sockets.adapter.serverCount()) === 2, "the workers to see each other");
 
-/** The packets of the next poll through `port` that carries more than pings (the heartbeat's
- *  first ping may come early: it is bucketed). */
-async function poll(port: number, sid: string): Promise<string[]> {
-  for (;;) {
-    const reply = await http(port, "GET", `${POLLING}&sid=${sid}`);
-    assert.equal(reply.status, 200, reply.body);
-    const packets = reply.body.split("\x1e").filter((p) => p !== "2");
-    if (packets.length > 0) return packets;
-  }
-}
+/** The packets of the next poll through `port` (the worker it reaches) that carries more than pings. */
+const poll = (port: number, sid: string) => RawPolling.at(port, sid).poll();
 
 test("polls and POSTs through the other worker reach the session's owner; its upgrade there is refused, polling goes on", async () => {
   const [portA, portB] = [await freePort(), await freePort()];

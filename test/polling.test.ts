@@ -19,6 +19,15 @@ async function withServer(opts: ServerOptions, fn: (h: Harness) => Promise<void>
   }
 }
 
+/** A polling session made by hand with the main namespace connected, and its server-side socket. */
+async function connectedPolling(h: Harness): Promise<{ p: RawPolling; socket: Socket }> {
+  const seen = once<[Socket]>(h.io, "connection");
+  const p = await RawPolling.open(h.port);
+  await p.connect();
+  const [socket] = await seen;
+  return { p, socket };
+}
+
 /** A client with socket.io-client's defaults (polling first, then the upgrade), as `io(url)` makes it. */
 function defaultClient(h: Harness, opts: Record<string, unknown> = {}): ClientSocket {
   return h.client("/", { transports: undefined, ...opts });
@@ -66,10 +75,7 @@ describe("polling handshake and payloads", () => {
 
   test("a poll is held until there is something to send, and carries everything queued by then", () =>
     withServer({}, async (h) => {
-      const seen = once<[Socket]>(h.io, "connection");
-      const p = await RawPolling.open(h.port);
-      await p.connect();
-      const [socket] = await seen;
+      const { p, socket } = await connectedPolling(h);
       const pending = p.poll();
       await sleep(50);
       socket.emit("a", 1);
@@ -79,10 +85,7 @@ describe("polling handshake and payloads", () => {
 
   test("pings go out on the poll, pongs come by POST; a client that stops answering is dropped", () =>
     withServer({ pingInterval: 300, pingTimeout: 300 }, async (h) => {
-      const seen = once<[Socket]>(h.io, "connection");
-      const p = await RawPolling.open(h.port);
-      await p.connect();
-      const [socket] = await seen;
+      const { p, socket } = await connectedPolling(h);
       assert.deepEqual(await p.poll({ pings: true }), ["2"]);
       await p.post("3");
       assert.deepEqual(await p.poll({ pings: true }), ["2"]);
@@ -100,10 +103,7 @@ describe("polling handshake and payloads", () => {
 
   test("a POST carrying close (1) ends the session", () =>
     withServer({}, async (h) => {
-      const seen = once<[Socket]>(h.io, "connection");
-      const p = await RawPolling.open(h.port);
-      await p.connect();
-      const [socket] = await seen;
+      const { p, socket } = await connectedPolling(h);
       const gone = once<[string]>(socket, "disconnect");
       await p.post("1");
       assert.deepEqual(await gone, ["transport close"]);
@@ -144,10 +144,7 @@ describe("polling errors (Engine.IO's codes)", () => {
 
   test("a second concurrent poll is a bad request (3) and ends the session; the first poll carries the close", () =>
     withServer({}, async (h) => {
-      const seen = once<[Socket]>(h.io, "connection");
-      const p = await RawPolling.open(h.port);
-      await p.connect();
-      const [socket] = await seen;
+      const { p, socket } = await connectedPolling(h);
       const gone = once<[string]>(socket, "disconnect");
       const first = p.poll();
       await sleep(30);
@@ -179,10 +176,7 @@ describe("polling errors (Engine.IO's codes)", () => {
 
   test("a poll the client aborts ends the session; the server never writes to the dead response", () =>
     withServer({ pingInterval: 300, pingTimeout: 300 }, async (h) => {
-      const seen = once<[Socket]>(h.io, "connection");
-      const p = await RawPolling.open(h.port);
-      await p.connect();
-      const [socket] = await seen;
+      const { p, socket } = await connectedPolling(h);
       const gone = once<[string]>(socket, "disconnect");
       const req = request({ host: "127.0.0.1", port: h.port, path: p.path, agent: false });
       req.on("error", () => {});
@@ -200,10 +194,7 @@ describe("polling errors (Engine.IO's codes)", () => {
 describe("the upgrade", () => {
   test("2probe/3probe, the waiting poll released with 6, then 5: what was buffered arrives first on the WebSocket", () =>
     withServer({}, async (h) => {
-      const seen = once<[Socket]>(h.io, "connection");
-      const p = await RawPolling.open(h.port);
-      await p.connect();
-      const [socket] = await seen;
+      const { p, socket } = await connectedPolling(h);
       socket.join("room");
       const ws = await RawWebSocket.open(h.port, `/socket.io/?EIO=4&transport=websocket&sid=${p.sid}`);
       const waiting = p.poll();
@@ -232,10 +223,7 @@ describe("the upgrade", () => {
 
   test("anything but 2probe/5 on the probe closes it; the session stays on polling", () =>
     withServer({}, async (h) => {
-      const seen = once<[Socket]>(h.io, "connection");
-      const p = await RawPolling.open(h.port);
-      await p.connect();
-      const [socket] = await seen;
+      const { p, socket } = await connectedPolling(h);
       const ws = await RawWebSocket.open(h.port, `/socket.io/?EIO=4&transport=websocket&sid=${p.sid}`);
       // A second probe at the same time is refused.
       await assert.rejects(RawWebSocket.open(h.port, `/socket.io/?EIO=4&transport=websocket&sid=${p.sid}`), /400[\s\S]*"code":3/);
@@ -406,10 +394,7 @@ describe("CORS and the session cookie", () => {
 
 test("a polling client that stops polling while broadcasts pile up is dropped at maxBackpressure", () =>
   withServer({ maxBackpressure: 10_000 }, async (h) => {
-    const seen = once<[Socket]>(h.io, "connection");
-    const p = await RawPolling.open(h.port);
-    await p.connect();
-    const [socket] = await seen;
+    const { p, socket } = await connectedPolling(h);
     const gone = once<[string]>(socket, "disconnect");
     for (let i = 0; i < 100; i++) h.io.emit("fill", "x".repeat(200));
     assert.deepEqual(await gone, ["transport error"]);
@@ -434,10 +419,7 @@ function rawPoll(port: number, path: string, acceptEncoding: string): Promise<{ 
 test("httpCompression: large poll answers gzipped for clients that accept it, small ones and refusers plain", async () => {
   for (const opts of [{}, { httpCompression: false }] as ServerOptions[]) {
     await withServer(opts, async (h) => {
-      const seen = once<[Socket]>(h.io, "connection");
-      const p = await RawPolling.open(h.port);
-      await p.connect();
-      const [socket] = await seen;
+      const { p, socket } = await connectedPolling(h);
       const big = "y".repeat(4000);
       socket.emit("big", big);
       const large = await rawPoll(h.port, p.path, "gzip, deflate, br");

@@ -58,6 +58,11 @@ export class RawPolling {
     return new RawPolling(port, open.sid, open);
   }
 
+  /** A session opened elsewhere, reached through `port` (in a cluster, any worker's). */
+  static at(port: number, sid: string): RawPolling {
+    return new RawPolling(port, sid, {});
+  }
+
   get path(): string {
     return `${POLLING}&sid=${this.sid}`;
   }
