@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { io as ioClient, type Socket as ClientSocket } from "socket.io-client";
 import { createClusterAdapter, Relay, Server, type ServerOptions, type Socket } from "../src/index.ts";
 import type { SessionForwarding } from "../src/cluster/session-forwarding.ts";
-import { freePort, NatsServerBackend, natsServerAvailable, sleep, until } from "./helpers/cluster.ts";
+import { freePort, NatsServerBackend, natsServerAvailable, seeEachOther, sleep, until } from "./helpers/cluster.ts";
 import { http, POLLING, RawPolling } from "./helpers/polling.ts";
 import { RawWebSocket } from "./helpers/raw-ws.ts";
 
@@ -39,8 +39,6 @@ async function worker(port: number, opts: ServerOptions = {}, servers = embedded
 }
 
 const forwarding = (io: Server) => io.sessionRoutes as SessionForwarding;
-const seeEachOther = (a: Server, b: Server) =>
-  until(async () => (await a.sockets.adapter.serverCount()) === 2 && (await b.sockets.adapter.serverCount()) === 2, "the workers to see each other");
 
 /** The packets of the next poll through `port` (the worker it reaches) that carries more than pings. */
 const poll = (port: number, sid: string) => RawPolling.at(port, sid).poll();

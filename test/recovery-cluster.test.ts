@@ -22,6 +22,7 @@ import {
   until,
   type Backend,
   type Client,
+  seeEachOther,
 } from "./helpers/cluster.ts";
 import { once } from "./helpers/server.ts";
 
@@ -49,8 +50,6 @@ async function worker(clusterUrl: string): Promise<{ io: Server; port: number; u
   await (io.sockets.adapter as unknown as { node: { ready: Promise<void> } }).node.ready;
   return { io, port, url: `http://127.0.0.1:${port}` };
 }
-
-const serving = (io: Server) => io.sockets.adapter.serverCount();
 
 function client(url: string): { c: ClientSocket; got: unknown[] } {
   const c = ioClient(url, { transports: ["websocket"], forceNew: true, reconnection: false });
@@ -88,7 +87,7 @@ function recoverySuite(name: string, makeBackend: () => Promise<Backend>, skip: 
       const B = await worker(backend.url);
       const { c, got } = client(A.url);
       try {
-        await until(async () => (await serving(A.io)) === 2 && (await serving(B.io)) === 2, "the workers to see each other");
+        await seeEachOther(A.io, B.io);
         if (!c.connected) await once(c, "connect");
         const sA = A.io.sockets.sockets.get(c.id!)!;
         sA.join("b");
@@ -132,7 +131,7 @@ function recoverySuite(name: string, makeBackend: () => Promise<Backend>, skip: 
       const B = await worker(backend.url);
       const { c, got } = client(A.url);
       try {
-        await until(async () => (await serving(A.io)) === 2 && (await serving(B.io)) === 2, "the workers to see each other");
+        await seeEachOther(A.io, B.io);
         if (!c.connected) await once(c, "connect");
         const id = c.id;
         const sA = A.io.sockets.sockets.get(id!)!;
@@ -159,7 +158,7 @@ function recoverySuite(name: string, makeBackend: () => Promise<Backend>, skip: 
       const A = await worker(backend.url);
       const B = await worker(backend.url);
       try {
-        await until(async () => (await serving(A.io)) === 2 && (await serving(B.io)) === 2, "the workers to see each other");
+        await seeEachOther(A.io, B.io);
         const c = ioClient(B.url, { transports: ["websocket"], forceNew: true, reconnection: false, auth: { pid: "nope", offset: "AAAAAAAA.1" } });
         const seen = once<[Socket]>(B.io, "connection", 5000);
         await once(c, "connect", 5000);
@@ -178,7 +177,7 @@ function recoverySuite(name: string, makeBackend: () => Promise<Backend>, skip: 
       const { c, got } = client(A.url);
       let running = true;
       try {
-        await until(async () => (await serving(A.io)) === 3 && (await serving(B.io)) === 3 && (await serving(C.io)) === 3, "the workers to see each other");
+        await seeEachOther(A.io, B.io, C.io);
         if (!c.connected) await once(c, "connect");
         const id = c.id!;
         // Resolves once every worker routes b to A (C's first unions to b must reach A).

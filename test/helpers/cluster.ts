@@ -5,7 +5,7 @@ import { fork, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { io as connectClient, type Socket as ClientSocket } from "socket.io-client";
-import { Relay } from "../../src/index.ts";
+import { Relay, type Server } from "../../src/index.ts";
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const children = new Set<ChildProcess>();
@@ -26,6 +26,14 @@ export async function until<T>(fn: () => T | Promise<T>, what: string, ms = 5000
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
     await sleep(20);
   }
+}
+
+/** Waits until each of these in-process workers counts all of them (serverCount). */
+export function seeEachOther(...ios: Server[]): Promise<boolean> {
+  return until(
+    async () => (await Promise.all(ios.map((io) => io.sockets.adapter.serverCount()))).every((n) => n === ios.length),
+    "the workers to see each other",
+  );
 }
 
 export function freePort(): Promise<number> {
