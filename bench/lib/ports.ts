@@ -1,4 +1,4 @@
-// A free loopback port for a server a benchmark starts (asked of the kernel, then released).
+// A free loopback port for a server a benchmark or a test starts (asked of the kernel, then released).
 import net from "node:net";
 
 export function freePort(): Promise<number> {

@@ -2,7 +2,7 @@
 // worker processes, and socket.io-client clients driving them. Every process started here is
 // tracked and killed by PID in `killAll()`.
 import { fork, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import net from "node:net";
+import { freePort } from "../../bench/lib/ports.ts";
 import { fileURLToPath } from "node:url";
 import { io as connectClient, type Socket as ClientSocket } from "socket.io-client";
 import { Relay, type Server } from "../../src/index.ts";
@@ -36,16 +36,8 @@ export function seeEachOther(...ios: Server[]): Promise<boolean> {
   );
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+// One free-port finder for benchmarks and tests.
+export { freePort };
 
 export interface RelayCounters {
   msgsOut: number;
