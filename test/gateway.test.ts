@@ -8,7 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { io as connectClient } from "socket.io-client";
+import { io as connectClient, type Socket as ClientSocket } from "socket.io-client";
 import { freePort } from "./helpers/cluster.ts";
 import { once } from "./helpers/server.ts";
 
@@ -43,6 +43,18 @@ function start(env: Record<string, string>): Promise<{ child: ChildProcess; out:
     });
     child.on("exit", (code) => reject(new Error(`exited ${code} before ready`)));
   });
+}
+
+/** A socket.io-client connected to the gateway on `port` over WebSocket, with a token the example app admits. */
+async function connectedClient(port: number): Promise<ClientSocket> {
+  const client = connectClient(`http://127.0.0.1:${port}`, {
+    transports: ["websocket"],
+    reconnection: false,
+    forceNew: true,
+    auth: { token: signToken("op", SECRET) },
+  });
+  await once(client, "connect", 5000);
+  return client;
 }
 
 function stop(child: ChildProcess): Promise<number | null> {
@@ -82,13 +94,7 @@ test("a config file and the environment configure the server; the environment wi
     PORT: "",
   });
   try {
-    const client = connectClient(`http://127.0.0.1:${port}`, {
-      transports: ["websocket"],
-      reconnection: false,
-      forceNew: true,
-      auth: { token: signToken("op", SECRET) },
-    });
-    await once(client, "connect", 5000);
+    const client = await connectedClient(port);
     // The Engine.IO client keeps the open packet's heartbeat settings.
     const engine = (client.io as unknown as { engine: { _pingInterval: number; _pingTimeout: number } }).engine;
     assert.deepEqual([engine._pingInterval, engine._pingTimeout], [7000, 3000]);
@@ -118,13 +124,7 @@ test("a config file and the environment configure the server; the environment wi
 test("SIGINT drains: /readyz stops answering ready, clients are told to go, the process exits 0", async () => {
   const port = await freePort();
   const { child, out } = await start({ PORT: String(port) });
-  const client = connectClient(`http://127.0.0.1:${port}`, {
-    transports: ["websocket"],
-    reconnection: false,
-    forceNew: true,
-    auth: { token: signToken("op", SECRET) },
-  });
-  await once(client, "connect", 5000);
+  const client = await connectedClient(port);
   assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
   const gone = once<[string]>(client, "disconnect", 5000);
   const code = await stop(child);
