@@ -326,12 +326,12 @@ async function fanOut(t: TestContext, recovery: boolean): Promise<void> {
     assert.ok(clients.filter((e) => e.pollingOnly).every((e) => transportOf(e) === "polling"));
     const forwarded = forwarding(A).stats.forwarded + forwarding(B).stats.forwarded;
     assert.ok(forwarded > 0, "some requests landed on the worker that does not hold their session");
-    const moved = forwarding(A).stats.movedIn + forwarding(B).stats.movedIn;
+    const moved = A.engineEndpoint.stats.movedIn + B.engineEndpoint.stats.movedIn;
     if (recovery) {
       assert.equal(onWebSocket, 200, "every default client upgraded, wherever its WebSocket landed");
       assert.ok(moved > 0, "some sessions moved to the worker their WebSocket landed on");
       assert.equal(recovered, moved, "each moved socket was restored (connection with socket.recovered)");
-      assert.equal(forwarding(A).stats.movedOut + forwarding(B).stats.movedOut, moved);
+      assert.equal(A.engineEndpoint.stats.movedOut + B.engineEndpoint.stats.movedOut, moved);
     } else {
       assert.ok(onWebSocket > 0 && onWebSocket < 200, `some upgrades landed on the session's owner, some elsewhere (${onWebSocket})`);
       assert.equal(moved, 0);

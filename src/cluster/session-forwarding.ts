@@ -15,7 +15,7 @@ import { ownerOf, PROTOCOL_VERSION as V, type HttpRequestMessage } from "./proto
 export class SessionForwarding implements SessionRouter {
   /** Counters, for tests and monitoring: requests sent to their owner, served for another worker,
    *  and sent but never answered (owner gone). */
-  readonly stats = { forwarded: 0, served: 0, unanswered: 0, movedIn: 0, movedOut: 0 };
+  readonly stats = { forwarded: 0, served: 0, unanswered: 0 };
   /** Requests served here for another worker, until answered (their client may go away first). */
   private readonly serving = new Map<string, AbortController>();
 
@@ -32,7 +32,6 @@ export class SessionForwarding implements SessionRouter {
       if (msg.step === "prepare") return reply(owner().prepareMove(msg.sid));
       if (msg.step !== "take") return reply(false);
       const moved = owner().handOff(msg.sid);
-      if (moved) this.stats.movedOut++;
       reply(moved !== null, moved ?? undefined);
     };
     const serve = (request: ForwardedRequest, aborted: AbortSignal) => owner().handleForwarded(request, aborted);
@@ -83,8 +82,7 @@ export class SessionForwarding implements SessionRouter {
     const r = await this.node.askMove(owner, sid, "take");
     if (!r?.ok) return null;
     const session = movedOf(r.sockets, r.frames);
-    if (session) this.stats.movedIn++;
-    else this.node.link.log("error", `cluster: worker ${owner} handed off session ${sid} in a shape this worker cannot read`);
+    if (!session) this.node.link.log("error", `cluster: worker ${owner} handed off session ${sid} in a shape this worker cannot read`);
     return session;
   }
 }
