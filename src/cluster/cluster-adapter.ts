@@ -1,6 +1,6 @@
 // The cluster adapter: a namespace's local adapter plus the cluster, through the worker's
 // ClusterNode (node.ts: identity, routing, duplicate filter; peers.ts, interest-sync.ts, requests.ts)
-// and its transport (NATS by default: nats-transport.ts). It turns each adapter operation into a
+// and its transport (NATS by default: nats/nats-transport.ts). It turns each adapter operation into a
 // cluster message (encodeOptions / decodeOptions convert the selection) and carries out the messages
 // of the others.
 //

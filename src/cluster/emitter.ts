@@ -7,11 +7,11 @@
 //   emitter.of("/admin").socketsJoin("audit");
 //   await emitter.close();
 import { randomBytes } from "node:crypto";
-import type { NatsOptions } from "./nats-options.ts";
+import type { NatsOptions } from "./nats/nats-options.ts";
 import type { Room } from "../rooms/types.ts";
 import { assertEmittable, roomList } from "../api/socket-types.ts";
 import { encodePacket, PacketType } from "../engine/codec.ts";
-import { Link, type LinkCredentials } from "./link.ts";
+import { Link, type LinkCredentials } from "./nats/link.ts";
 import { encodeMessage, ownerOf, PROTOCOL_VERSION as V, Subjects, type BroadcastMessage, type ClusterMessage, type RequestMessage } from "./protocol.ts";
 
 export interface EmitterOptions extends LinkCredentials {

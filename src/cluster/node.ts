@@ -12,12 +12,12 @@
 // crosses the relay once per interested worker, not k times. A worker that must know when its peers
 // route by its new interest (a recovery handover) asks them (interestAcknowledged: interestCheck,
 // answered by interestAck once the version is applied).
-import type { NatsOptions } from "./nats-options.ts";
+import type { NatsOptions } from "./nats/nats-options.ts";
 import type { Frame } from "../engine/binary.ts";
 import type { Room } from "../rooms/types.ts";
 import { InterestSync } from "./interest-sync.ts";
-import type { LinkCredentials } from "./link.ts";
-import { NatsTransport } from "./nats-transport.ts";
+import type { LinkCredentials } from "./nats/link.ts";
+import { NatsTransport } from "./nats/nats-transport.ts";
 import { Peers } from "./peers.ts";
 import {
   decodeMessage,

@@ -1,6 +1,6 @@
 // The transport seam of the cluster (socket.io-adapter's doPublish / doPublishResponse): how encoded
 // cluster messages travel between workers and how a worker declares what it wants to receive.
-// ClusterNode speaks only to this; NATS (nats-transport.ts) is one transport of it. Knows the
+// ClusterNode speaks only to this; NATS (nats/nats-transport.ts) is one transport of it. Knows the
 // message shapes (protocol.ts), not how they are encoded, and no adapter.
 import type { Room } from "../rooms/types.ts";
 import type { ClusterMessage } from "./protocol.ts";

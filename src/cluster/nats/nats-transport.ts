@@ -4,11 +4,11 @@
 // than `maxRoomSubjects` (one publish then costs less than many); the node sends unions and
 // private messages to workers' own subjects instead (node.ts). Requests carry this worker's own
 // subject as the NATS reply subject. Knows no adapter and no message encoding.
-import type { Room } from "../rooms/types.ts";
+import type { Room } from "../../rooms/types.ts";
 import type { NatsOptions } from "./nats-options.ts";
 import { Link, type LinkCredentials } from "./link.ts";
-import { isResponse, Subjects, type ClusterMessage } from "./protocol.ts";
-import type { ClusterTransport, LogLevel, PublishTarget, TransportHandlers } from "./transport.ts";
+import { isResponse, Subjects, type ClusterMessage } from "../protocol.ts";
+import type { ClusterTransport, LogLevel, PublishTarget, TransportHandlers } from "../transport.ts";
 
 export interface NatsTransportOptions extends LinkCredentials {
   servers: string | string[];
