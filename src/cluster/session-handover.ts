@@ -21,10 +21,10 @@
 // new worker's, so the order holds too. It needs one server's ordering: across a nats-server
 // cluster (routes) an event can overtake the take request; README says so.
 // Knows the cluster node's requests and the recovery log; nothing of sockets or transports.
-import { randomBytes } from "node:crypto";
 import type { RestoredSession } from "../api/recovery.ts";
 import type { ClusterAdapter } from "./cluster-adapter.ts";
-import { PROTOCOL_VERSION as V, type RequestMessage, type SerializedSession } from "./protocol.ts";
+import { PROTOCOL_VERSION as V, type MessageOf, type SerializedSession } from "./protocol.ts";
+import { Requests } from "./requests.ts";
 
 /** A cluster broadcast's identity, the same on every worker: its origin and sequence number. */
 export function broadcastTag(origin: string, seq: number): string {
@@ -42,17 +42,17 @@ function ask(
 ): Promise<{ from: string; session: SerializedSession } | null> {
   const node = adapter.node;
   return new Promise((resolve) => {
-    const msg: RequestMessage = {
+    const msg: MessageOf<"restoreSession"> = {
       v: V,
       type: "restoreSession",
       origin: node.id,
-      requestId: randomBytes(8).toString("hex"),
+      requestId: Requests.newId(),
       nsp: adapter.nspName,
       pid,
       ...(typeof offset === "string" ? { offset } : {}),
       ...(peek ? { peek: true } : {}),
     };
-    node.request(
+    node.requests.request(
       msg,
       peers,
       node.requestTimeout,
@@ -75,11 +75,11 @@ export async function requestSession(adapter: ClusterAdapter, pid: string, offse
   // Phase 2 only once this worker receives the session's rooms itself, whoever publishes to them.
   const held = found.session.rooms;
   log.hold(held);
-  for (const room of held) node.joinRoom(adapter.nspName, room);
+  for (const room of held) node.interest.join(adapter.nspName, room);
   const upTo = log.position;
-  const silent = await node.interestAcknowledged(adapter.nspName);
+  const silent = await node.interest.acknowledged(adapter.nspName);
   if (silent > 0)
-    node.link.log("warn", `cluster: ${silent} peer(s) did not acknowledge this worker's interest within requestTimeout; taking the session all the same`);
+    node.log("warn", `cluster: ${silent} peer(s) did not acknowledge this worker's interest within requestTimeout; taking the session all the same`);
   const taken = await ask(adapter, pid, offset, false, [found.from]);
   if (!taken) {
     log.releaseHold(held);
@@ -97,7 +97,7 @@ export async function requestSession(adapter: ClusterAdapter, pid: string, offse
 
 /** The owner's side: tells the session's rooms (peek) or hands it over with what it missed, if it
  *  is parked here; an empty answer otherwise. */
-export function answerSessionRequest(adapter: ClusterAdapter, msg: Extract<RequestMessage, { type: "restoreSession" }>, reply: string | undefined): void {
+export function answerSessionRequest(adapter: ClusterAdapter, msg: MessageOf<"restoreSession">, reply: string | undefined): void {
   const log = adapter.recovery;
   let session: SerializedSession | null = null;
   if (msg.peek) {
