@@ -115,3 +115,21 @@ test("layers: the cycle finder sees a cycle that crosses folders", () => {
     ["api/c.ts", "api/d.ts"],
   ]);
 });
+
+/** Files of src/ (relative paths) that import the NATS client package, statically or dynamically. */
+function natsImporters(): string[] {
+  const pattern = /(?:^|\n)\s*(?:import|export)\s(?:[^"';]*?\sfrom\s)?["']nats(?:\/[^"']*)?["']|\bimport\(\s*["']nats(?:\/[^"']*)?["']\s*\)/;
+  return sourceFiles(SRC)
+    .filter((file) => pattern.test(readFileSync(file, "utf8")))
+    .map((file) => relative(SRC, file))
+    .sort();
+}
+
+test("layers: only cluster/nats/ imports the NATS client package (the rest of the cluster speaks to the transport seam)", () => {
+  const importers = natsImporters();
+  assert.ok(importers.includes("cluster/nats/link.ts"), `the NATS client is not seen imported: ${importers.join(", ")}`);
+  assert.deepEqual(
+    importers.filter((p) => !p.startsWith("cluster/nats/")),
+    [],
+  );
+});

@@ -26,6 +26,7 @@ export type Route =
   | { readonly to: "workers"; readonly workers: Iterable<string> };
 
 export const NAMESPACE: Route = { to: "namespace" };
+const NO_OWNERS: readonly string[] = [];
 
 /** One worker's own subject. */
 export function toWorker(id: string): Route {
@@ -53,7 +54,7 @@ export function routeBroadcast(nsp: string, rooms: readonly Room[], view: RouteV
     }
     return { to: "rooms", rooms, owners };
   }
-  if (rooms.length === 1 && ownerOf(rooms[0]!) === null) return { to: "rooms", rooms, owners: [] };
+  if (rooms.length === 1 && ownerOf(rooms[0]!) === null) return { to: "rooms", rooms, owners: NO_OWNERS };
   const workers = workersFor(nsp, rooms, view);
   if (workers.size > 1 && view.serving(nsp).every((p) => workers.has(p))) return NAMESPACE;
   return { to: "workers", workers };
