@@ -5,7 +5,7 @@
 // operations of the others: its handlers, registered on the node for its namespace (handleIn).
 //
 // Routing by interest: a worker receives a room's broadcasts while it has local members in the
-// room (membership's create-room / delete-room, through node.joinRoom / leaveRoom), so a broadcast to
+// room (membership's create-room / delete-room, through node.interest.join / leave), so a broadcast to
 // rooms reaches only workers that hold recipients. Socket ids start with the id of the worker that
 // made them (newSocketId), so a private message or an operation on one socket goes to its owner
 // without a subscription per socket. A receiving worker applies the full rooms/except selection to

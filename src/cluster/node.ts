@@ -1,9 +1,9 @@
 // One worker's presence in the cluster, shared by the namespaces of one Server: a bus (bus.ts:
 // the handler registry, dispatch and publishing) with the features every worker has plugged in:
-// presence and liveness (peers.ts, with the heartbeat/hello/bye handlers here), room interest and
-// its barrier (interest-sync.ts), the request primitive (requests.ts), and broadcasts (sequence
-// numbers out, the per-origin duplicate filter in, routed by route.ts). Other features plug in
-// themselves: the namespaces' adapters (their operations, register), session forwarding and
+// presence (presence.ts) and liveness (peers.ts), room interest and its barrier
+// (interest-sync.ts), the request primitive (requests.ts), and broadcasts (sequence numbers out,
+// the per-origin duplicate filter in, routed by route.ts). Other features plug in themselves: the
+// namespaces' adapters (register, and their operations through handleIn), session forwarding and
 // handover. Knows the adapters only through the small NodeAdapter port, and the transport only
 // through ClusterTransport.
 import type { Frame } from "../engine/binary.ts";
@@ -13,17 +13,10 @@ import type { LinkCredentials } from "./nats/link.ts";
 import type { NatsOptions } from "./nats/nats-options.ts";
 import { NatsTransport } from "./nats/nats-transport.ts";
 import { Peers } from "./peers.ts";
-import {
-  DuplicateFilter,
-  newWorkerId,
-  PROTOCOL_VERSION as V,
-  type BroadcastMessage,
-  type PresenceMessage,
-  type RequestMessage,
-  type WireOptions,
-} from "./protocol.ts";
+import { Presence } from "./presence.ts";
+import { DuplicateFilter, newWorkerId, PROTOCOL_VERSION as V, type BroadcastMessage, type RequestMessage, type WireOptions } from "./protocol.ts";
 import { Requests } from "./requests.ts";
-import { routeBroadcast, routeSelection, toWorker, type RouteView } from "./route.ts";
+import { routeBroadcast, routeSelection, type RouteView } from "./route.ts";
 import type { ClusterGap, ClusterTransport } from "./transport.ts";
 
 /** Credentials (`token`, or `user` and `pass`) and `tls` go to the NATS client as they are: see
@@ -101,6 +94,7 @@ export class ClusterNode extends Bus {
   readonly interest: InterestSync;
   /** @internal Requests awaiting answers (requests.ts). */
   readonly requests: Requests;
+  private readonly presence: Presence;
   private readonly handoverTimeout: number;
   private readonly adapters = new Map<string, NodeAdapter>();
   private readonly filter = new DuplicateFilter();
@@ -125,14 +119,20 @@ export class ClusterNode extends Bus {
       heartbeatTimeout,
       log: (level, message) => this.log(level, message),
       stats: this.stats,
-      onForget: (id) => this.forgetPeer(id),
+      onForget: (id) => this.presence.forget(id),
     });
     this.interest = new InterestSync(this, {
       requestTimeout: this.requestTimeout,
       peers: this.peers,
       requests: this.requests,
       stats: this.stats,
-      hello: (peer) => this.presence("hello", peer),
+      hello: (peer) => this.presence.send("hello", peer),
+    });
+    this.presence = new Presence(this, {
+      peers: this.peers,
+      interest: this.interest,
+      nsps: () => [...this.adapters.keys()],
+      onBye: (id) => this.filter.forget(id),
     });
     this.routes = {
       self: this.id,
@@ -141,24 +141,10 @@ export class ClusterNode extends Bus {
       serving: (nsp) => this.peers.live(nsp),
     };
     this.handle("broadcast", (msg) => this.onBroadcast(msg));
-    this.handle("heartbeat", (msg) => this.onPresence(msg));
-    this.handle("hello", (msg) => this.onPresence(msg));
-    this.handle("bye", (msg) => {
-      this.forgetPeer(msg.from);
-      this.filter.forget(msg.from);
-    });
     transport.open(this.id, {
       onMessage: (payload, replyTo) => this.receive(payload, replyTo),
-      onConnected: () => {
-        // The whole interest first, then the hello: a peer that learns of this worker knows its rooms.
-        this.interest.flush();
-        this.interest.sendSnapshot();
-        this.presence("hello");
-      },
-      onDisconnected: () => {
-        this.peers.clear();
-        this.interest.clearPeers();
-      },
+      onConnected: () => this.presence.connected(),
+      onDisconnected: () => this.presence.disconnected(),
       // Broadcasts to and from other workers in [gap.from, gap.to] were lost: every namespace's
       // adapter tells its application (to resync what its clients show).
       onGap: (gap) => this.onGap(gap),
@@ -176,7 +162,7 @@ export class ClusterNode extends Bus {
     this.adapters.set(adapter.nspName, adapter);
     this.link.serve(adapter.nspName);
     // Peers learn at once that this worker now serves the namespace (it answers its requests).
-    if (this.link.connected) this.presence("heartbeat");
+    if (this.link.connected) this.presence.send("heartbeat");
   }
 
   /** Live peers serving `nsp`, as known now. */
@@ -211,7 +197,7 @@ export class ClusterNode extends Bus {
       clearInterval(this.timer);
       this.requests.endClientWaits();
       if (this.link.connected) {
-        this.presence("bye");
+        this.presence.send("bye");
         await this.link.flush(1000);
       }
       await this.link.close();
@@ -237,21 +223,9 @@ export class ClusterNode extends Bus {
     for (const adapter of this.adapters.values()) adapter.onGap?.(gap);
   }
 
-  private presence(type: PresenceMessage["type"], to?: string): void {
-    this.interest.flush(); // the version announced is the one sent
-    const msg: PresenceMessage = { v: V, type, from: this.id, nsps: [...this.adapters.keys()], iv: this.interest.ver };
-    this.publish(msg, to === undefined ? undefined : { route: toWorker(to) });
-  }
-
-  private forgetPeer(id: string): void {
-    this.peers.forget(id);
-    this.interest.forget(id);
-  }
-
   private tick(): void {
-    this.presence("heartbeat");
     const now = Date.now();
-    this.peers.judge(now);
+    this.presence.tick(now);
     this.interest.answerAllWaiters(now);
     this.filter.evict(now);
   }
@@ -265,14 +239,5 @@ export class ClusterNode extends Bus {
     }
     this.stats.broadcastsIn++;
     adapter.onRemoteBroadcast(msg);
-  }
-
-  private onPresence(msg: PresenceMessage): void {
-    const known = this.peers.heard(msg.from, msg.nsps);
-    // A newcomer (or a worker back from an outage) learns about this one at once: its rooms,
-    // then a heartbeat carrying their version.
-    if (msg.type === "hello") this.interest.sendSnapshot(msg.from);
-    if (msg.type === "hello" || !known) this.presence("heartbeat", msg.from);
-    this.interest.onPresence(msg.from, msg.iv);
   }
 }
