@@ -32,9 +32,8 @@ import {
 import { Requests } from "./requests.ts";
 import { toWorker } from "./route.ts";
 import { RemoteSocket, type RemoteSocketOp } from "./remote-socket.ts";
-import type { RestoredSession } from "../api/recovery.ts";
-import { answerSessionRequest, broadcastTag, requestSession } from "./session-handover.ts";
-import { forwardSessions } from "./session-forwarding.ts";
+import { answerSessionRequest, broadcastTag } from "./session-handover.ts";
+import { installSessionMobility } from "./session-mobility.ts";
 
 /** BroadcastOptions in wire form: rooms and except as arrays, and (`withFlags`) the one flag another
  *  worker applies, volatile. `local` never travels: a local operation is not published. */
@@ -70,9 +69,7 @@ export class ClusterAdapter extends Adapter {
     if (this.recovery) this.recovery.onRoomReleased = (room) => this.rooms.has(room) || node.interest.leave(this.nspName, room);
     node.register(this);
     this.handleOperations();
-    node.handleIn(this.nspName, "restoreSession", (msg, replyTo) => answerSessionRequest(this, msg, replyTo));
-    // Polling requests that land on this worker for another worker's session go to their owner.
-    forwardSessions(nsp.server, node);
+    node.handleIn(this.nspName, "restoreSession", (msg, replyTo) => answerSessionRequest(node, this.recovery, msg, replyTo));
   }
 
   /** Resolves once every peer routes the rooms this join created here (interest-sync.ts's settled): a
@@ -126,15 +123,6 @@ export class ClusterAdapter extends Adapter {
       { v: V, type: "broadcastWithAck", origin: this.node.id, requestId, nsp: this.nspName, ...encodeOptions(opts), data: packet.data as unknown[] },
       { expectReplies: true },
     );
-  }
-
-  /** Connection-state recovery: a session parked on another worker is asked for there. */
-  override restoreSession(pid: unknown, offset: unknown): RestoredSession | null | Promise<RestoredSession | null> {
-    const local = super.restoreSession(pid, offset);
-    if (local || typeof pid !== "string" || this.recovery === null) return local;
-    // An offset of this worker's log: the session was parked here and is gone.
-    if (typeof offset === "string" && offset.startsWith(`${this.recovery.epoch}.`)) return null;
-    return requestSession(this, pid, offset);
   }
 
   /** @internal */
@@ -293,7 +281,12 @@ export function createClusterAdapter(opts: ClusterOptions): new (nsp: Namespace)
     constructor(nsp: Namespace) {
       let node = nodes.get(nsp.server);
       const logger = nsp.server.logger;
-      if (!node) nodes.set(nsp.server, (node = new ClusterNode({ log: (level, message) => logger[level](message), ...opts })));
+      if (!node) {
+        nodes.set(nsp.server, (node = new ClusterNode({ log: (level, message) => logger[level](message), ...opts })));
+        // Polling requests and upgrades for another worker's session go to their owner; a session
+        // parked on another worker is asked for there: once per server, for all its namespaces.
+        installSessionMobility(nsp.server, node);
+      }
       super(nsp, node);
     }
   };
