@@ -9,11 +9,11 @@ import { ProtocolError } from "./protocol-error.ts";
 import { SocketHandshake, type Handshake } from "./handshake.ts";
 import type { Logger } from "./logger.ts";
 import { InboundBudget, RATE_LIMIT_REASON, type InboundRateLimit } from "./rate-limit.ts";
-import type { UpgradeRequest } from "./request.ts";
+import type { UpgradeRequest } from "./http/request.ts";
 import { decodePayload } from "./payload.ts";
-import { PollingTransport, type PollingSession } from "./polling-transport.ts";
+import { PollingTransport, type PollingSession } from "./transports/polling.ts";
 import type { MovedSession, MovedSocket } from "./session-router.ts";
-import type { Transport, WebSocketTransport } from "./transport.ts";
+import type { Transport, WebSocketTransport } from "./transports/websocket.ts";
 
 /** WebSocket close codes roomgate uses when it ends a session. */
 export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, INTERNAL_ERROR: 1011 } as const;

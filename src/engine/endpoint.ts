@@ -8,18 +8,18 @@ import uWS, { type HttpResponse, type TemplatedApp, type us_listen_socket } from
 import { encodeEngineOpen, ENGINE_PING } from "./codec.ts";
 import { CloseCode, Connection, type SessionHost, type SessionNamespace } from "./connection.ts";
 import { Heartbeat } from "./heartbeat.ts";
-import { type HeaderList, HttpError, type HttpErrorKind, refuse } from "./http-errors.ts";
+import { type HeaderList, HttpError, type HttpErrorKind, refuse } from "./http/errors.ts";
 import { randomId } from "./ids.ts";
 import { ConnectionLimits, type LimitRefusal } from "./limits.ts";
 import type { Logger } from "./logger.ts";
 import { type PollingOptions, PollingRequests } from "./polling-requests.ts";
-import { PollingTransport } from "./polling-transport.ts";
+import { PollingTransport } from "./transports/polling.ts";
 import { RATE_LIMIT_REASON, type InboundRateLimit } from "./rate-limit.ts";
-import type { UpgradeRequest, RequestInfo } from "./request.ts";
+import type { UpgradeRequest, RequestInfo } from "./http/request.ts";
 import type { ForwardedRequest, ForwardedResponse, MovedSession, SessionOwner, SessionRouter } from "./session-router.ts";
 import { closeInSlices } from "./slices.ts";
 import { type EngineLimit, EngineStats, type RefusalCause, type RefusalReason } from "./stats.ts";
-import type { Transport, WebSocketTransport } from "./transport.ts";
+import type { Transport, WebSocketTransport } from "./transports/websocket.ts";
 import { type WebSocketOptions, WebSocketRequests } from "./websocket-requests.ts";
 
 export type { RequestInfo };

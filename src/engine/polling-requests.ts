@@ -5,20 +5,20 @@
 // session another worker holds is forwarded to it through the SessionRouter, and the request such
 // a worker forwards here is handled as a local one (handleForwarded).
 import { STATUS_CODES } from "node:http";
-import { admit } from "./admission.ts";
+import { admit } from "./http/admission.ts";
 import type { Connection } from "./connection.ts";
 import type { LimitRefusal } from "./limits.ts";
 import type { Logger } from "./logger.ts";
-import { type CorsOptions, resolveCors } from "./cors.ts";
-import { type BodyError, BodyReader, Exchange, type HttpExchange, ReadBody, RecordedExchange } from "./http-exchange.ts";
-import { type HeaderList, HttpError, type HttpErrorKind, refuse, writeHeaders } from "./http-errors.ts";
-import { type PollEncoding, PollingTransport } from "./polling-transport.ts";
-import { type RequestInfo, shared, UpgradeRequest } from "./request.ts";
-import { type CookieOptions, sessionCookie } from "./session-cookie.ts";
+import { type CorsOptions, resolveCors } from "./http/cors.ts";
+import { type BodyError, BodyReader, Exchange, type HttpExchange, ReadBody, RecordedExchange } from "./http/exchange.ts";
+import { type HeaderList, HttpError, type HttpErrorKind, refuse, writeHeaders } from "./http/errors.ts";
+import { type PollEncoding, PollingTransport } from "./transports/polling.ts";
+import { type RequestInfo, shared, UpgradeRequest } from "./http/request.ts";
+import { type CookieOptions, sessionCookie } from "./http/session-cookie.ts";
 import type { ForwardedRequest, ForwardedResponse, SessionRouter } from "./session-router.ts";
 import type { RefusalCause } from "./stats.ts";
 import type { HttpRequest, HttpResponse } from "./uws.ts";
-import type { AdmissionOptions } from "./admission.ts";
+import type { AdmissionOptions } from "./http/admission.ts";
 
 export interface PollingOptions extends AdmissionOptions {
   /** URL path of the endpoint, without a trailing slash. */

@@ -7,7 +7,7 @@
 // namespace sockets (prepareMove, then handOff), the new worker restores them. Knows no cluster: the
 // cluster layer implements this (cluster/session-forwarding.ts) and installs it through the Server.
 import type { Frame } from "./binary.ts";
-import type { BodyError } from "./http-exchange.ts";
+import type { BodyError } from "./http/exchange.ts";
 
 /** A polling request as it travels to the session's owner. */
 export interface ForwardedRequest {

@@ -4,20 +4,20 @@
 // of a polling session held here (upgrade-probe.ts), or the move of one held by another worker
 // (remote-upgrade.ts). Reads all it needs from the uWS request before returning (uWS reuses it).
 // Knows the sessions only through WebSocketHost (the endpoint); nothing of rooms or namespaces.
-import { admit, type AdmissionOptions, originAllowed } from "./admission.ts";
+import { admit, type AdmissionOptions, originAllowed } from "./http/admission.ts";
 import { compressionFor, type PerMessageDeflate } from "./app.ts";
 import { CloseCode, type Connection } from "./connection.ts";
-import { HttpError, type HttpErrorKind } from "./http-errors.ts";
+import { HttpError, type HttpErrorKind } from "./http/errors.ts";
 import type { LimitRefusal } from "./limits.ts";
 import type { Logger } from "./logger.ts";
-import { PollingTransport } from "./polling-transport.ts";
-import { RemoteUpgrade } from "./remote-upgrade.ts";
-import { shared, UpgradeRequest } from "./request.ts";
-import { type CookieOptions, sessionCookie } from "./session-cookie.ts";
+import { PollingTransport } from "./transports/polling.ts";
+import { RemoteUpgrade } from "./upgrade/remote-upgrade.ts";
+import { shared, UpgradeRequest } from "./http/request.ts";
+import { type CookieOptions, sessionCookie } from "./http/session-cookie.ts";
 import type { MovedSession, SessionRouter } from "./session-router.ts";
 import type { RefusalCause } from "./stats.ts";
-import { WebSocketTransport } from "./transport.ts";
-import { UpgradeProbe } from "./upgrade-probe.ts";
+import { WebSocketTransport } from "./transports/websocket.ts";
+import { UpgradeProbe } from "./upgrade/upgrade-probe.ts";
 import type uWS from "./uws.ts";
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket } from "./uws.ts";
 

@@ -15,7 +15,7 @@ import { DeliveryStats, framesBytes } from "./delivery-stats.ts";
 import type { Membership } from "./membership.ts";
 import type { Plan } from "./planner.ts";
 import type { TemplatedApp } from "../engine/uws.ts";
-import type { Transport } from "../engine/transport.ts";
+import type { Transport } from "../engine/transports/websocket.ts";
 import type { Recipient } from "./types.ts";
 
 export class Delivery {

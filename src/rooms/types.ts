@@ -1,6 +1,6 @@
 // The vocabulary of the rooms layer: room and socket names, what a member must offer, and the
 // room-name check. Knows no Socket.IO class: the API's Socket is one kind of Member.
-import type { Transport } from "../engine/transport.ts";
+import type { Transport } from "../engine/transports/websocket.ts";
 
 /** Socket.IO's rooms are strings or numbers, and 42 and "42" are different rooms. */
 export type Room = string | number;

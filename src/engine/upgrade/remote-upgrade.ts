@@ -7,8 +7,8 @@
 // until the sockets are back. Anything else, the WebSocket closing or upgradeTimeout passing
 // before `5` abandons the probe: the session stays on polling with its owner.
 // Knows the router port and the WebSocket transport; the endpoint builds the connection.
-import type { MovedSession, SessionRouter } from "./session-router.ts";
-import type { WebSocketTransport } from "./transport.ts";
+import type { MovedSession, SessionRouter } from "../session-router.ts";
+import type { WebSocketTransport } from "../transports/websocket.ts";
 
 type State = "probing" | "ready" | "taking" | "done";
 

@@ -4,12 +4,12 @@
 // upgrade. A polling session is no uWS topic subscriber: it only remembers its topics, and the
 // rooms layer delivers what those topics carry into its buffer.
 import { deflate, gzip } from "node:zlib";
-import type { Frame } from "./binary.ts";
-import { type BodyError, type HttpExchange, isBodyError, type RequestBody } from "./http-exchange.ts";
-import { type HeaderList, HttpError, refuse, writeHeaders } from "./http-errors.ts";
-import { encodePayload } from "./payload.ts";
-import type { Transport } from "./transport.ts";
-import type { TemplatedApp } from "./uws.ts";
+import type { Frame } from "../binary.ts";
+import { type BodyError, type HttpExchange, isBodyError, type RequestBody } from "../http/exchange.ts";
+import { type HeaderList, HttpError, refuse, writeHeaders } from "../http/errors.ts";
+import { encodePayload } from "../payload.ts";
+import type { Transport } from "./websocket.ts";
+import type { TemplatedApp } from "../uws.ts";
 
 /** What the transport tells its session. */
 export interface PollingSession {

@@ -3,9 +3,9 @@
 // (a noop when nothing waits) so the client can pause polling; its `5` makes the switch. Anything
 // else, the WebSocket closing or upgradeTimeout passing ends the probe and the session stays on
 // polling. Knows the connection and the two transports, nothing of rooms.
-import type { Connection } from "./connection.ts";
-import type { PollingTransport } from "./polling-transport.ts";
-import type { WebSocketTransport } from "./transport.ts";
+import type { Connection } from "../connection.ts";
+import type { PollingTransport } from "../transports/polling.ts";
+import type { WebSocketTransport } from "../transports/websocket.ts";
 
 export class UpgradeProbe {
   private timer: NodeJS.Timeout | null;

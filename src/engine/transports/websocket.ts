@@ -2,8 +2,8 @@
 // talk to (topic subscriptions, the per-socket queue the delivery layer flushes once per tick,
 // control frames), and its WebSocket implementation over uWebSockets.js. (The polling one is in
 // polling-transport.ts.)
-import type { WebSocket } from "./uws.ts";
-import type { Frame } from "./binary.ts";
+import type { WebSocket } from "../uws.ts";
+import type { Frame } from "../binary.ts";
 
 export interface Transport {
   /** "websocket" or "polling" (Socket.IO's `socket.conn.transport.name`). */
