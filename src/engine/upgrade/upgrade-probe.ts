@@ -1,28 +1,36 @@
-// The upgrade of a polling session to a WebSocket, as Engine.IO's client drives it: the new
-// WebSocket (opened with `?sid=`) sends `2probe`, gets `3probe`; polls are then released at once
-// (a noop when nothing waits) so the client can pause polling; its `5` makes the switch. Anything
-// else, the WebSocket closing or upgradeTimeout passing ends the probe and the session stays on
-// polling. Knows the connection and the two transports, nothing of rooms.
-import type { Connection } from "../connection.ts";
-import type { PollingTransport } from "../transports/polling.ts";
+// The upgrade of a polling session held here, as Engine.IO's client drives it over the new
+// WebSocket (opened with `?sid=`): `2probe` is answered `3probe` and the session's polls are
+// released (a noop when nothing waits) so the client can pause polling; its `5` makes the switch.
+// Anything else, the WebSocket closing or upgradeTimeout passing ends the probe and the session
+// stays on polling. The frames on the probing WebSocket in, steps of the session's upgrade
+// (session-upgrade.ts) out. Knows the WebSocket transport and a one-method port of the session;
+// nothing of HTTP or rooms.
 import type { WebSocketTransport } from "../transports/websocket.ts";
+import type { SessionUpgrade } from "./session-upgrade.ts";
+
+/** What the probe needs of the session it upgrades (the Connection). */
+export interface UpgradingSession {
+  /** The client sent `5`: the session switches to `ws`; false when it could not (it closed meanwhile). */
+  upgradeTo(ws: WebSocketTransport): boolean;
+}
 
 export class UpgradeProbe {
-  private timer: NodeJS.Timeout | null;
   private ended = false;
 
-  constructor(
-    private readonly conn: Connection,
-    private readonly polling: PollingTransport,
+  /** Starts the probe on `ws`, whose session's upgrade is reserved for it; false, having done
+   *  nothing, when the session closed meanwhile. */
+  static start(session: UpgradingSession, upgrade: SessionUpgrade, ws: WebSocketTransport, timeoutMs: number, onUpgraded: () => void): UpgradeProbe | null {
+    const probe = new UpgradeProbe(session, upgrade, ws, onUpgraded);
+    return upgrade.open(timeoutMs, () => probe.closeAbandoned()) ? probe : null;
+  }
+
+  private constructor(
+    private readonly session: UpgradingSession,
+    private readonly upgrade: SessionUpgrade,
     private readonly ws: WebSocketTransport,
-    timeoutMs: number,
     /** Called after the switch: the WebSocket now carries the session. */
     private readonly onUpgraded: () => void,
-  ) {
-    polling.probing = true;
-    conn.probe = this;
-    this.timer = setTimeout(() => this.abandon(), timeoutMs);
-  }
+  ) {}
 
   /** A frame on the probing WebSocket. */
   onMessage(message: ArrayBuffer, isBinary: boolean): void {
@@ -30,36 +38,26 @@ export class UpgradeProbe {
     const text = isBinary ? "" : Buffer.from(message).toString();
     if (text === "2probe") {
       this.ws.sendControl("3probe");
-      this.polling.releasePolls(true);
-    } else if (text === "5" && !this.polling.closed) {
-      this.end();
-      this.conn.upgradeTo(this.ws);
+      this.upgrade.probed();
+    } else if (text === "5" && this.session.upgradeTo(this.ws)) {
+      this.ended = true;
       this.onUpgraded();
     } else {
-      this.abandon();
+      this.upgrade.abandon();
     }
-  }
-
-  /** Ends the probe and closes its WebSocket; the session stays on polling. */
-  abandon(): void {
-    if (this.ended) return;
-    this.end();
-    this.ws.close(1000, "upgrade abandoned");
   }
 
   /** The probing WebSocket closed. */
   onClose(): void {
-    this.ws.closed = true;
-    this.end();
+    this.ws.closedByPeer();
+    this.ended = true;
+    this.upgrade.probeClosed();
   }
 
-  private end(): void {
-    if (this.ended) return;
+  /** The session's upgrade was abandoned (timeout, an unexpected frame, the session closing): the
+   *  WebSocket closes, the session stays on polling. */
+  private closeAbandoned(): void {
     this.ended = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.polling.probing = false;
-    this.polling.releasePolls(false);
-    if (this.conn.probe === this) this.conn.probe = null;
+    this.ws.close(1000, "upgrade abandoned");
   }
 }
