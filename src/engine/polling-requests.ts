@@ -3,7 +3,8 @@
 // Engine.IO's error answers for the rest. Reads all it needs from the uWS request before returning
 // (uWS reuses it), and never writes to a response uWS has aborted. In a cluster, a request for a
 // session another worker holds is forwarded to it through the SessionRouter, and the request such
-// a worker forwards here is handled as a local one (handleForwarded).
+// a worker forwards here is handled as a local one (handleForwarded). Knows the sessions through
+// PollingHost (the endpoint) and their polling transport; nothing of upgrades, rooms or namespaces.
 import { STATUS_CODES } from "node:http";
 import { admit } from "./http/admission.ts";
 import type { Connection } from "./connection.ts";
