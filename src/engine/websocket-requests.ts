@@ -81,8 +81,8 @@ interface NewSessionData {
 interface ProbeData {
   readonly kind: "probe";
   readonly session: Connection;
-  /** The probe, from open until the switch or its end. */
-  probe: UpgradeProbe | null;
+  /** The upgrade running on this WebSocket, from open until the switch or its end. */
+  upgrade: UpgradeProbe | null;
   /** The session, once the switch made this WebSocket its transport. */
   connection: Connection | null;
 }
@@ -96,8 +96,9 @@ interface MoveData {
   /** The client address its place in this worker's limits is reserved under, until the session is
    *  built here (then the connection holds it); given back if it never is. */
   reservedFor: string | null;
-  /** The move, from open until the session runs here (its sockets restored) or the move ends. */
-  probe: RemoteUpgrade | null;
+  /** The upgrade running on this WebSocket (the move), from open until the session runs here (its
+   *  sockets restored) or the move ends. */
+  upgrade: RemoteUpgrade | null;
   /** The session, once built here from the owner's hand-off. */
   connection: Connection | null;
 }
@@ -122,13 +123,13 @@ export class WebSocketRequests {
       open: (ws) => this.onOpen(ws),
       message: (ws, message, isBinary) => {
         const data = ws.getUserData();
-        // A probe first: a session moving here has its connection before its sockets are back.
-        if (data.kind !== "session" && data.probe !== null) data.probe.onMessage(message, isBinary);
+        // An upgrade first: a session moving here has its connection before its sockets are back.
+        if (data.kind !== "session" && data.upgrade !== null) data.upgrade.onMessage(message, isBinary);
         else data.connection?.onMessage(message, isBinary);
       },
       close: (ws) => {
         const data = ws.getUserData();
-        if (data.kind !== "session") data.probe?.onClose();
+        if (data.kind !== "session") data.upgrade?.onClose();
         if (data.connection !== null) data.connection.onTransportClosed("transport close");
         // A move that never became a session gives its place in the limits back.
         else if (data.kind === "move" && data.reservedFor !== null) this.host.releaseConnection(data.reservedFor);
@@ -168,10 +169,10 @@ export class WebSocketRequests {
       const owner = host.pollingSession(sid) ? null : (host.sessionRouter?.ownerOf(sid) ?? null);
       if (owner !== null)
         return this.onMoveUpgrade(res, request, owner, sid, (reservedFor) =>
-          res.upgrade<UpgradeData>({ kind: "move", owner, sid, request, reservedFor, probe: null, connection: null }, key, protocol, extensions, context),
+          res.upgrade<UpgradeData>({ kind: "move", owner, sid, request, reservedFor, upgrade: null, connection: null }, key, protocol, extensions, context),
         );
       return this.onProbeUpgrade(res, request, sid, (session) =>
-        res.upgrade<UpgradeData>({ kind: "probe", session, probe: null, connection: null }, key, protocol, extensions, context),
+        res.upgrade<UpgradeData>({ kind: "probe", session, upgrade: null, connection: null }, key, protocol, extensions, context),
       );
     }
 
@@ -266,11 +267,11 @@ export class WebSocketRequests {
     const probe =
       upgrade &&
       UpgradeProbe.start(conn, upgrade, transport, this.opts.upgradeTimeout, () => {
-        data.probe = null;
+        data.upgrade = null;
         data.connection = conn;
       });
     if (!probe) return ws.end(CloseCode.NORMAL, "session closed");
-    data.probe = probe;
+    data.upgrade = probe;
   }
 
   private onMoveOpen(data: MoveData, transport: WebSocketTransport): void {
@@ -287,10 +288,10 @@ export class WebSocketRequests {
       });
     });
     move.onAdopted = (held) => {
-      data.probe = null;
+      data.upgrade = null;
       for (const [message, isBinary] of held) data.connection?.onMessage(message, isBinary);
     };
-    data.probe = move;
+    data.upgrade = move;
   }
 }
 
