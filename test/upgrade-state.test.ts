@@ -1,6 +1,6 @@
 // The upgrade's state machine (src/engine/upgrade/): its transition table as a table of every
-// state and event, the paths the Engine.IO client drives through it, and the session's upgrade
-// holding and releasing a real polling transport's polls as its state says.
+// state and event, the paths the Engine.IO client drives through it, the session's upgrade holding
+// and releasing a real polling transport's polls as its state says, and one path on the wire.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import {
@@ -14,6 +14,10 @@ import {
   type UpgradeState,
 } from "../src/internal.ts";
 import uWS from "../src/engine/uws.ts";
+import type { Socket } from "../src/index.ts";
+import { RawPolling } from "./helpers/polling.ts";
+import { RawWebSocket } from "./helpers/raw-ws.ts";
+import { once, startServer } from "./helpers/server.ts";
 
 const STATES = Object.keys(UPGRADE_TRANSITIONS) as UpgradeState[];
 const EVENTS: UpgradeEvent[] = ["accept", "open", "2probe", "5", "prepare move", "hand off", "cancel move", "adopted", "abandon", "close", "fail"];
@@ -212,4 +216,32 @@ test("session upgrade: a move out hands the buffer over once, and a local probe 
   );
   assert.equal(upgrade.state, "moved out");
   assert.equal(upgrade.handOff(), null);
+});
+
+test("on the wire: a probe abandoned by a stray frame frees the session for the next probe, which upgrades it", async () => {
+  const h = await startServer();
+  try {
+    const seen = once<[Socket]>(h.io, "connection");
+    const p = await RawPolling.open(h.port);
+    await p.connect();
+    const [socket] = await seen;
+    const probe = `/socket.io/?EIO=4&transport=websocket&sid=${p.sid}`;
+    const first = await RawWebSocket.open(h.port, probe);
+    first.sendText('42["stray"]');
+    await first.waitClosed();
+    const second = await RawWebSocket.open(h.port, probe);
+    const waiting = p.poll();
+    second.sendText("2probe");
+    await second.waitText((t) => t === "3probe");
+    assert.deepEqual(await waiting, ["6"]);
+    second.sendText("5");
+    // Buffered by polling if the switch has not happened yet, handed to the WebSocket at the switch:
+    // on the WebSocket either way.
+    socket.emit("m", 1);
+    await second.waitText((t) => t === '42["m",1]');
+    assert.equal(socket.conn.transport.name, "websocket");
+    second.destroy();
+  } finally {
+    await h.close();
+  }
 });
