@@ -182,19 +182,17 @@ export class Connection implements PollingSession, UpgradingSession {
    * The upgrade from polling (the client sent `5` on the probed WebSocket): what the polling buffer
    * holds goes out first on the WebSocket, then it subscribes to the session's topics, and the
    * sockets are told (their rooms deliver natively from now on). All in one go: no broadcast can
-   * come in between, so nothing is lost, duplicated or reordered. False when the session could not
-   * switch (it closed meanwhile).
+   * come in between, so nothing is lost, duplicated or reordered.
    */
-  upgradeTo(ws: WebSocketTransport): boolean {
-    const handed = this.pollingUpgrade?.switchOver() ?? null;
-    if (handed === null) return false;
+  upgradeTo(ws: WebSocketTransport): void {
+    const handed = this.pollingUpgrade?.switchOver();
+    if (!handed) return;
     this.pollingUpgrade = null;
     const { frames, topics } = handed;
     this.transport = ws;
     if (frames.length > 0) ws.sendNow(frames);
     for (const topic of topics) ws.subscribe(topic);
     for (const socket of this.sockets()) socket.ontransportchange(frames);
-    return true;
   }
 
   /**

@@ -24,7 +24,7 @@ export class SessionUpgrade {
 
   /** Whether `event` would change the state now. */
   can(event: UpgradeEvent): boolean {
-    return !(NEEDS_OPEN_POLLING.has(event) && this.polling.closed) && nextUpgradeState(this.current, event) !== null;
+    return this.pollingAllows(event) && nextUpgradeState(this.current, event) !== null;
   }
 
   /** A WebSocket is accepted to probe the session (no second one is until this one ends). */
@@ -91,7 +91,7 @@ export class SessionUpgrade {
 
   /** The one way the state changes: false, and nothing done, when `event` leads nowhere now. */
   private go(event: UpgradeEvent): boolean {
-    if (NEEDS_OPEN_POLLING.has(event) && this.polling.closed) return false;
+    if (!this.pollingAllows(event)) return false;
     const next = nextUpgradeState(this.current, event);
     if (next === null) return false;
     this.current = next;
@@ -103,5 +103,9 @@ export class SessionUpgrade {
       this.closeProbe = null;
     }
     return true;
+  }
+
+  private pollingAllows(event: UpgradeEvent): boolean {
+    return !(this.polling.closed && NEEDS_OPEN_POLLING.has(event));
   }
 }

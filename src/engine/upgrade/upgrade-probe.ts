@@ -10,8 +10,8 @@ import type { SessionUpgrade } from "./session-upgrade.ts";
 
 /** What the probe needs of the session it upgrades (the Connection). */
 export interface UpgradingSession {
-  /** The client sent `5`: the session switches to `ws`; false when it could not (it closed meanwhile). */
-  upgradeTo(ws: WebSocketTransport): boolean;
+  /** The client sent `5` (and the session's upgrade can take it): the session switches to `ws`. */
+  upgradeTo(ws: WebSocketTransport): void;
 }
 
 export class UpgradeProbe {
@@ -39,8 +39,9 @@ export class UpgradeProbe {
     if (text === "2probe") {
       this.ws.sendControl("3probe");
       this.upgrade.probed();
-    } else if (text === "5" && this.session.upgradeTo(this.ws)) {
+    } else if (text === "5" && this.upgrade.can("5")) {
       this.ended = true;
+      this.session.upgradeTo(this.ws);
       this.onUpgraded();
     } else {
       this.upgrade.abandon();
