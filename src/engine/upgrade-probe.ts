@@ -31,10 +31,14 @@ export class UpgradeProbe {
     if (text === "2probe") {
       this.ws.sendControl("3probe");
       this.polling.releasePolls(true);
-    } else if (text === "5" && !this.polling.closed) {
+    } else if (text === "5" && (!this.polling.closed || this.polling.closing)) {
+      // Closed by the server while the client switched: what polling still held goes out on the
+      // WebSocket, then that closes (Engine.IO finishes such an upgrade, then closes).
+      const closing = this.polling.closed;
       this.end();
       this.conn.upgradeTo(this.ws);
       this.onUpgraded();
+      if (closing) this.ws.close(1000, "session closed");
     } else {
       this.abandon();
     }
