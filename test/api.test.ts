@@ -257,7 +257,9 @@ describe("options", () => {
 
   test("harmless Socket.IO options are accepted with one warning per option; maxHttpBufferSize is maxPayload", async () => {
     const logger = recordingLogger();
-    const a = new Server({ serveClient: false, wsEngine: "ws", cors: { origin: "*" }, maxHttpBufferSize: 1234, logger } as never);
+    const a = new Server({ serveClient: false, addTrailingSlash: true, wsEngine: "ws", cors: { origin: "*" }, maxHttpBufferSize: 1234, logger } as never);
+    // serveClient: false and addTrailingSlash: true ask for what roomgate does: no warning.
+    assert.equal(logger.lines.filter((l) => /"serveClient"|"addTrailingSlash"/.test(l)).length, 0);
     const b = new Server({ serveClient: true, wsEngine: "ws", logger } as never);
     assert.equal(a.opts.maxPayload, 1234);
     assert.equal(logger.lines.filter((l) => /"serveClient" is ignored/.test(l)).length, 1);
