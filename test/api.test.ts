@@ -364,3 +364,28 @@ describe("io.engine", () => {
       { logger: "silent" },
     ));
 });
+
+describe("listen's address", () => {
+  /** Whether a client reaches the server at `url` (connect, or connect_error on a refused TCP connect). */
+  const reaches = (url: string) =>
+    new Promise<boolean>((resolve) => {
+      const c = connectClient(url, { transports: ["websocket"], forceNew: true, reconnection: false });
+      c.once("connect", () => (c.disconnect(), resolve(true)));
+      c.once("connect_error", () => (c.close(), resolve(false)));
+    });
+
+  test("io.listen(port) without a host takes IPv6 clients too, as Node's listen; with a host, that host only", async () => {
+    const all = new Server({ logger: "silent" });
+    const v4 = new Server({ logger: "silent" });
+    try {
+      const port = await all.listen(0);
+      assert.equal(await reaches(`http://[::1]:${port}`), true, "IPv6 loopback");
+      assert.equal(await reaches(`http://127.0.0.1:${port}`), true, "IPv4 loopback");
+      const only = await v4.listen(0, "127.0.0.1");
+      assert.equal(await reaches(`http://127.0.0.1:${only}`), true);
+      assert.equal(await reaches(`http://[::1]:${only}`), false, "a host given: not on [::1]");
+    } finally {
+      await Promise.all([all.close(), v4.close()]);
+    }
+  });
+});
