@@ -252,6 +252,9 @@ export class Endpoint implements SessionHost, SessionOwner {
     // Known by sid until its close packet is fetched or it has upgraded.
     transport.onFinished = () => {
       if (this.pollingSessions.get(sid) === conn) this.pollingSessions.delete(sid);
+      // Closed while probing (connection.ts keeps the probe of a normal close): its close packet is
+      // delivered, or given up on, so no upgrade can take the session any more.
+      conn.probe?.abandon();
     };
     this.pollingSessions.set(sid, conn);
     this.awaitNamespace(conn);
