@@ -121,3 +121,25 @@ test("npm start and npm run relay build dist/ only when a source changed", () =>
     before,
   );
 });
+
+test("the relay's start-up failures too: one line, exit 2", async () => {
+  const relay = (env: Record<string, string>) =>
+    spawnSync(process.execPath, ["--import", "tsx", "src/bin/relay.ts"], {
+      env: { ...process.env, RELAY_HOST: "127.0.0.1", ...env },
+      encoding: "utf8",
+      timeout: 20000,
+    });
+  const missing = join(tmp(), "missing.pem");
+  failsWithOneLine(
+    relay({ RELAY_PORT: "0", RELAY_TLS_CERT: missing, RELAY_TLS_KEY: missing }),
+    /^relay: cannot start: RELAY_TLS_CERT: cannot read .*missing\.pem \(ENOENT\)$/,
+  );
+  failsWithOneLine(relay({ RELAY_PORT: "http" }), /^relay: cannot start: invalid RELAY_PORT http$/);
+  const io = new Server({ logger: "silent" });
+  try {
+    const port = await io.listen(0, "127.0.0.1");
+    failsWithOneLine(relay({ RELAY_PORT: String(port) }), /^relay: cannot start: .*EADDRINUSE/);
+  } finally {
+    await io.close();
+  }
+});
