@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, statSync, writeFileSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Server } from "../src/index.ts";
@@ -113,7 +113,11 @@ test("npm start and npm run relay build dist/ only when a source changed", () =>
     assert.equal(r.status, 0, r.stdout + r.stderr);
   };
   fresh(); // builds what is missing or stale
-  const outputs = ["dist/index.js", "dist/bin/gateway.js", "dist/roomgate.tsbuildinfo"];
+  // An output gone (as after a source change): built again.
+  rmSync("dist/examples/tokens.js");
+  fresh();
+  assert.ok(existsSync("dist/examples/tokens.js"), "the missing output was built");
+  const outputs = ["dist/index.js", "dist/bin/gateway.js", "dist/examples/tokens.js", "dist/roomgate.tsbuildinfo"];
   const before = outputs.map((f) => statSync(f).mtimeMs);
   fresh(); // up to date: writes nothing
   assert.deepEqual(
