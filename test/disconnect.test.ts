@@ -5,6 +5,8 @@
 // cluster, and through a remote socket.
 import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { Server as SocketIOServer } from "socket.io";
 import { io as ioClient, type Socket as ClientSocket } from "socket.io-client";
 import { createClusterAdapter, Relay, Server, type Socket } from "../src/index.ts";
 import { freePort, seeEachOther } from "./helpers/cluster.ts";
@@ -146,4 +148,43 @@ describe("disconnect(true) across a cluster", () => {
       await relay.close();
     }
   });
+});
+
+describe("the same as Socket.IO 4.8 itself", () => {
+  /** What a client sees when the server emits "bye" then calls disconnect(true) on its socket. */
+  async function seen(
+    url: string,
+    opts: Transports,
+    serverSocket: (id: string) => { emit(ev: string, x: unknown): unknown; disconnect(close: boolean): unknown },
+  ) {
+    const c = await reconnecting(url, opts);
+    try {
+      const result = kicked(c);
+      const s = serverSocket(c.id!);
+      s.emit("bye", "last");
+      s.disconnect(true);
+      return await result;
+    } finally {
+      c.disconnect();
+    }
+  }
+
+  for (const [name, opts] of VARIANTS) {
+    test(`disconnect(true) over ${name}: the client sees what Socket.IO's sees`, async () => {
+      const http = createServer();
+      const sio = new SocketIOServer(http);
+      await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+      const h = await startServer({ logger: "silent" });
+      try {
+        const sioPort = (http.address() as { port: number }).port;
+        const theirs = await seen(`http://127.0.0.1:${sioPort}`, opts, (id) => sio.of("/").sockets.get(id)!);
+        const ours = await seen(h.url, opts, (id) => serverSocket(h.io, { id } as ClientSocket));
+        assert.deepEqual(theirs, { got: ["last"], reason: "io server disconnect", active: false, reconnecting: false });
+        assert.deepEqual(ours, theirs);
+      } finally {
+        await new Promise((resolve) => sio.close(resolve));
+        await h.close();
+      }
+    });
+  }
 });
