@@ -152,8 +152,10 @@ function didYouMean(name: string, known: readonly string[], prefix = ""): string
   return best ? ` (did you mean "${best}"?)` : "";
 }
 
-/** Every environment name the gateway reads in its prefix (ROOMGATE_BENCH_* belong to bench/). */
-const ENV_NAMES = ["ROOMGATE_CONFIG", ...SETTINGS.flatMap((s) => s.env).filter((n) => n.startsWith("ROOMGATE_"))];
+/** Every environment name the gateway reads in its prefix (ROOMGATE_BENCH_* belong to bench/):
+ *  the settings', ROOMGATE_CONFIG, and ROOMGATE_UWS (the uWS binding to load, read by engine/uws.ts
+ *  on branch runtimes). */
+const ENV_NAMES = ["ROOMGATE_CONFIG", "ROOMGATE_UWS", ...SETTINGS.flatMap((s) => s.env).filter((n) => n.startsWith("ROOMGATE_"))];
 const isOurs = (name: string) => name.startsWith("ROOMGATE_") && !name.startsWith("ROOMGATE_BENCH_");
 
 /** Keys present in the file that no setting knows (a typo would otherwise be ignored silently). */
