@@ -154,7 +154,7 @@ function didYouMean(name: string, known: readonly string[], prefix = ""): string
 
 /** Every environment name the gateway reads in its prefix (ROOMGATE_BENCH_* belong to bench/):
  *  the settings', ROOMGATE_CONFIG, and ROOMGATE_UWS (the uWS binding to load, read by engine/uws.ts
- *  on branch runtimes). */
+ *  at import). */
 const ENV_NAMES = ["ROOMGATE_CONFIG", "ROOMGATE_UWS", ...SETTINGS.flatMap((s) => s.env).filter((n) => n.startsWith("ROOMGATE_"))];
 const isOurs = (name: string) => name.startsWith("ROOMGATE_") && !name.startsWith("ROOMGATE_BENCH_");
 
