@@ -2,8 +2,11 @@
 // and room-name length, and the HTTP edge (unknown paths, allowRequest deadline and errors,
 // duplicate Origin, backpressure close frame, disconnecting many sockets in slices).
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import net from "node:net";
 import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { defaultMaxConnections, type Logger, Server, type Socket, softFdLimit } from "../src/internal.ts";
 import { rawHttp, upgradeRequest } from "./helpers/raw-http.ts";
 import { EIO_PATH, RawWebSocket } from "./helpers/raw-ws.ts";
@@ -85,6 +88,64 @@ describe("connection limits", () => {
   test("the limits are validated", () => {
     assert.throws(() => new Server({ maxConnections: 0 }), /maxConnections must be a positive integer/);
     assert.throws(() => new Server({ inboundRateLimit: { events: -1 } }), /inboundRateLimit.events/);
+  });
+
+  test("maxConnections above the fd limit is clamped to it, said at start, and a flood is answered, not spun on", { timeout: 60_000 }, async () => {
+    // Under `ulimit -n 512` the fd limit allows 256 (512 less 256 of headroom); 1,000,000 is asked.
+    const script = fileURLToPath(new URL("./helpers/fd-limited-server.ts", import.meta.url));
+    const child = spawn("bash", ["-c", `ulimit -n 512 && exec "${process.execPath}" --import tsx "${script}"`], {
+      env: { ...process.env, MAX_CONNECTIONS: "1000000" },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d));
+    const sockets: net.Socket[] = [];
+    try {
+      const header = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        child.stdout!.on("data", (d: Buffer) => {
+          out += d;
+          if (out.includes("\n")) resolve(out.trim());
+        });
+        child.once("exit", (code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
+      });
+      assert.match(header, /maxConnections 256$/);
+      assert.match(stderr, /maxConnections=1000000 is more than the file-descriptor limit allows \(soft limit 512.*clamped to 256/);
+      const port = Number(/listening (\d+)/.exec(header)![1]);
+      // More attempts than the clamped limit: each is answered, 101 or 503; none hangs (the bound
+      // below only turns a hang into a failure: uWS's EMFILE loop would leave clients unanswered).
+      const outcome = { accepted: 0, refused: 0, other: 0, hanging: 0 };
+      await Promise.all(
+        Array.from(
+          { length: 300 },
+          () =>
+            new Promise<void>((resolve) => {
+              const s = net.connect(port, "127.0.0.1");
+              sockets.push(s);
+              let done = false;
+              const end = (kind: keyof typeof outcome) => {
+                if (done) return;
+                done = true;
+                clearTimeout(timer);
+                outcome[kind]++;
+                resolve();
+              };
+              const timer = setTimeout(() => end("hanging"), 20_000);
+              s.on("connect", () => s.write(upgradeRequest(port)));
+              s.on("data", (d: Buffer) => {
+                const status = d.toString("latin1", 9, 12);
+                end(status === "101" ? "accepted" : status === "503" ? "refused" : "other");
+              });
+              s.on("error", () => end("other"));
+              s.on("close", () => end("other"));
+            }),
+        ),
+      );
+      assert.deepEqual(outcome, { accepted: 256, refused: 44, other: 0, hanging: 0 });
+    } finally {
+      for (const s of sockets) s.destroy();
+      child.kill();
+    }
   });
 });
 

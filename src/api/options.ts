@@ -3,7 +3,7 @@
 import type { CorsOptions } from "../engine/http/cors.ts";
 import type { PerMessageDeflate, TlsOptions } from "../engine/app.ts";
 import type { RequestInfo } from "../engine/endpoint.ts";
-import { defaultMaxConnections } from "../engine/limits.ts";
+import { fdBoundedMaxConnections } from "../engine/limits.ts";
 import type { LogLevel, Logger } from "../engine/logger.ts";
 import { type CookieOptions, resolveCookie } from "../engine/http/session-cookie.ts";
 import type { InboundRateLimit } from "../engine/rate-limit.ts";
@@ -50,7 +50,9 @@ export interface ServerOptions {
   /** Bytes a slow client may have buffered before it is disconnected (default 4 MiB). */
   maxBackpressure?: number;
   /** Connections the process holds at once; past it, upgrades get 503. Default: the soft
-   *  file-descriptor limit less 10 % (at least 256) of headroom, e.g. 18,000 under `ulimit -n 20000`. */
+   *  file-descriptor limit less 10 % (at least 256) of headroom, e.g. 18,000 under `ulimit -n 20000`.
+   *  A value above that is clamped to it, with a warning at start (more would bring back uWS's
+   *  EMFILE accept loop: one core at 100 %, clients left hanging). */
   maxConnections?: number;
   /** Connections one client address may hold at once (default 10,000: NAT-friendly, but one host
    *  cannot take the whole server). */
@@ -242,7 +244,7 @@ export function checkOptions(opts: Record<string, unknown>, warn: (msg: string) 
 const DEFAULT_INBOUND_RATE_LIMIT: InboundRateLimit = { events: 1000, bytes: 8 * 1024 * 1024, interval: 1000 };
 
 /** The options with their defaults filled in. */
-export function resolveOptions(opts: ServerOptions): ResolvedOptions {
+export function resolveOptions(opts: ServerOptions, warn: (message: string) => void = console.warn): ResolvedOptions {
   const given = Object.fromEntries(Object.entries(opts).filter(([name, v]) => v !== undefined && SUPPORTED.has(name) && name !== "maxHttpBufferSize"));
   // Socket.IO's name wins over roomgate's older one when both are given.
   if (opts.maxHttpBufferSize !== undefined) given.maxPayload = opts.maxHttpBufferSize;
@@ -261,7 +263,14 @@ export function resolveOptions(opts: ServerOptions): ResolvedOptions {
   }
   if (typeof resolved.path !== "string" || !resolved.path.startsWith("/"))
     throw new TypeError(`roomgate: option path must start with "/", got ${JSON.stringify(resolved.path)}`);
-  resolved.maxConnections = opts.maxConnections ?? defaultMaxConnections();
+  // Not above what the fd limit allows; checked (positive integer) first, so a bad value says so.
+  if (opts.maxConnections !== undefined) positiveInteger("maxConnections", opts.maxConnections);
+  const bounded = fdBoundedMaxConnections(opts.maxConnections);
+  resolved.maxConnections = bounded.value;
+  if (bounded.clampedFrom !== undefined)
+    warn(
+      `roomgate: maxConnections=${bounded.clampedFrom} is more than the file-descriptor limit allows (soft limit ${bounded.fdLimit}, less headroom for the process's own descriptors): clamped to ${bounded.value}; raise it with \`ulimit -n\` (or LimitNOFILE=) to allow more`,
+    );
   resolved.inboundRateLimit = opts.inboundRateLimit === false ? null : { ...DEFAULT_INBOUND_RATE_LIMIT, ...opts.inboundRateLimit };
   for (const name of ["maxConnections", "maxConnectionsPerIp", "maxRoomsPerSocket", "maxRoomNameLength", "allowRequestTimeout"] as const) {
     positiveInteger(name, resolved[name]);
