@@ -218,3 +218,25 @@ describe("the same settings against a real nats-server", { skip: !natsServerAvai
     }
   });
 });
+
+test("the runnable relay says at start when it requires no authentication, loopback included", async () => {
+  const script = new URL("../src/bin/relay.ts", import.meta.url).pathname;
+  const start = (env: Record<string, string>) =>
+    new Promise<string>((resolve, reject) => {
+      const base = { ...process.env };
+      delete base.RELAY_TOKEN;
+      delete base.RELAY_USER;
+      delete base.RELAY_PASS;
+      const proc = spawn(process.execPath, ["--import", "tsx", script], { env: { ...base, RELAY_PORT: "0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      const take = (d: Buffer) => {
+        out += d;
+        if (out.includes("relay listening")) proc.kill();
+      };
+      proc.stdout!.on("data", take);
+      proc.stderr!.on("data", take);
+      proc.on("exit", () => (out.includes("relay listening") ? resolve(out) : reject(new Error(`relay did not start: ${out}`))));
+    });
+  assert.match(await start({}), /relay: no authentication \(RELAY_TOKEN unset\): any process on this machine can connect/);
+  assert.doesNotMatch(await start({ RELAY_TOKEN: "s3cret" }), /no authentication/);
+});

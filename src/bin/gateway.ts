@@ -80,6 +80,11 @@ try {
   cannotStart(message.replace("set reusePort to share it on purpose", "set ROOMGATE_REUSE_PORT=on to share it on purpose (every worker)"), err);
 }
 log.info({ host: config.host, port: bound, app: appPath, ops: ops.port, maxConnections: io.opts.maxConnections }, `listening on ${config.host}:${bound}`);
+if (config.cluster && !config.clusterAuth?.token && !config.clusterAuth?.user)
+  log.warn(
+    { cluster: config.cluster },
+    'cluster: joining without credentials (ROOMGATE_CLUSTER_TOKEN unset): whoever reaches the relay can publish to every room; set a token on both sides (README "Securing a cluster")',
+  );
 
 // pm2 (wait_ready) starts stopping the previous worker only now: when clustered, once the
 // relay link is up too (bounded: a worker without its relay still serves its own clients).
