@@ -160,7 +160,7 @@ describe("inbound budget and room limits", () => {
       assert.equal(await reason, "rate limit exceeded");
       await ws.waitClosed();
       assert.equal(ws.closeCode, 1008);
-      assert.equal(ws.closeReason, "rate limit exceeded");
+      assert.equal(ws.closeReason, "rate limit exceeded: events");
     } finally {
       await h.close();
     }
@@ -173,10 +173,99 @@ describe("inbound budget and room limits", () => {
       const ws = await rawConnected(h.port);
       for (let i = 0; i < 3; i++) ws.sendText(`42["big","${"x".repeat(4000)}"]`);
       await ws.waitClosed();
-      assert.equal(ws.closeReason, "rate limit exceeded");
+      assert.equal(ws.closeReason, "rate limit exceeded: bytes");
       const echoed = once(calm, "echo");
       h.io.sockets.sockets.forEach((s) => s.emit("echo", "still served"));
       assert.deepEqual(await echoed, ["still served"]);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("a broadcast weighs its recipients: a client whose events reach many is cut on deliveries, not on events", async () => {
+    const h = await startServer({ inboundRateLimit: { deliveries: 100, interval: 60_000, perAddress: false }, logger: "silent" });
+    try {
+      h.io.on("connection", (s) => {
+        s.join("r");
+        s.on("shout", () => h.io.to("r").emit("x"));
+      });
+      const members = await Promise.all(Array.from({ length: 10 }, () => h.connected()));
+      const got = members.map(() => 0);
+      members.forEach((m, i) => m.on("x", () => got[i]!++));
+      const ws = await rawConnected(h.port);
+      // 11 recipients each (10 members and the shouter): the 10th shout takes it to 110 > 100.
+      for (let i = 0; i < 20; i++) ws.sendText(`42["shout"]`);
+      await ws.waitClosed();
+      assert.equal(ws.closeCode, 1008);
+      assert.equal(ws.closeReason, "rate limit exceeded: deliveries");
+      // Barrier: what the server sent before this reached every member first.
+      await Promise.all(members.map((m) => new Promise((r) => (m.once("end", r), h.io.to(m.id!).emit("end")))));
+      assert.deepEqual(
+        got,
+        members.map(() => 10),
+        "10 shouts handled, far under the events budget (1000)",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("per address: connections of one address that flood share its budget and are cut; a light one there and other addresses are not", async () => {
+    const h = await startServer({
+      inboundRateLimit: { interval: 60_000, perAddress: { deliveries: 200 } },
+      logger: "silent",
+    });
+    try {
+      h.io.on("connection", (s) => {
+        if (s.handshake.address === "127.0.0.1") s.join("r");
+        s.on("shout", (ack?: () => void) => {
+          h.io.to("r").emit("x");
+          ack?.();
+        });
+      });
+      // 4 listeners on 127.0.0.1: a shout costs 4 deliveries.
+      const listeners = await Promise.all(Array.from({ length: 4 }, () => h.connected()));
+      // 127.0.0.2: 4 flooding connections and a light one; its share is 200 / 5 = 40 deliveries.
+      const flooders = await Promise.all(Array.from({ length: 4 }, () => rawConnected(h.port, "127.0.0.2")));
+      const light = await rawConnected(h.port, "127.0.0.2");
+      // Each alone would cost 400, the whole address budget twice over.
+      for (let i = 0; i < 100; i++) for (const f of flooders) f.sendText(`42["shout"]`);
+      await Promise.all(flooders.map((f) => f.waitClosed()));
+      for (const f of flooders) assert.equal(f.closeReason, "rate limit exceeded: address deliveries");
+      // The address is still over its budget; the light connection used less than its share.
+      light.sendText(`421["shout"]`);
+      await light.waitText((t) => t === "431[]");
+      assert.equal(light.closed, false);
+      const shouted = once(listeners[1]!, "x");
+      listeners[0]!.emit("shout");
+      await shouted;
+      assert.ok(listeners.every((l) => l.connected));
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("counted on arrival: a backlog read at once after the server's event loop stalled is judged at the pace it came", async () => {
+    const h = await startServer({ inboundRateLimit: { events: 50, interval: 1000, perAddress: false }, logger: "silent" });
+    try {
+      let ticks = 0;
+      h.io.on("connection", (s) =>
+        s.on("tick", (ack?: () => void) => {
+          ticks++;
+          ack?.();
+        }),
+      );
+      const ws = await rawConnected(h.port);
+      // 40 frames, then this process (the server's) stalls for a little more than the interval,
+      // then 40 more: 40 per interval as sent, 80 at once as read. Nothing is read meanwhile.
+      for (let i = 0; i < 40; i++) ws.sendText(`42["tick"]`);
+      const until = Date.now() + 1200;
+      while (Date.now() < until);
+      for (let i = 0; i < 40; i++) ws.sendText(`42["tick"]`);
+      ws.sendText(`421["tick"]`);
+      await ws.waitText((t) => t === "431[]");
+      assert.equal(ws.closed, false);
+      assert.equal(ticks, 81);
     } finally {
       await h.close();
     }

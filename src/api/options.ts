@@ -6,7 +6,7 @@ import type { RequestInfo } from "../engine/endpoint.ts";
 import { fdBoundedMaxConnections } from "../engine/limits.ts";
 import type { LogLevel, Logger } from "../engine/logger.ts";
 import { type CookieOptions, resolveCookie } from "../engine/http/session-cookie.ts";
-import type { InboundRateLimit } from "../engine/rate-limit.ts";
+import type { AddressRateLimit, InboundRateLimit } from "../engine/rate-limit.ts";
 import type { DerivedTopicOptions } from "../rooms/derived-topics.ts";
 import type { AdapterConstructor } from "./adapter.ts";
 import { RECOVERY_DEFAULTS, type RecoveryOptions, type ResolvedRecoveryOptions } from "./recovery/options.ts";
@@ -57,10 +57,15 @@ export interface ServerOptions {
   /** Connections one client address may hold at once (default 10,000: NAT-friendly, but one host
    *  cannot take the whole server). */
   maxConnectionsPerIp?: number;
-  /** Per-connection inbound budget: more than `events` packets or `bytes` bytes within `interval`
-   *  ms disconnects the client with reason "rate limit exceeded". Default { events: 1000, bytes:
-   *  8 MiB, interval: 1000 }; `false` turns it off. */
-  inboundRateLimit?: Partial<InboundRateLimit> | false;
+  /** Inbound budgets, per connection and (`perAddress`) shared by the connections of one client
+   *  address: more than `events` packets, `bytes` bytes or `deliveries` (the recipients here of the
+   *  broadcasts its events cause) within `interval` ms disconnects the client with reason
+   *  "rate limit exceeded" (the close reason names the budget). Counted on arrival: time the
+   *  server's event loop was late is credited back. Default { events: 1000, bytes: 8 MiB,
+   *  deliveries: 500,000, interval: 1000, perAddress: { events: 5000, bytes: 32 MiB, deliveries:
+   *  1,000,000 } } (README "Limits and abuse"); `false` turns it off, `perAddress: false` the
+   *  shared one. */
+  inboundRateLimit?: (Partial<Omit<InboundRateLimit, "perAddress">> & { perAddress?: Partial<AddressRateLimit> | false }) | false;
   /** Rooms one socket may be in (its own id room included); a join past it throws RangeError.
    *  Default 10,000. */
   maxRoomsPerSocket?: number;
@@ -241,7 +246,29 @@ export function checkOptions(opts: Record<string, unknown>, warn: (msg: string) 
   }
 }
 
-const DEFAULT_INBOUND_RATE_LIMIT: InboundRateLimit = { events: 1000, bytes: 8 * 1024 * 1024, interval: 1000 };
+/** Per connection: 1,000 frames/s as before; 500,000 deliveries/s is ~12 % of a core at the
+ *  ~250 µs per 1,000 deliveries bench/RESULTS.md measures. Per address: 5 connections' frames, 2
+ *  connections' deliveries (~25 % of a core), so that a few connections from one address cannot
+ *  take the server, while a NAT's many light users stay far below. */
+const DEFAULT_INBOUND_RATE_LIMIT: Omit<InboundRateLimit, "perAddress"> = { events: 1000, bytes: 8 * 1024 * 1024, deliveries: 500_000, interval: 1000 };
+const DEFAULT_ADDRESS_RATE_LIMIT: AddressRateLimit = { events: 5000, bytes: 32 * 1024 * 1024, deliveries: 1_000_000 };
+
+function resolveInboundRateLimit(opts: ServerOptions["inboundRateLimit"]): InboundRateLimit | null {
+  if (opts === false) return null;
+  if (opts !== undefined && (opts === null || typeof opts !== "object")) throw new TypeError("roomgate: inboundRateLimit must be an object or false");
+  const { perAddress, ...own } = opts ?? {};
+  const given = Object.fromEntries(Object.entries(own).filter(([, v]) => v !== undefined));
+  const resolved: InboundRateLimit = { ...DEFAULT_INBOUND_RATE_LIMIT, ...given, perAddress: null };
+  for (const [k, v] of Object.entries(resolved)) if (k !== "perAddress") positiveInteger(`inboundRateLimit.${k}`, v);
+  if (perAddress !== false) {
+    if (perAddress !== undefined && (perAddress === null || typeof perAddress !== "object"))
+      throw new TypeError("roomgate: inboundRateLimit.perAddress must be an object or false");
+    const shared = Object.fromEntries(Object.entries(perAddress ?? {}).filter(([, v]) => v !== undefined));
+    resolved.perAddress = { ...DEFAULT_ADDRESS_RATE_LIMIT, ...shared };
+    for (const [k, v] of Object.entries(resolved.perAddress)) positiveInteger(`inboundRateLimit.perAddress.${k}`, v);
+  }
+  return resolved;
+}
 
 /** The options with their defaults filled in. */
 export function resolveOptions(opts: ServerOptions, warn: (message: string) => void = console.warn): ResolvedOptions {
@@ -271,11 +298,10 @@ export function resolveOptions(opts: ServerOptions, warn: (message: string) => v
     warn(
       `roomgate: maxConnections=${bounded.clampedFrom} is more than the file-descriptor limit allows (soft limit ${bounded.fdLimit}, less headroom for the process's own descriptors): clamped to ${bounded.value}; raise it with \`ulimit -n\` (or LimitNOFILE=) to allow more`,
     );
-  resolved.inboundRateLimit = opts.inboundRateLimit === false ? null : { ...DEFAULT_INBOUND_RATE_LIMIT, ...opts.inboundRateLimit };
+  resolved.inboundRateLimit = resolveInboundRateLimit(opts.inboundRateLimit);
   for (const name of ["maxConnections", "maxConnectionsPerIp", "maxRoomsPerSocket", "maxRoomNameLength", "allowRequestTimeout"] as const) {
     positiveInteger(name, resolved[name]);
   }
-  if (resolved.inboundRateLimit) for (const [k, v] of Object.entries(resolved.inboundRateLimit)) positiveInteger(`inboundRateLimit.${k}`, v);
   return resolved;
 }
 
