@@ -1,7 +1,7 @@
 // The cluster adapter across real worker processes, with the official socket.io-client on each
 // worker: against the embedded relay, and against a real nats-server when one is installed.
 // Run: node --import tsx --test test/cluster.test.ts
-import { describe, it, before, after } from "node:test";
+import { describe, it, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { createClusterAdapter, Emitter, Server, type ClusterAdapter } from "../src/index.ts";
 import clusterApp from "./helpers/cluster-app.ts";
@@ -539,13 +539,24 @@ function unionSuite(name: string, makeBackend: () => Promise<Backend>, skip: str
       clusterApp(ioB, "B");
       servers.push(ioA, ioB);
       await ioA.listen(0, "127.0.0.1");
-      const b = await connect(await ioB.listen(0, "127.0.0.1"), "b", ["x"]);
+      const portB = await ioB.listen(0, "127.0.0.1");
+      // B must know A before b joins: join's promise then resolves once A routes "x" to B (the
+      // barrier). Joined before B met A, it resolves at once, and A's union could go out before
+      // A got B's interest (seen once on a loaded machine: "timed out waiting for the union").
+      await until(async () => (await ioB.sockets.adapter.serverCount()) === 2, "B to see A");
+      const b = await connect(portB, "b", ["x"]);
       clients.push(b);
-      return { ioA, b, close: () => Promise.all([ioA.close(), ioB.close()]) };
+      return { ioA, b };
     }
 
+    // Each test's servers close before the next one starts, also when it failed: left running, they
+    // would be counted by the next test's serverCount (seen: "got 3, expected 1").
+    afterEach(async () => {
+      for (const io of servers.splice(0)) await io.close();
+    });
+
     it("this worker's event loop stalls longer than heartbeatTimeout: its peers stay live and get its unions", async () => {
-      const { ioA, b, close } = await pair(100);
+      const { ioA, b } = await pair(100);
       const node = (ioA.sockets.adapter as ClusterAdapter).node;
       await until(async () => (await ioA.sockets.adapter.serverCount()) === 2, "A to see B");
       const t = Date.now() + 700;
@@ -560,17 +571,15 @@ function unionSuite(name: string, makeBackend: () => Promise<Backend>, skip: str
       await until(() => received(b, "u").length === 1, "the union");
       assert.ok(node.stats.stalls >= 1, "the stall is counted");
       assert.equal(node.stats.peersTimedOut, 0, "B is not timed out for A's stall");
-      await close();
     });
 
     it("a peer not heard from within heartbeatTimeout is no longer counted, but unions still reach its members", async () => {
-      const { ioA, b, close } = await pair(60_000); // B heartbeats once when it meets A, then stays silent
+      const { ioA, b } = await pair(60_000); // B heartbeats once when it meets A, then stays silent
       const node = (ioA.sockets.adapter as ClusterAdapter).node;
       await until(() => node.stats.peersTimedOut === 1, "A to time B out");
       assert.equal(await ioA.sockets.adapter.serverCount(), 1);
       ioA.to(["x", "nobody"]).emit("u", 2);
       await until(() => received(b, "u").length === 1, "the union");
-      await close();
     });
   });
 }
