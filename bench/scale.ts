@@ -16,7 +16,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { nowUs } from "./lib/plan.ts";
 import { freePort } from "./lib/ports.ts";
-import { sleep } from "./lib/wait.ts";
+import { sleep, until } from "./lib/wait.ts";
 import { ForeignCpuMonitor } from "./lib/interference.ts";
 import { children, Peer, runMain, type Msg } from "./lib/peer.ts";
 import { BINS, KINDS, kindOf, quantileMs, targetsOf } from "./lib/scale-plan.ts";
@@ -54,14 +54,6 @@ function usage(pid: number): { cpuUs: number; rss: number } {
 }
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
-async function until(what: string, ms: number, f: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await f())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
-
 async function main(): Promise<number> {
   const o = parseOpts(process.argv.slice(2));
   console.log(`bench:scale: ${o.n} connections, ${o.workers} worker(s) ${o.cluster ? "+ embedded relay" : "(no cluster)"}, ${o.clients} client processes`);
@@ -75,10 +67,8 @@ async function main(): Promise<number> {
     relay = new Peer("relay", [path.join(BENCH_DIR, "../src/bin/relay.ts")], null, [], { RELAY_PORT: String(relayPort) });
     url = `nats://127.0.0.1:${relayPort}`;
     await until(
-      "the relay",
-      10_000,
-      async () =>
-        new Promise((r) =>
+      () =>
+        new Promise<boolean>((r) =>
           net
             .connect(relayPort, "127.0.0.1")
             .on("connect", function (this: net.Socket) {
@@ -87,6 +77,9 @@ async function main(): Promise<number> {
             })
             .on("error", () => r(false)),
         ),
+      "the relay",
+      10_000,
+      200,
     );
   }
   const workers = Array.from(
@@ -100,7 +93,7 @@ async function main(): Promise<number> {
   );
   await Promise.all(workers.map((w) => w.waitFor("up", 30_000)));
   const stats = (gc = false) => Promise.all(workers.map((w) => w.request({ cmd: "stats", gc }, 30_000)));
-  if (o.cluster) await until("the workers to meet", 20_000, async () => (await stats()).every((s) => s.peers === o.workers - 1));
+  if (o.cluster) await until(async () => (await stats()).every((s) => s.peers === o.workers - 1), "the workers to meet", 20_000, 200);
   await sleep(2000);
   const pids = [...workers.map((w) => w.pid)];
   const heapBase = sum((await stats(true)).map((s) => s.heapUsed as number));
@@ -135,7 +128,7 @@ async function main(): Promise<number> {
   const ready = sum(done.map((d) => d.ready as number));
   const failed = sum(done.map((d) => d.failed as number));
   for (const d of done) for (const e of (d.examples as string[]) ?? []) console.log(`  ${e}`);
-  await until("every worker to hold its sockets", 30_000, async () => sum((await stats()).map((s) => s.sockets as number)) === ready);
+  await until(async () => sum((await stats()).map((s) => s.sockets as number)) === ready, "every worker to hold its sockets", 30_000, 200);
   const perWorker = (await stats()).map((s) => s.sockets as number);
   await sleep(o.idleSeconds * 1000);
   const idle = pids.map(usage);

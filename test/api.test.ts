@@ -9,7 +9,8 @@ import uWS from "uWebSockets.js";
 import { Server, type ServerOptions, type Socket } from "../src/index.ts";
 import type { Logger } from "../src/engine/logger.ts";
 import { freePort } from "./helpers/cluster.ts";
-import { startServer, once, settle, until, type Harness, type ClientSocket } from "./helpers/server.ts";
+import { startServer, once, settle, type Harness, type ClientSocket } from "./helpers/server.ts";
+import { until } from "./helpers/wait.ts";
 
 const serverSocket = (h: Harness, c: ClientSocket, nsp = "/"): Socket => h.io.of(nsp).sockets.get(c.id!)!;
 
@@ -141,10 +142,10 @@ describe("namespaces", () => {
         const b = await h.connected("/room-1");
         assert.ok(h.io._nsps.has("/room-1"));
         a.disconnect();
-        await until(() => h.io.of("/").sockets.size === 0 && (h.io._nsps.get("/room-1")?.sockets.size ?? 0) === 1);
+        await until(() => h.io.of("/").sockets.size === 0 && (h.io._nsps.get("/room-1")?.sockets.size ?? 0) === 1, "the socket to move to /room-1");
         assert.ok(h.io._nsps.has("/room-1"), "one socket left");
         b.disconnect();
-        await until(() => !h.io._nsps.has("/room-1"), 3000, "the child to be removed");
+        await until(() => !h.io._nsps.has("/room-1"), "the child to be removed");
         // A new client makes it again.
         await h.connected("/room-1");
         assert.ok(h.io._nsps.has("/room-1"));
@@ -290,7 +291,7 @@ describe("socket.use, outgoing catch-alls, disconnected, conn", () => {
       s.on("error", (err) => errors.push(err.message));
       assert.equal(await c.emitWithAck("double", 21), 42);
       c.emit("forbidden");
-      await until(() => errors.length === 1);
+      await until(() => errors.length === 1, "the error");
       assert.deepEqual(errors, ["not allowed"]);
       assert.deepEqual(log, ["any double", "use double [21]", "any forbidden", "use forbidden []"]);
       assert.ok(c.connected, "a refused event does not disconnect");

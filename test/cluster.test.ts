@@ -15,13 +15,12 @@ import {
   op,
   received,
   runScript,
-  sleep,
   startWorker,
-  until,
   type Backend,
   type Client,
   type Worker,
 } from "./helpers/cluster.ts";
+import { sleep, until } from "./helpers/wait.ts";
 
 const HAS_NATS = natsServerAvailable();
 if (!HAS_NATS) console.log("# nats-server not installed: the real-NATS cluster tests are skipped (apt-get install nats-server)");
@@ -531,7 +530,7 @@ function unionSuite(name: string, makeBackend: () => Promise<Backend>, skip: str
     const fx = ownBackend(makeBackend);
     const { servers, clients } = fx;
 
-    async function pair(heartbeatB: number): Promise<{ ioA: Server; b: Client; close: () => Promise<unknown> }> {
+    async function pair(heartbeatB: number): Promise<{ ioA: Server; b: Client }> {
       const opts = (heartbeatInterval: number) => ({ servers: fx.backend.url, heartbeatInterval, heartbeatTimeout: 400, requestTimeout: 1000, log: () => {} });
       const ioA = new Server({ adapter: createClusterAdapter(opts(100)) });
       const ioB = new Server({ adapter: createClusterAdapter(opts(heartbeatB)) });

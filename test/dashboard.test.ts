@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { chromium } from "playwright-core";
 import { operations } from "../src/index.ts";
-import { settle, startServer, until } from "./helpers/server.ts";
+import { settle, startServer } from "./helpers/server.ts";
+import { until } from "./helpers/wait.ts";
 
 /** The page's DOM as the functions run inside the browser see it (this project compiles without lib.dom). */
 interface El {
@@ -62,7 +63,7 @@ test(
       await page.fill("#search", "");
 
       clients.pop()!.disconnect();
-      await until(() => h.io.engineEndpoint.clientsCount === 18);
+      await until(() => h.io.engineEndpoint.clientsCount === 18, "18 clients");
       await page.waitForFunction(() => document.getElementById("connections")?.textContent === "18", null, { timeout: 10000 });
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
     } finally {

@@ -7,7 +7,8 @@ import { describe, test } from "node:test";
 import { defaultMaxConnections, type Logger, Server, type Socket, softFdLimit } from "../src/internal.ts";
 import { rawHttp, upgradeRequest } from "./helpers/raw-http.ts";
 import { EIO_PATH, RawWebSocket } from "./helpers/raw-ws.ts";
-import { once, startServer, until } from "./helpers/server.ts";
+import { once, startServer } from "./helpers/server.ts";
+import { until } from "./helpers/wait.ts";
 
 /** A logger that records what it is given, by level. */
 function recordingLogger(): Logger & { lines: Array<[string, object | string, string | undefined]> } {
@@ -51,7 +52,7 @@ describe("connection limits", () => {
       const warnings = logger.lines.filter(([level, , m]) => level === "warn" && m?.includes("connection limit reached"));
       assert.equal(warnings.length, 1, "one log line for the whole burst");
       a.destroy();
-      await until(() => h.io.sockets.sockets.size === 1, 3000, "the closed session to be forgotten");
+      await until(() => h.io.sockets.sockets.size === 1, "the closed session to be forgotten");
       await rawConnected(h.port);
     } finally {
       await h.close();
@@ -207,7 +208,7 @@ describe("HTTP edge", () => {
       const sockets: Socket[] = [];
       h.io.on("connection", (s) => sockets.push(s));
       const ws = await rawConnected(h.port);
-      await until(() => sockets.length === 1);
+      await until(() => sockets.length === 1, "one socket");
       ws.pause();
       const chunk = "y".repeat(16 * 1024);
       const disconnected = once(sockets[0], "disconnect", 10_000);
@@ -234,7 +235,7 @@ describe("HTTP edge", () => {
       h.io.disconnectSockets(true);
       const afterFirstSlice = h.io.sockets.sockets.size;
       assert.ok(afterFirstSlice > 0 && afterFirstSlice < 300, `some closed now, the rest later (${afterFirstSlice} left)`);
-      await until(() => h.io.sockets.sockets.size === 0, 5000, "every session closed");
+      await until(() => h.io.sockets.sockets.size === 0, "every session closed");
       await Promise.all(clients.map((c) => c.waitClosed()));
     } finally {
       await h.close();

@@ -11,9 +11,10 @@ import { join } from "node:path";
 import { inflateRawSync } from "node:zlib";
 import { io as connectClient } from "socket.io-client";
 import { createClusterAdapter, operations, Relay, Server } from "../src/index.ts";
-import { once, settle, startServer, until } from "./helpers/server.ts";
+import { once, settle, startServer } from "./helpers/server.ts";
 import { EIO_PATH, RawWebSocket } from "./helpers/raw-ws.ts";
 import { freePort } from "./helpers/cluster.ts";
+import { until } from "./helpers/wait.ts";
 
 const get = async (url: string, headers: Record<string, string> = {}) => {
   const r = await fetch(url, { headers });
@@ -87,7 +88,7 @@ test("metrics: Prometheus text with connections, rooms, per-path broadcasts coun
     await settle(a, b, c);
     await assert.rejects(RawWebSocket.open(h.port, EIO_PATH, { Origin: "https://evil.example" }), /403/);
     c.disconnect();
-    await until(() => h.io.engineEndpoint.clientsCount === 2);
+    await until(() => h.io.engineEndpoint.clientsCount === 2, "2 clients");
 
     const m = await get(h.url + "/metrics", { Authorization: "Bearer s3cret" });
     assert.equal(m.status, 200);
@@ -166,7 +167,7 @@ test("metrics: every limit hit (connections, per address, allowRequest deadline,
     // A consumer that stops reading: cut for backpressure (bounded; its close frame is limits.test.ts's
     // concern). Small batches: each flush stays far below uWS's own cut, which sends no close frame.
     const slow = await rawConnected(h.port);
-    await until(() => sockets.filter((s) => s.connected).length === 1);
+    await until(() => sockets.filter((s) => s.connected).length === 1, "one connected socket");
     const victim = sockets.find((s) => s.connected)!;
     slow.pause();
     const chunk = "y".repeat(16 * 1024);
@@ -174,9 +175,9 @@ test("metrics: every limit hit (connections, per address, allowRequest deadline,
       victim.emit("bulk", chunk);
       if (i % 10 === 9) await new Promise((r) => setImmediate(r));
     }
-    await until(() => !victim.connected, 10_000, "the slow consumer to be cut");
+    await until(() => !victim.connected, "the slow consumer to be cut", 10_000);
     slow.destroy();
-    await until(() => h.io.engineEndpoint.clientsCount === 0, 3000, "both cut sessions to be forgotten");
+    await until(() => h.io.engineEndpoint.clientsCount === 0, "both cut sessions to be forgotten");
 
     // Connection limits: 2 per address, 3 in all.
     open.push(await rawConnected(h.port, EIO_PATH, "127.0.0.1"), await rawConnected(h.port, EIO_PATH, "127.0.0.1"));
@@ -185,7 +186,7 @@ test("metrics: every limit hit (connections, per address, allowRequest deadline,
     await assert.rejects(RawWebSocket.open(h.port, EIO_PATH, {}, "127.0.0.3"), /503/);
 
     // Room limits, through the API.
-    await until(() => sockets.filter((s) => s.connected).length === 3);
+    await until(() => sockets.filter((s) => s.connected).length === 3, "three connected sockets");
     const s = sockets.find((x) => x.connected)!;
     assert.throws(() => s.join(["a", "b", "c"]), RangeError);
     assert.throws(() => s.join("r".repeat(17)), TypeError);

@@ -11,9 +11,10 @@ import assert from "node:assert/strict";
 import { io as ioClient, type Socket as ClientSocket } from "socket.io-client";
 import { createClusterAdapter, Relay, Server, type ServerOptions, type Socket } from "../src/index.ts";
 import type { SessionForwarding } from "../src/cluster/session-forwarding.ts";
-import { freePort, NatsServerBackend, natsServerAvailable, seeEachOther, sleep, until } from "./helpers/cluster.ts";
+import { freePort, NatsServerBackend, natsServerAvailable, seeEachOther } from "./helpers/cluster.ts";
 import { http, POLLING, RawPolling } from "./helpers/polling.ts";
 import { RawWebSocket } from "./helpers/raw-ws.ts";
+import { sleep, until } from "./helpers/wait.ts";
 
 const relay = new Relay();
 const relayPort = await freePort();

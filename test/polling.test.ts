@@ -7,8 +7,9 @@ import { gunzipSync } from "node:zlib";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { RawWebSocket } from "./helpers/raw-ws.ts";
 import { http, POLLING, RawPolling } from "./helpers/polling.ts";
-import { startServer, once, until, sleep, type Harness } from "./helpers/server.ts";
+import { startServer, once, type Harness } from "./helpers/server.ts";
 import type { ServerOptions, Socket } from "../src/index.ts";
+import { sleep, until } from "./helpers/wait.ts";
 
 async function withServer(opts: ServerOptions, fn: (h: Harness) => Promise<void>): Promise<void> {
   const h = await startServer(opts);
@@ -171,7 +172,7 @@ describe("polling errors (Engine.IO's codes)", () => {
       assert.deepEqual(json(bad), [400, 3, "Bad request"]);
       const q2 = await RawPolling.open(h.port);
       assert.deepEqual(json(await q2.post(["40", "bnot*base64"])), [400, 3, "Bad request"]);
-      await until(() => h.io.sockets.sockets.size === 0, 2000, "every bad session closed");
+      await until(() => h.io.sockets.sockets.size === 0, "every bad session closed");
     }));
 
   test("a poll the client aborts ends the session; the server never writes to the dead response", () =>
@@ -207,7 +208,7 @@ describe("the upgrade", () => {
       socket.emit("m", 2);
       await sleep(20);
       ws.sendText("5");
-      await until(() => socket.conn.transport.name === "websocket", 2000, "the switch");
+      await until(() => socket.conn.transport.name === "websocket", "the switch");
       h.io.to("room").emit("m", 3); // a native publish now
       socket.emit("m", 4);
       await ws.waitText((t) => t === '42["m",4]');
@@ -302,7 +303,7 @@ describe("the official client with its default options", () => {
       clearInterval(timer);
       const sent = n;
       assert.deepEqual(await c.timeout(2000).emitWithAck("echo", "after"), "after");
-      await until(() => received.length === sent, 2000, "every streamed message");
+      await until(() => received.length === sent, "every streamed message");
       assert.deepEqual(received, [...Array(sent).keys()]);
       const [socket] = [...h.io.sockets.sockets.values()];
       assert.equal(socket.conn.transport.name, "websocket");

@@ -11,8 +11,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { setImmediate as tick } from "node:timers/promises";
 import { prng } from "./helpers/rooms-model.ts";
-import { startServer, once, until, sleep, type ClientSocket } from "./helpers/server.ts";
+import { startServer, once, type ClientSocket } from "./helpers/server.ts";
 import type { Socket, ServerOptions } from "../src/index.ts";
+import { sleep, until } from "./helpers/wait.ts";
 
 /** How a peer connects: WebSocket only, polling only, or socket.io-client's default (polling,
  *  then the upgrade). */
@@ -147,9 +148,9 @@ async function run(seed: number, ops: number, clientCount: number, opts: ServerO
     // Everybody away comes back before the checks.
     if (recovery) {
       // Liveness bounds, generous: a full suite run beside another on 2 cores once took over 10 s here.
-      await until(() => peers.every((q) => q.state !== "cut"), 30000, `seed ${seed}: the server to notice every cut`);
+      await until(() => peers.every((q) => q.state !== "cut"), `seed ${seed}: the server to notice every cut`, 30000);
       peers.filter((q) => q.state === "parked").forEach(comeBack);
-      await until(() => peers.every((q) => q.state === "live" || q.state === "dead"), 30000, `seed ${seed}: every client back`);
+      await until(() => peers.every((q) => q.state === "live" || q.state === "dead"), `seed ${seed}: every client back`, 30000);
       assert.deepEqual(failures, [], `seed ${seed}: every return restored its session`);
     }
     const model = new Map<string, Set<string>>();
@@ -161,7 +162,7 @@ async function run(seed: number, ops: number, clientCount: number, opts: ServerO
     for (const q of peers) assert.equal(rooms.has(q.socket.id), model.has(q.socket.id), `seed ${seed}: adapter.rooms.has(${q.socket.id})`);
 
     const last = seq;
-    await until(() => peers.every((q) => q.received.length >= q.expected.length), 10000, `seed ${seed}: all expected deliveries`).catch(() => undefined);
+    await until(() => peers.every((q) => q.received.length >= q.expected.length), `seed ${seed}: all expected deliveries`, 10000).catch(() => undefined);
     // A final direct message to each live peer: per-socket order means nothing older is still in flight.
     const barrier = peers.filter((q) => q.state === "live").map((q) => once(q.client, "__end", 5000));
     peers.filter((q) => q.state === "live").forEach((q) => q.socket.emit("__end"));

@@ -19,12 +19,12 @@ import {
   op,
   received,
   startWorker,
-  until,
   type Backend,
   type Client,
   seeEachOther,
 } from "./helpers/cluster.ts";
 import { once } from "./helpers/server.ts";
+import { until } from "./helpers/wait.ts";
 
 const HAS_NATS = natsServerAvailable();
 after(killAll);

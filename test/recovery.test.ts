@@ -3,11 +3,12 @@
 // order, exactly once; after the window, or past the byte bound, it is a new session.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, once, until, type ClientSocket, type Harness } from "./helpers/server.ts";
+import { startServer, once, type ClientSocket, type Harness } from "./helpers/server.ts";
 import net from "node:net";
 import { io as ioClient } from "socket.io-client";
 import { RawWebSocket, EIO_PATH } from "./helpers/raw-ws.ts";
 import type { ServerOptions, Socket } from "../src/index.ts";
+import { until } from "./helpers/wait.ts";
 
 /** A server where every socket joins "a" and keeps data, and a client that records "m" events
  *  (without the offset the server appends as their last argument). */
@@ -58,7 +59,7 @@ test("a client cut off gets its id, rooms, data and every event it missed, in or
     first.join("b");
     const id = c.id;
     c.emit("burst", 1);
-    await until(() => got.length === 1);
+    await until(() => got.length === 1, "the event");
     await cut(c, first);
     assert.equal(first.rooms.size, 0);
     // While it is away: to its rooms, to its own room, to everybody, and some not for it.
@@ -122,7 +123,7 @@ test("events sent before the server noticed the disconnect are replayed from the
     await once(c, "connect");
     const s0 = sockets[1];
     c.emit("burst", 1);
-    await until(() => got.length === 1);
+    await until(() => got.length === 1, "the event");
     link.silence();
     for (let i = 1; i < 5; i++) s0.emit("m", `burst ${i}`);
     h.io.to("a").emit("m", "to a");
@@ -130,7 +131,7 @@ test("events sent before the server noticed the disconnect are replayed from the
     const gone = once(s0, "disconnect");
     link.cut();
     await gone;
-    await until(() => !c.connected);
+    await until(() => !c.connected, "the disconnect");
     assert.deepEqual(got, ["burst 0"]);
     const s = await reconnect(h, c);
     assert.equal(s.recovered, true);
@@ -148,7 +149,7 @@ test("a client cut off again in the middle of its replay resumes where it stoppe
   const { h, c, got, sockets } = await setup();
   try {
     c.emit("burst", 1);
-    await until(() => got.length === 1);
+    await until(() => got.length === 1, "the event");
     const pid = sockets[0].pid!;
     await cut(c, sockets[0]);
     for (let i = 0; i < 4; i++) h.io.to("a").emit("m", i);
@@ -160,7 +161,7 @@ test("a client cut off again in the middle of its replay resumes where it stoppe
     const first = await raw.waitText((t) => t.startsWith('42["m",0'));
     assert.match(raw.texts().find((t) => t.startsWith("40"))!, /"pid":"/);
     raw.destroy();
-    await until(() => h.io.sockets.sockets.size === 0);
+    await until(() => h.io.sockets.sockets.size === 0, "every socket gone");
     h.io.to("a").emit("m", 4);
     // The real client comes back with the offset of the first replayed event.
     (c as unknown as { _lastOffset: string })._lastOffset = offsetOf(first);
@@ -194,14 +195,14 @@ test("rooms left and joined before the disconnect decide what is replayed", asyn
   try {
     const s0 = sockets[0];
     c.emit("burst", 1);
-    await until(() => got.length === 1);
+    await until(() => got.length === 1, "the event");
     // The client is already gone (its offset is "burst 0") while the server still changes its rooms.
     c.io.engine.close();
     s0.leave("a");
     h.io.to("a").emit("m", "left a: not for it");
     s0.join("c");
     h.io.to("c").emit("m", "joined c");
-    await until(() => !s0.connected);
+    await until(() => !s0.connected, "the disconnect");
     h.io.to("c").emit("m", "after");
     const s = await reconnect(h, c);
     assert.deepEqual(new Set(s.rooms), new Set([s.id, "c"]));
@@ -357,7 +358,7 @@ test("a client cut off in the middle of its upgrade gets the events of its last 
           if (state === "cut" && p.type === "message" && String(p.data).startsWith('2["m"')) raced++;
         });
       });
-      await until(() => state === "void" || (state === "cut" && current !== null && !current.s.connected), 10000, `round ${round}: the cut`);
+      await until(() => state === "void" || (state === "cut" && current !== null && !current.s.connected), `round ${round}: the cut`, 10000);
       if (state === "void") {
         c.disconnect();
         continue;

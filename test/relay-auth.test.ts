@@ -10,8 +10,9 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { connect, type ConnectionOptions, type NatsConnection, StringCodec } from "nats";
 import { createClusterAdapter, Emitter, Relay, type RelayOptions, Server } from "../src/index.ts";
-import { freePort, natsServerAvailable, sleep } from "./helpers/cluster.ts";
+import { freePort, natsServerAvailable } from "./helpers/cluster.ts";
 import { once } from "./helpers/server.ts";
+import { sleep } from "./helpers/wait.ts";
 
 const sc = StringCodec();
 const relays: Relay[] = [];

@@ -7,8 +7,9 @@ import { fileURLToPath } from "node:url";
 import { after, test } from "node:test";
 import { io as connectClient } from "socket.io-client";
 import { type ClusterGap, createClusterAdapter, operations, Server } from "../src/index.ts";
-import { freePort, until } from "./helpers/cluster.ts";
+import { freePort } from "./helpers/cluster.ts";
 import { once } from "./helpers/server.ts";
+import { until } from "./helpers/wait.ts";
 
 const relayScript = fileURLToPath(new URL("../src/bin/relay.ts", import.meta.url));
 let relay: ChildProcess | null = null;

@@ -6,6 +6,7 @@ import net from "node:net";
 import { connect, headers, StringCodec, type NatsConnection, type ConnectionOptions, type Msg } from "nats";
 import { Relay, type RelayOptions } from "../src/internal.ts";
 import { Parser, type ProtocolHandler } from "../src/internal.ts";
+import { until } from "./helpers/wait.ts";
 
 const sc = StringCodec();
 const T = { timeout: 10_000 };
@@ -38,15 +39,6 @@ async function extraRelay(opts: RelayOptions): Promise<{ relay: Relay; port: num
   const r = new Relay(opts);
   extraRelays.push(r);
   return { relay: r, port: await r.listen(0) };
-}
-
-/** Poll a condition a bounded number of times (the condition, not the speed, is tested). */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  assert.fail(`gave up waiting for ${what}`);
 }
 
 function collect(nc: NatsConnection, subject: string, opts: { queue?: string; max?: number } = {}): string[] {

@@ -2,8 +2,9 @@
 // with real socket.io-client clients.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, once, record, until, type Harness, type ClientSocket } from "./helpers/server.ts";
+import { startServer, once, record, type Harness, type ClientSocket } from "./helpers/server.ts";
 import type { Socket } from "../src/index.ts";
+import { until } from "./helpers/wait.ts";
 
 /** Sends a marker to every client after whatever was emitted before; resolves when all have it.
  *  Per-socket order is guaranteed, so anything not received by then was not sent. */
@@ -81,7 +82,7 @@ describe("rooms", () => {
 
   test("adapter.rooms answers for every socket's own room: size, has, get, iteration", async () => {
     const rooms = h.io.sockets.adapter.rooms;
-    await until(() => h.io.sockets.sockets.size === 0, 2000, "earlier tests' sockets are gone");
+    await until(() => h.io.sockets.sockets.size === 0, "earlier tests' sockets are gone");
     const before = rooms.size;
     const [a, b] = await Promise.all([h.connected(), h.connected()]);
     server(a).join("shared");
@@ -101,7 +102,7 @@ describe("rooms", () => {
     assert.equal(visited, rooms.size);
     a.disconnect();
     b.disconnect();
-    await until(() => rooms.size === before, 2000, "both sockets' rooms are gone");
+    await until(() => rooms.size === before, "both sockets' rooms are gone");
   });
 
   test("to(room) reaches members only; in() is the same", async () => {

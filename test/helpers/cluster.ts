@@ -6,27 +6,10 @@ import { freePort } from "../../bench/lib/ports.ts";
 import { fileURLToPath } from "node:url";
 import { io as connectClient, type Socket as ClientSocket } from "socket.io-client";
 import { Relay, type Server } from "../../src/index.ts";
+import { until } from "./wait.ts";
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const children = new Set<ChildProcess>();
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function until<T>(fn: () => T | Promise<T>, what: string, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await sleep(20);
-  }
-}
 
 /** Waits until each of these in-process workers counts all of them (serverCount). */
 export function seeEachOther(...ios: Server[]): Promise<boolean> {
