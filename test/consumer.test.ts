@@ -5,12 +5,13 @@
 // Knows nothing of roomgate's source: only what the tarball ships.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { io as connect } from "socket.io-client";
+import { startProcess } from "./helpers/process.ts";
 import { once } from "./helpers/server.ts";
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -184,20 +185,9 @@ test("the installed runtime tree holds no build, test or process-manager tooling
 });
 
 test("plain node (ESM, no loader): a broadcast reaches socket.io-client, and a process without a cluster never loads nats", async () => {
-  const child = spawn(process.execPath, ["--import", "./forbid-nats.mjs", "app.mjs"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  const app = await startProcess(process.execPath, ["--import", "./forbid-nats.mjs", "app.mjs"], { cwd: dir, ready: /listening (\d+)/, what: "app.mjs" });
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`app.mjs did not start:\n${out}`)), 15000);
-      child.stdout.on("data", () => {
-        const m = /listening (\d+)/.exec(out);
-        if (m) clearTimeout(timer), resolve(Number(m[1]));
-      });
-      child.on("exit", () => (clearTimeout(timer), reject(new Error(`app.mjs exited:\n${out}`))));
-    });
+    const port = Number((app.ready as RegExpExecArray)[1]);
     const client = connect(`http://127.0.0.1:${port}`, { transports: ["websocket"], forceNew: true, reconnection: false });
     try {
       await once(client, "connect", 5000);
@@ -210,10 +200,10 @@ test("plain node (ESM, no loader): a broadcast reaches socket.io-client, and a p
       client.close();
     }
   } finally {
-    if (child.exitCode === null) child.kill("SIGTERM");
+    await app.stop("SIGTERM");
   }
-  assert.equal(await exited, 0, out);
-  assert.doesNotMatch(out, /nats was loaded|Error/);
+  assert.equal(await app.exited, 0, app.output());
+  assert.doesNotMatch(app.output(), /nats was loaded|Error/);
 });
 
 test("the nats guard works: with a cluster configured the client is loaded (and here refused, with a clear log line)", () => {
@@ -229,21 +219,14 @@ test("require('roomgate') works from CommonJS (Node 20.19+ require(esm))", () =>
 });
 
 test("the package's gateway bin serves the bundled example app with plain node", async () => {
-  const child = spawn(path.join(dir, "node_modules", ".bin", "roomgate"), [], {
+  const gw = await startProcess(path.join(dir, "node_modules", ".bin", "roomgate"), [], {
     cwd: dir,
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1" },
-    stdio: ["ignore", "pipe", "pipe"],
+    env: { PORT: "0", HOST: "127.0.0.1" },
+    ready: /listening on/,
+    what: "the gateway bin",
   });
-  let out = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${out}`)), 15000);
-    child.stdout.on("data", () => /listening on/.test(out) && (clearTimeout(timer), resolve()));
-    child.on("exit", () => (clearTimeout(timer), reject(new Error(`gateway exited:\n${out}`))));
-  }).finally(() => child.exitCode === null && child.kill("SIGTERM"));
-  assert.equal(await exited, 0, out);
+  assert.equal(await gw.stop("SIGTERM"), 0, gw.output());
+  const out = gw.output();
   assert.match(out, /node_modules\/roomgate\/dist\/examples\/rooms-app\.js/);
 });
 

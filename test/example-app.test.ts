@@ -1,44 +1,21 @@
 // `npm start`'s process: the runnable entry with the example app, driven over the wire.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { io as connect, type Socket as ClientSocket } from "socket.io-client";
 import { signToken } from "../src/examples/tokens.ts";
+import { type Running, startProcess } from "./helpers/process.ts";
 import { once } from "./helpers/server.ts";
 
 const SECRET = "example-app-test-secret";
 
 /** Starts `npm start`'s process on an ephemeral port; HOST is left to its default (127.0.0.1). */
-function startGateway(env: Record<string, string> = {}): Promise<{ port: number; stop: () => Promise<number | null>; output: () => string }> {
-  const { HOST: _inherited, ...parentEnv } = process.env;
-  const child = spawn(process.execPath, ["--import", "tsx", "src/bin/gateway.ts"], {
-    env: { ...parentEnv, PORT: "0", APP_TOKEN_SECRET: SECRET, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+async function startGateway(env: Record<string, string> = {}): Promise<Running & { port: number }> {
+  const gw = await startProcess(process.execPath, ["--import", "tsx", "src/bin/gateway.ts"], {
+    env: { HOST: undefined, PORT: "0", APP_TOKEN_SECRET: SECRET, ...env },
+    ready: /listening on 127\.0\.0\.1:(\d+)/,
+    what: "the gateway",
   });
-  let out = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => (child.kill("SIGKILL"), reject(new Error(`gateway did not start:\n${out}`))), 15000);
-    child.stdout.on("data", () => {
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
-      if (!m) return;
-      clearTimeout(timer);
-      resolve({
-        port: Number(m[1]),
-        output: () => out,
-        stop: async () => {
-          if (child.exitCode === null) child.kill("SIGTERM");
-          const t = setTimeout(() => child.kill("SIGKILL"), 5000);
-          const code = await exited;
-          clearTimeout(t);
-          return code;
-        },
-      });
-    });
-    child.on("exit", () => reject(new Error(`gateway exited:\n${out}`)));
-  });
+  return Object.assign(gw, { port: Number((gw.ready as RegExpExecArray)[1]) });
 }
 
 test("the example app: signed tokens, user rooms, authorized project rooms, socket.to, private messages, clean shutdown", async () => {

@@ -4,13 +4,14 @@
 import { signToken } from "../src/examples/tokens.ts";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { io as connectClient, type Socket as ClientSocket } from "socket.io-client";
-import { freePort } from "./helpers/cluster.ts";
+import { freePort, type Running, startProcess } from "./helpers/process.ts";
 import { once } from "./helpers/server.ts";
+import { until } from "./helpers/wait.ts";
 
 const ENTRY = ["--import", "tsx", "src/bin/gateway.ts"];
 /** The example app verifies signed tokens (src/examples/tokens.ts). */
@@ -21,27 +22,11 @@ function runSync(env: Record<string, string>) {
 }
 
 /** Starts a gateway with an IPC channel; resolves once it sent "ready" (pm2's wait_ready). */
-function start(env: Record<string, string>): Promise<{ child: ChildProcess; out: string[] }> {
-  const child = spawn(process.execPath, ENTRY, {
-    env: { ...process.env, HOST: "127.0.0.1", APP_TOKEN_SECRET: SECRET, ...env },
-    stdio: ["ignore", "pipe", "pipe", "ipc"],
-  });
-  const out: string[] = [];
-  let buf = "";
-  child.stdout!.on("data", (d: Buffer) => {
-    buf += d.toString();
-    const lines = buf.split("\n");
-    buf = lines.pop()!;
-    out.push(...lines);
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "ready" in 20 s; stdout: ${out.join("\n")}`)), 20000);
-    child.on("message", (m) => {
-      if (m !== "ready") return;
-      clearTimeout(timer);
-      resolve({ child, out });
-    });
-    child.on("exit", (code) => reject(new Error(`exited ${code} before ready`)));
+function start(env: Record<string, string>): Promise<Running> {
+  return startProcess(process.execPath, ENTRY, {
+    env: { HOST: "127.0.0.1", APP_TOKEN_SECRET: SECRET, ...env },
+    ready: (m) => m === "ready",
+    what: "the gateway",
   });
 }
 
@@ -55,14 +40,6 @@ async function connectedClient(port: number): Promise<ClientSocket> {
   });
   await once(client, "connect", 5000);
   return client;
-}
-
-function stop(child: ChildProcess): Promise<number | null> {
-  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
-  return new Promise((resolve) => {
-    child.once("exit", (code) => resolve(code));
-    child.kill("SIGINT");
-  });
 }
 
 test("invalid settings stop the gateway with a clear message and a non-zero status", () => {
@@ -86,7 +63,7 @@ test("a config file and the environment configure the server; the environment wi
   const dir = mkdtempSync(join(tmpdir(), "roomgate-config-"));
   const file = join(dir, "gateway.json");
   writeFileSync(file, JSON.stringify({ port, server: { pingInterval: 7000, pingTimeout: 1000 }, operations: { metrics: true, token: "t" } }));
-  const { child, out } = await start({
+  const gw = await start({
     ROOMGATE_CONFIG: file,
     ROOMGATE_PING_TIMEOUT: "3000",
     ROOMGATE_LOG_LEVEL: "debug",
@@ -111,24 +88,25 @@ test("a config file and the environment configure the server; the environment wi
     assert.equal(fatal.level, 60);
     assert.match(fatal.msg, /cannot listen on 127\.0\.0\.1:\d+ \(address in use \(by another gateway\?\)/);
 
-    await new Promise((r) => setTimeout(r, 200));
-    const lines = out.map((l) => JSON.parse(l) as { level: number; msg: string; sid?: string; reason?: string });
+    // The gateway logs the client's close once it saw it: waited for, not slept on.
+    await until(() => gw.stdoutLines().some((l) => l.includes('"connection closed"')), "the close to be logged");
+    const lines = gw.stdoutLines().map((l) => JSON.parse(l) as { level: number; msg: string; sid?: string; reason?: string });
     assert.ok(lines.some((l) => l.level === 30 && /^listening on 127\.0\.0\.1:/.test(l.msg)));
     assert.ok(lines.some((l) => l.level === 20 && l.msg === "connection opened" && typeof l.sid === "string"));
     assert.ok(lines.some((l) => l.level === 20 && l.msg === "connection closed" && l.reason === "transport close"));
   } finally {
-    assert.equal(await stop(child), 0);
+    assert.equal(await gw.stop("SIGINT"), 0);
   }
 });
 
 test("SIGINT drains: /readyz stops answering ready, clients are told to go, the process exits 0", async () => {
   const port = await freePort();
-  const { child, out } = await start({ PORT: String(port) });
+  const gw = await start({ PORT: String(port) });
   const client = await connectedClient(port);
   assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
   const gone = once<[string]>(client, "disconnect", 5000);
-  const code = await stop(child);
+  const code = await gw.stop("SIGINT");
   assert.equal(code, 0);
   assert.equal((await gone)[0], "transport close"); // socket.io-client reconnects after this one
-  assert.ok(out.some((l) => /"msg":"draining/.test(l)));
+  assert.ok(gw.stdoutLines().some((l) => /"msg":"draining/.test(l)));
 });

@@ -2,12 +2,12 @@
 // workers, what their broadcasts lost is counted exactly, and the application hears of the lost
 // window through the adapter's "cluster-gap" event once the relay is back (SIGCONT).
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { after, test } from "node:test";
 import { io as connectClient } from "socket.io-client";
 import { type ClusterGap, createClusterAdapter, operations, Server } from "../src/index.ts";
-import { freePort } from "./helpers/cluster.ts";
+import { freePort, startProcess } from "./helpers/process.ts";
 import { once } from "./helpers/server.ts";
 import { until } from "./helpers/wait.ts";
 
@@ -21,15 +21,12 @@ after(() => {
 });
 
 async function startRelay(port: number): Promise<ChildProcess> {
-  const proc = spawn(process.execPath, ["--import", "tsx", relayScript], {
-    env: { ...process.env, RELAY_PORT: String(port) },
-    stdio: ["ignore", "pipe", "inherit"],
+  const r = await startProcess(process.execPath, ["--import", "tsx", relayScript], {
+    env: { RELAY_PORT: String(port) },
+    ready: /listening/,
+    what: "the relay",
   });
-  await new Promise<void>((resolve, reject) => {
-    proc.stdout!.on("data", (d: Buffer) => d.toString().includes("listening") && resolve());
-    proc.once("exit", () => reject(new Error("relay exited")));
-  });
-  return proc;
+  return r.child;
 }
 
 interface Link {

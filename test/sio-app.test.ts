@@ -3,29 +3,19 @@
 // close(cb) on SIGTERM.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { startProcess } from "./helpers/process.ts";
 import { io as connect, type Socket as ClientSocket } from "socket.io-client";
 import { once } from "./helpers/server.ts";
 
 test("a Socket.IO 4.8 application runs unchanged but for its import and listen lines", async () => {
-  const child = spawn(process.execPath, ["--import", "tsx", "test/fixtures/sio-app.ts"], {
-    env: { ...process.env, PORT: "0" },
-    stdio: ["ignore", "pipe", "pipe"],
+  const app = await startProcess(process.execPath, ["--import", "tsx", "test/fixtures/sio-app.ts"], {
+    env: { PORT: "0" },
+    ready: /listening on (\d+)/,
+    what: "the app",
   });
-  let out = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const port = Number((app.ready as RegExpExecArray)[1]);
   const clients: ClientSocket[] = [];
   try {
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`app did not start:\n${out}`)), 15000);
-      child.stdout.on("data", () => {
-        const m = /listening on (\d+)/.exec(out);
-        if (m) clearTimeout(timer), resolve(Number(m[1]));
-      });
-      child.on("exit", () => reject(new Error(`app exited:\n${out}`)));
-    });
     const client = (name: string, nsp = "/") => {
       const c = connect(`http://127.0.0.1:${port}${nsp}`, { transports: ["websocket"], forceNew: true, reconnection: false, auth: { name } });
       clients.push(c);
@@ -61,11 +51,10 @@ test("a Socket.IO 4.8 application runs unchanged but for its import and listen l
     const lobby = await arrive("cy", "/lobby-3");
     assert.equal(lobby.welcome, "lobby /lobby-3");
 
-    child.kill("SIGTERM");
-    assert.equal(await exited, 0);
-    assert.match(out, /closed/);
+    assert.equal(await app.stop("SIGTERM"), 0);
+    assert.match(app.output(), /closed/);
   } finally {
     for (const c of clients) c.disconnect();
-    if (child.exitCode === null) child.kill("SIGKILL");
+    await app.stop("SIGKILL");
   }
 });

@@ -1,8 +1,8 @@
 // Cluster test helpers: relay backends (the embedded Relay, or a real nats-server process), gateway
 // worker processes, and socket.io-client clients driving them. Every process started here is
 // tracked and killed by PID in `killAll()`.
-import { fork, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { freePort } from "../../bench/lib/ports.ts";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { freePort, type Running, startProcess } from "./process.ts";
 import { fileURLToPath } from "node:url";
 import { io as connectClient, type Socket as ClientSocket } from "socket.io-client";
 import { Relay, type Server } from "../../src/index.ts";
@@ -179,30 +179,23 @@ export interface Worker {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export function startWorker(id: string, clusterUrl: string, script = "./cluster-worker.ts", env: Record<string, string> = {}): Promise<Worker> {
-  const proc = fork(here(script), [], {
-    execArgv: ["--import", "tsx"],
-    env: { ...process.env, ...env, CLUSTER_URL: clusterUrl, WORKER_ID: id },
-    stdio: ["ignore", "pipe", "pipe", "ipc"],
-  });
-  children.add(proc);
-  proc.on("exit", () => children.delete(proc));
-  const output: string[] = [];
-  const collect = (chunk: Buffer) => output.push(...chunk.toString().split("\n").filter(Boolean));
-  proc.stdout!.on("data", collect);
-  proc.stderr!.on("data", collect);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker ${id} did not start: ${output.join("\n")}`)), 20_000);
-    proc.on("message", (m: { ready?: boolean; port?: number }) => {
-      if (!m.ready) return;
-      clearTimeout(timer);
-      resolve({ id, port: m.port!, proc, output, kill: (signal) => kill(proc, signal) });
-    });
-    proc.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker ${id} exited with ${code}: ${output.join("\n")}`));
-    });
-  });
+export async function startWorker(id: string, clusterUrl: string, script = "./cluster-worker.ts", env: Record<string, string> = {}): Promise<Worker> {
+  const w = await track(
+    startProcess(process.execPath, ["--import", "tsx", here(script)], {
+      env: { ...env, CLUSTER_URL: clusterUrl, WORKER_ID: id },
+      ready: (m) => (m as { ready?: boolean }).ready === true,
+      what: `worker ${id}`,
+    }),
+  );
+  return {
+    id,
+    port: (w.ready as { port: number }).port,
+    proc: w.child,
+    get output() {
+      return w.output().split("\n").filter(Boolean);
+    },
+    kill: (signal) => kill(w.child, signal),
+  };
 }
 
 /** Runs a script to completion (bounded). */
@@ -224,6 +217,14 @@ export function runScript(script: string, env: Record<string, string>, ms = 20_0
       else reject(new Error(`${script} exited with ${code}: ${out}`));
     });
   });
+}
+
+/** Every process started here is killed in killAll(). */
+async function track(started: Promise<Running>): Promise<Running> {
+  const r = await started;
+  children.add(r.child);
+  r.child.once("exit", () => children.delete(r.child));
+  return r;
 }
 
 export interface Client {
