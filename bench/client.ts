@@ -10,11 +10,11 @@
 // and (at the end) missing deliveries are counted per connection.
 // With `deflate` (--deflate) the WebSocket upgrade offers permessage-deflate and compressed
 // messages (RSV1) are inflated before they are read (bench/lib/inflate.ts).
-import crypto from "node:crypto";
 import net from "node:net";
 import { MessageInflater, negotiatedDeflate } from "./lib/inflate.ts";
 import { TARGET_COUNT, assignRooms, connectPath, nowUs, targetFor, targetMask, type ClientMode, type Selector } from "./lib/plan.ts";
 import { PollingLink } from "./lib/polling-link.ts";
+import { acceptKey, encodeFrame, newFrameHeader, newKey, readFrame, upgradeRequest } from "./lib/ws-frame.ts";
 
 type Mode = ClientMode;
 export type ClientCmd =
@@ -41,7 +41,7 @@ export type ClientCmd =
   | { id: number; cmd: "disconnect" }
   | { id: number; cmd: "exit" };
 
-const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+const h = newFrameHeader();
 const S_CONNECTING = 0;
 const S_UPGRADING = 1;
 const S_AWAIT_OPEN = 2;
@@ -132,29 +132,12 @@ function cpuUs(): number {
   return c.user + c.system;
 }
 
-// ---- client frames (masked) --------------------------------------------------------------
-function clientFrame(opcode: number, payload: Buffer): Buffer {
-  const len = payload.length;
-  const hdr = len < 126 ? 2 : 4;
-  const out = Buffer.allocUnsafe(hdr + 4 + len);
-  out[0] = 0x80 | opcode;
-  if (len < 126) out[1] = 0x80 | len;
-  else {
-    out[1] = 0x80 | 126;
-    out.writeUInt16BE(len, 2);
-  }
-  const mask = (Math.random() * 0x100000000) >>> 0;
-  out.writeUInt32BE(mask, hdr);
-  const mk = out.subarray(hdr, hdr + 4);
-  for (let i = 0; i < len; i++) out[hdr + 4 + i] = payload[i]! ^ mk[i & 3]!;
-  return out;
-}
 const TEXT_40 = Buffer.from("40");
 const TEXT_3 = Buffer.from("3");
 
 function sendText(c: Conn, text: Buffer): void {
   if (c.link) c.link.send(text.toString());
-  else c.sock?.write(clientFrame(0x1, text));
+  else c.sock?.write(encodeFrame({ opcode: 0x1, payload: text }));
 }
 
 // ---- connection setup --------------------------------------------------------------------
@@ -228,19 +211,14 @@ function openConn(c: Conn): void {
   c.frag = null;
   c.inflater = null;
   if (mode === "polling") return openPolling(c);
-  c.key = crypto.randomBytes(16).toString("base64");
+  c.key = newKey();
   const sock = net.connect({ host: "127.0.0.1", port, localAddress: `127.0.0.${1 + (c.cid % addrs)}` });
   c.sock = sock;
   sock.setNoDelay(true);
   sock.on("connect", () => {
     c.state = S_UPGRADING;
-    sock.write(
-      `GET ${connectPath(mode, c.cid, c.mask)} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
-        `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${c.key}\r\n` +
-        `Sec-WebSocket-Version: 13\r\n` +
-        (deflate ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" : "") +
-        "\r\n",
-    );
+    const extensions = deflate ? ["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"] : [];
+    sock.write(upgradeRequest(connectPath(mode, c.cid, c.mask), `127.0.0.1:${port}`, c.key, extensions));
   });
   sock.on("data", (chunk: Buffer) => onData(c, chunk));
   sock.on("error", (err) => connFailed(c, err.message));
@@ -295,11 +273,7 @@ function onHttp(c: Conn, chunk: Buffer): Buffer | null {
     return null;
   }
   const m = /\r\nsec-websocket-accept:\s*([^\r\n]+)/i.exec(head);
-  const want = crypto
-    .createHash("sha1")
-    .update(c.key + GUID)
-    .digest("base64");
-  if (!m || m[1]!.trim() !== want) {
+  if (!m || m[1]!.trim() !== acceptKey(c.key)) {
     connFailed(c, "bad Sec-WebSocket-Accept");
     return null;
   }
@@ -332,32 +306,15 @@ function onData(c: Conn, chunk: Buffer): void {
   c.buf = null;
   const len = buf.length;
   let off = 0;
-  while (len - off >= 2) {
-    const b0 = buf[off]!;
-    const b1 = buf[off + 1]!;
-    if (b1 & 0x80) {
+  while (readFrame(buf, off, h)) {
+    if (h.masked) {
       counters.proto++;
       example(`cid ${c.cid}: masked frame from server`);
       connFailed(c, "masked server frame");
       return;
     }
-    let plen = b1 & 0x7f;
-    let hdr = 2;
-    if (plen === 126) {
-      if (len - off < 4) break;
-      plen = buf.readUInt16BE(off + 2);
-      hdr = 4;
-    } else if (plen === 127) {
-      if (len - off < 10) break;
-      plen = buf.readUInt32BE(off + 2) * 4294967296 + buf.readUInt32BE(off + 6);
-      hdr = 10;
-    }
-    if (len - off < hdr + plen) break;
-    const start = off + hdr;
-    const end = start + plen;
+    const { b0, opcode, rsv1, start, end } = h;
     off = end;
-    const opcode = b0 & 0x0f;
-    const rsv1 = (b0 & 0x40) !== 0;
     if (b0 & 0x30 || (rsv1 && (c.inflater === null || opcode === 0 || opcode >= 0x8))) {
       counters.proto++;
       example(`cid ${c.cid}: reserved bits 0x${(b0 & 0x70).toString(16)} on opcode ${opcode} (permessage-deflate ${c.inflater ? "on" : "off"})`);
@@ -420,11 +377,11 @@ function onFrame(c: Conn, opcode: number, buf: Buffer, start: number, end: numbe
         const code = end - start >= 2 ? buf.readUInt16BE(start) : 0;
         example(`cid ${c.cid}: server sent close ${code}`);
       }
-      c.sock?.end(clientFrame(0x8, Buffer.from(buf.subarray(start, Math.min(end, start + 2)))));
+      c.sock?.end(encodeFrame({ opcode: 0x8, payload: Buffer.from(buf.subarray(start, Math.min(end, start + 2))) }));
       connFailed(c, "close frame from server");
       return;
     case 0x9:
-      c.sock?.write(clientFrame(0xa, Buffer.from(buf.subarray(start, end))));
+      c.sock?.write(encodeFrame({ opcode: 0xa, payload: Buffer.from(buf.subarray(start, end)) }));
       return;
     case 0xa:
       return;
@@ -768,7 +725,7 @@ process.on("message", (raw: unknown) => {
       disconnecting = true;
       connectDone = null;
       let open = 0;
-      const closeFrame = clientFrame(0x8, Buffer.from([0x03, 0xe8]));
+      const closeFrame = encodeFrame({ opcode: 0x8, payload: Buffer.from([0x03, 0xe8]) });
       const finish = (): void => {
         for (const c of conns) {
           c.link?.destroy();

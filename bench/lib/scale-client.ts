@@ -9,12 +9,11 @@
 // IPC in:  init {cids:[from,to), seed, port, addrs, concurrency}; connect; begin {t0Us, maxSeq};
 //          report {sent}; close
 // IPC out: up; progress {ready, failed}; connected {ready, failed, examples}; report {...}
-import crypto from "node:crypto";
 import net from "node:net";
 import { nowUs } from "./plan.ts";
 import { BINS, binOf, KINDS, kindOf, roomName, roomsOf, targetsOf } from "./scale-plan.ts";
+import { acceptKey, newFrameHeader, newKey, readFrame, textFrame, upgradeRequest } from "./ws-frame.ts";
 
-const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const CONNECTING = 0;
 const AWAIT_OPEN = 1;
 const AWAIT_CONNECT = 2;
@@ -57,17 +56,9 @@ const pingsBySecond: number[] = [];
 
 const send = (m: object): void => void process.send?.(m);
 
-function frame(opcode: number, text: string): Buffer {
-  const payload = Buffer.from(text);
-  const out = Buffer.allocUnsafe(6 + payload.length); // short frames only (< 126 bytes)
-  out[0] = 0x80 | opcode;
-  out[1] = 0x80 | payload.length;
-  crypto.randomFillSync(out, 2, 4);
-  for (let i = 0; i < payload.length; i++) out[6 + i] = payload[i]! ^ out[2 + (i & 3)]!;
-  return out;
-}
-const PONG = frame(1, "3");
-const CONNECT = frame(1, "40");
+const PONG = textFrame("3");
+const CONNECT = textFrame("40");
+const h = newFrameHeader();
 
 function startMore(): void {
   while (!closing && inflight < concurrency && next < conns.length) {
@@ -84,15 +75,12 @@ function open(c: Conn): void {
   c.attempts++;
   c.state = CONNECTING;
   c.buf = null;
-  c.key = crypto.randomBytes(16).toString("base64");
+  c.key = newKey();
   const sock = net.connect({ host: "127.0.0.1", port, localAddress: `127.0.0.${2 + (c.cid % addrs)}` });
   c.sock = sock;
   sock.setNoDelay(true);
   sock.on("connect", () =>
-    sock.write(
-      `GET /socket.io/?EIO=4&transport=websocket&rooms=${c.rooms.map(roomName).join(",")} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
-        `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${c.key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-    ),
+    sock.write(upgradeRequest(`/socket.io/?EIO=4&transport=websocket&rooms=${c.rooms.map(roomName).join(",")}`, `127.0.0.1:${port}`, c.key)),
   );
   sock.on("data", (chunk: Buffer) => onData(c, chunk));
   sock.on("error", (err) => lost(c, err.message));
@@ -133,34 +121,17 @@ function onData(c: Conn, chunk: Buffer): void {
       return;
     }
     const head = buf.toString("latin1", 0, end);
-    const want = crypto
-      .createHash("sha1")
-      .update(c.key + GUID)
-      .digest("base64");
-    if (!head.startsWith("HTTP/1.1 101") || !head.includes(want)) return lost(c, `upgrade refused: ${head.split("\r\n")[0]}`);
+    if (!head.startsWith("HTTP/1.1 101") || !head.includes(acceptKey(c.key))) return lost(c, `upgrade refused: ${head.split("\r\n")[0]}`);
     c.state = AWAIT_OPEN;
     off = end + 4;
   }
-  while (buf.length - off >= 2) {
-    let len = buf[off + 1]! & 0x7f;
-    let hdr = 2;
-    if (len === 126) {
-      if (buf.length - off < 4) break;
-      len = buf.readUInt16BE(off + 2);
-      hdr = 4;
-    } else if (len === 127) {
-      if (buf.length - off < 10) break;
-      len = buf.readUInt32BE(off + 6);
-      hdr = 10;
-    }
-    if (buf.length - off < hdr + len) break;
-    const op = buf[off]! & 0x0f;
-    const start = off + hdr;
-    off = start + len;
+  while (readFrame(buf, off, h)) {
+    const { opcode: op, start, end } = h;
+    off = end;
     if (op === 1) {
       // The hot frames are read from the bytes: the event `42["m","<seq>|<t>"]` and the ping `2`.
-      if (len > 12 && startsWithEvent(buf, start)) onEvent(c, buf, start + 8, off);
-      else onText(c, buf.toString("latin1", start, off));
+      if (end - start > 12 && startsWithEvent(buf, start)) onEvent(c, buf, start + 8, end);
+      else onText(c, buf.toString("latin1", start, end));
     } else if (op === 8) return lost(c, "close frame");
     if (c.state === CLOSED) return;
   }

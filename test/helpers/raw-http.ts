@@ -1,6 +1,7 @@
 // One raw HTTP exchange over node:net, for requests no HTTP client would send (malformed lines,
 // duplicate headers) and to see whether the server closes the connection. Loopback only.
 import { connect } from "node:net";
+import { upgradeRequest as wsUpgradeRequest } from "../../bench/lib/ws-frame.ts";
 
 export interface RawExchange {
   /** Everything the server sent. */
@@ -26,17 +27,7 @@ export function rawHttp(port: number, request: string | Buffer, ms = 3000): Prom
   });
 }
 
-/** A WebSocket upgrade request for the Engine.IO endpoint, with extra header lines. */
+/** A WebSocket upgrade request for the Engine.IO endpoint, with extra header lines (a fixed key). */
 export function upgradeRequest(port: number, extraHeaderLines: string[] = [], path = "/socket.io/?EIO=4&transport=websocket"): string {
-  return [
-    `GET ${path} HTTP/1.1`,
-    `Host: 127.0.0.1:${port}`,
-    "Upgrade: websocket",
-    "Connection: Upgrade",
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-    "Sec-WebSocket-Version: 13",
-    ...extraHeaderLines,
-    "",
-    "",
-  ].join("\r\n");
+  return wsUpgradeRequest(path, `127.0.0.1:${port}`, "dGhlIHNhbXBsZSBub25jZQ==", extraHeaderLines);
 }
