@@ -335,6 +335,16 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
 
 /** A relay backend of its own for a describe block, and the servers and clients made on it,
  *  closed after the block. */
+/**
+ * A barrier instead of a settle sleep: everything each of these clients' workers sent the others
+ * before now has arrived (hello replies, interest snapshots, SUBs at the relay). A serverSideEmit
+ * from each worker is answered by every other one, and an answer travels behind what its sender
+ * sent before it (one connection to the relay, read in order).
+ */
+async function quiet(...clients: Client[]): Promise<void> {
+  for (const c of clients) await op(c, "serverSideEmit", { ev: "who", args: ["barrier"] });
+}
+
 function ownBackend(makeBackend: () => Promise<Backend>): { backend: Backend; servers: Server[]; clients: Client[] } {
   const fx = { backend: null as unknown as Backend, servers: [] as Server[], clients: [] as Client[] };
   before(async () => {
@@ -371,7 +381,7 @@ function interestSuite(name: string, makeBackend: () => Promise<Backend>, skip: 
       try {
         await emitter.ready;
         await until(async () => (await op(cA, "serverCount")) === 2 && (await op(cB, "serverCount")) === 2, "the two servers to meet");
-        await sleep(200); // hello replies and SUBs settle
+        await quiet(cA, cB); // hello replies and SUBs settle
         const linkB = (ioB.sockets.adapter as unknown as { node: { link: { stats(): { inBytes: number; inMsgs: number } } } }).node.link;
         const before = await fx.backend.stats();
         const bBefore = linkB.stats();
@@ -439,8 +449,8 @@ function unionSuite(name: string, makeBackend: () => Promise<Backend>, skip: str
       // A socket on C also joins cB's own room (a foreign member of a socket-id room).
       const cBx = await connect(pC!, "cBx", [cB.id]);
       clients.push(cBx);
-      await until(async () => (await op(cA, "serverCount")) === 3 && (await op(cC, "serverCount")) === 3, "the three servers to meet");
-      await sleep(200); // interest messages settle
+      await until(async () => (await Promise.all([cA, cB, cC].map((c) => op(c, "serverCount")))).every((n) => n === 3), "the three servers to meet");
+      await quiet(cA, cB, cC); // interest messages settle
 
       const bytesIn = () => [ioA, ioB, ioC].map((io) => nodeOf(io).link.stats()!.inBytes);
       const statsOf = () => [ioA, ioB, ioC].map((io) => ({ ...nodeOf(io).stats }));

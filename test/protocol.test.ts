@@ -6,6 +6,7 @@ import { inspect } from "node:util";
 import { request } from "node:http";
 import { RawWebSocket, EIO_PATH } from "./helpers/raw-ws.ts";
 import { startServer, once, type Harness } from "./helpers/server.ts";
+import { until } from "./helpers/wait.ts";
 
 function httpGet(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -160,7 +161,10 @@ describe("heartbeat and timeouts", () => {
       await silent.waitText((t) => t === "2");
       await silent.waitClosed(2000);
       assert.equal(silent.closeReason, "ping timeout");
-      await new Promise((r) => setTimeout(r, 200)); // several ping cycles
+      // Several ping cycles: counted on the client (the Manager's "ping" event), not slept through.
+      let pings = 0;
+      good.io.on("ping", () => pings++);
+      await until(() => pings >= 3, "three pings answered by the good client");
       assert.equal(good.connected, true, "a client that answers pings stays connected");
     } finally {
       await h.close();
@@ -290,8 +294,7 @@ describe("bad input closes only the offending connection", () => {
       await ws.waitText((t) => t.startsWith("40/chat,"));
       assert.equal(h.io.of("/chat").sockets.size, 1);
       ws.sendText("41/chat,");
-      await new Promise((r) => setTimeout(r, 50));
-      assert.equal(h.io.of("/chat").sockets.size, 0);
+      await until(() => h.io.of("/chat").sockets.size === 0, "the /chat socket to leave");
       assert.equal(h.io.sockets.sockets.size, 1);
       ws.destroy();
     } finally {

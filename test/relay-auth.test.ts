@@ -56,13 +56,15 @@ function raw(url: string, lines: string, ms = 3000): Promise<{ text: string; clo
   });
 }
 
-/** Subscribes through an authorized client and returns what arrives. */
-async function listen(url: string, opts: ConnectionOptions, subject: string): Promise<string[]> {
+/** Subscribes through an authorized client: `got` collects what arrives; `settled()` resolves once
+ *  everything the relay routed to it before the call has arrived (a PING/PONG on its connection:
+ *  the relay answers in order, after the messages it queued for it). */
+async function listen(url: string, opts: ConnectionOptions, subject: string): Promise<{ got: string[]; settled: () => Promise<void> }> {
   const nc = await natsClient(url, opts);
   const got: string[] = [];
   nc.subscribe(subject, { callback: (_e, m) => got.push(sc.decode(m.data)) });
   await nc.flush();
-  return got;
+  return { got, settled: () => nc.flush() };
 }
 
 describe("relay authentication", () => {
@@ -72,11 +74,11 @@ describe("relay authentication", () => {
     assert.match(info.text, /"auth_required":true/);
     await assert.rejects(natsClient(url, { token: "wrong" }), /AUTHORIZATION_VIOLATION|Authorization Violation/i);
     await assert.rejects(natsClient(url), /AUTHORIZATION_VIOLATION|Authorization Violation/i);
-    const got = await listen(url, { token: "s3cret" }, "room.a");
+    const { got, settled } = await listen(url, { token: "s3cret" }, "room.a");
     const pub = await natsClient(url, { token: "s3cret" });
     pub.publish("room.a", sc.encode("hello"));
     await pub.flush();
-    await sleep(50);
+    await settled();
     assert.deepEqual(got, ["hello"]);
   });
 
@@ -90,7 +92,7 @@ describe("relay authentication", () => {
 
   test("a forged PUB, before CONNECT or after a wrong one, is refused and reaches no subscriber", async () => {
     const url = await relayWith({ token: "s3cret" });
-    const got = await listen(url, { token: "s3cret" }, "roomgate.>");
+    const { got, settled } = await listen(url, { token: "s3cret" }, "roomgate.>");
     const before = await raw(url, "PUB roomgate.b.x 6\r\nforged\r\n");
     assert.match(before.text, /-ERR 'Authorization Violation'\r\n$/);
     assert.ok(before.closed);
@@ -99,7 +101,7 @@ describe("relay authentication", () => {
     assert.ok(wrong.closed);
     const sub = await raw(url, "SUB roomgate.> 1\r\n");
     assert.match(sub.text, /-ERR 'Authorization Violation'/);
-    await sleep(50);
+    await settled(); // the refused PUBs were read before their connections closed
     assert.deepEqual(got, []);
   });
 
@@ -122,7 +124,10 @@ describe("relay authentication", () => {
     const port = await io.listen(0, "127.0.0.1");
     const { io: connectClient } = await import("socket.io-client");
     const client = connectClient(`http://127.0.0.1:${port}`, { transports: ["websocket"], forceNew: true, reconnection: false });
-    io.on("connection", (s) => s.join("vip"));
+    let joined: Promise<void> | void;
+    io.on("connection", (s) => {
+      joined = s.join("vip");
+    });
     const forged = new Emitter({ servers: url, token: "guess", log: () => {} });
     const honest = new Emitter({ servers: url, token: "s3cret", log: () => {} });
     try {
@@ -132,7 +137,10 @@ describe("relay authentication", () => {
       client.on("news", (m: string) => got.push(m));
       forged.to("vip").emit("news", "forged");
       await honest.ready;
-      await sleep(100); // interest for "vip" reaches the relay
+      // Interest for "vip" reaches the relay: the join made its subscription, and a PING/PONG on the
+      // worker's connection returns once the relay has read it.
+      await joined;
+      await (io.of("/").adapter as unknown as { node: { link: { flush(): Promise<void> } } }).node.link.flush();
       honest.to("vip").emit("news", "real");
       await once(client, "news");
       await sleep(100);
@@ -187,11 +195,11 @@ describe("relay TLS", { skip: !opensslAvailable && "the openssl CLI is not insta
     const { cert, key } = selfSigned();
     const url = await relayWith({ tls: { cert, key }, token: "s3cret" });
     assert.match((await raw(url, "", 300)).text, /"tls_required":true/);
-    const got = await listen(url, { token: "s3cret", tls: { ca: cert } }, "t.x");
+    const { got, settled } = await listen(url, { token: "s3cret", tls: { ca: cert } }, "t.x");
     const pub = await natsClient(url, { token: "s3cret", tls: { ca: cert } });
     pub.publish("t.x", sc.encode("over tls"));
     await pub.flush();
-    await sleep(50);
+    await settled();
     assert.deepEqual(got, ["over tls"]);
     await assert.rejects(natsClient(url, { token: "s3cret" }), /certificate|TLS|self.signed/i);
     // Plain text after INFO is not a TLS handshake: nothing gets through.
