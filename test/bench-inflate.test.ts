@@ -1,10 +1,10 @@
-// The bench load client's permessage-deflate side (bench/lib/inflate.ts): the extension response
+// The bench load client's permessage-deflate side (bench/e2e/inflate.ts): the extension response
 // it accepts, and messages inflated in order from real zlib deflate streams, with and without
 // context takeover (the bench's --deflate runs cover it against the real servers).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import zlib from "node:zlib";
-import { MessageInflater, negotiatedDeflate } from "../bench/lib/inflate.ts";
+import { MessageInflater, negotiatedDeflate } from "../bench/e2e/inflate.ts";
 
 test("negotiatedDeflate: what a client offering `permessage-deflate; client_max_window_bits` may accept", () => {
   assert.deepEqual(negotiatedDeflate("permessage-deflate"), { serverNoContextTakeover: false });

@@ -1,4 +1,4 @@
-// The end-to-end benchmark harness (bench/run.ts) in quick mode on 20 connections:
+// The end-to-end benchmark harness (bench/e2e/run.ts) in quick mode on 20 connections:
 // every server's counters must be exactly right, and a deliberately wrong server must be caught.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -32,7 +32,7 @@ function runBench(servers: string, extra: string[] = []): Promise<RunResult> {
   const args = [
     "--import",
     "tsx",
-    path.join(ROOT, "bench/run.ts"),
+    path.join(ROOT, "bench/e2e/run.ts"),
     "--quick",
     "--n",
     String(N),

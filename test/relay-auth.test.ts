@@ -124,7 +124,7 @@ describe("relay authentication", () => {
     const port = await io.listen(0, "127.0.0.1");
     const { io: connectClient } = await import("socket.io-client");
     const client = connectClient(`http://127.0.0.1:${port}`, { transports: ["websocket"], forceNew: true, reconnection: false });
-    let joined: Promise<void> | void;
+    let joined: Promise<void> | void = Promise.resolve();
     io.on("connection", (s) => {
       joined = s.join("vip");
     });
