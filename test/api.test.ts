@@ -8,7 +8,7 @@ import { io as connectClient, Manager } from "socket.io-client";
 import uWS from "uWebSockets.js";
 import { Server, type ServerOptions, type Socket } from "../src/index.ts";
 import type { Logger } from "../src/engine/logger.ts";
-import { freePort } from "./helpers/cluster.ts";
+import { freePort } from "./helpers/process.ts";
 import { startServer, once, settle, type Harness, type ClientSocket } from "./helpers/server.ts";
 import { until } from "./helpers/wait.ts";
 

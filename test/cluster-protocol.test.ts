@@ -17,7 +17,8 @@ import {
 } from "../src/internal.ts";
 import { createClusterAdapter, Emitter, Relay, Server } from "../src/index.ts";
 import clusterApp from "./helpers/cluster-app.ts";
-import { connect, freePort, op, received } from "./helpers/cluster.ts";
+import { connect, op, received } from "./helpers/cluster.ts";
+import { freePort } from "./helpers/process.ts";
 import { until } from "./helpers/wait.ts";
 
 test("subject tokens: any room or namespace name becomes one safe, distinct token", () => {

@@ -13,7 +13,7 @@ import { io as connectClient } from "socket.io-client";
 import { createClusterAdapter, operations, Relay, Server } from "../src/index.ts";
 import { once, settle, startServer } from "./helpers/server.ts";
 import { EIO_PATH, RawWebSocket } from "./helpers/raw-ws.ts";
-import { freePort } from "./helpers/cluster.ts";
+import { freePort } from "./helpers/process.ts";
 import { until } from "./helpers/wait.ts";
 
 const get = async (url: string, headers: Record<string, string> = {}) => {

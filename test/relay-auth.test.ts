@@ -2,7 +2,7 @@
 // speaks TLS, and the workers' and emitters' credentials reach the NATS client unchanged, so a
 // forged publish without them reaches no one. Also run against a real nats-server when installed.
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { connect, type ConnectionOptions, type NatsConnection, StringCodec } from "nats";
 import { createClusterAdapter, Emitter, Relay, type RelayOptions, Server } from "../src/index.ts";
-import { freePort, natsServerAvailable } from "./helpers/cluster.ts";
+import { natsServerAvailable } from "./helpers/cluster.ts";
+import { freePort, startProcess } from "./helpers/process.ts";
 import { once } from "./helpers/server.ts";
 import { sleep } from "./helpers/wait.ts";
 
@@ -212,18 +213,17 @@ describe("relay TLS", { skip: !opensslAvailable && "the openssl CLI is not insta
 describe("the same settings against a real nats-server", { skip: !natsServerAvailable() && "nats-server is not installed" }, () => {
   test("token auth: the worker's ClusterOptions token reaches nats-server", async () => {
     const port = await freePort();
-    const proc = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "--auth", "s3cret"], { stdio: "ignore" });
+    const server = await startProcess("nats-server", ["-a", "127.0.0.1", "-p", String(port), "--auth", "s3cret"], { ready: /Server is ready/ });
     try {
       const url = `nats://127.0.0.1:${port}`;
-      let nc: NatsConnection | null = null;
-      for (let i = 0; i < 100 && !nc; i++) nc = await natsClient(url, { token: "s3cret" }).catch(() => sleep(50).then(() => null));
-      assert.ok(nc, "nats-server came up");
+      const nc = await natsClient(url, { token: "s3cret" });
+      assert.ok(nc, "the right token is accepted");
       await assert.rejects(natsClient(url, { token: "wrong" }), /AUTHORIZATION_VIOLATION|Authorization Violation/i);
       const io = new Server({ adapter: createClusterAdapter({ servers: url, token: "s3cret", log: () => {} }), logger: "silent" });
       await (io.of("/").adapter as unknown as { node: { ready: Promise<void> } }).node.ready;
       await io.close();
     } finally {
-      proc.kill();
+      await server.stop("SIGKILL");
     }
   });
 });

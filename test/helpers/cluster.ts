@@ -19,9 +19,6 @@ export function seeEachOther(...ios: Server[]): Promise<boolean> {
   );
 }
 
-// One free-port finder for benchmarks and tests.
-export { freePort };
-
 export interface RelayCounters {
   msgsOut: number;
   bytesOut: number;
@@ -79,11 +76,8 @@ export class NatsServerBackend implements Backend {
     return `nats://127.0.0.1:${this.port}`;
   }
   async start(): Promise<void> {
-    const proc = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(this.port), "-m", String(this.monitorPort)], { stdio: "ignore" });
-    children.add(proc);
-    proc.on("exit", () => children.delete(proc));
-    this.proc = proc;
-    await until(() => fetch(`http://127.0.0.1:${this.monitorPort}/healthz`).then((r) => r.ok), "nats-server to start", 10_000);
+    const args = ["-a", "127.0.0.1", "-p", String(this.port), "-m", String(this.monitorPort)];
+    this.proc = (await track(startProcess("nats-server", args, { ready: /Server is ready/, what: "nats-server" }))).child;
   }
   async stop(): Promise<void> {
     const proc = this.proc;
@@ -120,10 +114,7 @@ export class NatsCluster {
       const routes = [0, 1, 2].filter((k) => k !== i).map((k) => `nats://127.0.0.1:${this.routePorts[k]}`);
       const args = ["-a", "127.0.0.1", "-p", String(this.ports[i]), "-m", String(this.monitorPorts[i])];
       args.push("--cluster_name", "roomgate-test", "--cluster", `nats://127.0.0.1:${this.routePorts[i]}`, "--routes", routes.join(","));
-      const proc = spawn("nats-server", args, { stdio: "ignore" });
-      children.add(proc);
-      proc.on("exit", () => children.delete(proc));
-      this.procs[i] = proc;
+      this.procs[i] = (await track(startProcess("nats-server", args, { ready: /Server is ready/, what: `nats-server ${i}` }))).child;
     }
     await until(
       async () => {
