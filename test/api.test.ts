@@ -6,22 +6,13 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { io as connectClient, Manager } from "socket.io-client";
 import uWS from "uWebSockets.js";
-import { Server, type ServerOptions, type Socket } from "../src/index.ts";
+import { Server, type Socket } from "../src/index.ts";
 import type { Logger } from "../src/engine/logger.ts";
 import { freePort } from "./helpers/process.ts";
-import { startServer, once, settle, type Harness, type ClientSocket } from "./helpers/server.ts";
+import { startServer, once, settle, type Harness, type ClientSocket, withServer } from "./helpers/server.ts";
 import { until } from "./helpers/wait.ts";
 
 const serverSocket = (h: Harness, c: ClientSocket, nsp = "/"): Socket => h.io.of(nsp).sockets.get(c.id!)!;
-
-async function withServer(fn: (h: Harness) => Promise<void>, opts: ServerOptions = {}): Promise<void> {
-  const h = await startServer(opts);
-  try {
-    await fn(h);
-  } finally {
-    await h.close();
-  }
-}
 
 /** A logger that records warnings and errors (and prints nothing). */
 function recordingLogger(): Logger & { lines: string[] } {
@@ -33,7 +24,7 @@ function recordingLogger(): Logger & { lines: string[] } {
 
 describe("send and write", () => {
   test("socket.send / socket.write reach the client as `message` events; io.send and nsp.write broadcast them", () =>
-    withServer(async (h) => {
+    withServer({}, async (h) => {
       h.io.of("/x");
       const c = await h.connected();
       const x = await h.connected("/x");
@@ -59,7 +50,7 @@ describe("send and write", () => {
 });
 
 test("a repeated CONNECT (connect() on a socket of a connected Manager) is tolerated: both namespaces stay connected", () =>
-  withServer(async (h) => {
+  withServer({}, async (h) => {
     h.io.on("connection", (socket) => socket.on("ping2", (cb: (r: string) => void) => cb("pong")));
     h.io.of("/x");
     const manager = new Manager(h.url, { transports: ["websocket"], reconnection: false });
@@ -80,7 +71,7 @@ test("a repeated CONNECT (connect() on a socket of a connected Manager) is toler
 
 describe("namespaces", () => {
   test("io.of(name, fn) calls fn with each connecting socket", () =>
-    withServer(async (h) => {
+    withServer({}, async (h) => {
       const seen: string[] = [];
       const nsp = h.io.of("/chat", (socket) => seen.push(socket.nsp.name));
       assert.equal(h.io.of("/chat"), nsp);
@@ -89,7 +80,7 @@ describe("namespaces", () => {
     }));
 
   test("a RegExp parent: children made on demand with its middlewares and listeners, new_namespace, parent emit, Invalid namespace otherwise", () =>
-    withServer(async (h) => {
+    withServer({}, async (h) => {
       const created: string[] = [];
       h.io.on("new_namespace", (nsp) => created.push(nsp.name));
       const parent = h.io.of(/^\/game-\d+$/);
@@ -121,7 +112,7 @@ describe("namespaces", () => {
     }));
 
   test("a function parent decides asynchronously from the name and the client's auth", () =>
-    withServer(async (h) => {
+    withServer({}, async (h) => {
       h.io.of(
         (name, auth, next) => setTimeout(() => next(null, name.startsWith("/team-") && auth.token === "secret"), 5),
         (socket) => socket.emit("welcome", socket.nsp.name),
@@ -135,27 +126,24 @@ describe("namespaces", () => {
     }));
 
   test("cleanupEmptyChildNamespaces removes a child when its last socket leaves", () =>
-    withServer(
-      async (h) => {
-        h.io.of(/^\/room-\d+$/);
-        const a = await h.connected("/room-1");
-        const b = await h.connected("/room-1");
-        assert.ok(h.io._nsps.has("/room-1"));
-        a.disconnect();
-        await until(() => h.io.of("/").sockets.size === 0 && (h.io._nsps.get("/room-1")?.sockets.size ?? 0) === 1, "the socket to move to /room-1");
-        assert.ok(h.io._nsps.has("/room-1"), "one socket left");
-        b.disconnect();
-        await until(() => !h.io._nsps.has("/room-1"), "the child to be removed");
-        // A new client makes it again.
-        await h.connected("/room-1");
-        assert.ok(h.io._nsps.has("/room-1"));
-      },
-      { cleanupEmptyChildNamespaces: true },
-    ));
+    withServer({ cleanupEmptyChildNamespaces: true }, async (h) => {
+      h.io.of(/^\/room-\d+$/);
+      const a = await h.connected("/room-1");
+      const b = await h.connected("/room-1");
+      assert.ok(h.io._nsps.has("/room-1"));
+      a.disconnect();
+      await until(() => h.io.of("/").sockets.size === 0 && (h.io._nsps.get("/room-1")?.sockets.size ?? 0) === 1, "the socket to move to /room-1");
+      assert.ok(h.io._nsps.has("/room-1"), "one socket left");
+      b.disconnect();
+      await until(() => !h.io._nsps.has("/room-1"), "the child to be removed");
+      // A new client makes it again.
+      await h.connected("/room-1");
+      assert.ok(h.io._nsps.has("/room-1"));
+    }));
 });
 
 test("numeric rooms: join(42) and to(42) deliver; 42 and '42' are different rooms, as in Socket.IO", () =>
-  withServer(async (h) => {
+  withServer({}, async (h) => {
     const [n, s] = [await h.connected(), await h.connected()];
     serverSocket(h, n).join(42);
     serverSocket(h, s).join("42");
@@ -212,7 +200,7 @@ describe("construction, listening, closing", () => {
   });
 
   test("other routes on the same port: io.app, and attachApp(app) for a uWS app of your own", async () => {
-    await withServer(async (h) => {
+    await withServer({}, async (h) => {
       h.io.app.get("/health", (res) => void res.end("ok"));
       assert.equal(await (await fetch(`${h.url}/health`)).text(), "ok");
       await h.connected();
@@ -271,7 +259,7 @@ describe("options", () => {
 
 describe("socket.use, outgoing catch-alls, disconnected, conn", () => {
   test("socket.use sees every event before its listeners, may change it, and next(err) drops it with an `error` event", () =>
-    withServer(async (h) => {
+    withServer({}, async (h) => {
       const c = await h.connected();
       const s = serverSocket(h, c);
       const log: string[] = [];
@@ -298,7 +286,7 @@ describe("socket.use, outgoing catch-alls, disconnected, conn", () => {
     }));
 
   test("onAnyOutgoing / prependAnyOutgoing / offAnyOutgoing see what the socket emits", () =>
-    withServer(async (h) => {
+    withServer({}, async (h) => {
       const c = await h.connected();
       const s = serverSocket(h, c);
       const log: string[] = [];
@@ -318,7 +306,7 @@ describe("socket.use, outgoing catch-alls, disconnected, conn", () => {
     }));
 
   test("socket.disconnected, socket.conn (transport name, session id shared by namespaces)", () =>
-    withServer(async (h) => {
+    withServer({}, async (h) => {
       h.io.of("/x");
       const manager = new Manager(h.url, { transports: ["websocket"], reconnection: false });
       try {
@@ -344,22 +332,19 @@ describe("socket.use, outgoing catch-alls, disconnected, conn", () => {
 
 describe("io.engine", () => {
   test("clientsCount, connection_error on a refused handshake, generateId", () =>
-    withServer(
-      async (h) => {
-        const errors: { code: number; message: string }[] = [];
-        h.io.engine.on("connection_error", (err) => errors.push({ code: err.code, message: err.message }));
-        let n = 0;
-        h.io.engine.generateId = () => `custom-${++n}`;
-        const c = await h.connected();
-        assert.equal(c.io.engine.id, "custom-1");
-        assert.equal(h.io.engine.clientsCount, 1);
-        await (await fetch(`${h.url}/socket.io/?EIO=3&transport=polling`)).text();
-        assert.deepEqual(errors, [{ code: 5, message: "Unsupported protocol version" }]);
-        // An id that cannot go out as it is is replaced by a random one (and logged).
-        h.io.engine.generateId = () => 'bad"id';
-        const d = await h.connected();
-        assert.match(d.io.engine.id, /^[\w-]+$/);
-      },
-      { logger: "silent" },
-    ));
+    withServer({ logger: "silent" }, async (h) => {
+      const errors: { code: number; message: string }[] = [];
+      h.io.engine.on("connection_error", (err) => errors.push({ code: err.code, message: err.message }));
+      let n = 0;
+      h.io.engine.generateId = () => `custom-${++n}`;
+      const c = await h.connected();
+      assert.equal(c.io.engine.id, "custom-1");
+      assert.equal(h.io.engine.clientsCount, 1);
+      await (await fetch(`${h.url}/socket.io/?EIO=3&transport=polling`)).text();
+      assert.deepEqual(errors, [{ code: 5, message: "Unsupported protocol version" }]);
+      // An id that cannot go out as it is is replaced by a random one (and logged).
+      h.io.engine.generateId = () => 'bad"id';
+      const d = await h.connected();
+      assert.match(d.io.engine.id, /^[\w-]+$/);
+    }));
 });

@@ -1,7 +1,7 @@
 // Events, acknowledgements both ways, timeouts, binary payloads, middlewares, catch-all listeners.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, once, type Harness, type ClientSocket } from "./helpers/server.ts";
+import { startServer, once, type Harness, type ClientSocket, withServer } from "./helpers/server.ts";
 import type { Socket } from "../src/index.ts";
 
 describe("events and acks", () => {
@@ -165,8 +165,7 @@ describe("events and acks", () => {
 
 describe("middlewares", () => {
   test("io.use and nsp.use run in order; next(err) gives connect_error with message and data", async () => {
-    const h = await startServer();
-    try {
+    await withServer({}, async (h) => {
       const order: string[] = [];
       h.io.use((_s, next) => (order.push("a"), next()));
       h.io.use((s, next) => {
@@ -192,14 +191,11 @@ describe("middlewares", () => {
       const admin = h.client("/admin");
       const [adminErr] = await once<[Error]>(admin, "connect_error");
       assert.equal(adminErr.message, "admins only");
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("several namespaces over one connection", async () => {
-    const h = await startServer();
-    try {
+    await withServer({}, async (h) => {
       h.io.of("/a").on("connection", (s) => s.emit("hello", "a"));
       h.io.of("/b").on("connection", (s) => s.emit("hello", "b"));
       const a = h.client("/a");
@@ -210,8 +206,6 @@ describe("middlewares", () => {
       assert.deepEqual(await Promise.all(got), [["a"], ["b"]]);
       b.disconnect();
       a.disconnect();
-    } finally {
-      await h.close();
-    }
+    });
   });
 });

@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import { defaultMaxConnections, type Logger, Server, type Socket, softFdLimit } from "../src/internal.ts";
 import { rawHttp, upgradeRequest } from "./helpers/raw-http.ts";
 import { EIO_PATH, RawWebSocket } from "./helpers/raw-ws.ts";
-import { once, startServer } from "./helpers/server.ts";
+import { once, startServer, withServer } from "./helpers/server.ts";
 import { until } from "./helpers/wait.ts";
 
 /** A logger that records what it is given, by level. */
@@ -40,8 +40,7 @@ describe("connection limits", () => {
 
   test("past maxConnections an upgrade gets a 503 with an Engine.IO-style body, and the place comes back on close", async () => {
     const logger = recordingLogger();
-    const h = await startServer({ maxConnections: 2, logger });
-    try {
+    await withServer({ maxConnections: 2, logger }, async (h) => {
       const a = await rawConnected(h.port);
       await rawConnected(h.port);
       const refused = await rawHttp(h.port, upgradeRequest(h.port));
@@ -54,33 +53,25 @@ describe("connection limits", () => {
       a.destroy();
       await until(() => h.io.sockets.sockets.size === 1, "the closed session to be forgotten");
       await rawConnected(h.port);
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("the limit counts polling sessions too: a polling handshake past it gets the same 503", async () => {
-    const h = await startServer({ maxConnections: 1, logger: "silent" });
-    try {
+    await withServer({ maxConnections: 1, logger: "silent" }, async (h) => {
       const poll = await rawHttp(h.port, "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n", 500);
       assert.match(poll.response, /^HTTP\/1\.1 200 [\s\S]*0\{"sid"/);
       const refused = await rawHttp(h.port, "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\n\r\n");
       assert.match(refused.response, /^HTTP\/1\.1 503 [\s\S]*server is at its connection limit/);
       await assert.rejects(RawWebSocket.open(h.port, EIO_PATH), /503/);
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("maxConnectionsPerIp refuses a second connection from one address, not from another", async () => {
-    const h = await startServer({ maxConnectionsPerIp: 1, logger: "silent" });
-    try {
+    await withServer({ maxConnectionsPerIp: 1, logger: "silent" }, async (h) => {
       await rawConnected(h.port, "127.0.0.1");
       await assert.rejects(RawWebSocket.open(h.port, EIO_PATH, {}, "127.0.0.1"), /503[\s\S]*too many connections from this address/);
       await rawConnected(h.port, "127.0.0.2");
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("the limits are validated", () => {
@@ -91,8 +82,7 @@ describe("connection limits", () => {
 
 describe("inbound budget and room limits", () => {
   test("a client over its event budget is disconnected with a clear reason", async () => {
-    const h = await startServer({ inboundRateLimit: { events: 20, interval: 60_000 }, logger: "silent" });
-    try {
+    await withServer({ inboundRateLimit: { events: 20, interval: 60_000 }, logger: "silent" }, async (h) => {
       const reason = new Promise<string>((resolve) => h.io.on("connection", (s) => s.on("disconnect", resolve)));
       const ws = await rawConnected(h.port);
       // 2 frames spent on the handshake (40); 30 events take it over 20.
@@ -101,14 +91,11 @@ describe("inbound budget and room limits", () => {
       await ws.waitClosed();
       assert.equal(ws.closeCode, 1008);
       assert.equal(ws.closeReason, "rate limit exceeded");
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("a client over its byte budget is disconnected; one within both budgets is not", async () => {
-    const h = await startServer({ inboundRateLimit: { bytes: 10_000, interval: 60_000 }, logger: "silent" });
-    try {
+    await withServer({ inboundRateLimit: { bytes: 10_000, interval: 60_000 }, logger: "silent" }, async (h) => {
       const calm = await h.connected();
       const ws = await rawConnected(h.port);
       for (let i = 0; i < 3; i++) ws.sendText(`42["big","${"x".repeat(4000)}"]`);
@@ -117,14 +104,11 @@ describe("inbound budget and room limits", () => {
       const echoed = once(calm, "echo");
       h.io.sockets.sockets.forEach((s) => s.emit("echo", "still served"));
       assert.deepEqual(await echoed, ["still served"]);
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("maxRoomsPerSocket bounds a socket's rooms; maxRoomNameLength bounds names", async () => {
-    const h = await startServer({ maxRoomsPerSocket: 3, maxRoomNameLength: 16 });
-    try {
+    await withServer({ maxRoomsPerSocket: 3, maxRoomNameLength: 16 }, async (h) => {
       const joined = new Promise<Socket>((resolve) => h.io.on("connection", resolve));
       await h.connected();
       const s = await joined;
@@ -136,35 +120,27 @@ describe("inbound budget and room limits", () => {
       s.join("x".repeat(16));
       assert.throws(() => s.join("y".repeat(17)), /at most 16 characters/);
       assert.deepEqual([...s.rooms].sort(), [s.id, "b", "x".repeat(16)].sort());
-    } finally {
-      await h.close();
-    }
+    });
   });
 });
 
 describe("HTTP edge", () => {
   test("an unknown path gets a prompt 404 and the connection closes", async () => {
-    const h = await startServer();
-    try {
+    await withServer({}, async (h) => {
       const r = await rawHttp(h.port, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
       assert.match(r.response, /^HTTP\/1\.1 404 /);
       assert.ok(r.closed);
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("an allowRequest that never calls back is refused after allowRequestTimeout", async () => {
     const logger = recordingLogger();
-    const h = await startServer({ allowRequest: () => {}, allowRequestTimeout: 200, logger });
-    try {
+    await withServer({ allowRequest: () => {}, allowRequestTimeout: 200, logger }, async (h) => {
       const r = await rawHttp(h.port, upgradeRequest(h.port));
       assert.match(r.response, /^HTTP\/1\.1 503 [\s\S]*request check timed out/);
       assert.ok(r.closed);
       assert.ok(logger.lines.some(([level, , m]) => level === "warn" && m?.includes("allowRequest did not call back")));
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("what allowRequest throws is logged, not echoed; its callback's reason is sent", async () => {
@@ -191,20 +167,16 @@ describe("HTTP edge", () => {
   });
 
   test("two Origin headers are refused as ambiguous, even when each alone would pass", async () => {
-    const h = await startServer({ allowedOrigins: ["https://app.example", "https://other.example"] });
-    try {
+    await withServer({ allowedOrigins: ["https://app.example", "https://other.example"] }, async (h) => {
       const r = await rawHttp(h.port, upgradeRequest(h.port, ["Origin: https://app.example", "Origin: https://other.example"]));
       assert.match(r.response, /^HTTP\/1\.1 400 [\s\S]*more than one Origin header/);
       const one = await rawHttp(h.port, upgradeRequest(h.port, ["Origin: https://app.example"]), 300);
       assert.match(one.response, /^HTTP\/1\.1 101 /);
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("a client cut for backpressure gets a close frame with the reason", async () => {
-    const h = await startServer({ maxBackpressure: 64 * 1024, logger: "silent" });
-    try {
+    await withServer({ maxBackpressure: 64 * 1024, logger: "silent" }, async (h) => {
       const sockets: Socket[] = [];
       h.io.on("connection", (s) => sockets.push(s));
       const ws = await rawConnected(h.port);
@@ -222,14 +194,11 @@ describe("HTTP edge", () => {
       await ws.waitClosed(10_000);
       assert.equal(ws.closeCode, 1008);
       assert.equal(ws.closeReason, "backpressure limit exceeded");
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("disconnectSockets over many sockets closes them a slice at a time", async () => {
-    const h = await startServer({ logger: "silent" });
-    try {
+    await withServer({ logger: "silent" }, async (h) => {
       const clients = await Promise.all(Array.from({ length: 300 }, () => rawConnected(h.port)));
       assert.equal(h.io.sockets.sockets.size, 300);
       h.io.disconnectSockets(true);
@@ -237,8 +206,6 @@ describe("HTTP edge", () => {
       assert.ok(afterFirstSlice > 0 && afterFirstSlice < 300, `some closed now, the rest later (${afterFirstSlice} left)`);
       await until(() => h.io.sockets.sockets.size === 0, "every session closed");
       await Promise.all(clients.map((c) => c.waitClosed()));
-    } finally {
-      await h.close();
-    }
+    });
   });
 });

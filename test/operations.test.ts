@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { inflateRawSync } from "node:zlib";
 import { io as connectClient } from "socket.io-client";
 import { createClusterAdapter, operations, Relay, Server } from "../src/index.ts";
-import { once, settle, startServer } from "./helpers/server.ts";
+import { once, settle, startServer, withServer } from "./helpers/server.ts";
 import { EIO_PATH, RawWebSocket } from "./helpers/raw-ws.ts";
 import { freePort } from "./helpers/process.ts";
 import { until } from "./helpers/wait.ts";
@@ -29,17 +29,14 @@ function sample(text: string, series: string): number | undefined {
 
 test("/healthz answers while the process runs; /readyz while listening, 503 once closing", async () => {
   const ops = operations();
-  const h = await startServer({ operations: ops, logger: "silent" });
-  try {
+  await withServer({ operations: ops, logger: "silent" }, async (h) => {
     assert.deepEqual(await get(h.url + "/healthz"), { status: 200, text: '{"status":"ok"}', type: "application/json" });
     const ready = await get(h.url + "/readyz");
     assert.equal(ready.status, 200);
     assert.deepEqual(JSON.parse(ready.text), { listening: true, draining: false });
     ops.drain();
     assert.equal((await get(h.url + "/readyz")).status, 503);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test("/readyz follows the cluster link: 503 while the relay is unreachable, 200 once connected", async () => {
@@ -71,8 +68,7 @@ test("/readyz follows the cluster link: 503 while the relay is unreachable, 200 
 });
 
 test("metrics: Prometheus text with connections, rooms, per-path broadcasts counted per broadcast, refusals and disconnects", async () => {
-  const h = await startServer({ operations: operations({ metrics: true, token: "s3cret" }), allowedOrigins: ["https://ok.example"], logger: "silent" });
-  try {
+  await withServer({ operations: operations({ metrics: true, token: "s3cret" }), allowedOrigins: ["https://ok.example"], logger: "silent" }, async (h) => {
     h.io.on("connection", (s) => {
       s.join("lobby");
       if (s.handshake.auth.extra) s.join("vip");
@@ -113,9 +109,7 @@ test("metrics: Prometheus text with connections, rooms, per-path broadcasts coun
     assert.match(t, /^nodejs_eventloop_lag_p99_seconds /m);
     assert.match(t, /^process_cpu_seconds_total /m);
     assert.doesNotMatch(t, /roomgate_cluster_/, "no cluster metrics on a standalone server");
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 /** A raw session that has connected the main namespace. */
@@ -217,17 +211,14 @@ test("metrics: every limit hit (connections, per address, allowRequest deadline,
 
 test("metrics on their own address: not served on the clients' port", async () => {
   const ops = operations({ metrics: { path: "/m" }, port: 0 });
-  const h = await startServer({ operations: ops, logger: "silent" });
-  try {
+  await withServer({ operations: ops, logger: "silent" }, async (h) => {
     assert.ok(ops.port! > 0);
     const m = await get(`http://127.0.0.1:${ops.port}/m`);
     assert.equal(m.status, 200);
     assert.match(m.text, /roomgate_connections\{transport="websocket"\} 0/);
     assert.equal((await get(h.url + "/m")).status, 404);
     assert.equal((await get(h.url + "/healthz")).status, 200);
-  } finally {
-    await h.close();
-  }
+  });
   // Closed with the server: a new connection is refused.
   await assert.rejects(new Promise((resolve, reject) => connect(ops.port!, "127.0.0.1").on("connect", resolve).on("error", reject)), /ECONNREFUSED/);
 });
@@ -281,24 +272,20 @@ test("TLS: wss:// with a self-signed certificate (encrypted key), handshake.secu
 
 test("trustProxy: address and scheme from X-Forwarded-For / -Proto; ignored without it", async () => {
   for (const trustProxy of [true, false]) {
-    const h = await startServer({ trustProxy, logger: "silent" });
-    try {
+    await withServer({ trustProxy, logger: "silent" }, async (h) => {
       const seen = once<[import("../src/index.ts").Socket]>(h.io, "connection");
       await h.connected("/", { extraHeaders: { "X-Forwarded-For": "203.0.113.7, 10.0.0.1", "X-Forwarded-Proto": "https" } });
       const [socket] = await seen;
       assert.equal(socket.handshake.address, trustProxy ? "203.0.113.7" : "127.0.0.1");
       assert.equal(socket.handshake.secure, trustProxy);
-    } finally {
-      await h.close();
-    }
+    });
   }
 });
 
 test("perMessageDeflate: large frames go compressed, compress(false) and small frames do not; off by default", async () => {
   const big = "x".repeat(4000);
   for (const on of [true, false]) {
-    const h = await startServer({ perMessageDeflate: on ? { threshold: 1024 } : undefined, logger: "silent" });
-    try {
+    await withServer({ perMessageDeflate: on ? { threshold: 1024 } : undefined, logger: "silent" }, async (h) => {
       h.io.on("connection", (s) => {
         s.join("r");
         s.on("go", () => {
@@ -332,8 +319,6 @@ test("perMessageDeflate: large frames go compressed, compress(false) and small f
         ["allplain", false],
       ]);
       ws.destroy();
-    } finally {
-      await h.close();
-    }
+    });
   }
 });

@@ -7,18 +7,9 @@ import { gunzipSync } from "node:zlib";
 import type { Socket as ClientSocket } from "socket.io-client";
 import { RawWebSocket } from "./helpers/raw-ws.ts";
 import { http, POLLING, RawPolling } from "./helpers/polling.ts";
-import { startServer, once, type Harness } from "./helpers/server.ts";
+import { once, type Harness, withServer } from "./helpers/server.ts";
 import type { ServerOptions, Socket } from "../src/index.ts";
 import { sleep, until } from "./helpers/wait.ts";
-
-async function withServer(opts: ServerOptions, fn: (h: Harness) => Promise<void>): Promise<void> {
-  const h = await startServer(opts);
-  try {
-    await fn(h);
-  } finally {
-    await h.close();
-  }
-}
 
 /** A polling session made by hand with the main namespace connected, and its server-side socket. */
 async function connectedPolling(h: Harness): Promise<{ p: RawPolling; socket: Socket }> {

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { inspect } from "node:util";
 import { request } from "node:http";
 import { RawWebSocket, EIO_PATH } from "./helpers/raw-ws.ts";
-import { startServer, once, type Harness } from "./helpers/server.ts";
+import { startServer, once, type Harness, withServer } from "./helpers/server.ts";
 import { until } from "./helpers/wait.ts";
 
 function httpGet(port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
@@ -45,8 +45,7 @@ async function stillServes(h: Harness): Promise<void> {
 
 describe("handshake", () => {
   test("open packet carries sid, no upgrades, heartbeat settings and maxPayload", async () => {
-    const h = await startServer({ pingInterval: 1234, pingTimeout: 567, maxPayload: 4096 });
-    try {
+    await withServer({ pingInterval: 1234, pingTimeout: 567, maxPayload: 4096 }, async (h) => {
       const ws = await rawSession(h);
       const open = JSON.parse(ws.texts()[0].slice(1));
       assert.equal(typeof open.sid, "string");
@@ -56,14 +55,11 @@ describe("handshake", () => {
       const reply = await ws.waitText((t) => t.startsWith("40"));
       assert.match(reply, /^40\{"sid":"[\w-]{20,}"\}$/);
       ws.destroy();
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("wrong EIO, missing transport, unknown sid and a disabled transport get a clear HTTP 400 JSON error", async () => {
-    const h = await startServer({ transports: ["websocket"] });
-    try {
+    await withServer({ transports: ["websocket"] }, async (h) => {
       await assert.rejects(RawWebSocket.open(h.port, "/socket.io/?EIO=3&transport=websocket"), /400[\s\S]*"code":5,"message":"Unsupported protocol version"/);
       await assert.rejects(RawWebSocket.open(h.port, "/socket.io/?EIO=4"), /400[\s\S]*"message":"Transport unknown"/);
       await assert.rejects(RawWebSocket.open(h.port, "/socket.io/?EIO=4&transport=websocket&sid=abc"), /400[\s\S]*"code":1,"message":"Session ID unknown"/);
@@ -72,9 +68,7 @@ describe("handshake", () => {
       assert.equal(JSON.parse(polling.body).message, "Transport unknown");
       assert.match(JSON.parse(polling.body).detail, /websocket/);
       await stillServes(h);
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("allowRequest decides asynchronously; a refusal is a 403 with the reason", async () => {
@@ -94,20 +88,16 @@ describe("handshake", () => {
   });
 
   test("allowedOrigins refuses other browser origins", async () => {
-    const h = await startServer({ allowedOrigins: ["https://app.example"] });
-    try {
+    await withServer({ allowedOrigins: ["https://app.example"] }, async (h) => {
       await assert.rejects(RawWebSocket.open(h.port, EIO_PATH, { Origin: "https://evil.example" }), /403/);
       const ok = await RawWebSocket.open(h.port, EIO_PATH, { Origin: "https://app.example" });
       await ok.waitText((t) => t.startsWith("0{"));
       ok.destroy();
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("the handshake reaches the socket: headers, query, auth, address, time, url", async () => {
-    const h = await startServer();
-    try {
+    await withServer({}, async (h) => {
       const seen = once<[import("../src/index.ts").Socket]>(h.io, "connection");
       await h.connected("/", { query: { room: "lobby" }, auth: { token: "t1" }, extraHeaders: { "x-test": "yes" } });
       const [s] = await seen;
@@ -126,17 +116,14 @@ describe("handshake", () => {
       for (const field of ["headers", "query", "auth", "address", "time", "issued", "url", "secure", "xdomain"])
         assert.match(logged, new RegExp(`\\b${field}:`));
       assert.doesNotMatch(logged, /authData|UpgradeRequest/);
-    } finally {
-      await h.close();
-    }
+    });
   });
 });
 
 describe("heartbeat and timeouts", () => {
   test("pings are spread over the interval, not sent to every session at once; a silent session is still closed", async () => {
     // 1 s interval = 10 buckets of 100 ms; 40 sessions land in random buckets.
-    const h = await startServer({ pingInterval: 1000, pingTimeout: 300 });
-    try {
+    await withServer({ pingInterval: 1000, pingTimeout: 300 }, async (h) => {
       const sessions = await Promise.all(Array.from({ length: 40 }, () => rawSession(h)));
       const t0 = Date.now();
       const firstPing = await Promise.all(sessions.map((ws) => ws.waitText((t) => t === "2", 3000).then(() => Date.now() - t0)));
@@ -145,14 +132,11 @@ describe("heartbeat and timeouts", () => {
       // None answered: each is closed within pingTimeout of its ping (well inside interval + timeout).
       await Promise.all(sessions.map((ws) => ws.waitClosed(3000)));
       assert.ok(sessions.every((ws) => ws.closeReason === "ping timeout"));
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("server pings; a client that answers stays, one that never pongs is closed", async () => {
-    const h = await startServer({ pingInterval: 60, pingTimeout: 60 });
-    try {
+    await withServer({ pingInterval: 60, pingTimeout: 60 }, async (h) => {
       const good = await h.connected();
       const silent = await rawSession(h);
       silent.sendText("40");
@@ -166,21 +150,16 @@ describe("heartbeat and timeouts", () => {
       good.io.on("ping", () => pings++);
       await until(() => pings >= 3, "three pings answered by the good client");
       assert.equal(good.connected, true, "a client that answers pings stays connected");
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("a connection that never connects a namespace is closed after connectTimeout", async () => {
-    const h = await startServer({ connectTimeout: 80 });
-    try {
+    await withServer({ connectTimeout: 80 }, async (h) => {
       const ws = await rawSession(h);
       await ws.waitClosed(2000);
       assert.match(ws.closeReason, /connectTimeout/);
       await stillServes(h);
-    } finally {
-      await h.close();
-    }
+    });
   });
 });
 
@@ -213,8 +192,7 @@ describe("bad input closes only the offending connection", () => {
   ];
   for (const [name, send, reason] of cases) {
     test(name, async () => {
-      const h = await startServer();
-      try {
+      await withServer({}, async (h) => {
         const { ws } = await rawConnected(h);
         send(ws);
         await ws.waitClosed(2000);
@@ -223,55 +201,43 @@ describe("bad input closes only the offending connection", () => {
           assert.match(ws.closeReason, reason);
         }
         await stillServes(h);
-      } finally {
-        await h.close();
-      }
+      });
     });
   }
 
   test("the server-side socket sees 'parse error' as its disconnect reason", async () => {
-    const h = await startServer();
-    try {
+    await withServer({}, async (h) => {
       const connected = once<[import("../src/index.ts").Socket]>(h.io, "connection");
       const { ws } = await rawConnected(h);
       const [s] = await connected;
       const reason = once<[string]>(s, "disconnect");
       ws.sendText('42["ev",');
       assert.deepEqual(await reason, ["parse error"]);
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("a frame over maxPayload closes the connection", async () => {
-    const h = await startServer({ maxPayload: 1000 });
-    try {
+    await withServer({ maxPayload: 1000 }, async (h) => {
       const { ws } = await rawConnected(h);
       ws.sendText('42["big","' + "x".repeat(2000) + '"]');
       await ws.waitClosed(2000);
       await stillServes(h);
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("attachments of one packet together over maxPayload close the connection", async () => {
-    const h = await startServer({ maxPayload: 1000 });
-    try {
+    await withServer({ maxPayload: 1000 }, async (h) => {
       const { ws } = await rawConnected(h);
       ws.sendText('453-["ev",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1},{"_placeholder":true,"num":2}]');
       for (let i = 0; i < 3; i++) ws.sendBinary(Buffer.alloc(600));
       await ws.waitClosed(2000);
       assert.match(ws.closeReason, /exceed maxPayload/);
       await stillServes(h);
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("an unknown namespace gets CONNECT_ERROR 'Invalid namespace' and the session stays", async () => {
-    const h = await startServer();
-    try {
+    await withServer({}, async (h) => {
       const c = h.client("/nope");
       const [err] = await once<[Error]>(c, "connect_error");
       assert.equal(err.message, "Invalid namespace");
@@ -280,9 +246,7 @@ describe("bad input closes only the offending connection", () => {
       assert.equal(await ws.waitText((t) => t.startsWith("44")), '44/nope,{"message":"Invalid namespace"}');
       assert.equal(ws.closed, false);
       await stillServes(h);
-    } finally {
-      await h.close();
-    }
+    });
   });
 
   test("a client DISCONNECT for one namespace leaves the others connected", async () => {

@@ -3,7 +3,7 @@
 // order, exactly once; after the window, or past the byte bound, it is a new session.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, once, type ClientSocket, type Harness } from "./helpers/server.ts";
+import { startServer, once, type ClientSocket, type Harness, withServer } from "./helpers/server.ts";
 import net from "node:net";
 import { io as ioClient } from "socket.io-client";
 import { RawWebSocket, EIO_PATH } from "./helpers/raw-ws.ts";
@@ -273,8 +273,7 @@ test("a client that says goodbye is not recoverable; middlewares are skipped on 
 });
 
 test("without the option: no pid in the CONNECT reply, no offset appended", async () => {
-  const h = await startServer();
-  try {
+  await withServer({}, async (h) => {
     const c = await h.connected();
     const s = h.io.sockets.sockets.get(c.id!)!;
     assert.equal(s.pid, undefined);
@@ -283,9 +282,7 @@ test("without the option: no pid in the CONNECT reply, no offset appended", asyn
     const args = once(c, "m");
     h.io.emit("m", "x");
     assert.deepEqual(await args, ["x"]);
-  } finally {
-    await h.close();
-  }
+  });
 });
 
 test("with the option: events carry an offset string, acks and volatile events do not", async () => {
@@ -380,8 +377,7 @@ test("a client cut off in the middle of its upgrade gets the events of its last 
 });
 
 test("a polling client closed by the server with events still buffered recovers each of them once", async () => {
-  const h = await startServer({ connectionStateRecovery: {} });
-  try {
+  await withServer({ connectionStateRecovery: {} }, async (h) => {
     let n = 0;
     for (let round = 0; round < 5; round++) {
       const c = await h.connected("/", { transports: ["polling"], reconnection: true, reconnectionDelay: 10, reconnectionDelayMax: 20 });
@@ -408,7 +404,5 @@ test("a polling client closed by the server with events still buffered recovers 
       assert.deepEqual(got, sent, `round ${round}: every event once, in order`);
       c.disconnect();
     }
-  } finally {
-    await h.close();
-  }
+  });
 });

@@ -45,6 +45,16 @@ export async function startServer(opts: ServerOptions = {}): Promise<Harness> {
   };
 }
 
+/** Runs `fn` against a fresh server, closed afterwards whatever happens. */
+export async function withServer(opts: ServerOptions, fn: (h: Harness) => Promise<void>): Promise<void> {
+  const h = await startServer(opts);
+  try {
+    await fn(h);
+  } finally {
+    await h.close();
+  }
+}
+
 /** Resolves with the arguments of the next `ev` on `emitter`; rejects after `ms`. */
 export function once<T extends unknown[] = unknown[]>(
   emitter: { once(ev: string, fn: (...a: any[]) => void): unknown; off?(ev: string, fn: (...a: any[]) => void): unknown },
