@@ -23,8 +23,9 @@ export interface Running {
   readonly ready: RegExpExecArray | unknown;
   /** Everything printed so far, stdout and stderr interleaved. */
   output(): string;
-  /** The complete lines printed on stdout so far. */
+  /** The complete lines printed on stdout, on stderr, so far. */
   stdoutLines(): string[];
+  stderrLines(): string[];
   /** Resolves to the exit code (null after a signal). */
   readonly exited: Promise<number | null>;
   /** Sends `signal` if the child still runs, SIGKILL after `graceMs`; resolves to the exit code. */
@@ -39,6 +40,7 @@ export function startProcess(cmd: string, args: string[], opts: StartOptions): P
   const what = opts.what ?? args.find((a) => /\.(ts|js|mjs)$/.test(a)) ?? cmd;
   let out = "";
   let stdout = "";
+  let stderr = "";
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const stop = async (signal: NodeJS.Signals = "SIGTERM", graceMs = 5000) => {
     if (child.exitCode === null && child.signalCode === null && child.pid) process.kill(child.pid, signal);
@@ -60,6 +62,7 @@ export function startProcess(cmd: string, args: string[], opts: StartOptions): P
           ready,
           output: () => out,
           stdoutLines: () => stdout.split("\n").slice(0, -1),
+          stderrLines: () => stderr.split("\n").slice(0, -1),
           exited,
           stop,
         });
@@ -71,6 +74,7 @@ export function startProcess(cmd: string, args: string[], opts: StartOptions): P
     const onData = (isStdout: boolean) => (d: Buffer) => {
       out += d;
       if (isStdout) stdout += d;
+      else stderr += d;
       if (opts.ready instanceof RegExp) {
         const m = opts.ready.exec(out);
         if (m) settle(m);
