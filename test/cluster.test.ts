@@ -56,10 +56,21 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
       await backend?.stop();
     });
 
-    /** Waits until the clients got `count` events `ev` in total, then a little longer for extras. */
+    /** How many events `ev` each client got, in the order of all(). */
+    const counts = (ev: string) => all().map((c) => received(c, ev).length);
+
+    /** A barrier instead of a settle sleep: each worker's earlier broadcasts have reached the other
+     *  (quiet: a request travels behind them), and each client has what its worker sent it before (an
+     *  op's answer is emitted after it). */
+    async function barrier(clients = all()) {
+      await quiet(a1, b1);
+      await Promise.all(clients.map((c) => op(c, "rooms")));
+    }
+
+    /** Waits until the clients got `count` events `ev` in total, then for the barrier: extras show. */
     async function settle(ev: string, count: number, clients = all()) {
       await until(() => clients.reduce((n, c) => n + received(c, ev).length, 0) >= count, `${count} "${ev}" events`);
-      await sleep(100);
+      await barrier(clients);
     }
 
     it("a union of rooms reaches every member in the cluster exactly once, in emit order", async () => {
@@ -100,7 +111,7 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
         // The rooms are distinct subjects: "dots.in.it" is not "dots" + "in" + "it".
         await op(a1, "broadcast", { to: ["dots"], ev: "odd2" });
         await op(a1, "broadcast", { to: ["a"], ev: "odd2" });
-        await sleep(150);
+        await barrier([c]);
         assert.equal(received(c, "odd2").length, 0);
       } finally {
         c.socket.disconnect();
@@ -121,8 +132,7 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
         await op(b3, "joinSelf", { rooms: [room] });
         await op(a1, "broadcast", { to: [room, "nobody-else"], ev: "fresh", args: [room] });
       }
-      await until(() => received(b3, "fresh").length >= rooms.length, "one event per fresh room");
-      await sleep(100);
+      await settle("fresh", rooms.length, [b3]);
       assert.deepEqual(
         received(b3, "fresh"),
         rooms.map((r) => [r]),
@@ -141,18 +151,9 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
       await op(b3, "broadcast", { to: ["both"], except: ["r2"], ev: "e2" });
       await op(a1, "broadcast", { except: ["r1"], ev: "e3", args: [Buffer.from("bin"), { nested: [Buffer.from([0, 255])] }] });
       await settle("e3", 3);
-      assert.deepEqual(
-        all().map((c) => received(c, "e1").length),
-        [1, 1, 0, 0, 0],
-      );
-      assert.deepEqual(
-        all().map((c) => received(c, "e2").length),
-        [0, 0, 1, 0, 0],
-      );
-      assert.deepEqual(
-        all().map((c) => received(c, "e3").length),
-        [0, 1, 0, 1, 1],
-      );
+      assert.deepEqual(counts("e1"), [1, 1, 0, 0, 0]);
+      assert.deepEqual(counts("e2"), [0, 0, 1, 0, 0]);
+      assert.deepEqual(counts("e3"), [0, 1, 0, 1, 1]);
       const [bin, obj] = received(b2, "e3")[0] as [Buffer, { nested: Buffer[] }];
       assert.equal(Buffer.from(bin).toString(), "bin");
       assert.deepEqual([...Buffer.from(obj.nested[0]!)], [0, 255]);
@@ -163,14 +164,8 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
       await op(b2, "socketBroadcast", { ev: "sb" });
       await op(a1, "broadcast", { to: [b2.id], ev: "pm", args: ["hi b2"] });
       await settle("sb", 4);
-      assert.deepEqual(
-        all().map((c) => received(c, "st").length),
-        [0, 0, 1, 0, 0],
-      );
-      assert.deepEqual(
-        all().map((c) => received(c, "sb").length),
-        [1, 1, 1, 0, 1],
-      );
+      assert.deepEqual(counts("st"), [0, 0, 1, 0, 0]);
+      assert.deepEqual(counts("sb"), [1, 1, 1, 0, 1]);
       assert.deepEqual(
         all().map((c) => received(c, "pm")),
         [[], [], [], [["hi b2"]], []],
@@ -181,14 +176,8 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
       await op(a1, "broadcast", { to: ["r2"], local: true, ev: "loc" });
       await op(a1, "broadcast", { to: ["r2"], volatile: true, ev: "vol" });
       await settle("vol", 3);
-      assert.deepEqual(
-        all().map((c) => received(c, "loc").length),
-        [1, 1, 0, 0, 0],
-      );
-      assert.deepEqual(
-        all().map((c) => received(c, "vol").length),
-        [1, 1, 0, 1, 0],
-      );
+      assert.deepEqual(counts("loc"), [1, 1, 0, 0, 0]);
+      assert.deepEqual(counts("vol"), [1, 1, 0, 1, 0]);
     });
 
     it("fetchSockets is cluster-wide; remote sockets carry id, handshake, rooms, data and act on their own worker", async () => {
@@ -265,10 +254,7 @@ function clusterSuite(name: string, makeBackend: () => Promise<Backend>, skip: s
       await until(() => !victim.socket.connected, "the emitter to disconnect a socket");
       await until(() => received(b3, "from emitter").length === 1, "the emitter's broadcast");
       await settle("from emitter", 5 + 2);
-      assert.deepEqual(
-        all().map((c) => received(c, "from emitter").length),
-        [2, 2, 1, 1, 1],
-      );
+      assert.deepEqual(counts("from emitter"), [2, 2, 1, 1, 1]);
       const [text, bytes] = received(a2, "from emitter")[0] as [string, Buffer];
       assert.equal(text, "to r2 except x");
       assert.deepEqual([...Buffer.from(bytes)], [1, 2, 3]);
