@@ -77,6 +77,8 @@ async function run(seed: number, ops: number, clientCount: number, opts: ServerO
   };
   const comeBack = (p: Peer) => {
     p.state = "returning";
+    // A return that fails would leave the peer "returning" for good: said at once, not at a timeout.
+    p.client.once("connect_error", (err) => failures.push(`${p.socket.id} (${p.kind}) could not come back: ${err.message}`));
     p.client.connect();
   };
   try {
@@ -150,7 +152,10 @@ async function run(seed: number, ops: number, clientCount: number, opts: ServerO
       // Liveness bounds, generous: a full suite run beside another on 2 cores once took over 10 s here.
       await until(() => peers.every((q) => q.state !== "cut"), `seed ${seed}: the server to notice every cut`, 30000);
       peers.filter((q) => q.state === "parked").forEach(comeBack);
-      await until(() => peers.every((q) => q.state === "live" || q.state === "dead"), `seed ${seed}: every client back`, 30000);
+      const away = () => peers.filter((q) => q.state !== "live" && q.state !== "dead").map((q) => `${q.socket.id} (${q.kind}) ${q.state}`);
+      await until(() => failures.length > 0 || away().length === 0, `seed ${seed}: every client back`, 30000).catch((err: Error) => {
+        throw new Error(`${err.message}; still away: ${away().join(", ")}`);
+      });
       assert.deepEqual(failures, [], `seed ${seed}: every return restored its session`);
     }
     const model = new Map<string, Set<string>>();
