@@ -4,7 +4,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -12,6 +11,7 @@ import { connect, type ConnectionOptions, type NatsConnection, StringCodec } fro
 import { createClusterAdapter, Emitter, Relay, type RelayOptions, Server } from "../../src/index.ts";
 import { natsServerAvailable } from "../helpers/cluster.ts";
 import { freePort, startProcess } from "../helpers/process.ts";
+import { rawHttp } from "../helpers/raw-http.ts";
 import { once } from "../helpers/server.ts";
 import { sleep } from "../helpers/wait.ts";
 
@@ -36,25 +36,9 @@ async function natsClient(url: string, opts: ConnectionOptions = {}): Promise<Na
 }
 
 /** A raw TCP exchange: sends `lines` after INFO, returns all the relay sent until it closed. */
-function raw(url: string, lines: string, ms = 3000): Promise<{ text: string; closed: boolean }> {
-  const { port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = net.connect(Number(port), "127.0.0.1");
-    let text = "";
-    const done = (closed: boolean) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ text, closed });
-    };
-    const timer = setTimeout(() => done(false), ms);
-    socket.on("data", (d) => {
-      const first = text === "";
-      text += d.toString("latin1");
-      if (first && lines) socket.write(lines);
-    });
-    socket.on("close", () => done(true));
-    socket.on("error", () => {});
-  });
+async function raw(url: string, lines: string, ms = 3000): Promise<{ text: string; closed: boolean }> {
+  const { response, closed } = await rawHttp(Number(new URL(url).port), lines, ms, true);
+  return { text: response, closed };
 }
 
 /** Subscribes through an authorized client: `got` collects what arrives; `settled()` resolves once
