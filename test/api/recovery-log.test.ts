@@ -9,8 +9,8 @@
 // the counters, the bytes held and which rooms are held. No sockets: thousands of steps per second.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { encodePacket, PacketType, SessionRecovery, type Frame } from "../src/internal.ts";
-import { random, type Random } from "./helpers/rooms-model.ts";
+import { encodePacket, PacketType, SessionRecovery, type Frame } from "../../src/internal.ts";
+import { random, type Random } from "../helpers/rooms-model.ts";
 
 const ROOMS = ["a", "b", "c", "d"];
 const SPAN = 1000; // heartbeatSpan: pingInterval + pingTimeout
