@@ -9,6 +9,10 @@ export { assertRoomName, type Member } from "./rooms/types.ts";
 export { encodePacket, decodePacket, decodeEngine, PacketType, type Packet } from "./engine/codec.ts";
 export { deconstruct, reconstruct, hasBinary, isBinary, toBytes, MAX_DEPTH, type Frame } from "./engine/binary.ts";
 export { ProtocolError } from "./engine/protocol-error.ts";
+export { UPGRADE_TRANSITIONS, nextUpgradeState, releasesPolls, type UpgradeEvent, type UpgradeState } from "./engine/upgrade/upgrade-state.ts";
+export { SessionUpgrade } from "./engine/upgrade/session-upgrade.ts";
+export { PollingTransport } from "./engine/transports/polling.ts";
+export { RecordedExchange } from "./engine/http/exchange.ts";
 export {
   decodeMessage,
   encodeMessage,

@@ -1,11 +1,11 @@
 // The server's options: their names (Socket.IO's where Socket.IO has the option), defaults and
 // the checks made at construction. One place, so every option is documented and validated once.
-import type { CorsOptions } from "../engine/cors.ts";
+import type { CorsOptions } from "../engine/http/cors.ts";
 import type { PerMessageDeflate, TlsOptions } from "../engine/app.ts";
 import type { RequestInfo } from "../engine/endpoint.ts";
 import { defaultMaxConnections } from "../engine/limits.ts";
 import type { LogLevel, Logger } from "../engine/logger.ts";
-import { type CookieOptions, resolveCookie } from "../engine/session-cookie.ts";
+import { type CookieOptions, resolveCookie } from "../engine/http/session-cookie.ts";
 import type { InboundRateLimit } from "../engine/rate-limit.ts";
 import type { DerivedTopicOptions } from "../rooms/derived-topics.ts";
 import type { AdapterConstructor } from "./adapter.ts";

@@ -13,7 +13,7 @@ import { ProtocolError } from "../engine/protocol-error.ts";
 import { assertRoomName, type Room } from "../rooms/types.ts";
 import type { Namespace } from "./namespace.ts";
 import type { Connection } from "../engine/connection.ts";
-import type { Transport } from "../engine/transport.ts";
+import type { Transport } from "../engine/transports/transport.ts";
 import type { DisconnectReason } from "../engine/connection.ts";
 import type { MovedSocket } from "../engine/session-router.ts";
 import type { Adapter } from "./adapter.ts";

@@ -6,20 +6,20 @@
 // through the SessionHost's `namespaceFor`.
 import uWS, { type HttpResponse, type TemplatedApp, type us_listen_socket } from "./uws.ts";
 import { encodeEngineOpen, ENGINE_PING } from "./codec.ts";
-import { CloseCode, Connection, type SessionHost, type SessionNamespace } from "./connection.ts";
+import { CloseCode, Connection, type SessionHost, type SessionNamespace, type SessionTransport } from "./connection.ts";
 import { Heartbeat } from "./heartbeat.ts";
-import { type HeaderList, HttpError, type HttpErrorKind, refuse } from "./http-errors.ts";
+import { type HeaderList, HttpError, type HttpErrorKind, refuse } from "./http/errors.ts";
 import { randomId } from "./ids.ts";
 import { ConnectionLimits, type LimitRefusal } from "./limits.ts";
 import type { Logger } from "./logger.ts";
 import { type PollingOptions, PollingRequests } from "./polling-requests.ts";
-import { PollingTransport } from "./polling-transport.ts";
+import { PollingTransport } from "./transports/polling.ts";
 import { RATE_LIMIT_REASON, type InboundRateLimit } from "./rate-limit.ts";
-import type { UpgradeRequest, RequestInfo } from "./request.ts";
+import type { UpgradeRequest, RequestInfo } from "./http/request.ts";
 import type { ForwardedRequest, ForwardedResponse, MovedSession, SessionOwner, SessionRouter } from "./session-router.ts";
 import { closeInSlices } from "./slices.ts";
 import { type EngineLimit, EngineStats, type RefusalCause, type RefusalReason } from "./stats.ts";
-import type { Transport, WebSocketTransport } from "./transport.ts";
+import type { WebSocketTransport } from "./transports/websocket.ts";
 import { type WebSocketOptions, WebSocketRequests } from "./websocket-requests.ts";
 
 export type { RequestInfo };
@@ -234,7 +234,7 @@ export class Endpoint implements SessionHost, SessionOwner {
     return this.opts.allowUpgrades && this.opts.transports.includes("websocket") ? ["websocket"] : [];
   }
 
-  openPollingSession(request: UpgradeRequest): Connection {
+  openPollingSession(request: UpgradeRequest): { sid: string; transport: PollingTransport } {
     const compression = this.opts.httpCompression;
     const transport = new PollingTransport(this.app, {
       closeTimeout: POLLING_CLOSE_TIMEOUT,
@@ -252,7 +252,7 @@ export class Endpoint implements SessionHost, SessionOwner {
     this.pollingSessions.set(sid, conn);
     this.awaitNamespace(conn);
     transport.sendControl(this.openPacket(sid, this.pollingUpgrades));
-    return conn;
+    return { sid, transport };
   }
 
   private openPacket(sid: string, upgrades: string[]): string {
@@ -311,7 +311,7 @@ export class Endpoint implements SessionHost, SessionOwner {
 
   /** A new session on `transport`: counted, in the heartbeat wheel, its place in the connection
    *  limits held under `limitedAs` until it is forgotten. */
-  private addSession(transport: Transport, sid: string, request: UpgradeRequest, limitedAs: string | null, event = "connection opened"): Connection {
+  private addSession(transport: SessionTransport, sid: string, request: UpgradeRequest, limitedAs: string | null, event = "connection opened"): Connection {
     const conn = new Connection(this, transport, sid, request);
     conn.limitedAs = limitedAs;
     this.connections.add(conn);
@@ -352,7 +352,7 @@ export class Endpoint implements SessionHost, SessionOwner {
   private startBackpressureSweep(): void {
     if (this.backpressureSweep) return;
     this.backpressureSweep = setInterval(() => {
-      for (const conn of this.connections.peers()) conn.transport.checkBackpressure?.();
+      for (const conn of this.connections.peers()) conn.transport.checkBackpressure();
     }, 1000);
     this.backpressureSweep.unref();
   }
