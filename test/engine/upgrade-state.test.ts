@@ -12,12 +12,12 @@ import {
   UPGRADE_TRANSITIONS,
   type UpgradeEvent,
   type UpgradeState,
-} from "../src/internal.ts";
-import uWS from "../src/engine/uws.ts";
-import type { Socket } from "../src/index.ts";
-import { RawPolling } from "./helpers/polling.ts";
-import { RawWebSocket } from "./helpers/raw-ws.ts";
-import { once, startServer } from "./helpers/server.ts";
+} from "../../src/internal.ts";
+import uWS from "../../src/engine/uws.ts";
+import type { Socket } from "../../src/index.ts";
+import { RawPolling } from "../helpers/polling.ts";
+import { RawWebSocket } from "../helpers/raw-ws.ts";
+import { once, startServer } from "../helpers/server.ts";
 
 const STATES = Object.keys(UPGRADE_TRANSITIONS) as UpgradeState[];
 const EVENTS: UpgradeEvent[] = ["accept", "open", "2probe", "5", "prepare move", "hand off", "cancel move", "adopted", "abandon", "close", "fail"];
