@@ -199,6 +199,13 @@ export const IGNORED_OPTIONS: Readonly<Record<string, string>> = {
   initialPacket: "roomgate sends no initial packet",
 };
 
+/** Ignored options set to the value that asks for what roomgate does anyway: accepted silently
+ *  (`serveClient: false` asks for no client bundle; `addTrailingSlash: true` for `<path>/`). */
+const ALREADY_SO: Readonly<Record<string, (v: unknown) => boolean>> = {
+  serveClient: (v) => v === false,
+  addTrailingSlash: (v) => v === true,
+};
+
 /** Options Socket.IO users pass that would change behaviour roomgate does not have: refused,
  *  unless set to the value that means "off". */
 const UNSUPPORTED: Readonly<Record<string, { off: (v: unknown) => boolean; why: string }>> = {
@@ -221,6 +228,7 @@ export function checkOptions(opts: Record<string, unknown>, warn: (msg: string) 
     }
     const ignored = IGNORED_OPTIONS[name];
     if (ignored !== undefined) {
+      if (ALREADY_SO[name]?.(value)) continue;
       if (!warned.has(name)) {
         warned.add(name);
         warn(`roomgate: option "${name}" is ignored: ${ignored}`);

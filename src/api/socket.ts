@@ -327,15 +327,14 @@ export class Socket<
     return [...(this.extras?.anyOutgoing ?? [])];
   }
 
-  /** Disconnects from this namespace; with `close`, closes the whole underlying connection. */
+  /** Disconnects from this namespace; with `close`, closes the whole underlying connection. Either
+   *  way each namespace socket of it sends its client a DISCONNECT first (in onclose), as Socket.IO
+   *  does: the client hears "io server disconnect" and does not reconnect, and what was emitted
+   *  before still reaches it (the transport closes only after it). */
   disconnect(close = false): this {
     if (!this.connected) return this;
-    if (close) {
-      this.session.close("server namespace disconnect");
-    } else {
-      this.sendPacket({ type: PacketType.DISCONNECT });
-      this.onclose("server namespace disconnect");
-    }
+    if (close) this.session.close("server namespace disconnect");
+    else this.onclose("server namespace disconnect");
     return this;
   }
 
@@ -403,6 +402,9 @@ export class Socket<
   /** @internal Leaves every room: `disconnecting` sees them, `disconnect` sees none. */
   onclose(reason: DisconnectReason): void {
     if (!this.connected) return;
+    // The server ends it (disconnect(), disconnect(true) for every socket of the session): the
+    // client is told, before `disconnecting` handlers run, in Socket.IO's order.
+    if (reason === "server namespace disconnect") this.sendPacket({ type: PacketType.DISCONNECT });
     this.guard(() => this.emitReserved("disconnecting", reason));
     // uWS frees a connection's topic subscriber, dropping topic messages it has not yet drained,
     // when its last topic is unsubscribed; a direct send drains them first, so write the queue now.

@@ -353,7 +353,10 @@ export class Connection implements PollingSession, UpgradingSession {
   /** Ends the session: every namespace socket disconnects with `reason`, then the WebSocket closes. */
   close(reason: DisconnectReason, code: number = CloseCode.NORMAL, message: string = reason): void {
     // Sockets first, so `disconnect` carries this reason and anything they queue still goes out.
-    this.teardown(reason);
+    // A normal close keeps an upgrade probe going, as Engine.IO does: its client may have switched
+    // to the WebSocket already (sent `5`), and then what is queued here (a DISCONNECT, say) reaches
+    // it there before that closes too (upgrade/upgrade-probe.ts); otherwise its next poll takes it.
+    this.teardown(reason, code !== CloseCode.NORMAL);
     this.transport.close(code, message);
   }
 
@@ -364,9 +367,9 @@ export class Connection implements PollingSession, UpgradingSession {
     this.teardown(reason);
   }
 
-  private teardown(reason: DisconnectReason): void {
+  private teardown(reason: DisconnectReason, abandonProbe = true): void {
     this.binaryInFlight = null;
-    this.pollingUpgrade?.abandon();
+    if (abandonProbe) this.pollingUpgrade?.abandon();
     for (const socket of this.sockets()) socket.onclose(reason);
     this.server.forgetConnection(this, reason);
   }

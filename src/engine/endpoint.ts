@@ -130,23 +130,27 @@ export class Endpoint implements SessionHost, SessionOwner {
   /** Starts listening; resolves to the bound port (0 picks a free one). Exclusive unless
    *  `reusePort`: a second gateway started on the same port by mistake fails here instead of
    *  silently taking half of the new connections (Linux SO_REUSEPORT). */
-  listen(port: number, host: string): Promise<number> {
+  listen(port: number, host?: string): Promise<number> {
     if (this.listenSocket) return Promise.reject(new Error("roomgate: server is already listening"));
     const options = this.opts.reusePort ? 0 : 1; // LIBUS_LISTEN_DEFAULT (reuse) / LIBUS_LISTEN_EXCLUSIVE_PORT
     return new Promise((resolve, reject) => {
-      // uWS takes (host, port, options, callback); its typings list only (port, options, callback).
-      const listen = this.app.listen as unknown as (host: string, port: number, options: number, cb: (s: us_listen_socket | false) => void) => void;
-      listen.call(this.app, host, port, options, (socket) => {
+      const done = (socket: us_listen_socket | false) => {
         if (!socket) {
           const why = this.opts.reusePort
             ? "address in use or not available"
             : "address in use (by another gateway?) or not available; set reusePort to share it on purpose";
-          return reject(new Error(`roomgate: cannot listen on ${host}:${port} (${why})`));
+          return reject(new Error(`roomgate: cannot listen on ${host ?? "*"}:${port} (${why})`));
         }
         this.listenSocket = socket;
         this.startHeartbeat();
         resolve(uWS.us_socket_local_port(socket));
-      });
+      };
+      // No host: every address, IPv6 and IPv4 alike, as Node's listen does (uSockets binds `::`
+      // with IPV6_V6ONLY off, or 0.0.0.0 on a machine without IPv6).
+      if (host === undefined) return this.app.listen(port, options, done);
+      // uWS takes (host, port, options, callback); its typings list only (port, options, callback).
+      const listen = this.app.listen as unknown as (host: string, port: number, options: number, cb: (s: us_listen_socket | false) => void) => void;
+      listen.call(this.app, host, port, options, done);
     });
   }
 
@@ -248,6 +252,9 @@ export class Endpoint implements SessionHost, SessionOwner {
     // Known by sid until its close packet is fetched or it has upgraded.
     transport.onFinished = () => {
       if (this.pollingSessions.get(sid) === conn) this.pollingSessions.delete(sid);
+      // Closed while probing (connection.ts keeps the probe of a normal close): its close packet is
+      // delivered, or given up on, so no upgrade can take the session any more.
+      conn.upgrade?.abandon();
     };
     this.pollingSessions.set(sid, conn);
     this.awaitNamespace(conn);

@@ -164,10 +164,17 @@ export class PollingTransport implements Transport {
     this.session?.onTransportError(reason);
   }
 
+  /** Closed by the server, its buffer not yet fetched: an upgrade may still take it (upgrade/upgrade-probe.ts). */
+  get closing(): boolean {
+    return this.closed && !this.finished && this.cutForBackpressure !== true;
+  }
+
   /** The switch to a WebSocket (here or on another worker): returns what is buffered, in order, and the topics.
    *  A poll still waiting is released with a noop. The transport is done after this. */
   handOver(): { frames: Frame[]; topics: Set<string> } {
-    const frames = this.buffer;
+    // The close packet of a closing transport stays behind: the WebSocket closes on its own.
+    const frames = this.buffer.filter((f) => f !== CLOSE);
+    this.closePending = false;
     this.buffer = [];
     this.buffered = 0;
     this.releasing = true;

@@ -105,7 +105,15 @@ export class SessionUpgrade {
     return true;
   }
 
+  /** Whether the session was closed by the server (its close packet not yet fetched): a `5` still
+   *  switches it, and the WebSocket then closes (upgrade-probe.ts), as Engine.IO finishes such an
+   *  upgrade (connection.ts keeps the upgrade of a normal close). */
+  get closing(): boolean {
+    return this.polling.closing;
+  }
+
   private pollingAllows(event: UpgradeEvent): boolean {
+    if (event === "5" && this.polling.closing) return true;
     return !(this.polling.closed && NEEDS_OPEN_POLLING.has(event));
   }
 }

@@ -40,9 +40,13 @@ export class UpgradeProbe {
       this.ws.sendControl("3probe");
       this.upgrade.probed();
     } else if (text === "5" && this.upgrade.can("5")) {
+      // Closed by the server while the client switched: what polling still held goes out on the
+      // WebSocket, then that closes (Engine.IO finishes such an upgrade, then closes).
+      const closing = this.upgrade.closing;
       this.ended = true;
       this.session.upgradeTo(this.ws);
       this.onUpgraded();
+      if (closing) this.ws.close(1000, "session closed");
     } else {
       this.upgrade.abandon();
     }
