@@ -7,7 +7,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { io as connectClient, type Socket as ClientSocket } from "socket.io-client";
-import { freePort } from "./helpers/process.ts";
+import { freePort } from "../helpers/process.ts";
 
 interface App {
   name: string;
@@ -40,7 +40,7 @@ before(
     delete process.env.APP_TOKEN_SECRET;
     try {
       // A URL, not a literal: the file is plain JavaScript without declarations.
-      const ecosystemUrl = new URL("../ecosystem.config.js", import.meta.url).href;
+      const ecosystemUrl = new URL("../../ecosystem.config.js", import.meta.url).href;
       apps = ((await import(ecosystemUrl)) as { apps: App[] }).apps;
     } finally {
       for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];

@@ -6,8 +6,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { io as ioClient, type Socket as ClientSocket } from "socket.io-client";
-import { FIRST_PING_JITTER } from "../src/engine/heartbeat.ts";
-import { startServer } from "./helpers/server.ts";
+import { FIRST_PING_JITTER } from "../../src/engine/heartbeat.ts";
+import { startServer } from "../helpers/server.ts";
 
 const PING_INTERVAL = 400;
 // Ten buckets of 40 ms here: a first ping no earlier than one bucket (10 %) before the interval.

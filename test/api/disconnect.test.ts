@@ -8,10 +8,10 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { Server as SocketIOServer } from "socket.io";
 import { io as ioClient, type Socket as ClientSocket } from "socket.io-client";
-import { createClusterAdapter, Relay, Server, type Socket } from "../src/index.ts";
-import { seeEachOther } from "./helpers/cluster.ts";
-import { freePort } from "./helpers/process.ts";
-import { once, startServer, type Harness } from "./helpers/server.ts";
+import { createClusterAdapter, Relay, Server, type Socket } from "../../src/index.ts";
+import { seeEachOther } from "../helpers/cluster.ts";
+import { freePort } from "../helpers/process.ts";
+import { once, startServer, type Harness } from "../helpers/server.ts";
 
 type Transports = { transports?: string[] };
 const VARIANTS: Array<[string, Transports]> = [
