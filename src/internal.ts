@@ -25,6 +25,7 @@ export {
   type InterestMessage,
 } from "./cluster/protocol.ts";
 export { LocalInterest, PeerInterest } from "./cluster/interest.ts";
+export { routeBroadcast, routeSelection, type Route, type RouteView } from "./cluster/route.ts";
 export { Parser, type ProtocolHandler } from "./cluster/relay/nats-protocol.ts";
 export { defaultMaxConnections, softFdLimit, ConnectionLimits } from "./engine/limits.ts";
 export { InboundBudget, type InboundRateLimit } from "./engine/rate-limit.ts";

@@ -169,3 +169,21 @@ test("layers: connection-state recovery's log and parked sessions are reached on
   assert.deepEqual(reaching, []);
   assert.ok(graph.get("api/recovery/session-recovery.ts")?.includes(behind[0]!), "session-recovery.ts -> recording-log.ts not seen");
 });
+
+/** Files of src/ (relative paths) that import the NATS client package, statically or dynamically. */
+function natsImporters(): string[] {
+  const pattern = /(?:^|\n)\s*(?:import|export)\s(?:[^"';]*?\sfrom\s)?["']nats(?:\/[^"']*)?["']|\bimport\(\s*["']nats(?:\/[^"']*)?["']\s*\)/;
+  return sourceFiles(SRC)
+    .filter((file) => pattern.test(readFileSync(file, "utf8")))
+    .map((file) => relative(SRC, file))
+    .sort();
+}
+
+test("layers: only cluster/nats/ imports the NATS client package (the rest of the cluster speaks to the transport seam)", () => {
+  const importers = natsImporters();
+  assert.ok(importers.includes("cluster/nats/link.ts"), `the NATS client is not seen imported: ${importers.join(", ")}`);
+  assert.deepEqual(
+    importers.filter((p) => !p.startsWith("cluster/nats/")),
+    [],
+  );
+});
