@@ -3,7 +3,7 @@
 // Run: node --import tsx --test test/cluster-route.test.ts
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { newWorkerId, type Route, type RouteView, routeBroadcast, routeSelection } from "../src/internal.ts";
+import { newWorkerId, type Route, type RouteView, routeBroadcast, routeSelection } from "../../src/internal.ts";
 
 const self = newWorkerId();
 const [A, B, C] = [newWorkerId(), newWorkerId(), newWorkerId()];
