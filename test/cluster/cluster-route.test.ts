@@ -1,6 +1,6 @@
 // The cluster's one routing rule (src/cluster/route.ts), as a table: where a worker's broadcast, a
 // worker's operation on a selection, and the emitter's broadcast go, for each shape of target.
-// Run: node --import tsx --test test/cluster-route.test.ts
+// Run: node --import tsx --test test/cluster/cluster-route.test.ts
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { newWorkerId, type Route, type RouteView, routeBroadcast, routeSelection } from "../../src/internal.ts";
