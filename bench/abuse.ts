@@ -14,7 +14,7 @@ import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { io as connectClient } from "socket.io-client";
 import { Server } from "../src/index.ts";
-import { text } from "./fuzz/wire.ts";
+import { textFrame as text } from "./lib/ws-frame.ts";
 import { sleep } from "./lib/wait.ts";
 
 if (process.env.ABUSE_SERVER) {
