@@ -51,7 +51,7 @@ export interface ClusterOptions extends LinkCredentials {
 
 /** 500 ms: a dead worker is judged out 1.0–1.75 s after its last heartbeat with the default
  *  timeout (1.5 s + up to one judge interval), against 6–11 s at the former 5 s. Cost: 2 presence
- *  messages/s per worker, each delivered to every other worker (bench/heartbeat.ts measures). */
+ *  messages/s per worker, each delivered to every other worker (bench/detection.ts measures). */
 const DEFAULT_HEARTBEAT_INTERVAL = 500;
 /** Peers are judged this many times per heartbeat interval: a timeout is seen at most half an
  *  interval late, not a whole one. */

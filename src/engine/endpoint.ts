@@ -102,10 +102,6 @@ export class Endpoint implements SessionHost, SessionOwner {
     return this.opts.maxPayload;
   }
 
-  get inboundRateLimit(): InboundRateLimit | null {
-    return this.opts.inboundRateLimit;
-  }
-
   /** Makes each session's inbound budget and keeps the per-address ones; null when off. */
   readonly inboundLimiter: InboundLimiter | null;
 
