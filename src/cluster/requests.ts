@@ -109,12 +109,12 @@ export class Requests {
   }
 
   /** Keeps a handler for answers to `requestId` for `ttlMs`, whoever sends them (broadcast acks
-   *  arrive late; the handler picks). */
-  listen(requestId: string, ttlMs: number, onAnswer: (msg: ResponseMessage) => void): void {
+   *  arrive late; the handler picks); `onLost(id)` when worker `id` is declared dead meanwhile. */
+  listen(requestId: string, ttlMs: number, onAnswer: (msg: ResponseMessage) => void, onLost: (id: string) => void = () => {}): void {
     const end = () => this.pending.delete(requestId);
     const timer = setTimeout(end, ttlMs);
     timer.unref();
-    this.pending.set(requestId, { onAnswer, lost: () => {}, end, clientWait: false });
+    this.pending.set(requestId, { onAnswer, lost: onLost, end, clientWait: false });
   }
 
   /** Ends request `requestId` now; whether it was still awaiting answers. */

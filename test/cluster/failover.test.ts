@@ -1,6 +1,6 @@
 // A worker that dies (SIGKILL: no goodbye) while requests await its answer: with the default
-// heartbeat, the other workers declare it dead, and the pending fetchSockets / serverSideEmit
-// complete with what the live workers answered as soon as that happens, not at their timeout
+// heartbeat, the other workers declare it dead, and the pending fetchSockets / serverSideEmit /
+// broadcast with acks complete with what the live workers answered as soon as that happens, not at their timeout
 // (set to 60 s here: only the failover can end them within the test's time). Decided on the order
 // of events, over the embedded relay and over a real nats-server.
 import assert from "node:assert/strict";
@@ -54,10 +54,18 @@ for (const [name, makeBackend, skip] of backends) {
             resolve({ err, responses });
           }),
         );
+        const acked = new Promise<{ err: Error | null; responses: unknown[] }>((resolve) =>
+          ioA.timeout(60_000).emit("question", (err: Error | null, responses: unknown[]) => {
+            events.push("broadcast acked");
+            resolve({ err, responses });
+          }),
+        );
         await C.kill(); // its exit seen
-        const [ids, sse] = await Promise.all([fetched, emitted]);
+        const [ids, sse, acks] = await Promise.all([fetched, emitted, acked]);
         assert.equal(events[0], "declared dead", `events in order: ${events.join(", ")}`);
-        assert.deepEqual(events.slice(1).sort(), ["fetchSockets resolved", "serverSideEmit answered"]);
+        assert.deepEqual(events.slice(1).sort(), ["broadcast acked", "fetchSockets resolved", "serverSideEmit answered"]);
+        assert.equal(acks.err, null);
+        assert.deepEqual(acks.responses.sort(), ["answer from a", "answer from b"]);
         assert.deepEqual(ids, [a.id, b.id].sort(), "the sockets of the live workers");
         assert.equal(sse.err, null);
         assert.deepEqual(sse.responses, ["B"]);
