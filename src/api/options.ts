@@ -62,9 +62,8 @@ export interface ServerOptions {
    *  broadcasts its events cause) within `interval` ms disconnects the client with reason
    *  "rate limit exceeded" (the close reason names the budget). Counted on arrival: time the
    *  server's event loop was late is credited back. Default { events: 1000, bytes: 8 MiB,
-   *  deliveries: 500,000, interval: 1000, perAddress: { events: 5000, bytes: 32 MiB, deliveries:
-   *  1,000,000 } } (README "Limits and abuse"); `false` turns it off, `perAddress: false` the
-   *  shared one. */
+   *  deliveries: 500,000, interval: 1000, perAddress: { bytes: 32 MiB, deliveries: 1,000,000 } }
+   *  (README "Limits and abuse"); `false` turns it off, `perAddress: false` the shared one. */
   inboundRateLimit?: (Partial<Omit<InboundRateLimit, "perAddress">> & { perAddress?: Partial<AddressRateLimit> | false }) | false;
   /** Rooms one socket may be in (its own id room included); a join past it throws RangeError.
    *  Default 10,000. */
@@ -247,11 +246,11 @@ export function checkOptions(opts: Record<string, unknown>, warn: (msg: string) 
 }
 
 /** Per connection: 1,000 frames/s as before; 500,000 deliveries/s is ~12 % of a core at the
- *  ~250 µs per 1,000 deliveries bench/RESULTS.md measures. Per address: 5 connections' frames, 2
+ *  ~250 µs per 1,000 deliveries bench/RESULTS.md measures. Per address: 4 connections' bytes, 2
  *  connections' deliveries (~25 % of a core), so that a few connections from one address cannot
  *  take the server, while a NAT's many light users stay far below. */
 const DEFAULT_INBOUND_RATE_LIMIT: Omit<InboundRateLimit, "perAddress"> = { events: 1000, bytes: 8 * 1024 * 1024, deliveries: 500_000, interval: 1000 };
-const DEFAULT_ADDRESS_RATE_LIMIT: AddressRateLimit = { events: 5000, bytes: 32 * 1024 * 1024, deliveries: 1_000_000 };
+const DEFAULT_ADDRESS_RATE_LIMIT: AddressRateLimit = { bytes: 32 * 1024 * 1024, deliveries: 1_000_000 };
 
 function resolveInboundRateLimit(opts: ServerOptions["inboundRateLimit"]): InboundRateLimit | null {
   if (opts === false) return null;

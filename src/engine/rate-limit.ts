@@ -1,16 +1,17 @@
 // Inbound budgets: how much a client may make this process do per interval before it is
 // disconnected. Three measures: frames, bytes, and deliveries (the recipients here of the
-// broadcasts its events cause: a broadcast weighs what it costs); per connection, and shared by
-// every connection of one client address. Token buckets, counted on arrival: the time this
+// broadcasts its events cause: a broadcast weighs what it costs); per connection, and (bytes and
+// deliveries) shared by every connection of one client address. Token buckets, counted on arrival: the time this
 // process's event loop was late (loop-lag.ts) is credited back, so frames read in one go after a
 // stall are judged at the pace they arrived, and an honest client near its limit is not cut for
 // the server's own overload. Knows nothing of what the frames mean: whoever delivers a broadcast
 // reports its recipients (chargeDeliveries) to the budget of the frame being handled.
 import { loopLateness, watchLoopLag } from "./loop-lag.ts";
 
-/** Budgets shared by every connection of one client address (per interval). */
+/** Budgets shared by every connection of one client address (per interval). Not frames: a NAT's
+ *  or a proxy's thousands of clients reconnecting at once send many cheap ones (handshakes, pongs);
+ *  what one address can make the server do is bounded by its deliveries and bytes. */
 export interface AddressRateLimit {
-  events: number;
   bytes: number;
   deliveries: number;
 }
@@ -35,7 +36,7 @@ export interface InboundRateLimit {
 export const RATE_LIMIT_REASON = "rate limit exceeded";
 
 /** Which budget a client went over. */
-export type OverBudget = "events" | "bytes" | "deliveries" | "address events" | "address bytes" | "address deliveries";
+export type OverBudget = "events" | "bytes" | "deliveries" | "address bytes" | "address deliveries";
 
 /** Three token counts refilled at `limit / interval` per ms, up to `limit`, plus the event loop's
  *  lateness since the last refill (the backlog it let pile up). */
@@ -97,7 +98,12 @@ export class InboundLimiter {
     if (shared !== null) {
       entry = this.addresses.get(address) ?? null;
       if (entry === null) {
-        entry = { bucket: new Bucket(shared, this.limit.interval, now), connections: 0, window: 0, windowEnd: now + this.limit.interval };
+        entry = {
+          bucket: new Bucket({ events: Infinity, ...shared }, this.limit.interval, now),
+          connections: 0,
+          window: 0,
+          windowEnd: now + this.limit.interval,
+        };
         this.addresses.set(address, entry);
       }
       entry.connections++;
@@ -137,7 +143,6 @@ export class InboundBudget {
   private readonly own: Bucket;
   /** This connection's use of its address's budget in the address's current window. */
   private window = -1;
-  private ev = 0;
   private by = 0;
   private dl = 0;
   private released = false;
@@ -159,9 +164,7 @@ export class InboundBudget {
     own.by -= bytes;
     if (this.address !== null) {
       const shared = this.share(now);
-      shared.ev--;
       shared.by -= bytes;
-      this.ev++;
       this.by += bytes;
     }
     return this.verdict();
@@ -193,7 +196,6 @@ export class InboundBudget {
     const { bucket, connections } = this.address.entry;
     const cap = this.limiter.limit.perAddress!;
     // The address is over: cut this connection only if it used its share of the budget or more.
-    if (bucket.ev < 0 && this.ev * connections >= cap.events) return "address events";
     if (bucket.by < 0 && this.by * connections >= cap.bytes) return "address bytes";
     if (bucket.dl < 0 && this.dl * connections >= cap.deliveries) return "address deliveries";
     return null;
@@ -209,7 +211,7 @@ export class InboundBudget {
     }
     if (this.window !== entry.window) {
       this.window = entry.window;
-      this.ev = this.by = this.dl = 0;
+      this.by = this.dl = 0;
     }
     return entry.bucket;
   }
