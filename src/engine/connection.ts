@@ -164,7 +164,7 @@ export class Connection implements PollingSession, UpgradingSession {
         if (budget !== null && this.overBudget(budget.spend(packet.length))) return false;
         if (typeof packet === "string") this.onText(packet);
         else this.onAttachment(packet);
-        if (budget !== null && this.overBudget(budget.verdict())) return false;
+        if (budget !== null && !this.transport.closed && this.overBudget(budget.verdict())) return false;
       }
       this.transport.flush();
       return true;
