@@ -1,37 +1,65 @@
-// Start-up: roomgate refuses uWS's JavaScript fallback, loudly, naming this Node's ABI and the fix.
+// Start-up: which uWebSockets.js binding loads on this runtime, and roomgate's refusal, loudly and
+// first, when none does (JavaScript fallback, a Node ABI no build has, a forced module), naming
+// Node, ABI, platform, glibc and the fix.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 
-test("the gateway refuses to start on uWS's JavaScript fallback, saying why and what to do", () => {
-  const run = spawnSync(process.execPath, ["--import", "tsx", "src/bin/gateway.ts"], {
-    env: { ...process.env, UWS_USE_FALLBACK: "1", PORT: "0", HOST: "127.0.0.1" },
+const glibc = (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header.glibcVersionRuntime ?? "";
+const glibcAtLeast = (want: number): boolean => Number(glibc.split(".")[1] ?? 0) >= want && glibc.startsWith("2.");
+
+function gateway(env: NodeJS.ProcessEnv, preload: string[] = []) {
+  return spawnSync(process.execPath, [...preload, "--import", "tsx", "src/bin/gateway.ts"], {
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", ...env },
     encoding: "utf8",
     timeout: 20000,
   });
-  assert.notEqual(run.status, 0);
-  assert.match(run.stderr, /native uWebSockets\.js binding did not load for Node v20\.\d+\.\d+ \(ABI 115\)/);
-  assert.match(run.stderr, /refusing to run on a JavaScript fallback/);
-  assert.match(run.stderr, /do not set UWS_USE_FALLBACK/);
-});
+}
 
-test("on a Node ABI the registry build has no binary for, the error names the ABI and the official build to install", () => {
-  // As on Node 22 (ABI 127): the registry build finds no binary and falls back to JavaScript.
-  const asNode22 =
-    'Object.defineProperty(process.versions, "modules", { value: "127" }); Object.defineProperty(process.versions, "node", { value: "22.12.0" });';
-  const run = spawnSync(process.execPath, ["--import", `data:text/javascript,${encodeURIComponent(asNode22)}`, "--import", "tsx", "src/bin/gateway.ts"], {
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1" },
-    encoding: "utf8",
-    timeout: 20000,
-  });
-  assert.notEqual(run.status, 0);
-  assert.match(run.stderr, /binding did not load for Node v\S+ \(ABI 127\)/);
-  assert.match(run.stderr, /binaries for Node 16\/18\/20 only \(ABI 93\/108\/115\)/);
-  assert.match(run.stderr, /official uWebSockets\.js build for Node 22/);
-  assert.match(run.stderr, /"overrides": \{ "uWebSockets\.js": "github:uNetworking\/uWebSockets\.js#v20\.\d+\.\d+" \}/);
-});
+/** The thrown error's message: roomgate's own text must come first in it. */
+function refusal(stderr: string): string {
+  const m = /Error: (roomgate: .*)/.exec(stderr);
+  assert.ok(m, stderr);
+  return m[1]!;
+}
 
-test("the native binding loads here", async () => {
-  const uWS = (await import("../src/engine/uws.ts")).default;
+test("the binding the stated order picks loads natively here: 20.57 where glibc >= 2.38, else 20.30 on Node 20", async () => {
+  const { default: uWS, binding } = await import("../src/engine/uws.ts");
   assert.match(Function.prototype.toString.call(uWS.App), /\[native code\]/);
+  const expected =
+    glibcAtLeast(38) || process.versions.modules !== "115"
+      ? { name: "@btc-vision/uwebsockets.js", version: "20.57.0" }
+      : { name: "@trufflesuite/uws-js-unofficial", version: "20.30.0-unofficial.0" };
+  assert.deepEqual({ name: binding.name, version: binding.version }, expected);
+});
+
+test("the gateway refuses to start on uWS's JavaScript fallback, saying why and what to do", () => {
+  const run = gateway({ UWS_USE_FALLBACK: "1" });
+  assert.notEqual(run.status, 0);
+  const message = refusal(run.stderr);
+  const where = `Node ${process.version} (ABI ${process.versions.modules}) on ${process.platform}-${process.arch}${glibc ? `, glibc ${glibc}` : ""}`;
+  assert.ok(message.startsWith(`roomgate: no native uWebSockets.js binding loads for ${where}; refusing to run on a JavaScript fallback.`), message);
+  assert.match(message, /Unset UWS_USE_FALLBACK/);
+});
+
+test("on a Node ABI no build has (as Node 23, ABI 131), the error names it, each candidate's reason, and the runtimes to use", () => {
+  const asNode23 =
+    'Object.defineProperty(process.versions, "modules", { value: "131" }); Object.defineProperty(process.versions, "node", { value: "23.11.0" });';
+  const run = gateway({}, ["--import", `data:text/javascript,${encodeURIComponent(asNode23)}`]);
+  assert.notEqual(run.status, 0);
+  const message = refusal(run.stderr);
+  assert.match(message, /^roomgate: no native uWebSockets\.js binding loads for Node v\S+ \(ABI 131\) on linux-x64, glibc 2\.\d+;/);
+  assert.match(message, /Use Node 20, 22 or 24/);
+  assert.match(message, /@btc-vision\/uwebsockets\.js: no binary for ABI 131 \(it has Node 20\/22\/24\/25\)/);
+  assert.match(message, /@trufflesuite\/uws-js-unofficial: no binary for ABI 131 \(it has Node 16\/18\/20\)/);
+});
+
+test("ROOMGATE_UWS restricts the choice to one module: a build without this runtime's binary is refused, not replaced", () => {
+  const other = process.versions.modules === "115" && !glibcAtLeast(38) ? "@btc-vision/uwebsockets.js" : "@trufflesuite/uws-js-unofficial";
+  const run = gateway({ ROOMGATE_UWS: other });
+  assert.notEqual(run.status, 0);
+  const message = refusal(run.stderr);
+  assert.match(message, /ROOMGATE_UWS=\S+ names the only binding to try/);
+  assert.ok(message.includes(`Tried: ${other} (ROOMGATE_UWS): `), message);
+  if (other.startsWith("@btc-vision")) assert.match(message, /GLIBC_2\.38' not found/);
 });

@@ -12,6 +12,7 @@ import { pathToFileURL } from "node:url";
 import { resolve } from "node:path";
 import { pino } from "pino";
 import { createClusterAdapter, operations, Server } from "../index.ts";
+import { binding } from "../engine/uws.ts";
 import { ConfigError, loadConfig, type GatewayConfig } from "./config.ts";
 
 type App = (io: Server) => void | Promise<void>;
@@ -64,7 +65,9 @@ try {
   log.fatal({ err }, `cannot start: ${(err as Error).message}`);
   process.exit(1);
 }
-log.info({ host: config.host, port: bound, app: appPath, ops: ops.port, maxConnections: io.opts.maxConnections }, `listening on ${config.host}:${bound}`);
+log.info(
+  { host: config.host, port: bound, app: appPath, ops: ops.port, maxConnections: io.opts.maxConnections, uws: `${binding.name} ${binding.version}`, node: process.version },
+  `listening on ${config.host}:${bound}`);
 
 // pm2 (wait_ready) starts stopping the previous worker only now: when clustered, once the
 // relay link is up too (bounded: a worker without its relay still serves its own clients).
