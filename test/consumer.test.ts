@@ -6,7 +6,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -40,6 +40,7 @@ function consumerLock(tarball: string, devTypes: string[]): object {
       license: pkg.license,
       bin: pkg.bin,
       dependencies: pkg.dependencies,
+      optionalDependencies: pkg.optionalDependencies,
       engines: pkg.engines,
     },
   };
@@ -178,7 +179,7 @@ test("the installed runtime tree holds no build, test or process-manager tooling
     .split("\n")
     .slice(1)
     .map((p) => p.slice(p.lastIndexOf("node_modules/") + "node_modules/".length));
-  assert.ok(names.includes("roomgate") && names.includes("nats") && names.includes("uWebSockets.js"), names.join(", "));
+  for (const dep of ["roomgate", "nats", "@btc-vision/uwebsockets.js", "@trufflesuite/uws-js-unofficial"]) assert.ok(names.includes(dep), `${dep}: ${names.join(", ")}`);
   for (const tool of ["tsx", "typescript", "esbuild", "pm2", "mitata", "socket.io", "socket.io-client", "@biomejs/biome"])
     assert.ok(!names.includes(tool), tool);
 });
@@ -256,4 +257,54 @@ test("a strict TypeScript project (tsc --init defaults, skipLibCheck false) comp
   writeFileSync(config, text.replace(/"skipLibCheck": true/, '"skipLibCheck": false'));
   const r = spawnSync(process.execPath, [TSC, "-p", ".", "--noEmit"], { cwd: dir, encoding: "utf8", timeout: 60000 });
   assert.equal(r.status, 0, r.stdout + r.stderr);
+});
+
+/** Runs the package's gateway bin until it logs "listening" (then SIGTERM) or exits; its output and exit code. */
+async function gatewayRun(): Promise<{ out: string; code: number | null }> {
+  const child = spawn(path.join(dir, "node_modules", ".bin", "roomgate"), [], {
+    cwd: dir,
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  const onData = (d: Buffer) => {
+    out += d;
+    if (/listening on/.test(out) && child.exitCode === null) child.kill("SIGTERM");
+  };
+  child.stdout.on("data", onData);
+  child.stderr.on("data", onData);
+  const timer = setTimeout(() => child.kill("SIGKILL"), 15000);
+  const code = await exited;
+  clearTimeout(timer);
+  return { out, code };
+}
+
+test("the application's own uWebSockets.js wins over roomgate's registry builds, and alone is tried", async () => {
+  // Stand-in for the official build (published on GitHub only): a copy of the registry build that loads here.
+  const own = path.join(dir, "node_modules", "uWebSockets.js");
+  const { out: before } = await gatewayRun();
+  const used = /"uws":"(\S+) [^"]+"/.exec(before)?.[1];
+  assert.ok(used === "@btc-vision/uwebsockets.js" || used === "@trufflesuite/uws-js-unofficial", before);
+  try {
+    cpSync(path.join(dir, "node_modules", used), own, { recursive: true, dereference: true });
+    const { out, code } = await gatewayRun();
+    assert.equal(code, 0, out);
+    assert.match(out, /"uws":"uWebSockets\.js \d+\.\d+\.\d+[^"]*"/);
+    // One that does not load (as the official v20.52 build on Node 20 with glibc < 2.38): refused, with roomgate's message first.
+    rmSync(own, { recursive: true, force: true });
+    mkdirSync(own);
+    writeFileSync(path.join(own, "package.json"), JSON.stringify({ name: "uWebSockets.js", version: "20.52.0", main: "uws.js" }));
+    writeFileSync(
+      path.join(own, "uws.js"),
+      `throw new Error("This version of uWS.js supports only Node.js LTS versions 18, 20 and 22.\\n\\nError: Cannot find module './uws_linux_x64_" + process.versions.modules + ".node'");`,
+    );
+    const refused = await gatewayRun();
+    assert.notEqual(refused.code, 0, refused.out);
+    assert.match(refused.out, /Error: roomgate: no native uWebSockets\.js binding loads for Node v\S+ \(ABI \d+\)/);
+    assert.match(refused.out, /own uWebSockets\.js is used exclusively when it is installed/);
+    assert.match(refused.out, /Tried: your uWebSockets\.js: Error: Cannot find module '\.\/uws_linux_x64_\d+\.node'\.$/m);
+  } finally {
+    rmSync(own, { recursive: true, force: true });
+  }
 });
