@@ -179,7 +179,8 @@ test("the installed runtime tree holds no build, test or process-manager tooling
     .split("\n")
     .slice(1)
     .map((p) => p.slice(p.lastIndexOf("node_modules/") + "node_modules/".length));
-  for (const dep of ["roomgate", "nats", "@btc-vision/uwebsockets.js", "@trufflesuite/uws-js-unofficial"]) assert.ok(names.includes(dep), `${dep}: ${names.join(", ")}`);
+  for (const dep of ["roomgate", "nats", "@btc-vision/uwebsockets.js", "@trufflesuite/uws-js-unofficial"])
+    assert.ok(names.includes(dep), `${dep}: ${names.join(", ")}`);
   for (const tool of ["tsx", "typescript", "esbuild", "pm2", "mitata", "socket.io", "socket.io-client", "@biomejs/biome"])
     assert.ok(!names.includes(tool), tool);
 });

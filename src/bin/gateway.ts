@@ -66,8 +66,17 @@ try {
   process.exit(1);
 }
 log.info(
-  { host: config.host, port: bound, app: appPath, ops: ops.port, maxConnections: io.opts.maxConnections, uws: `${binding.name} ${binding.version}`, node: process.version },
-  `listening on ${config.host}:${bound}`);
+  {
+    host: config.host,
+    port: bound,
+    app: appPath,
+    ops: ops.port,
+    maxConnections: io.opts.maxConnections,
+    uws: `${binding.name} ${binding.version}`,
+    node: process.version,
+  },
+  `listening on ${config.host}:${bound}`,
+);
 
 // pm2 (wait_ready) starts stopping the previous worker only now: when clustered, once the
 // relay link is up too (bounded: a worker without its relay still serves its own clients).

