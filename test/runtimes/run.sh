@@ -118,7 +118,8 @@ suite() {
   local rc=$?
   set -e
   local summary
-  summary=$(grep -E '^# (tests|pass|fail|skipped|todo) ' "$log_file" | tr -d '#' | tr '\n' ',' | sed 's/ *, */, /g; s/, $//; s/^ //')
+  summary=$(grep -E '^# (tests|pass|fail) ' "$log_file" | tr -d '#' | tr '\n' ',' | sed 's/ *, */, /g; s/, $//; s/^ //')
+  summary="$summary, skipped (with reason) $(grep -c '# SKIP' "$log_file" || true)"
   RESULT[$name]="$(describe "$bin") | $summary | $(($(date +%s) - t0)) s | exit $rc"
   log "$name: ${RESULT[$name]} (log: $log_file)"
   return $rc
