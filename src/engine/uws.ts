@@ -13,8 +13,10 @@
 // Loaded with require() (the bindings are CommonJS) so that a throwing binding can be caught without
 // a top-level await, which would make `require("roomgate")` (require(esm)) impossible. Resolution
 // starts at roomgate's own files, so "uWebSockets.js" finds the application's node_modules.
-// The types are 20.57's (the official builds' since 20.4x); the 20.30 build has the same native
-// method sets (checked by test/binding.test.ts).
+// 20.57 comes before 20.30 where both load (Node 20, glibc >= 2.38): it is 27 releases newer and
+// answers malformed requests at once instead of holding them 10 s (test/http-parser.test.ts).
+// The types are 20.57's (its index.d.ts); 20.30 has the same native methods on WebSocket,
+// HttpResponse and HttpRequest, and a subset of App's (test/runtimes/binding-api.ts).
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
