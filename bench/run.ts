@@ -107,7 +107,7 @@ async function main(): Promise<number> {
     results: sum,
     ...(o.runtimes.length ? { acrossRuntimes } : {}),
   };
-  const jsonFile = path.join(o.out, o.runtimes.length ? "runtimes.json" : o.quick ? "quick.json" : "results.json");
+  const jsonFile = path.join(o.out, o.quick ? "quick.json" : o.runtimes.length ? "runtimes.json" : "results.json");
   writeJson(jsonFile, json);
   console.log(`JSON: ${path.relative(process.cwd(), jsonFile) || jsonFile}`);
   if (o.json) console.log(JSON.stringify(json));

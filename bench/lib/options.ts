@@ -56,7 +56,7 @@ const HELP = `usage: npm run bench -- [flags]
   --scenarios a,b       subset of: ${SCENARIO_NAMES.join(",")}
   --servers a,b         subset of: ${SERVER_DEFS.map((s) => s.name).join(",")} (default ${DEFAULT_SERVERS.join(",")})
   --runtimes a,b        run every server once per Node runtime, named server@runtime, each compared with
-                        raw uWS on its own runtime: ${RUNTIME_NAMES.join(",")} (node20-host = this
+                        raw uWS on its own runtime: ${RUNTIME_NAMES.join(",")} (host = this
                         machine's node; the others come from npm run test:runtimes -- prepare); no RESULTS.md
   --clients P           load-client processes (default 2)
   --addrs A             spread clients over source addresses 127.0.0.1..127.0.0.A (default 8)

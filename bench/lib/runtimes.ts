@@ -1,4 +1,4 @@
-// The Node runtimes a benchmark's servers can run on (--runtimes): this machine's node ("node20-host")
+// The Node runtimes a benchmark's servers can run on (--runtimes): this machine's node ("host")
 // and the registry's Node binaries that `npm run test:runtimes` patches to run on glibc 2.41 (test/
 // runtimes/run.sh, same names, same cache folder). A runtime is a node binary; which uWS build it
 // loads is roomgate's loader's choice (src/engine/uws.ts), reported by describeRuntime.
@@ -10,7 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const RUNTIME_NAMES = ["node20-host", "node20", "node22", "node24"] as const;
+export const RUNTIME_NAMES = ["host", "node20", "node22", "node24"] as const;
 
 function cacheDir(): string {
   return process.env.ROOMGATE_RUNTIMES_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "roomgate-runtimes");
@@ -18,7 +18,7 @@ function cacheDir(): string {
 
 /** The node binary of a runtime (undefined: the runner's own). Throws, saying how to make it, when missing. */
 export function runtimeNode(name: string | undefined): string {
-  if (!name || name === "node20-host") return process.execPath;
+  if (!name || name === "host") return process.execPath;
   if (!(RUNTIME_NAMES as readonly string[]).includes(name)) throw new Error(`unknown runtime ${JSON.stringify(name)}; known: ${RUNTIME_NAMES.join(",")}`);
   const node = path.join(cacheDir(), name, "bin", "node");
   if (!existsSync(node)) throw new Error(`runtime ${name}: ${node} is missing; make it with: npm run test:runtimes -- prepare`);

@@ -97,7 +97,7 @@ export function chart(o: Opts, sum: Summary): string {
 }
 
 /** --runtimes: each server on each later runtime ÷ the same server on the first one (CPU per delivery
- *  and latency p99), e.g. "roomgate@node24 ÷ roomgate@node20-host: one-room 0.93×, …". */
+ *  and latency p99), e.g. "roomgate@node24 ÷ roomgate@host: one-room 0.93×, …". */
 export function runtimeComparison(o: Opts, sum: Summary): string[] {
   const [first, ...rest] = o.runtimes;
   if (!first) return [];

