@@ -28,17 +28,17 @@ for (let i = 0; i < N; i += 100) {
     }),
   );
 }
-const log = io.sockets.adapter.recovery!;
+const recovery = io.sockets.adapter.recovery!;
 for (const c of clients) c.io.engine.close();
 while (io.sockets.sockets.size > 0) await new Promise((r) => setTimeout(r, 20));
 const parked = heap();
-const count = log.parkedCount;
+const count = recovery.parkedCount;
 // Drop them (as expiry would) and measure again.
 for (const c of clients) {
-  const r = log.restore((c as unknown as { _pid: string })._pid, undefined);
-  if (r) log.release(r);
+  const r = recovery.restoreHere((c as unknown as { _pid: string })._pid, undefined);
+  if (r) recovery.release(r);
 }
 const dropped = heap();
-console.log(`${count} parked sessions: ${((parked - dropped) / count).toFixed(0)} B of heap each (3 rooms, small data; log ${log.bufferedBytes} B)`);
+console.log(`${count} parked sessions: ${((parked - dropped) / count).toFixed(0)} B of heap each (3 rooms, small data; log ${recovery.bufferedBytes} B)`);
 await io.close();
 process.exit(0);

@@ -25,3 +25,4 @@ export { Parser, type ProtocolHandler } from "./cluster/relay/nats-protocol.ts";
 export { defaultMaxConnections, softFdLimit, ConnectionLimits } from "./engine/limits.ts";
 export { InboundBudget, type InboundRateLimit } from "./engine/rate-limit.ts";
 export type { Logger } from "./engine/logger.ts";
+export { SessionRecovery, type RestoredSession } from "./api/recovery/session-recovery.ts";

@@ -115,3 +115,12 @@ test("layers: the cycle finder sees a cycle that crosses folders", () => {
     ["api/c.ts", "api/d.ts"],
   ]);
 });
+
+test("layers: connection-state recovery's log and parked sessions are reached only through SessionRecovery", () => {
+  const behind = ["api/recovery/recording-log.ts", "api/recovery/parked-sessions.ts"];
+  const reaching: string[] = [];
+  for (const [from, targets] of graph)
+    if (!from.startsWith("api/recovery/")) for (const to of targets) if (behind.includes(to)) reaching.push(`${from} -> ${to}`);
+  assert.deepEqual(reaching, []);
+  assert.ok(graph.get("api/recovery/session-recovery.ts")?.includes(behind[0]!), "session-recovery.ts -> recording-log.ts not seen");
+});

@@ -11,7 +11,7 @@ import { type Planner, selectRecipients } from "../rooms/planner.ts";
 import type { Delivery } from "../rooms/delivery.ts";
 import type { Room, SocketId } from "../rooms/types.ts";
 import type { Namespace } from "./namespace.ts";
-import { RecoveryLog, type RestoredSession } from "./recovery.ts";
+import { SessionRecovery, type RestoredSession, type SessionToPersist } from "./recovery/session-recovery.ts";
 import type { Socket } from "./socket.ts";
 
 export interface BroadcastFlags {
@@ -44,18 +44,19 @@ export interface DeliveryHost {
 export class Adapter extends Membership<Socket> {
   /** @internal */
   protected readonly host: DeliveryHost;
-  /** Connection-state recovery's log and parked sessions; null when the option is off. */
-  readonly recovery: RecoveryLog | null = null;
+  /** Connection-state recovery (its log and parked sessions); null when the option is off. */
+  readonly recovery: SessionRecovery | null = null;
 
   constructor(readonly nsp: Namespace) {
     super(nsp.name, nsp.server.opts.derivedTopics);
     this.host = nsp.server;
     const opts = nsp.server.opts;
     if (opts.connectionStateRecovery) {
-      const log = new RecoveryLog(opts.connectionStateRecovery, opts.pingInterval + opts.pingTimeout);
-      this.recovery = log;
-      this.on("join-room", (room: Room, id: SocketId) => log.noteMembership(id, room, true));
-      this.on("leave-room", (room: Room, id: SocketId) => log.noteMembership(id, room, false));
+      const server = nsp.server;
+      const recovery = new SessionRecovery(nsp.name, opts.connectionStateRecovery, opts.pingInterval + opts.pingTimeout, () => server.remoteSessions);
+      this.recovery = recovery;
+      this.on("join-room", (room: Room, id: SocketId) => recovery.noteMembership(id, room, true));
+      this.on("leave-room", (room: Room, id: SocketId) => recovery.noteMembership(id, room, false));
     }
   }
 
@@ -66,7 +67,7 @@ export class Adapter extends Membership<Socket> {
 
   /** Plans and delivers frames already encoded for this namespace (the cluster adapter forwards
    *  them between workers as they are). `tag`: the broadcast's identity across workers, kept with
-   *  it in the recovery log (see RecoveryLog.catchUp). */
+   *  it in the recovery log (see SessionRecovery.replay). */
   protected broadcastFrames(frames: readonly Frame[], opts: BroadcastOptions, tag: string | null = null): void {
     const except = opts.except ?? NONE;
     // With recovery on, an event is recorded and gets its offset here, once for every recipient.
@@ -101,10 +102,15 @@ export class Adapter extends Membership<Socket> {
     this.broadcast({ ...packet, id }, opts);
   }
 
+  /** Connection-state recovery: keeps a dropped socket's session (Socket.IO's adapter hook). */
+  persistSession(session: SessionToPersist): void {
+    this.recovery?.persistSession(session);
+  }
+
   /** Connection-state recovery: the session `pid` with what it missed after `offset`, or null
-   *  (Socket.IO's adapter hook; the cluster adapter asks the other workers too). */
+   *  (Socket.IO's adapter hook; in a cluster, other workers are asked too: SessionRecovery). */
   restoreSession(pid: unknown, offset: unknown): RestoredSession | null | Promise<RestoredSession | null> {
-    return this.recovery?.restore(pid, offset) ?? null;
+    return this.recovery?.restoreSession(pid, offset) ?? null;
   }
 
   /** Socket.IO's signature: what `socket.join` returns. Nothing to wait for on a single server; a

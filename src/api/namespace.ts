@@ -9,7 +9,7 @@ import type { Server } from "./server.ts";
 import { Socket } from "./socket.ts";
 import type { ExtendedError, Handshake, NamespaceReservedEventsMap, RemoteSocket } from "./socket-types.ts";
 import type { Connection } from "../engine/connection.ts";
-import type { RestoredSession } from "./recovery.ts";
+import type { RestoredSession } from "./recovery/session-recovery.ts";
 import { StrictEventEmitter } from "./strict-event-emitter.ts";
 import type {
   AllButLast,
@@ -246,10 +246,8 @@ export class Namespace<
 
   /** Sends a restored socket the events it missed, each recorded again under a new offset. */
   private replay(socket: Socket, restored: RestoredSession): void {
-    const log = this.adapter.recovery!;
     const delivery = this.server.delivery;
-    for (const frames of [...restored.missed, ...log.catchUp(restored)]) delivery.enqueue(this.adapter, socket, log.recordReplay(socket.id, frames));
-    log.release(restored);
+    this.adapter.recovery!.replay(restored, (frames) => delivery.enqueue(this.adapter, socket, frames));
   }
 
   /** @internal */

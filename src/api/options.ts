@@ -9,7 +9,7 @@ import { type CookieOptions, resolveCookie } from "../engine/session-cookie.ts";
 import type { InboundRateLimit } from "../engine/rate-limit.ts";
 import type { DerivedTopicOptions } from "../rooms/derived-topics.ts";
 import type { AdapterConstructor } from "./adapter.ts";
-import { RECOVERY_DEFAULTS, type RecoveryOptions, type ResolvedRecoveryOptions } from "./recovery.ts";
+import { RECOVERY_DEFAULTS, type RecoveryOptions, type ResolvedRecoveryOptions } from "./recovery/options.ts";
 
 export interface ServerOptions {
   /** URL path of the endpoint; default "/socket.io". */

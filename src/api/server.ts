@@ -7,6 +7,7 @@ import { compressThreshold, createApp } from "../engine/app.ts";
 import type { Frame } from "../engine/binary.ts";
 import { Endpoint, type RequestInfo } from "../engine/endpoint.ts";
 import type { SessionRouter } from "../engine/session-router.ts";
+import type { RemoteSessions } from "./recovery/session-recovery.ts";
 import { randomId } from "../engine/ids.ts";
 import { type Logger, resolveLogger } from "../engine/logger.ts";
 import type { TemplatedApp } from "../engine/uws.ts";
@@ -73,8 +74,10 @@ export class Server<
   /** @internal */
   readonly logger: Logger;
   private endpoint: Endpoint;
-  /** In a cluster: where other workers' sessions are (installed by the cluster adapter). */
+  /** In a cluster: where other workers' sessions are, for the engine (polling requests, moves at
+   *  the upgrade) and for connection-state recovery (installed once by the cluster: session-mobility.ts). */
   private sessionRouter: SessionRouter | null = null;
+  private remote: RemoteSessions | null = null;
   private readonly parentNsps = new Map<ParentNspNameMatchFn, ParentNamespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>();
   private readonly parentNamespacesFromRegExp = new Map<RegExp, ParentNamespace<ListenEvents, EmitEvents, ServerSideEvents, SocketData>>();
   private ownApp = true;
@@ -122,11 +125,17 @@ export class Server<
     return endpoint;
   }
 
-  /** @internal The cluster adapter's session forwarding (engine/session-router.ts): kept across
-   *  attachApp. */
-  routeSessions(router: SessionRouter): void {
+  /** @internal The cluster's session mobility: forwarding for the engine (engine/session-router.ts),
+   *  kept across attachApp, and the handover of parked sessions for connection-state recovery. */
+  routeSessions(router: SessionRouter, remote: RemoteSessions): void {
     this.sessionRouter = router;
+    this.remote = remote;
     this.endpoint.sessionRouter = router;
+  }
+
+  /** @internal Where connection-state recovery asks for a session parked on another worker. */
+  get remoteSessions(): RemoteSessions | null {
+    return this.remote;
   }
 
   /** @internal The installed session router, if any. */

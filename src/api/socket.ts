@@ -7,7 +7,8 @@ import { BroadcastOperator } from "./broadcast.ts";
 import { assertEmittable, assertTimeout, RESERVED_EVENTS, type Event, type SocketReservedEventsMap } from "./socket-types.ts";
 import { encodePacket, PacketType, type Packet } from "../engine/codec.ts";
 import type { Frame } from "../engine/binary.ts";
-import { isRecoverable, type RestoredSession } from "./recovery.ts";
+import { isRecoverable } from "./recovery/options.ts";
+import type { RestoredSession } from "./recovery/session-recovery.ts";
 import { ProtocolError } from "../engine/protocol-error.ts";
 import { assertRoomName, type Room } from "../rooms/types.ts";
 import type { Namespace } from "./namespace.ts";
@@ -348,8 +349,8 @@ export class Socket<
       encodePacket({ type: packet.type, nsp: this.nsp.name, id: packet.id, data: packet.data }),
       compress,
     );
-    const log = this.adapter.recovery;
-    if (record && log !== null) frames = log.recordDirect(this.id, frames);
+    const recovery = this.adapter.recovery;
+    if (record && recovery !== null) frames = recovery.recordDirect(this.id, frames);
     this.nsp.server.delivery.enqueue(this.adapter, this, frames);
   }
 
@@ -406,9 +407,16 @@ export class Socket<
     // uWS frees a connection's topic subscriber, dropping topic messages it has not yet drained,
     // when its last topic is unsubscribed; a direct send drains them first, so write the queue now.
     this.transport.flush();
-    const log = this.adapter.recovery;
-    if (log !== null && this.resume !== null && isRecoverable(reason))
-      log.park({ id: this.id, pid: this.resume.pid, rooms: [...this.rooms], data: this.dataObject }, this.resume.since, this.session.lastPongAt);
+    const resume = this.resume;
+    if (resume !== null && isRecoverable(reason))
+      this.adapter.persistSession({
+        id: this.id,
+        pid: resume.pid,
+        rooms: [...this.rooms],
+        data: this.dataObject,
+        since: resume.since,
+        lastPongAt: this.session.lastPongAt,
+      });
     this.adapter.removeMember(this as Socket);
     this.nsp.removeSocket(this);
     this.session.removeSocket(this);

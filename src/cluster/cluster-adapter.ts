@@ -23,9 +23,8 @@ import { ClusterNode, type ClusterOptions } from "./node.ts";
 import type { ClusterGap } from "./transport.ts";
 import { framesOf, PROTOCOL_VERSION as V, type BroadcastMessage, type RequestMessage, type SerializedSocket, type WireOptions } from "./protocol.ts";
 import { RemoteSocket, type RemoteSocketOp } from "./remote-socket.ts";
-import type { RestoredSession } from "../api/recovery.ts";
-import { answerSessionRequest, broadcastTag, requestSession } from "./session-handover.ts";
-import { forwardSessions } from "./session-forwarding.ts";
+import { answerSessionRequest, broadcastTag } from "./session-handover.ts";
+import { installSessionMobility } from "./session-mobility.ts";
 
 /** BroadcastOptions in wire form: rooms and except as arrays, and (`withFlags`) the one flag another
  *  worker applies, volatile. `local` never travels: a local operation is not published. */
@@ -64,8 +63,6 @@ export class ClusterAdapter extends Adapter {
     this.on("delete-room", (room: Room) => this.recovery?.holdsRoom(room) || node.leaveRoom(this.nspName, room));
     if (this.recovery) this.recovery.onRoomReleased = (room) => this.rooms.has(room) || node.leaveRoom(this.nspName, room);
     node.register(this);
-    // Polling requests that land on this worker for another worker's session go to their owner.
-    forwardSessions(nsp.server, node);
   }
 
   /** Resolves once every peer routes the rooms this join created here (node.interestSettled): a
@@ -119,15 +116,6 @@ export class ClusterAdapter extends Adapter {
       { v: V, type: "broadcastWithAck", origin: this.node.id, requestId, nsp: this.nspName, ...encodeOptions(opts), data: packet.data as unknown[] },
       { expectReplies: true },
     );
-  }
-
-  /** Connection-state recovery: a session parked on another worker is asked for there. */
-  override restoreSession(pid: unknown, offset: unknown): RestoredSession | null | Promise<RestoredSession | null> {
-    const local = super.restoreSession(pid, offset);
-    if (local || typeof pid !== "string" || this.recovery === null) return local;
-    // An offset of this worker's log: the session was parked here and is gone.
-    if (typeof offset === "string" && offset.startsWith(`${this.recovery.epoch}.`)) return null;
-    return requestSession(this, pid, offset);
   }
 
   /** @internal */
@@ -269,7 +257,7 @@ export class ClusterAdapter extends Adapter {
         return;
       }
       case "restoreSession":
-        answerSessionRequest(this, msg, replyTo);
+        answerSessionRequest(node, this.recovery, msg, replyTo);
         return;
       case "broadcastWithAck": {
         const requestId = msg.requestId;
@@ -295,7 +283,12 @@ export function createClusterAdapter(opts: ClusterOptions): new (nsp: Namespace)
     constructor(nsp: Namespace) {
       let node = nodes.get(nsp.server);
       const logger = nsp.server.logger;
-      if (!node) nodes.set(nsp.server, (node = new ClusterNode({ log: (level, message) => logger[level](message), ...opts })));
+      if (!node) {
+        nodes.set(nsp.server, (node = new ClusterNode({ log: (level, message) => logger[level](message), ...opts })));
+        // Polling requests and upgrades for another worker's session go to their owner; a session
+        // parked on another worker is asked for there: once per server, for all its namespaces.
+        installSessionMobility(nsp.server, node);
+      }
       super(nsp, node);
     }
   };

@@ -6,7 +6,6 @@
 // then take: sessionMove messages to the owner). Knows the node's request/reply and the engine's
 // SessionOwner port; nothing of sessions, transports or rooms.
 import { randomBytes } from "node:crypto";
-import type { Server } from "../api/server.ts";
 import type { Frame } from "../engine/binary.ts";
 import type { ForwardedRequest, ForwardedResponse, MovedSession, MovedSocket, SessionOwner, SessionRouter } from "../engine/session-router.ts";
 import type { ClusterNode } from "./node.ts";
@@ -118,13 +117,4 @@ function requestOf(msg: HttpRequestMessage): ForwardedRequest {
   if (body instanceof Uint8Array) out.body = body;
   else if (body && typeof body.status === "string" && typeof body.reason === "string") out.body = { status: body.status, reason: body.reason };
   return out;
-}
-
-/** Installs forwarding on `server` for `node` (once: every namespace's adapter shares the node). */
-export function forwardSessions(server: Server, node: ClusterNode): SessionForwarding {
-  const installed = server.sessionRoutes;
-  if (installed instanceof SessionForwarding && installed.node === node) return installed;
-  const forwarding = new SessionForwarding(node, () => server.engineEndpoint);
-  server.routeSessions(forwarding);
-  return forwarding;
 }

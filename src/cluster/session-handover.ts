@@ -9,7 +9,7 @@
 //      does it ask the owner to take the session: the owner cuts there and hands over the state
 //      with the events it missed, each tagged with its origin and sequence number; the new worker
 //      then adds what its own log recorded for those rooms since the noted position, less the tags
-//      the owner sent (see RecoveryLog.catchUp).
+//      the owner sent (see SessionRecovery.replay).
 // Why lossless: a broadcast reaches workers by the room's subject (one room) or by the interest its
 // publisher knows of (unions, excepts, socket ids: node.ts). The relay (or one nats-server) hands
 // each worker the messages in the order it processed them. The owner keeps the rooms subscribed and
@@ -20,10 +20,12 @@
 // the note). Events that reached both are dropped by tag. Per origin, the owner's events precede the
 // new worker's, so the order holds too. It needs one server's ordering: across a nats-server
 // cluster (routes) an event can overtake the take request; README says so.
-// Knows the cluster node's requests and the recovery log; nothing of sockets or transports.
+// Installed once per server (session-mobility.ts) as the RemoteSessions port of connection-state
+// recovery (api/recovery/session-recovery.ts); knows the cluster node's requests and that facade,
+// nothing of sockets or transports.
 import { randomBytes } from "node:crypto";
-import type { RestoredSession } from "../api/recovery.ts";
-import type { ClusterAdapter } from "./cluster-adapter.ts";
+import type { RemoteSessions, RestoredSession, SessionRecovery } from "../api/recovery/session-recovery.ts";
+import type { ClusterNode } from "./node.ts";
 import { PROTOCOL_VERSION as V, type RequestMessage, type SerializedSession } from "./protocol.ts";
 
 /** A cluster broadcast's identity, the same on every worker: its origin and sequence number. */
@@ -34,20 +36,20 @@ export function broadcastTag(origin: string, seq: number): string {
 /** Sends a restoreSession request to `peers`; resolves to the first session answered (and who
  *  answered), or null when none has it within the cluster's requestTimeout. */
 function ask(
-  adapter: ClusterAdapter,
+  node: ClusterNode,
+  nsp: string,
   pid: string,
   offset: unknown,
   peek: boolean,
   peers: string[],
 ): Promise<{ from: string; session: SerializedSession } | null> {
-  const node = adapter.node;
   return new Promise((resolve) => {
     const msg: RequestMessage = {
       v: V,
       type: "restoreSession",
       origin: node.id,
       requestId: randomBytes(8).toString("hex"),
-      nsp: adapter.nspName,
+      nsp,
       pid,
       ...(typeof offset === "string" ? { offset } : {}),
       ...(peek ? { peek: true } : {}),
@@ -64,51 +66,59 @@ function ask(
   });
 }
 
-/** The new worker's side: the session `pid` from the worker holding it, or null. */
-export async function requestSession(adapter: ClusterAdapter, pid: string, offset: unknown): Promise<RestoredSession | null> {
-  const log = adapter.recovery!;
-  const node = adapter.node;
-  const peers = node.peersServing(adapter.nspName);
-  if (peers.length === 0) return null;
-  const found = await ask(adapter, pid, offset, true, peers);
-  if (!found) return null;
-  // Phase 2 only once this worker receives the session's rooms itself, whoever publishes to them.
-  const held = found.session.rooms;
-  log.hold(held);
-  for (const room of held) node.joinRoom(adapter.nspName, room);
-  const upTo = log.position;
-  const silent = await node.interestAcknowledged(adapter.nspName);
-  if (silent > 0)
-    node.link.log("warn", `cluster: ${silent} peer(s) did not acknowledge this worker's interest within requestTimeout; taking the session all the same`);
-  const taken = await ask(adapter, pid, offset, false, [found.from]);
-  if (!taken) {
-    log.releaseHold(held);
-    return null;
+export class SessionHandover implements RemoteSessions {
+  constructor(readonly node: ClusterNode) {}
+
+  /** The new worker's side: the session `pid` from the worker holding it, or null. */
+  async restore(recovery: SessionRecovery, pid: string, offset: unknown): Promise<RestoredSession | null> {
+    const node = this.node;
+    const nsp = recovery.nsp;
+    const peers = node.peersServing(nsp);
+    if (peers.length === 0) return null;
+    const found = await ask(node, nsp, pid, offset, true, peers);
+    if (!found) return null;
+    // Phase 2 only once this worker receives the session's rooms itself, whoever publishes to them.
+    const held = found.session.rooms;
+    recovery.hold(held);
+    for (const room of held) node.joinRoom(nsp, room);
+    const upTo = recovery.position;
+    const silent = await node.interestAcknowledged(nsp);
+    if (silent > 0)
+      node.link.log("warn", `cluster: ${silent} peer(s) did not acknowledge this worker's interest within requestTimeout; taking the session all the same`);
+    const taken = await ask(node, nsp, pid, offset, false, [found.from]);
+    if (!taken) {
+      recovery.releaseHold(held);
+      return null;
+    }
+    const s = taken.session;
+    // Its rooms cannot have changed while parked; should they have, the hold follows them.
+    recovery.hold(s.rooms);
+    recovery.releaseHold(held);
+    const tags = Array.isArray(s.tags) && s.tags.length === s.missed.length ? s.tags : s.missed.map(() => null);
+    const skip = new Set<string>();
+    for (const t of tags) if (typeof t === "string") skip.add(t);
+    return { id: s.id, pid: s.pid, rooms: s.rooms, data: s.data, missed: s.missed, tags, upTo, holding: true, skip };
   }
-  const s = taken.session;
-  // Its rooms cannot have changed while parked; should they have, the hold follows them.
-  log.hold(s.rooms);
-  log.releaseHold(held);
-  const tags = Array.isArray(s.tags) && s.tags.length === s.missed.length ? s.tags : s.missed.map(() => null);
-  const skip = new Set<string>();
-  for (const t of tags) if (typeof t === "string") skip.add(t);
-  return { id: s.id, pid: s.pid, rooms: s.rooms, data: s.data, missed: s.missed, tags, upTo, holding: true, skip };
 }
 
 /** The owner's side: tells the session's rooms (peek) or hands it over with what it missed, if it
  *  is parked here; an empty answer otherwise. */
-export function answerSessionRequest(adapter: ClusterAdapter, msg: Extract<RequestMessage, { type: "restoreSession" }>, reply: string | undefined): void {
-  const log = adapter.recovery;
+export function answerSessionRequest(
+  node: ClusterNode,
+  recovery: SessionRecovery | null,
+  msg: Extract<RequestMessage, { type: "restoreSession" }>,
+  reply: string | undefined,
+): void {
   let session: SerializedSession | null = null;
   if (msg.peek) {
-    const rooms = log?.peek(msg.pid) ?? null;
+    const rooms = recovery?.peek(msg.pid) ?? null;
     if (rooms) session = { id: "", pid: msg.pid, rooms, data: null, missed: [] };
   } else {
-    const r = log?.restore(msg.pid, msg.offset) ?? null;
+    const r = recovery?.restoreHere(msg.pid, msg.offset) ?? null;
     if (r) {
-      log!.release(r);
+      recovery!.release(r);
       session = { id: r.id, pid: r.pid, rooms: r.rooms, data: r.data, missed: r.missed.map((frames) => [...frames]), tags: r.tags };
     }
   }
-  adapter.node.respond(reply, { v: V, type: "session", from: adapter.node.id, requestId: msg.requestId, session });
+  node.respond(reply, { v: V, type: "session", from: node.id, requestId: msg.requestId, session });
 }
