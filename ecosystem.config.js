@@ -14,6 +14,10 @@
 //   RELAY_PORT         relay port (default 4222); RELAY_HOST (default 127.0.0.1)
 //   ROOMGATE_CLUSTER   NATS URL(s) instead of the local relay, e.g. a nats-server cluster
 //                      (then the relay app is not needed: `pm2 start ecosystem.config.js --only gateway`)
+//   APP_TOKEN_SECRET   the example app's token secret, for every worker. Unset, one demo secret is
+//                      made per `pm2 start` and given to every worker (APP_DEMO_TOKEN_SECRET): the
+//                      demo token a worker logs works on all of them (a secret per worker made a
+//                      token work on one worker of n). pm2 keeps it across `pm2 reload gateway`.
 //
 // An ES module (the package is "type": "module"); pm2 loads it with require(), which Node 20.19+
 // accepts for ES modules: the named export `apps` is what pm2 reads.
@@ -21,6 +25,7 @@
 // Each app is the compiled entry in dist/ run by plain node (interpreter "none": pm2 starts the
 // script as given). `npm install` builds dist/ (the `prepare` script); after a source change, run
 // `npm run build` before `pm2 reload`.
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
@@ -29,6 +34,7 @@ const env = process.env;
 const instances = Number(env.GATEWAY_INSTANCES ?? os.availableParallelism?.() ?? os.cpus().length);
 const relayHost = env.RELAY_HOST ?? "127.0.0.1";
 const relayPort = env.RELAY_PORT ?? "4222";
+const tokenSecret = env.APP_TOKEN_SECRET ? { APP_TOKEN_SECRET: env.APP_TOKEN_SECRET } : { APP_DEMO_TOKEN_SECRET: randomBytes(32).toString("hex") };
 
 // A small young generation: a gateway's per-connection state is long-lived, and V8's default
 // (16 MB semi-spaces) adds ~2.4 KB of RSS per connection at 8k connections for no throughput gain
@@ -66,6 +72,7 @@ export const apps = [
       PORT: env.PORT ?? "3000",
       HOST: env.HOST ?? "0.0.0.0",
       ...(env.APP ? { APP: env.APP } : {}),
+      ...tokenSecret,
       ROOMGATE_CLUSTER: env.ROOMGATE_CLUSTER ?? `nats://${relayHost}:${relayPort}`,
       ROOMGATE_REUSE_PORT: "on",
       ...Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith("ROOMGATE_") && k !== "ROOMGATE_CLUSTER")),

@@ -18,6 +18,6 @@ export { ClusterNode, type ClusterOptions } from "./cluster/node.ts";
 export { RemoteSocket as ClusterRemoteSocket } from "./cluster/remote-socket.ts";
 export type { ClusterGap, ClusterTransport, PublishTarget, TransportHandlers } from "./cluster/transport.ts";
 export { Emitter, type EmitterOptions } from "./cluster/emitter.ts";
-export type { NatsOptions, NatsTlsOptions } from "./cluster/nats-options.ts";
+export type { NatsOptions, NatsTlsOptions } from "./cluster/nats/nats-options.ts";
 export { operations, type Operations, type OperationsOptions } from "./ops/operations.ts";
 export type { TlsOptions, PerMessageDeflate } from "./engine/app.ts";

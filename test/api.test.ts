@@ -257,7 +257,9 @@ describe("options", () => {
 
   test("harmless Socket.IO options are accepted with one warning per option; maxHttpBufferSize is maxPayload", async () => {
     const logger = recordingLogger();
-    const a = new Server({ serveClient: false, wsEngine: "ws", cors: { origin: "*" }, maxHttpBufferSize: 1234, logger } as never);
+    const a = new Server({ serveClient: false, addTrailingSlash: true, wsEngine: "ws", cors: { origin: "*" }, maxHttpBufferSize: 1234, logger } as never);
+    // serveClient: false and addTrailingSlash: true ask for what roomgate does: no warning.
+    assert.equal(logger.lines.filter((l) => /"serveClient"|"addTrailingSlash"/.test(l)).length, 0);
     const b = new Server({ serveClient: true, wsEngine: "ws", logger } as never);
     assert.equal(a.opts.maxPayload, 1234);
     assert.equal(logger.lines.filter((l) => /"serveClient" is ignored/.test(l)).length, 1);
@@ -361,4 +363,29 @@ describe("io.engine", () => {
       },
       { logger: "silent" },
     ));
+});
+
+describe("listen's address", () => {
+  /** Whether a client reaches the server at `url` (connect, or connect_error on a refused TCP connect). */
+  const reaches = (url: string) =>
+    new Promise<boolean>((resolve) => {
+      const c = connectClient(url, { transports: ["websocket"], forceNew: true, reconnection: false });
+      c.once("connect", () => (c.disconnect(), resolve(true)));
+      c.once("connect_error", () => (c.close(), resolve(false)));
+    });
+
+  test("io.listen(port) without a host takes IPv6 clients too, as Node's listen; with a host, that host only", async () => {
+    const all = new Server({ logger: "silent" });
+    const v4 = new Server({ logger: "silent" });
+    try {
+      const port = await all.listen(0);
+      assert.equal(await reaches(`http://[::1]:${port}`), true, "IPv6 loopback");
+      assert.equal(await reaches(`http://127.0.0.1:${port}`), true, "IPv4 loopback");
+      const only = await v4.listen(0, "127.0.0.1");
+      assert.equal(await reaches(`http://127.0.0.1:${only}`), true);
+      assert.equal(await reaches(`http://[::1]:${only}`), false, "a host given: not on [::1]");
+    } finally {
+      await Promise.all([all.close(), v4.close()]);
+    }
+  });
 });

@@ -1,5 +1,5 @@
-// The cluster wire format: subject tokens, the payload envelope, the duplicate filter; and the
-// relay link's behaviour when the relay is not there yet.
+// The cluster wire format: subject tokens, the payload envelope, the duplicate filter; the relay
+// link's behaviour when the relay is not there yet; payloads that do not decode.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect as natsConnect } from "nats";
@@ -15,7 +15,7 @@ import {
   token,
   type BroadcastMessage,
 } from "../src/internal.ts";
-import { createClusterAdapter, Emitter, Relay, Server } from "../src/index.ts";
+import { createClusterAdapter, Emitter, operations, Relay, Server } from "../src/index.ts";
 import clusterApp from "./helpers/cluster-app.ts";
 import { connect, freePort, op, received, until } from "./helpers/cluster.ts";
 
@@ -319,6 +319,47 @@ test("interestCheck: a worker answers once it has applied the asker's interest u
     interest(2, ["b"]);
     await until(() => acks.length === 2, "the answer to the check of version 2, once it is applied");
     assert.deepEqual(acks[1], { v: 1, type: "interestAck", from: node.id, requestId: "wants-2" });
+  } finally {
+    await nc.close();
+    await io.close();
+    await relay.close();
+  }
+});
+
+test("cluster payloads that do not decode are counted (metrics), logged, and do not stop the worker", { timeout: 10_000 }, async () => {
+  const relay = new Relay();
+  const port = await relay.listen(0, "127.0.0.1");
+  const logs: string[] = [];
+  const io = new Server({
+    adapter: createClusterAdapter({ servers: `nats://127.0.0.1:${port}`, log: (level, m) => logs.push(`${level} ${m}`) }),
+    operations: operations({ metrics: true }),
+    logger: "silent",
+  });
+  clusterApp(io, "garbage");
+  const nc = await natsConnect({ servers: `127.0.0.1:${port}` });
+  try {
+    const node = (io.sockets.adapter as unknown as { node: { id: string; ready: Promise<void>; stats: { undecodable: number } } }).node;
+    await node.ready;
+    const ioPort = await io.listen(0, "127.0.0.1");
+    const c = await connect(ioPort, "c");
+    const s = new Subjects();
+    const garbage: [string, Uint8Array][] = [
+      [s.requests("/"), Buffer.from("not a payload")], // unknown format byte
+      [s.heartbeat, Buffer.from("{bad json")],
+      [s.node(node.id), Buffer.from(JSON.stringify({ v: 1, type: "noSuchType", origin: "x" }))], // not a message of this protocol
+      [s.all("/"), Buffer.from([0, 0, 0])], // truncated envelope header
+      [s.all("/"), new Uint8Array(0)],
+    ];
+    for (const [subject, payload] of garbage) nc.publish(subject, payload);
+    // The worker still serves: a broadcast after the garbage reaches its client.
+    const after: BroadcastMessage = { v: 1, type: "broadcast", origin: "garbage-publisher", seq: 1, nsp: "/", rooms: [], except: [], data: ["after"] };
+    nc.publish(s.all("/"), encodeMessage(after));
+    await nc.flush();
+    await until(() => node.stats.undecodable === garbage.length && received(c, "after").length === 1, "the garbage counted and the broadcast delivered");
+    const metrics = await (await fetch(`http://127.0.0.1:${ioPort}/metrics`)).text();
+    assert.match(metrics, new RegExp(`^roomgate_cluster_dropped_total\\{reason="undecodable"\\} ${garbage.length}$`, "m"));
+    assert.equal(logs.filter((l) => l.startsWith("warn cluster: dropped a payload that does not decode")).length, 1, logs.join("\n"));
+    c.socket.disconnect();
   } finally {
     await nc.close();
     await io.close();

@@ -15,6 +15,9 @@ import { once } from "./helpers/server.ts";
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const TSC = path.join(ROOT, "node_modules", "typescript", "bin", "tsc");
+/** The oldest TypeScript the published declarations support (README "Install"); the newest tested
+ *  is the repo's own (TSC). */
+const OLDEST_TS = "5.0.4";
 let dir = "";
 let packedFiles: string[] = [];
 
@@ -258,6 +261,78 @@ test("a strict TypeScript project (tsc --init defaults, skipLibCheck false) comp
   writeFileSync(config, text.replace(/"skipLibCheck": true/, '"skipLibCheck": false'));
   const r = spawnSync(process.execPath, [TSC, "-p", ".", "--noEmit"], { cwd: dir, encoding: "utf8", timeout: 60000 });
   assert.equal(r.status, 0, r.stdout + r.stderr);
+});
+
+/** tsc of OLDEST_TS: the devDependency `typescript-oldest` if installed, else installed from the
+ *  registry into the consumer folder (one package, about a second); null when neither works. */
+function oldestTsc(): string | null {
+  const version = (root: string) => {
+    try {
+      return (JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { version: string }).version;
+    } catch {
+      return null;
+    }
+  };
+  const dev = path.join(ROOT, "node_modules", "typescript-oldest");
+  if (version(dev) === OLDEST_TS) return path.join(dev, "bin", "tsc");
+  const prefix = path.join(dir, "ts-oldest");
+  const r = spawnSync("npm", ["install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error", "--prefix", prefix, `typescript@${OLDEST_TS}`], {
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  const installed = path.join(prefix, "node_modules", "typescript");
+  return r.status === 0 && version(installed) === OLDEST_TS ? path.join(installed, "bin", "tsc") : null;
+}
+
+test(`the oldest supported TypeScript (${OLDEST_TS}) compiles the same strict project against the published declarations`, (t) => {
+  const tsc = oldestTsc();
+  if (tsc === null) {
+    t.skip(`typescript ${OLDEST_TS} is not installed and the registry is unreachable: npm install -D typescript-oldest@npm:typescript@${OLDEST_TS}`);
+    return;
+  }
+  // tsc --init of the newest, less what the oldest does not know (noUncheckedSideEffectImports: 5.6).
+  const config = path.join(dir, "tsconfig.oldest.json");
+  const compilerOptions = {
+    module: "nodenext",
+    target: "es2022",
+    types: [],
+    strict: true,
+    noUncheckedIndexedAccess: true,
+    exactOptionalPropertyTypes: true,
+    verbatimModuleSyntax: true,
+    isolatedModules: true,
+    moduleDetection: "force",
+    skipLibCheck: false,
+    noEmit: true,
+  };
+  writeFileSync(config, JSON.stringify({ compilerOptions, files: ["index.ts"] }));
+  const r = spawnSync(process.execPath, [tsc, "-p", config], { cwd: dir, encoding: "utf8", timeout: 60000 });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+});
+
+test("the gateway bin refuses a .ts APP under plain node: one line saying what to do, exit 2", () => {
+  writeFileSync(path.join(dir, "my-app.ts"), "export default (io: unknown) => {};\n");
+  const r = spawnSync(path.join(dir, "node_modules", ".bin", "roomgate"), [], {
+    cwd: dir,
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", APP: "my-app.ts" },
+    encoding: "utf8",
+    timeout: 20000,
+  });
+  assert.equal(r.status, 2, r.stdout + r.stderr);
+  assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  assert.match(r.stderr, /^roomgate: cannot start: APP my-app\.ts: plain node cannot run a \.ts module: compile it to \.js, or run with a loader/);
+});
+
+test("the README's Install section names the oldest TypeScript and every runtime dependency", () => {
+  const readme = readFileSync(path.join(ROOT, "README.md"), "utf8");
+  const install = readme.slice(readme.indexOf("\n## Install"), readme.indexOf("\n## ", readme.indexOf("\n## Install") + 1));
+  const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as {
+    dependencies: Record<string, string>;
+    optionalDependencies?: Record<string, string>;
+  };
+  for (const name of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies }))
+    assert.ok(install.includes(`\`${name}\``), `the Install section names ${name}`);
+  assert.ok(install.includes(`TypeScript ${OLDEST_TS.replace(/\.\d+$/, "")}`), `the Install section names TypeScript ${OLDEST_TS}`);
 });
 
 /** Runs the package's gateway bin until it logs "listening" (then SIGTERM) or exits; its output and exit code. */

@@ -1,7 +1,9 @@
 // The floor plan of src/, checked on the import graph: the layers engine < rooms < api < cluster
 // import only downwards, and no import cycle crosses a layer folder (the cycle Socket.IO's own
 // classes make, server <-> namespace <-> socket, stays inside api/). bin/, examples/, index.ts and
-// internal.ts sit above every layer and may import anything.
+// internal.ts sit above every layer and may import anything. Inside engine/, the same for its
+// floors: http/ and the plain modules (codec, ids, logger, ...) < transports/ < upgrade/ < the
+// session modules (connection, endpoint and its two request routes).
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
@@ -85,21 +87,64 @@ test("layers: the import graph is read (every import resolves to a file of src/)
   for (const [from, targets] of graph) for (const to of targets) assert.ok(graph.has(to), `${from} imports ${to}, which is not a file of src/`);
 });
 
-test("layers: a lower layer never imports a higher one (engine < rooms < api < cluster)", () => {
+/** `from -> to` for every import from a ranked file to a higher rank or to an unranked file. */
+function upwardImports(rank: (path: string) => number | undefined): string[] {
   const upward: string[] = [];
   for (const [from, targets] of graph) {
-    const own = layerOf(from);
+    const own = rank(from);
     if (own === undefined) continue;
     for (const to of targets) {
-      const target = layerOf(to);
+      const target = rank(to);
       if (target === undefined || target > own) upward.push(`${from} -> ${to}`);
     }
   }
-  assert.deepEqual(upward, []);
+  return upward;
+}
+
+test("layers: a lower layer never imports a higher one (engine < rooms < api < cluster)", () => {
+  assert.deepEqual(upwardImports(layerOf), []);
 });
 
-test("layers: no import cycle crosses a layer folder", () => {
-  const crossing = cycles(graph).filter((scc) => new Set(scc.map((p) => p.split("/")[0])).size > 1);
+/** The engine's session modules: what ties transports, upgrades and HTTP together, on top. */
+const ENGINE_SESSION = ["engine/connection.ts", "engine/endpoint.ts", "engine/polling-requests.ts", "engine/websocket-requests.ts"];
+
+/** An engine file's floor: 0 for http/ and the plain modules at engine/'s root, 1 transports/,
+ *  2 upgrade/, 3 the session modules; undefined outside engine/. */
+function engineFloor(path: string): number | undefined {
+  if (!path.startsWith("engine/")) return undefined;
+  if (ENGINE_SESSION.includes(path)) return 3;
+  const sub = path.split("/").length > 2 ? path.split("/")[1] : "";
+  return sub === "transports" ? 1 : sub === "upgrade" ? 2 : 0;
+}
+
+/** The folder a file counts in for cycles: engine's sub-folders apart, every other file by layer. */
+function folderOf(path: string): string {
+  const parts = path.split("/");
+  return parts[0] === "engine" && parts.length > 2 ? `engine/${parts[1]}` : parts[0]!;
+}
+
+test("layers: engine's floors are populated (http/, transports/, upgrade/, the session modules)", () => {
+  const files = [...graph.keys()];
+  for (const sub of ["engine/http/", "engine/transports/", "engine/upgrade/"])
+    assert.ok(files.filter((f) => f.startsWith(sub)).length >= 3, `${sub} has fewer than 3 files`);
+  for (const f of ENGINE_SESSION) assert.ok(graph.has(f), `${f} is not a file of src/`);
+});
+
+test("layers: inside engine/, http/ < transports/ < upgrade/ < the session modules, and plain modules import none of them but http/", () => {
+  assert.deepEqual(upwardImports(engineFloor), []);
+});
+
+test("layers: the upgrade knows no HTTP", () => {
+  const crossing: string[] = [];
+  for (const [from, targets] of graph)
+    for (const to of targets) {
+      if (from.startsWith("engine/upgrade/") && to.startsWith("engine/http/")) crossing.push(`${from} -> ${to}`);
+    }
+  assert.deepEqual(crossing, []);
+});
+
+test("layers: no import cycle crosses a layer folder or an engine sub-folder", () => {
+  const crossing = cycles(graph).filter((scc) => new Set(scc.map(folderOf)).size > 1);
   assert.deepEqual(crossing, []);
 });
 
@@ -123,4 +168,22 @@ test("layers: connection-state recovery's log and parked sessions are reached on
     if (!from.startsWith("api/recovery/")) for (const to of targets) if (behind.includes(to)) reaching.push(`${from} -> ${to}`);
   assert.deepEqual(reaching, []);
   assert.ok(graph.get("api/recovery/session-recovery.ts")?.includes(behind[0]!), "session-recovery.ts -> recording-log.ts not seen");
+});
+
+/** Files of src/ (relative paths) that import the NATS client package, statically or dynamically. */
+function natsImporters(): string[] {
+  const pattern = /(?:^|\n)\s*(?:import|export)\s(?:[^"';]*?\sfrom\s)?["']nats(?:\/[^"']*)?["']|\bimport\(\s*["']nats(?:\/[^"']*)?["']\s*\)/;
+  return sourceFiles(SRC)
+    .filter((file) => pattern.test(readFileSync(file, "utf8")))
+    .map((file) => relative(SRC, file))
+    .sort();
+}
+
+test("layers: only cluster/nats/ imports the NATS client package (the rest of the cluster speaks to the transport seam)", () => {
+  const importers = natsImporters();
+  assert.ok(importers.includes("cluster/nats/link.ts"), `the NATS client is not seen imported: ${importers.join(", ")}`);
+  assert.deepEqual(
+    importers.filter((p) => !p.startsWith("cluster/nats/")),
+    [],
+  );
 });

@@ -320,12 +320,12 @@ describe("the official client with its default options", () => {
       const reason = once<[string]>(polling, "disconnect");
       h.io.sockets.sockets.get(polling.id!)!.disconnect();
       assert.equal((await reason)[0], "io server disconnect");
-      // Closing the whole connection: the close packet goes out on the next poll.
+      // Closing the whole connection: the DISCONNECT, then the close packet, go out on the next polls.
       const polling2 = defaultClient(h, { transports: ["polling"] });
       await connected(polling2);
       const closed = once<[string]>(polling2, "disconnect");
       h.io.sockets.sockets.get(polling2.id!)!.disconnect(true);
-      assert.equal((await closed)[0], "transport close");
+      assert.equal((await closed)[0], "io server disconnect");
     }));
 });
 

@@ -13,7 +13,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 export const RUNTIME_NAMES = ["host", "node20", "node22", "node24"] as const;
 
 function cacheDir(): string {
-  return process.env.ROOMGATE_RUNTIMES_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "roomgate-runtimes");
+  return path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "roomgate-runtimes");
 }
 
 /** The node binary of a runtime (undefined: the runner's own). Throws, saying how to make it, when missing. */

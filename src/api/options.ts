@@ -1,11 +1,11 @@
 // The server's options: their names (Socket.IO's where Socket.IO has the option), defaults and
 // the checks made at construction. One place, so every option is documented and validated once.
-import type { CorsOptions } from "../engine/cors.ts";
+import type { CorsOptions } from "../engine/http/cors.ts";
 import type { PerMessageDeflate, TlsOptions } from "../engine/app.ts";
 import type { RequestInfo } from "../engine/endpoint.ts";
 import { defaultMaxConnections } from "../engine/limits.ts";
 import type { LogLevel, Logger } from "../engine/logger.ts";
-import { type CookieOptions, resolveCookie } from "../engine/session-cookie.ts";
+import { type CookieOptions, resolveCookie } from "../engine/http/session-cookie.ts";
 import type { InboundRateLimit } from "../engine/rate-limit.ts";
 import type { DerivedTopicOptions } from "../rooms/derived-topics.ts";
 import type { AdapterConstructor } from "./adapter.ts";
@@ -199,6 +199,13 @@ export const IGNORED_OPTIONS: Readonly<Record<string, string>> = {
   initialPacket: "roomgate sends no initial packet",
 };
 
+/** Ignored options set to the value that asks for what roomgate does anyway: accepted silently
+ *  (`serveClient: false` asks for no client bundle; `addTrailingSlash: true` for `<path>/`). */
+const ALREADY_SO: Readonly<Record<string, (v: unknown) => boolean>> = {
+  serveClient: (v) => v === false,
+  addTrailingSlash: (v) => v === true,
+};
+
 /** Options Socket.IO users pass that would change behaviour roomgate does not have: refused,
  *  unless set to the value that means "off". */
 const UNSUPPORTED: Readonly<Record<string, { off: (v: unknown) => boolean; why: string }>> = {
@@ -221,6 +228,7 @@ export function checkOptions(opts: Record<string, unknown>, warn: (msg: string) 
     }
     const ignored = IGNORED_OPTIONS[name];
     if (ignored !== undefined) {
+      if (ALREADY_SO[name]?.(value)) continue;
       if (!warned.has(name)) {
         warned.add(name);
         warn(`roomgate: option "${name}" is ignored: ${ignored}`);

@@ -351,10 +351,11 @@ export class Server<
     return (this.sockets.serverSideEmitWithAck as Untyped)(ev as string, ...args);
   }
 
-  /** Starts listening; resolves to the bound port (0 picks a free one). Linux shares the port
+  /** Starts listening; resolves to the bound port (0 picks a free one). Without `host`, on every
+   *  address, IPv6 and IPv4 (as Node's listen); with one, on that one only. Linux shares the port
    *  between processes (SO_REUSEPORT), so several workers can listen on the same one. A Node
    *  http.Server is refused with a TypeError saying what to do instead. */
-  listen(port: number = 3000, host = "0.0.0.0"): Promise<number> {
+  listen(port: number = 3000, host?: string): Promise<number> {
     if (typeof port !== "number") throw new TypeError(NODE_SERVER_ERROR);
     if (!this.ownApp) return Promise.reject(new Error("roomgate: io.attachApp(app) was called: listen on your app instead"));
     return this.endpoint.listen(port, host).then(async (bound) => {

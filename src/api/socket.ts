@@ -13,7 +13,7 @@ import { ProtocolError } from "../engine/protocol-error.ts";
 import { assertRoomName, type Room } from "../rooms/types.ts";
 import type { Namespace } from "./namespace.ts";
 import type { Connection } from "../engine/connection.ts";
-import type { Transport } from "../engine/transport.ts";
+import type { Transport } from "../engine/transports/transport.ts";
 import type { DisconnectReason } from "../engine/connection.ts";
 import type { MovedSocket } from "../engine/session-router.ts";
 import type { Adapter } from "./adapter.ts";
@@ -327,15 +327,14 @@ export class Socket<
     return [...(this.extras?.anyOutgoing ?? [])];
   }
 
-  /** Disconnects from this namespace; with `close`, closes the whole underlying connection. */
+  /** Disconnects from this namespace; with `close`, closes the whole underlying connection. Either
+   *  way each namespace socket of it sends its client a DISCONNECT first (in onclose), as Socket.IO
+   *  does: the client hears "io server disconnect" and does not reconnect, and what was emitted
+   *  before still reaches it (the transport closes only after it). */
   disconnect(close = false): this {
     if (!this.connected) return this;
-    if (close) {
-      this.session.close("server namespace disconnect");
-    } else {
-      this.sendPacket({ type: PacketType.DISCONNECT });
-      this.onclose("server namespace disconnect");
-    }
+    if (close) this.session.close("server namespace disconnect");
+    else this.onclose("server namespace disconnect");
     return this;
   }
 
@@ -403,6 +402,9 @@ export class Socket<
   /** @internal Leaves every room: `disconnecting` sees them, `disconnect` sees none. */
   onclose(reason: DisconnectReason): void {
     if (!this.connected) return;
+    // The server ends it (disconnect(), disconnect(true) for every socket of the session): the
+    // client is told, before `disconnecting` handlers run, in Socket.IO's order.
+    if (reason === "server namespace disconnect") this.sendPacket({ type: PacketType.DISCONNECT });
     this.guard(() => this.emitReserved("disconnecting", reason));
     // uWS frees a connection's topic subscriber, dropping topic messages it has not yet drained,
     // when its last topic is unsubscribed; a direct send drains them first, so write the queue now.

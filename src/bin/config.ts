@@ -128,6 +128,36 @@ function setPath(obj: Record<string, unknown>, key: string, value: unknown): voi
   o[parts[parts.length - 1]] = value;
 }
 
+/** Levenshtein distance (names are short: a full table is fine). */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length];
+}
+
+/** ` (did you mean "X"?)` for the nearest of `known` (a third of the name's letters off at most,
+ *  `prefix` left out of the count), or "". */
+function didYouMean(name: string, known: readonly string[], prefix = ""): string {
+  const bare = (n: string) => (n.startsWith(prefix) ? n.slice(prefix.length) : n).toUpperCase();
+  let best = "";
+  let bestDistance = Math.max(2, Math.floor(bare(name).length / 3)) + 1;
+  for (const k of known) {
+    const d = distance(bare(name), bare(k));
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return best ? ` (did you mean "${best}"?)` : "";
+}
+
+/** Every environment name the gateway reads in its prefix (ROOMGATE_BENCH_* belong to bench/):
+ *  the settings', ROOMGATE_CONFIG, and ROOMGATE_UWS (the uWS binding to load, read by engine/uws.ts
+ *  at import). */
+const ENV_NAMES = ["ROOMGATE_CONFIG", "ROOMGATE_UWS", ...SETTINGS.flatMap((s) => s.env).filter((n) => n.startsWith("ROOMGATE_"))];
+const isOurs = (name: string) => name.startsWith("ROOMGATE_") && !name.startsWith("ROOMGATE_BENCH_");
+
 /** Keys present in the file that no setting knows (a typo would otherwise be ignored silently). */
 function unknownKeys(file: Record<string, unknown>, prefix = ""): string[] {
   const known = new Set(SETTINGS.map((s) => s.key));
@@ -146,13 +176,17 @@ function unknownKeys(file: Record<string, unknown>, prefix = ""): string[] {
  *  ConfigError listing every problem. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const problems: string[] = [];
+  // A misspelt variable in our prefix would otherwise be ignored silently, like a file key.
+  for (const name of Object.keys(env).sort())
+    if (isOurs(name) && !ENV_NAMES.includes(name)) problems.push(`unknown environment variable ${name}${didYouMean(name, ENV_NAMES, "ROOMGATE_")}`);
   let file: Record<string, unknown> = {};
   if (env.ROOMGATE_CONFIG) {
     try {
       const parsed: unknown = JSON.parse(readFileSync(env.ROOMGATE_CONFIG, "utf8"));
       if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("not a JSON object");
       file = parsed as Record<string, unknown>;
-      for (const key of unknownKeys(file)) problems.push(`${env.ROOMGATE_CONFIG}: unknown setting "${key}"`);
+      const keys = SETTINGS.map((s) => s.key);
+      for (const key of unknownKeys(file)) problems.push(`${env.ROOMGATE_CONFIG}: unknown setting "${key}"${didYouMean(key, keys)}`);
     } catch (err) {
       problems.push(`ROOMGATE_CONFIG: cannot read ${env.ROOMGATE_CONFIG}: ${(err as Error).message}`);
     }

@@ -8,14 +8,22 @@
 // accepting, tells its clients to reconnect (they land on the other workers), flushes and leaves
 // the cluster.
 import { readFileSync } from "node:fs";
-import { pathToFileURL } from "node:url";
-import { resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { extname, resolve } from "node:path";
 import { pino } from "pino";
 import { createClusterAdapter, operations, Server } from "../index.ts";
 import { binding } from "../engine/uws.ts";
 import { ConfigError, loadConfig, type GatewayConfig } from "./config.ts";
 
 type App = (io: Server) => void | Promise<void>;
+
+/** A start-up failure: one line on stderr, exit status 2 (README "Configuration"), no stack trace
+ *  (but under ROOMGATE_LOG_LEVEL=debug, where one helps find a bug in the application module). */
+function cannotStart(message: string, err?: unknown): never {
+  console.error(`roomgate: cannot start: ${message}`);
+  if (err instanceof Error && process.env.ROOMGATE_LOG_LEVEL === "debug") console.error(err.stack);
+  process.exit(2);
+}
 
 let config: GatewayConfig;
 try {
@@ -29,12 +37,18 @@ const log = pino({ level: config.logLevel, base: { pid: process.pid, ...(process
 // The example next to this file: rooms-app.js in dist/, rooms-app.ts when run from src/ through tsx.
 const ownExt = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
 const appPath = config.app ? pathToFileURL(resolve(config.app)).href : new URL(`../examples/rooms-app${ownExt}`, import.meta.url).href;
+const appName = config.app ?? appPath;
 
-const mod = (await import(appPath)) as { default?: App };
-if (typeof mod.default !== "function") {
-  log.fatal(`${appPath} must export a default function (io) => { ... }`);
-  process.exit(1);
-}
+const mod = (await import(appPath).catch((err: NodeJS.ErrnoException) => {
+  if (err.code === "ERR_MODULE_NOT_FOUND" && err.message.includes(fileURLToPath(appPath)))
+    cannotStart(`APP ${appName}: no such module (${fileURLToPath(appPath)})`);
+  if (err.code === "ERR_UNKNOWN_FILE_EXTENSION")
+    cannotStart(
+      `APP ${appName}: plain node cannot run a ${extname(appName)} module: compile it to .js, or run with a loader (node --import tsx dist/bin/gateway.js)`,
+    );
+  cannotStart(`APP ${appName} failed to load: ${err.message}`, err);
+})) as { default?: App };
+if (typeof mod.default !== "function") cannotStart(`APP ${appName} must export a default function (io) => { ... }`);
 
 const ops = operations(config.operations);
 let io: Server | undefined;
@@ -56,14 +70,15 @@ process.on("SIGTERM", () => void shutdown("SIGTERM"));
 let bound: number;
 try {
   const auth = config.clusterAuth ?? {};
-  const tls = auth.tlsCa ? { ca: readFileSync(auth.tlsCa, "utf8") } : undefined;
+  const tls = auth.tlsCa ? { ca: readOrFail(auth.tlsCa, "ROOMGATE_CLUSTER_TLS_CA") } : undefined;
   const adapter = config.cluster ? createClusterAdapter({ servers: config.cluster, token: auth.token, user: auth.user, pass: auth.pass, tls }) : undefined;
   io = new Server({ ...config.server, logger: log, adapter, operations: ops });
   await mod.default(io);
   bound = await io.listen(config.port, config.host);
 } catch (err) {
-  log.fatal({ err }, `cannot start: ${(err as Error).message}`);
-  process.exit(1);
+  const message = (err as Error).message.replace(/^roomgate: /, "");
+  // The library's hint names its option; the gateway's is the variable (README "Configuration").
+  cannotStart(message.replace("set reusePort to share it on purpose", "set ROOMGATE_REUSE_PORT=on to share it on purpose (every worker)"), err);
 }
 log.info(
   {
@@ -82,6 +97,14 @@ log.info(
 // relay link is up too (bounded: a worker without its relay still serves its own clients).
 if (config.cluster) await until(() => ops.ready(), 5000);
 process.send?.("ready");
+
+function readOrFail(file: string, setting: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    cannotStart(`${setting}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
 
 function until(predicate: () => boolean, ms: number): Promise<void> {
   return new Promise((done) => {

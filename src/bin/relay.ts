@@ -7,24 +7,32 @@
 import { readFileSync } from "node:fs";
 import { Relay, type RelayOptions } from "../cluster/relay/relay.ts";
 
+/** A start-up failure: one line, exit status 2, as the gateway's (README "Configuration"). */
+function cannotStart(message: string): never {
+  console.error(`relay: cannot start: ${message}`);
+  process.exit(2);
+}
+
+function read(file: string, setting: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    cannotStart(`${setting}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
 const port = Number(process.env.RELAY_PORT ?? 4222);
 const host = process.env.RELAY_HOST ?? "127.0.0.1";
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`relay: invalid RELAY_PORT ${process.env.RELAY_PORT}`);
-  process.exit(1);
-}
+if (!Number.isInteger(port) || port < 0 || port > 65535) cannotStart(`invalid RELAY_PORT ${process.env.RELAY_PORT}`);
 
 const env = process.env;
 const options: RelayOptions = { token: env.RELAY_TOKEN, user: env.RELAY_USER, pass: env.RELAY_PASS };
 if (env.RELAY_TLS_CERT || env.RELAY_TLS_KEY) {
-  if (!env.RELAY_TLS_CERT || !env.RELAY_TLS_KEY) {
-    console.error("relay: RELAY_TLS_CERT and RELAY_TLS_KEY go together");
-    process.exit(1);
-  }
+  if (!env.RELAY_TLS_CERT || !env.RELAY_TLS_KEY) cannotStart("RELAY_TLS_CERT and RELAY_TLS_KEY go together");
   options.tls = {
-    cert: readFileSync(env.RELAY_TLS_CERT),
-    key: readFileSync(env.RELAY_TLS_KEY),
-    ca: env.RELAY_TLS_CA ? readFileSync(env.RELAY_TLS_CA) : undefined,
+    cert: read(env.RELAY_TLS_CERT, "RELAY_TLS_CERT"),
+    key: read(env.RELAY_TLS_KEY, "RELAY_TLS_KEY"),
+    ca: env.RELAY_TLS_CA ? read(env.RELAY_TLS_CA, "RELAY_TLS_CA") : undefined,
   };
 }
 if (!options.token && !options.user && host !== "127.0.0.1" && host !== "::1" && host !== "localhost") {
@@ -32,7 +40,7 @@ if (!options.token && !options.user && host !== "127.0.0.1" && host !== "::1" &&
 }
 
 const relay = new Relay(options);
-const bound = await relay.listen(port, host);
+const bound = await relay.listen(port, host).catch((err: Error) => cannotStart(err.message));
 console.log(`relay listening on ${host}:${bound}`);
 
 let stopping = false;

@@ -1,17 +1,16 @@
 // The cluster adapter: a namespace's local adapter plus the cluster, through the worker's
-// ClusterNode (node.ts: identity, routing, duplicate filter; peers.ts, interest-sync.ts, requests.ts)
-// and its transport (NATS by default: nats-transport.ts). It turns each adapter operation into a
-// cluster message (encodeOptions / decodeOptions convert the selection) and carries out the messages
-// of the others.
+// ClusterNode (node.ts: the bus, identity, broadcasts; peers.ts, interest-sync.ts, requests.ts) and
+// its transport (NATS by default: nats/nats-transport.ts). It turns each adapter operation into a
+// cluster message (encodeOptions / decodeOptions convert the selection) and carries out the
+// operations of the others: its handlers, registered on the node for its namespace (handleIn).
 //
 // Routing by interest: a worker receives a room's broadcasts while it has local members in the
-// room (membership's create-room / delete-room, through node.joinRoom / leaveRoom), so a broadcast to
+// room (membership's create-room / delete-room, through node.interest.join / leave), so a broadcast to
 // rooms reaches only workers that hold recipients. Socket ids start with the id of the worker that
 // made them (newSocketId), so a private message or an operation on one socket goes to its owner
 // without a subscription per socket. A receiving worker applies the full rooms/except selection to
 // its own membership, locally, and delivers a message it gets twice once (per-origin sequence
 // numbers, see DuplicateFilter).
-import { randomBytes } from "node:crypto";
 import { randomId } from "../engine/ids.ts";
 import { Adapter, type BroadcastOptions } from "../api/adapter.ts";
 import type { Namespace } from "../api/namespace.ts";
@@ -21,7 +20,17 @@ import { encodePacket, PacketType, type Packet } from "../engine/codec.ts";
 import type { Room, SocketId } from "../rooms/types.ts";
 import { ClusterNode, type ClusterOptions } from "./node.ts";
 import type { ClusterGap } from "./transport.ts";
-import { framesOf, PROTOCOL_VERSION as V, type BroadcastMessage, type RequestMessage, type SerializedSocket, type WireOptions } from "./protocol.ts";
+import {
+  framesOf,
+  PROTOCOL_VERSION as V,
+  type BroadcastMessage,
+  type MessageOf,
+  type RequestMessage,
+  type SerializedSocket,
+  type WireOptions,
+} from "./protocol.ts";
+import { Requests } from "./requests.ts";
+import { toWorker } from "./route.ts";
 import { RemoteSocket, type RemoteSocketOp } from "./remote-socket.ts";
 import { answerSessionRequest, broadcastTag } from "./session-handover.ts";
 import { installSessionMobility } from "./session-mobility.ts";
@@ -40,10 +49,6 @@ export function decodeOptions(wire: WireOptions): BroadcastOptions {
   return { rooms: new Set(wire.rooms), except: new Set(wire.except), flags: { volatile: !!wire.flags?.volatile, local: true } };
 }
 
-function newRequestId(): string {
-  return randomBytes(8).toString("hex");
-}
-
 function serializeSocket(s: Socket): SerializedSocket {
   return { id: s.id, handshake: s.handshake, rooms: [...s.rooms], data: s.data };
 }
@@ -58,23 +63,25 @@ export class ClusterAdapter extends Adapter {
   constructor(nsp: Namespace, node: ClusterNode) {
     super(nsp);
     this.node = node;
-    this.on("create-room", (room: Room) => node.joinRoom(this.nspName, room));
+    this.on("create-room", (room: Room) => node.interest.join(this.nspName, room));
     // A room a parked session (connection-state recovery) holds stays routed here until released.
-    this.on("delete-room", (room: Room) => this.recovery?.holdsRoom(room) || node.leaveRoom(this.nspName, room));
-    if (this.recovery) this.recovery.onRoomReleased = (room) => this.rooms.has(room) || node.leaveRoom(this.nspName, room);
+    this.on("delete-room", (room: Room) => this.recovery?.holdsRoom(room) || node.interest.leave(this.nspName, room));
+    if (this.recovery) this.recovery.onRoomReleased = (room) => this.rooms.has(room) || node.interest.leave(this.nspName, room);
     node.register(this);
+    this.handleOperations();
+    node.handleIn(this.nspName, "restoreSession", (msg, replyTo) => answerSessionRequest(node, this.recovery, msg, replyTo));
   }
 
-  /** Resolves once every peer routes the rooms this join created here (node.interestSettled): a
+  /** Resolves once every peer routes the rooms this join created here (interest-sync.ts's settled): a
    *  broadcast any worker publishes after that reaches the new member. */
   override add(id: SocketId, room: Room): Promise<void> | void {
     super.add(id, room);
-    return this.node.interestSettled(this.nspName);
+    return this.node.interest.settled(this.nspName);
   }
 
   override addAll(id: SocketId, rooms: Iterable<Room>): Promise<void> | void {
     super.addAll(id, rooms);
-    return this.node.interestSettled(this.nspName);
+    return this.node.interest.settled(this.nspName);
   }
 
   /** This worker's id, then 21 random characters: the owner of a socket is in its id (protocol.ts's
@@ -99,11 +106,11 @@ export class ClusterAdapter extends Adapter {
     if (opts.flags?.local) return;
     const peers = this.node.peersServing(this.nspName);
     if (peers.length === 0) return;
-    const requestId = newRequestId();
+    const requestId = Requests.newId();
     const answered = new Set<string>();
     const expected = new Set(peers);
     // Answers stay welcome as long as the emitter may wait for them.
-    this.node.listen(requestId, (opts.flags?.timeout ?? 60_000) + 1000, (r) => {
+    this.node.requests.listen(requestId, (opts.flags?.timeout ?? 60_000) + 1000, (r) => {
       if (!expected.has(r.from)) return;
       if (r.type === "clientCount" && !answered.has(r.from)) {
         answered.add(r.from);
@@ -112,7 +119,7 @@ export class ClusterAdapter extends Adapter {
         ack(r.response);
       }
     });
-    this.node.publishRequest(
+    this.node.publish(
       { v: V, type: "broadcastWithAck", origin: this.node.id, requestId, nsp: this.nspName, ...encodeOptions(opts), data: packet.data as unknown[] },
       { expectReplies: true },
     );
@@ -135,8 +142,8 @@ export class ClusterAdapter extends Adapter {
     const timeout = opts.flags?.timeout ?? this.node.requestTimeout;
     return new Promise((resolve, reject) => {
       const remote: RemoteSocket[] = [];
-      this.node.request(
-        { v: V, type: "fetchSockets", origin: this.node.id, requestId: newRequestId(), nsp: this.nspName, ...encodeOptions(opts, false) },
+      this.node.requests.request(
+        { v: V, type: "fetchSockets", origin: this.node.id, requestId: Requests.newId(), nsp: this.nspName, ...encodeOptions(opts, false) },
         peers,
         timeout,
         (r) => {
@@ -169,7 +176,7 @@ export class ClusterAdapter extends Adapter {
    *  server, or a timeout error with the responses received so far. */
   override serverSideEmit(args: unknown[], ack?: (err: Error | null, responses: unknown[]) => void): void {
     if (!ack) {
-      this.node.publishRequest({ v: V, type: "serverSideEmit", origin: this.node.id, nsp: this.nspName, data: args });
+      this.node.publish({ v: V, type: "serverSideEmit", origin: this.node.id, nsp: this.nspName, data: args });
       return;
     }
     const peers = this.node.peersServing(this.nspName);
@@ -178,8 +185,8 @@ export class ClusterAdapter extends Adapter {
       return;
     }
     const responses: unknown[] = [];
-    this.node.request(
-      { v: V, type: "serverSideEmit", origin: this.node.id, requestId: newRequestId(), nsp: this.nspName, data: args },
+    this.node.requests.request(
+      { v: V, type: "serverSideEmit", origin: this.node.id, requestId: Requests.newId(), nsp: this.nspName, data: args },
       peers,
       this.node.requestTimeout,
       (r) => {
@@ -193,7 +200,7 @@ export class ClusterAdapter extends Adapter {
   remoteSocketRequest(owner: string, op: RemoteSocketOp): void {
     const base = { v: V, origin: this.node.id, nsp: this.nspName, rooms: [op.id], except: [] as string[] };
     const msg: RequestMessage = op.type === "disconnectSockets" ? { ...base, type: op.type, close: op.close } : { ...base, type: op.type, targets: op.targets };
-    this.node.publishRequest(msg, { node: owner });
+    this.node.publish(msg, { route: toWorker(owner) });
   }
 
   override close(): Promise<void> {
@@ -219,57 +226,48 @@ export class ClusterAdapter extends Adapter {
       this.broadcastFrames(encodePacket({ type: PacketType.EVENT, nsp: this.nspName, data: msg.data }), opts, tag);
   }
 
-  /** @internal */
-  onRequest(msg: RequestMessage, replyTo: string | undefined): void {
+  /** The operations of the other workers on this namespace, carried out here (flagged local by
+   *  decodeOptions, so never published again). */
+  private handleOperations(): void {
     const node = this.node;
-    switch (msg.type) {
-      case "fetchSockets": {
-        const sockets: SerializedSocket[] = [];
-        this.forEachSocket(decodeOptions(msg), (s) => sockets.push(serializeSocket(s)));
-        node.respond(replyTo, { v: V, type: "sockets", from: node.id, requestId: msg.requestId, sockets });
-        return;
+    const on = <T extends Parameters<ClusterNode["handleIn"]>[1]>(type: T, handler: (msg: MessageOf<T>, replyTo: string | undefined) => void) =>
+      node.handleIn(this.nspName, type, handler);
+    on("fetchSockets", (msg, replyTo) => {
+      const sockets: SerializedSocket[] = [];
+      this.forEachSocket(decodeOptions(msg), (s) => sockets.push(serializeSocket(s)));
+      node.respond(replyTo, { v: V, type: "sockets", from: node.id, requestId: msg.requestId, sockets });
+    });
+    const membership = (msg: MessageOf<"addSockets" | "delSockets">) =>
+      msg.type === "addSockets" ? super.addSockets(decodeOptions(msg), msg.targets) : super.delSockets(decodeOptions(msg), msg.targets);
+    on("addSockets", membership);
+    on("delSockets", membership);
+    on("disconnectSockets", (msg) => super.disconnectSockets(decodeOptions(msg), msg.close));
+    on("serverSideEmit", (msg, replyTo) => {
+      const args = [...msg.data];
+      const requestId = msg.requestId;
+      if (requestId !== undefined && replyTo) {
+        let answered = false;
+        args.push((response: unknown) => {
+          if (answered) return;
+          answered = true;
+          node.respond(replyTo, { v: V, type: "serverSideEmitAck", from: node.id, requestId, response });
+        });
       }
-      case "addSockets":
-        super.addSockets(decodeOptions(msg), msg.targets);
-        return;
-      case "delSockets":
-        super.delSockets(decodeOptions(msg), msg.targets);
-        return;
-      case "disconnectSockets":
-        super.disconnectSockets(decodeOptions(msg), msg.close);
-        return;
-      case "serverSideEmit": {
-        const args = [...msg.data];
-        const requestId = msg.requestId;
-        if (requestId !== undefined && replyTo) {
-          let answered = false;
-          args.push((response: unknown) => {
-            if (answered) return;
-            answered = true;
-            node.respond(replyTo, { v: V, type: "serverSideEmitAck", from: node.id, requestId, response });
-          });
-        }
-        try {
-          this.nsp.onServerSideEmit(args);
-        } catch (err) {
-          this.nsp.server.logger.error({ nsp: this.nspName, err }, "a serverSideEmit listener threw");
-        }
-        return;
+      try {
+        this.nsp.onServerSideEmit(args);
+      } catch (err) {
+        this.nsp.server.logger.error({ nsp: this.nspName, err }, "a serverSideEmit listener threw");
       }
-      case "restoreSession":
-        answerSessionRequest(node, this.recovery, msg, replyTo);
-        return;
-      case "broadcastWithAck": {
-        const requestId = msg.requestId;
-        super.broadcastWithAck(
-          { type: PacketType.EVENT, data: msg.data },
-          decodeOptions(msg),
-          (count) => node.respond(replyTo, { v: V, type: "clientCount", from: node.id, requestId, count }),
-          (response) => node.respond(replyTo, { v: V, type: "ack", from: node.id, requestId, response }),
-        );
-        return;
-      }
-    }
+    });
+    on("broadcastWithAck", (msg, replyTo) => {
+      const requestId = msg.requestId;
+      super.broadcastWithAck(
+        { type: PacketType.EVENT, data: msg.data },
+        decodeOptions(msg),
+        (count) => node.respond(replyTo, { v: V, type: "clientCount", from: node.id, requestId, count }),
+        (response) => node.respond(replyTo, { v: V, type: "ack", from: node.id, requestId, response }),
+      );
+    });
   }
 }
 

@@ -7,12 +7,14 @@
 //   emitter.of("/admin").socketsJoin("audit");
 //   await emitter.close();
 import { randomBytes } from "node:crypto";
-import type { NatsOptions } from "./nats-options.ts";
+import type { NatsOptions } from "./nats/nats-options.ts";
 import type { Room } from "../rooms/types.ts";
 import { assertEmittable, roomList } from "../api/socket-types.ts";
 import { encodePacket, PacketType } from "../engine/codec.ts";
-import { Link, type LinkCredentials } from "./link.ts";
-import { encodeMessage, ownerOf, PROTOCOL_VERSION as V, Subjects, type BroadcastMessage, type ClusterMessage, type RequestMessage } from "./protocol.ts";
+import { Link, type LinkCredentials } from "./nats/link.ts";
+import { publishRoute } from "./nats/nats-transport.ts";
+import { encodeMessage, PROTOCOL_VERSION as V, Subjects, type BroadcastMessage, type ClusterMessage, type RequestMessage } from "./protocol.ts";
+import { NAMESPACE, routeBroadcast, type Route } from "./route.ts";
 
 export interface EmitterOptions extends LinkCredentials {
   /** NATS server URL(s): the relay or a nats-server cluster. */
@@ -57,8 +59,9 @@ class EmitterCore {
     );
   }
 
-  publish(subject: string, msg: ClusterMessage): void {
-    this.link.publish(subject, encodeMessage(msg));
+  /** Where route.ts sends it (an operation: to the namespace's workers). */
+  publish(msg: ClusterMessage, route: Route = NAMESPACE): void {
+    publishRoute(this.link, this.subjects, msg, route, encodeMessage(msg));
   }
 }
 
@@ -105,15 +108,7 @@ export class EmitterBroadcastOperator {
       frames: encodePacket({ type: PacketType.EVENT, nsp: this.nsp, data: [ev, ...args] }),
     };
     if (this.volatileFlag) msg.flags = { volatile: true };
-    const payload = encodeMessage(msg);
-    if (msg.rooms.length === 0 || msg.rooms.length > core.maxRoomSubjects) core.link.publish(core.subjects.all(this.nsp), payload);
-    else
-      for (const room of msg.rooms) {
-        core.link.publish(core.subjects.room(this.nsp, room), payload);
-        // A socket id: its owner does not subscribe to it, it listens on its own subject.
-        const owner = ownerOf(room);
-        if (owner !== null) core.link.publish(core.subjects.node(owner), payload);
-      }
+    core.publish(msg, routeBroadcast(this.nsp, msg.rooms, core));
     return true;
   }
 
@@ -132,7 +127,7 @@ export class EmitterBroadcastOperator {
   private request(op: { type: "addSockets" | "delSockets"; targets: Room[] } | { type: "disconnectSockets"; close: boolean }): void {
     const base = { v: V, origin: this.core.origin, nsp: this.nsp, rooms: [...this.rooms], except: [...this.exceptRooms] };
     const msg: RequestMessage = op.type === "disconnectSockets" ? { ...base, type: op.type, close: op.close } : { ...base, type: op.type, targets: op.targets };
-    this.core.publish(this.core.subjects.requests(this.nsp), msg);
+    this.core.publish(msg);
   }
 }
 
@@ -187,7 +182,7 @@ export class Emitter {
   serverSideEmit(ev: string, ...args: unknown[]): true {
     if (typeof ev !== "string") throw new TypeError("event name must be a string");
     if (typeof args[args.length - 1] === "function") throw new Error("roomgate: acknowledgements are not supported by the emitter");
-    this.core.publish(this.core.subjects.requests(this.nsp), { v: V, type: "serverSideEmit", origin: this.core.origin, nsp: this.nsp, data: [ev, ...args] });
+    this.core.publish({ v: V, type: "serverSideEmit", origin: this.core.origin, nsp: this.nsp, data: [ev, ...args] });
     return true;
   }
 

@@ -4,14 +4,17 @@
 // when a version of it is missing here. Also the interest barrier: `acknowledged` (the node's
 // interestAcknowledged) asks the peers (interestCheck) to confirm that they route by this worker's
 // interest, `check` answers theirs (interestAck) once applied here, and `settled` (the node's
-// interestSettled) is what `socket.join` awaits. Knows the messages; not how they are encoded or
-// travel (the node's send, respond and hello), nor when a peer is live (peers.ts), nor any adapter.
-import { randomBytes } from "node:crypto";
+// interestSettled) is what `socket.join` awaits; `join`/`leave` are where a room's interest
+// starts and ends (the transport's room subscription with it). Registers its handlers (interest,
+// interestCheck) on the bus; knows the messages, not how they are encoded or travel (the bus),
+// nor when a peer is live (peers.ts), nor any adapter.
 import type { Room } from "../rooms/types.ts";
+import type { Bus } from "./bus.ts";
 import { LocalInterest, PeerInterest } from "./interest.ts";
 import type { Peers } from "./peers.ts";
-import { PROTOCOL_VERSION as V, type InterestMessage, type RequestMessage, type ResponseMessage } from "./protocol.ts";
-import type { Requests, Send } from "./requests.ts";
+import { isSocketIdOf, PROTOCOL_VERSION as V, type InterestMessage, type RequestMessage } from "./protocol.ts";
+import { Requests } from "./requests.ts";
+import { toWorker } from "./route.ts";
 
 /** A peer's interestCheck not answered yet: this worker has not applied the peer's interest up to
  *  `ver` (the change is still on its way, or a snapshot was asked for). */
@@ -28,14 +31,11 @@ type InterestCheck = Extract<RequestMessage, { type: "interestCheck" }>;
 const SYNC_RETRY_MS = 1000;
 
 export interface InterestSyncDeps {
-  readonly self: string;
   readonly requestTimeout: number;
   readonly peers: Peers;
   readonly requests: Requests;
   /** The counter of ClusterNode.stats kept here (see there). */
   readonly stats: { interestSyncs: number };
-  send: Send;
-  respond(replyTo: string, msg: ResponseMessage): void;
   /** A hello to `peer` alone: it answers with its whole interest. */
   hello(peer: string): void;
 }
@@ -51,8 +51,13 @@ export class InterestSync {
   /** The acknowledgement in flight for the last flush that had joins waiting, per namespace. */
   private readonly settling = new Map<string, Promise<void>>();
 
-  constructor(private readonly deps: InterestSyncDeps) {
-    this.local = new LocalInterest(deps.self);
+  constructor(
+    private readonly bus: Bus,
+    private readonly deps: InterestSyncDeps,
+  ) {
+    this.local = new LocalInterest(bus.id);
+    bus.handle("interest", (msg) => this.onInterest(msg));
+    bus.handle("interestCheck", (msg, replyTo) => this.check(msg, replyTo));
   }
 
   /** The version of this worker's interest as sent (after flush). */
@@ -60,12 +65,18 @@ export class InterestSync {
     return this.local.ver;
   }
 
-  add(nsp: string, room: Room): void {
+  /** This worker now has local members in `room`: receive its broadcasts. Its own sockets' id
+   *  rooms need nothing: their broadcasts come to this worker's subject. */
+  join(nsp: string, room: Room): void {
+    if (isSocketIdOf(room, this.bus.id)) return;
+    this.bus.link.joinRoom(nsp, room);
     this.local.add(nsp, room);
     this.schedule();
   }
 
-  delete(nsp: string, room: Room): void {
+  leave(nsp: string, room: Room): void {
+    if (isSocketIdOf(room, this.bus.id)) return;
+    this.bus.link.leaveRoom(nsp, room);
     this.local.delete(nsp, room);
     this.schedule();
   }
@@ -82,7 +93,7 @@ export class InterestSync {
     // this interest by then (a dead one costs this wait up to requestTimeout, until forgotten).
     const peers = this.deps.peers.serving(nsp);
     if (peers.length === 0) return Promise.resolve(0);
-    const msg: RequestMessage = { v: V, type: "interestCheck", origin: this.deps.self, requestId: randomBytes(8).toString("hex"), nsp, ver: this.local.ver };
+    const msg: InterestCheck = { v: V, type: "interestCheck", origin: this.bus.id, requestId: Requests.newId(), nsp, ver: this.local.ver };
     return new Promise((resolve) => this.deps.requests.request(msg, peers, this.deps.requestTimeout, (r) => r.type === "interestAck", resolve));
   }
 
@@ -108,7 +119,7 @@ export class InterestSync {
   flush(): void {
     this.scheduled = false;
     if (!this.local.changed) return;
-    for (const msg of this.local.drain()) this.deps.send(msg);
+    for (const msg of this.local.drain()) this.bus.publish(msg);
     for (const [nsp, waiting] of this.nextSettle) {
       this.settling.set(nsp, waiting.promise);
       this.acknowledged(nsp).then(() => {
@@ -121,7 +132,7 @@ export class InterestSync {
 
   /** This worker's whole interest, to one peer or (to === undefined) to all. */
   sendSnapshot(to?: string): void {
-    for (const msg of this.local.snapshot()) this.deps.send(msg, to === undefined ? undefined : { node: to });
+    for (const msg of this.local.snapshot()) this.bus.publish(msg, to === undefined ? undefined : { route: toWorker(to) });
   }
 
   /** A peer announced its interest version `iv` (heartbeat, hello): another than held here is asked for. */
@@ -130,14 +141,14 @@ export class InterestSync {
   }
 
   /** A peer's interest message: applied, or (a version missing) its whole interest asked for. */
-  onInterest(msg: InterestMessage): void {
+  private onInterest(msg: InterestMessage): void {
     if (!this.remote.apply(msg)) this.ask(msg.from);
     else if (this.waiters.has(msg.from)) this.answerWaiters(msg.from);
   }
 
   /** Answers a peer's interestCheck now if its interest up to `ver` is applied here, else once it is
    *  (see answerWaiters), or never if that takes longer than requestTimeout. */
-  check(msg: InterestCheck, replyTo: string | undefined): void {
+  private check(msg: InterestCheck, replyTo: string | undefined): void {
     if (!replyTo || typeof msg.ver !== "number") return;
     if ((this.remote.version(msg.origin) ?? -1) >= msg.ver) return this.ack(replyTo, msg.requestId);
     let list = this.waiters.get(msg.origin);
@@ -197,6 +208,6 @@ export class InterestSync {
   }
 
   private ack(replyTo: string, requestId: string): void {
-    this.deps.respond(replyTo, { v: V, type: "interestAck", from: this.deps.self, requestId });
+    this.bus.respond(replyTo, { v: V, type: "interestAck", from: this.bus.id, requestId });
   }
 }

@@ -78,6 +78,21 @@ export class Subjects {
 }
 
 // ---------- messages ----------
+// Every message is an envelope (`v`, `type`) around the payload of its type, declared once below.
+// Messages a worker or an emitter sends carry their `origin`; answers carry who answers (`from`)
+// and the `requestId` of the request they answer (requests.ts matches them).
+
+/** What every cluster message carries: the protocol version and its type. */
+export interface Envelope<T extends string> {
+  v: number;
+  type: T;
+}
+
+/** A message of type `T` sent by worker or emitter `origin`, with payload `P`. */
+export type Sent<T extends string, P> = Envelope<T> & { origin: string } & P;
+
+/** An answer of type `T` from worker `from` to request `requestId`, with payload `P`. */
+export type Answering<T extends string, P> = Envelope<T> & { from: string; requestId: string } & P;
 
 export interface WireFlags {
   volatile?: boolean;
@@ -94,21 +109,21 @@ export interface WireOptions {
 /** A broadcast: `seq` increases by one per broadcast of the origin (worker or emitter). It carries
  *  either `frames`, the packet already encoded for the namespace (what roomgate publishes: receivers
  *  deliver the bytes as they are), or `data`, the event arguments (simpler for other languages). */
-export interface BroadcastMessage {
-  v: number;
-  type: "broadcast";
-  origin: string;
-  seq: number;
-  nsp: string;
-  rooms: Room[];
-  except: Room[];
-  flags?: WireFlags;
-  /** The encoded packet's WebSocket frames (the Engine.IO "4…" text as UTF-8 bytes, then one
-   *  binary frame per attachment), each sent as an attachment of the envelope. */
-  frames?: Frame[];
-  /** Socket.IO event arguments: [event, ...args]. */
-  data?: unknown[];
-}
+export type BroadcastMessage = Sent<
+  "broadcast",
+  {
+    seq: number;
+    nsp: string;
+    rooms: Room[];
+    except: Room[];
+    flags?: WireFlags;
+    /** The encoded packet's WebSocket frames (the Engine.IO "4…" text as UTF-8 bytes, then one
+     *  binary frame per attachment), each sent as an attachment of the envelope. */
+    frames?: Frame[];
+    /** Socket.IO event arguments: [event, ...args]. */
+    data?: unknown[];
+  }
+>;
 
 /** The frames of a received broadcast, or null when it has none or they are malformed. */
 export function framesOf(msg: BroadcastMessage): Frame[] | null {
@@ -118,31 +133,24 @@ export function framesOf(msg: BroadcastMessage): Frame[] | null {
   return f;
 }
 
+/** A selection of a namespace's sockets (rooms, except) as an operation carries it. */
+type Selection = { nsp: string; rooms: Room[]; except: Room[] };
+
 /** Operations published to `requests(nsp)` (or a worker's `node(id)`); those expecting answers
  *  carry a `requestId` and are published with a NATS reply subject. */
 export type RequestMessage =
-  | { v: number; type: "fetchSockets"; origin: string; requestId: string; nsp: string; rooms: Room[]; except: Room[] }
-  | { v: number; type: "addSockets" | "delSockets"; origin: string; nsp: string; rooms: Room[]; except: Room[]; targets: Room[] }
-  | { v: number; type: "disconnectSockets"; origin: string; nsp: string; rooms: Room[]; except: Room[]; close: boolean }
-  | { v: number; type: "serverSideEmit"; origin: string; requestId?: string; nsp: string; data: unknown[] }
+  | Sent<"fetchSockets", Selection & { requestId: string }>
+  | Sent<"addSockets" | "delSockets", Selection & { targets: Room[] }>
+  | Sent<"disconnectSockets", Selection & { close: boolean }>
+  | Sent<"serverSideEmit", { requestId?: string; nsp: string; data: unknown[] }>
   /** Connection-state recovery: the worker holding parked session `pid` hands it over; with `peek`,
    *  it only tells its rooms and keeps it (the first phase, see cluster/session-handover.ts). */
-  | { v: number; type: "restoreSession"; origin: string; requestId: string; nsp: string; pid: string; offset?: string; peek?: boolean }
+  | Sent<"restoreSession", { requestId: string; nsp: string; pid: string; offset?: string; peek?: boolean }>
   /** Answered (interestAck) once the receiver has applied `origin`'s room interest up to version
    *  `ver`: from then on it routes broadcasts by that interest (the handover's barrier, see
    *  cluster/session-handover.ts). */
-  | { v: number; type: "interestCheck"; origin: string; requestId: string; nsp: string; ver: number }
-  | {
-      v: number;
-      type: "broadcastWithAck";
-      origin: string;
-      requestId: string;
-      nsp: string;
-      rooms: Room[];
-      except: Room[];
-      flags?: WireFlags;
-      data: unknown[];
-    };
+  | Sent<"interestCheck", { requestId: string; nsp: string; ver: number }>
+  | Sent<"broadcastWithAck", Selection & { requestId: string; flags?: WireFlags; data: unknown[] }>;
 
 export interface SerializedSocket {
   id: string;
@@ -153,33 +161,16 @@ export interface SerializedSocket {
 
 /** Answers, published to the requester's reply subject. */
 export type ResponseMessage =
-  | { v: number; type: "sockets"; from: string; requestId: string; sockets: SerializedSocket[] }
-  | { v: number; type: "serverSideEmitAck"; from: string; requestId: string; response: unknown }
-  | { v: number; type: "clientCount"; from: string; requestId: string; count: number }
-  | { v: number; type: "ack"; from: string; requestId: string; response: unknown }
-  | { v: number; type: "session"; from: string; requestId: string; session: SerializedSession | null }
-  | { v: number; type: "interestAck"; from: string; requestId: string }
+  | Answering<"sockets", { sockets: SerializedSocket[] }>
+  | Answering<"serverSideEmitAck", { response: unknown }>
+  | Answering<"clientCount", { count: number }>
+  | Answering<"ack", { response: unknown }>
+  | Answering<"session", { session: SerializedSession | null }>
+  | Answering<"interestAck", Record<never, never>>
   /** The owner's answer to a SessionMoveMessage: `prepare` ok or not; `take` with the session
    *  (`sockets`, `frames`) when it left the owner, ok false otherwise. */
-  | { v: number; type: "sessionMoved"; from: string; requestId: string; ok: boolean; sockets?: MovedSocketWire[]; frames?: Frame[] };
-
-/** Every ResponseMessage type, once (tsc fails when one is missing or extra): an answer goes out
- *  on its requester's reply subject (transport's doPublishResponse), and comes back to the request
- *  awaiting it (requests.ts, through node.ts's dispatch). */
-const RESPONSE_TYPE_KEYS: Record<ResponseMessage["type"], true> = {
-  sockets: true,
-  serverSideEmitAck: true,
-  clientCount: true,
-  ack: true,
-  session: true,
-  interestAck: true,
-  sessionMoved: true,
-};
-export const RESPONSE_TYPES: ReadonlySet<string> = new Set(Object.keys(RESPONSE_TYPE_KEYS));
-
-export function isResponse(msg: ClusterMessage): msg is ResponseMessage {
-  return RESPONSE_TYPES.has(msg.type);
-}
+  | Answering<"sessionMoved", { ok: boolean; sockets?: MovedSocketWire[]; frames?: Frame[] }>
+  | HttpResponseMessage;
 
 /** A namespace socket of a moving session (engine/session-router.ts's MovedSocket). */
 export interface MovedSocketWire {
@@ -192,14 +183,7 @@ export interface MovedSocketWire {
  *  asked of its owner on the owner's subject with a reply subject: `prepare` (release its polls so
  *  the client can pause), then `take` (hand it off), answered by `sessionMoved`; or `cancel` (the
  *  probe ended before the switch), unanswered. */
-export interface SessionMoveMessage {
-  v: number;
-  type: "sessionMove";
-  origin: string;
-  requestId: string;
-  sid: string;
-  step: "prepare" | "take" | "cancel";
-}
+export type SessionMoveMessage = Sent<"sessionMove", { requestId: string; sid: string; step: "prepare" | "take" | "cancel" }>;
 
 /** A parked session handed to another worker, with the events it missed (each a frame list) and
  *  their tags (`<origin>:<seq>` of a cluster broadcast, null for an event of the owner's alone). */
@@ -213,16 +197,14 @@ export interface SerializedSession {
 }
 
 /** Presence, on `heartbeat` (and a heartbeat answering a hello, on the newcomer's node subject). */
-export interface PresenceMessage {
-  v: number;
-  type: "heartbeat" | "hello" | "bye";
+export type PresenceMessage = Envelope<"heartbeat" | "hello" | "bye"> & {
   from: string;
   /** Namespaces the worker serves. */
   nsps: string[];
   /** The version of the worker's room interest (see InterestMessage); a peer that holds another
    *  version asks for a snapshot. */
   iv?: number;
-}
+};
 
 /**
  * Room interest of a worker (the rooms of a namespace where it has local members, its own
@@ -232,51 +214,35 @@ export interface PresenceMessage {
  * same `ver`, the first one with `snap: "reset"`. A peer that sees a version gap asks for a
  * snapshot with a hello to the worker's own subject.
  */
-export interface InterestMessage {
-  v: number;
-  type: "interest";
+export type InterestMessage = Envelope<"interest"> & {
   from: string;
   ver: number;
   snap?: "reset" | "more";
   nsp: string;
   add: Room[];
   del: Room[];
-}
+};
 
 /** A polling request for a session another worker holds (no sticky sessions), sent to that worker's
  *  own subject with a reply subject; `body` is a POST's bytes (or why the receiver refused them). */
-export interface HttpRequestMessage {
-  v: number;
-  type: "httpRequest";
-  origin: string;
-  requestId: string;
-  method: "GET" | "POST";
-  query: string;
-  headers: Record<string, string>;
-  remoteAddress: string;
-  body?: Uint8Array | { status: string; reason: string };
-}
+export type HttpRequestMessage = Sent<
+  "httpRequest",
+  {
+    requestId: string;
+    method: "GET" | "POST";
+    query: string;
+    headers: Record<string, string>;
+    remoteAddress: string;
+    body?: Uint8Array | { status: string; reason: string };
+  }
+>;
 
 /** The owner's answer to an HttpRequestMessage, as it would have written it. */
-export interface HttpResponseMessage {
-  v: number;
-  type: "httpResponse";
-  from: string;
-  requestId: string;
-  status: string;
-  headers: [string, string][];
-  body: Uint8Array;
-  close?: boolean;
-}
+export type HttpResponseMessage = Answering<"httpResponse", { status: string; headers: [string, string][]; body: Uint8Array; close?: boolean }>;
 
 /** The client of a forwarded request went away before its answer: the owner drops the request as
  *  it drops one whose own client went away. */
-export interface HttpAbortMessage {
-  v: number;
-  type: "httpAbort";
-  origin: string;
-  requestId: string;
-}
+export type HttpAbortMessage = Sent<"httpAbort", { requestId: string }>;
 
 export type ClusterMessage =
   | BroadcastMessage
@@ -285,9 +251,55 @@ export type ClusterMessage =
   | PresenceMessage
   | InterestMessage
   | HttpRequestMessage
-  | HttpResponseMessage
   | HttpAbortMessage
   | SessionMoveMessage;
+
+export type MessageType = ClusterMessage["type"];
+/** The message of type `T` (presence declares three types in one shape). */
+export type MessageOf<T extends MessageType> = OfType<ClusterMessage, T>;
+type OfType<M, T> = M extends { type: infer U } ? (T extends U ? M : never) : never;
+
+/** Every message type, once, with what it is (tsc fails when one is missing or extra): an answer
+ *  goes out on its requester's reply subject (the transport's doPublishResponse) and comes back to
+ *  the request awaiting it (requests.ts); a type not listed here does not decode. */
+const KIND: Record<MessageType, "broadcast" | "request" | "answer" | "presence"> = {
+  broadcast: "broadcast",
+  fetchSockets: "request",
+  addSockets: "request",
+  delSockets: "request",
+  disconnectSockets: "request",
+  serverSideEmit: "request",
+  restoreSession: "request",
+  interestCheck: "request",
+  broadcastWithAck: "request",
+  httpRequest: "request",
+  httpAbort: "request",
+  sessionMove: "request",
+  sockets: "answer",
+  serverSideEmitAck: "answer",
+  clientCount: "answer",
+  ack: "answer",
+  session: "answer",
+  interestAck: "answer",
+  sessionMoved: "answer",
+  httpResponse: "answer",
+  heartbeat: "presence",
+  hello: "presence",
+  bye: "presence",
+  interest: "presence",
+};
+
+/** Every answer type (requests.ts takes them all). */
+export const ANSWER_TYPES = Object.keys(KIND).filter((t) => KIND[t as MessageType] === "answer") as ResponseMessage["type"][];
+
+export function isResponse(msg: ClusterMessage): msg is ResponseMessage {
+  return KIND[msg.type] === "answer";
+}
+
+/** The worker (or emitter) that sent `msg`. */
+export function senderOf(msg: ClusterMessage): string {
+  return "origin" in msg ? msg.origin : msg.from;
+}
 
 // ---------- payload envelope ----------
 // Without binary values a payload is the UTF-8 JSON of the message (first byte `{`). With them, it
@@ -326,7 +338,7 @@ export function encodeMessage(msg: ClusterMessage): Uint8Array {
   return out;
 }
 
-/** Throws on a malformed payload (the caller drops it). */
+/** Throws on a malformed payload or an unknown message type (the caller counts and drops it). */
 export function decodeMessage(payload: Uint8Array): ClusterMessage {
   if (payload.length === 0) throw new Error("cluster payload: empty");
   let msg: unknown;
@@ -354,6 +366,8 @@ export function decodeMessage(payload: Uint8Array): ClusterMessage {
     throw new Error(`cluster payload: unknown format byte ${payload[0]}`);
   }
   if (typeof msg !== "object" || msg === null || typeof (msg as { type?: unknown }).type !== "string") throw new Error("cluster payload: not a message");
+  const type = (msg as { type: string }).type;
+  if (!Object.hasOwn(KIND, type)) throw new Error(`cluster payload: unknown message type ${JSON.stringify(type.slice(0, 40))}`);
   return msg as ClusterMessage;
 }
 

@@ -1,54 +1,60 @@
-// Request/response bookkeeping of one worker: the requests awaiting answers (by requestId) and when
-// they give up, the polling requests forwarded to other workers awaiting their owner's answer, and
-// the session-move steps asked of other workers. Builds those messages and routes the answers that
-// come back; knows neither how messages are encoded or travel (the node's `send`) nor which peers
-// are live (the caller says whom it expects).
+// The one request primitive of a worker (nats.js's MuxSubscription and request): every request that
+// awaits answers is one entry of one map, by requestId; every answer that comes back (any
+// ResponseMessage, a forwarded polling request's too) goes to the entry awaiting it, and is dropped
+// when none does. An entry ends when every expected worker has answered, at its timeout, when
+// cancelled, or (a client's wait) when the node closes. Knows neither how messages are encoded or
+// travel (the bus's publish) nor which peers are live (the caller says whom it expects).
 import { randomBytes } from "node:crypto";
-import {
-  PROTOCOL_VERSION as V,
-  type ClusterMessage,
-  type HttpAbortMessage,
-  type HttpRequestMessage,
-  type HttpResponseMessage,
-  type RequestMessage,
-  type ResponseMessage,
-  type SessionMoveMessage,
-} from "./protocol.ts";
-import type { PublishTarget } from "./transport.ts";
+import type { Bus } from "./bus.ts";
+import { ANSWER_TYPES, type ClusterMessage, type ResponseMessage } from "./protocol.ts";
+import { toWorker } from "./route.ts";
 
-/** Encodes and publishes a message; false when it could not go out. */
-export type Send = (msg: ClusterMessage, target?: PublishTarget) => boolean;
-
-type SessionMoved = Extract<ResponseMessage, { type: "sessionMoved" }>;
+/** A message that expects answers. */
+type Asking = ClusterMessage & { requestId: string };
 
 interface Pending {
-  onResponse(msg: ResponseMessage): void;
+  onAnswer(msg: ResponseMessage): void;
+  /** Ends the request now, as unanswered by the workers still awaited. */
+  end(): void;
+  /** A client's wait: ended when the node closes. */
+  clientWait: boolean;
+}
+
+export interface RequestOptions {
+  /** Only to this worker's own subject (otherwise where the message goes by its type: an
+   *  operation to the namespace's workers). */
+  to?: string;
+  /** The wait of a client's request, not the process's: its timer does not keep the process
+   *  alive, and it ends unanswered when the node closes. */
+  clientWait?: boolean;
 }
 
 export class Requests {
   private readonly pending = new Map<string, Pending>();
-  /** Forwarded requests of this worker awaiting their answer, by requestId. */
-  private readonly forwarded = new Map<string, (msg: HttpResponseMessage | null) => void>();
 
-  constructor(
-    private readonly self: string,
-    private readonly timeout: number,
-    private readonly send: Send,
-  ) {}
+  constructor(private readonly bus: Pick<Bus, "publish" | "handle">) {
+    for (const type of ANSWER_TYPES) bus.handle(type, (msg) => this.onAnswer(msg));
+  }
+
+  /** A fresh requestId. */
+  static newId(): string {
+    return randomBytes(8).toString("hex");
+  }
 
   /**
-   * Publishes a request answered by `expected` peers: `onResponse` gets each answer from them,
-   * `done(missing)` runs once, when all have answered (missing = 0) or at `timeoutMs`.
+   * Publishes `msg` answered by `expected` workers: `onAnswer` gets each answer to it (the caller
+   * tells who answered: `from`), `done(missing)` runs once, when all have answered (missing = 0), at `timeoutMs`,
+   * or when cancelled. A worker counts as answered when onAnswer returns true or, by default
+   * (nothing returned), at its first answer; false: more answers are to come from it (acks).
    */
   request(
-    msg: (RequestMessage & { requestId: string }) | SessionMoveMessage,
-    expected: string[],
+    msg: Asking,
+    expected: readonly string[],
     timeoutMs: number,
-    // biome-ignore lint/suspicious/noConfusingVoidType: a handler may return nothing (keep waiting) or true (done)
-    onResponse: (msg: ResponseMessage) => boolean | void,
+    // biome-ignore lint/suspicious/noConfusingVoidType: a handler may return nothing (answered) or a boolean
+    onAnswer: (msg: ResponseMessage) => boolean | void,
     done: (missing: number) => void,
-    /** Only to this worker's subject (otherwise to the namespace's requests subject). */
-    to?: string,
+    opts: RequestOptions = {},
   ): void {
     const waiting = new Set(expected);
     let finished = false;
@@ -62,91 +68,63 @@ export class Requests {
     // Timers run before the poll phase: after a stall, answers that came meanwhile are still unread
     // when the timeout fires. Judged after this turn's input (setImmediate), they count.
     const timer = setTimeout(() => setImmediate(finish), timeoutMs);
+    if (opts.clientWait) timer.unref();
     this.pending.set(msg.requestId, {
-      onResponse: (r) => {
+      onAnswer: (r) => {
         if (finished) return;
-        // A response may be one of several from its worker (acks); the worker counts as answered
-        // when onResponse says so (true) or, by default, at its first response.
-        const complete = onResponse(r);
-        if (complete !== false) waiting.delete(r.from);
+        if (onAnswer(r) !== false) waiting.delete(r.from);
         if (waiting.size === 0) finish();
       },
+      end: finish,
+      clientWait: opts.clientWait === true,
     });
-    if (!this.send(msg, to === undefined ? { expectReplies: true } : { expectReplies: true, node: to })) return finish();
+    const route = opts.to === undefined ? undefined : toWorker(opts.to);
+    if (!this.bus.publish(msg, { route, expectReplies: true })) return finish();
     if (waiting.size === 0) finish();
   }
 
-  /** Keeps a handler for responses to `requestId` for `ttlMs` (broadcast acks arrive late). */
-  listen(requestId: string, ttlMs: number, onResponse: (msg: ResponseMessage) => void): void {
-    const timer = setTimeout(() => this.pending.delete(requestId), ttlMs);
-    timer.unref();
-    this.pending.set(requestId, { onResponse });
-  }
-
-  /** A response came: to the request awaiting it, if any still does. */
-  onResponse(msg: ResponseMessage): void {
-    this.pending.get(msg.requestId)?.onResponse(msg);
-  }
-
-  /** Asks worker `to` one step of a session move; resolves to its answer, or null when none came
-   *  within the request timeout. */
-  askMove(to: string, sid: string, step: SessionMoveMessage["step"]): Promise<SessionMoved | null> {
-    const msg: SessionMoveMessage = { v: V, type: "sessionMove", origin: this.self, requestId: randomBytes(8).toString("hex"), sid, step };
+  /** Publishes `msg` to worker `to` alone; resolves to its first answer, or to null when none came
+   *  within `timeoutMs`, the message could not go out, or the request was cancelled. */
+  ask(msg: Asking, to: string, timeoutMs: number, clientWait = false): Promise<ResponseMessage | null> {
     return new Promise((resolve) => {
-      let answer: SessionMoved | null = null;
+      let answer: ResponseMessage | null = null;
       this.request(
         msg,
         [to],
-        this.timeout,
+        timeoutMs,
         (r) => {
-          if (r.type === "sessionMoved" && r.from === to) answer = r;
+          if (r.from === to) answer = r;
         },
         () => resolve(answer),
-        to,
+        { to, clientWait },
       );
     });
   }
 
-  /** Tells worker `to` that the move of session `sid` is off (no answer expected). */
-  cancelMove(to: string, sid: string): void {
-    const msg: SessionMoveMessage = { v: V, type: "sessionMove", origin: this.self, requestId: "", sid, step: "cancel" };
-    this.send(msg, { node: to });
+  /** Keeps a handler for answers to `requestId` for `ttlMs`, whoever sends them (broadcast acks
+   *  arrive late; the handler picks). */
+  listen(requestId: string, ttlMs: number, onAnswer: (msg: ResponseMessage) => void): void {
+    const end = () => this.pending.delete(requestId);
+    const timer = setTimeout(end, ttlMs);
+    timer.unref();
+    this.pending.set(requestId, { onAnswer, end, clientWait: false });
   }
 
-  /** Sends a forwarded HTTP request to worker `to`; resolves to its answer, or to null when none
-   *  came within `timeoutMs` or it could not go out. */
-  forwardHttp(to: string, msg: HttpRequestMessage, timeoutMs: number, aborted: AbortSignal): Promise<HttpResponseMessage | null> {
-    return new Promise((resolve) => {
-      const settle = (r: HttpResponseMessage | null) => {
-        clearTimeout(timer);
-        this.forwarded.delete(msg.requestId);
-        resolve(r);
-      };
-      const timer = setTimeout(() => settle(null), timeoutMs);
-      timer.unref(); // the client's own connection keeps the process alive, not this wait
-      this.forwarded.set(msg.requestId, settle);
-      if (!this.send(msg, { node: to, expectReplies: true })) return settle(null);
-      aborted.addEventListener("abort", () => this.abortForwarded(to, msg.requestId), { once: true });
-    });
+  /** Ends request `requestId` now; whether it was still awaiting answers. */
+  cancel(requestId: string): boolean {
+    const p = this.pending.get(requestId);
+    p?.end();
+    return p !== undefined;
   }
 
-  /** The owner's answer to a forwarded request, to the request awaiting it if any still does. */
-  onHttpResponse(msg: HttpResponseMessage): void {
-    this.forwarded.get(msg.requestId)?.(msg);
+  /** An answer came: to the request awaiting it, if any still does. */
+  private onAnswer(msg: ResponseMessage): void {
+    this.pending.get(msg.requestId)?.onAnswer(msg);
   }
 
-  /** Closing: every forwarded request ends unanswered (their clients get "Session ID unknown" and
-   *  reconnect). */
-  dropForwarded(): void {
-    for (const settle of [...this.forwarded.values()]) settle(null);
-  }
-
-  /** The client went away: its request ends here, and its owner drops it. */
-  private abortForwarded(to: string, requestId: string): void {
-    const settle = this.forwarded.get(requestId);
-    if (!settle) return;
-    settle(null);
-    const abort: HttpAbortMessage = { v: V, type: "httpAbort", origin: this.self, requestId };
-    this.send(abort, { node: to });
+  /** The node closes: the clients' waits end unanswered (their clients get "Session ID unknown"
+   *  and reconnect). */
+  endClientWaits(): void {
+    for (const p of [...this.pending.values()]) if (p.clientWait) p.end();
   }
 }

@@ -3,13 +3,15 @@
 // a polling GET or POST that lands on another worker (pm2 on one SO_REUSEPORT port) is sent to the
 // owner's own subject as a request, handled there as a local request, and its recorded answer comes
 // back on the reply subject. A WebSocket upgrade that lands elsewhere moves the session (prepare,
-// then take: sessionMove messages to the owner). Knows the node's request/reply and the engine's
+// then take: sessionMove messages to the owner). Registers its handlers (sessionMove, httpRequest,
+// httpAbort) on the node's bus and asks through its request primitive; knows the engine's
 // SessionOwner port; nothing of sessions, transports or rooms.
-import { randomBytes } from "node:crypto";
 import type { Frame } from "../engine/binary.ts";
 import type { ForwardedRequest, ForwardedResponse, MovedSession, MovedSocket, SessionOwner, SessionRouter } from "../engine/session-router.ts";
 import type { ClusterNode } from "./node.ts";
-import { ownerOf, PROTOCOL_VERSION as V, type HttpRequestMessage } from "./protocol.ts";
+import { ownerOf, PROTOCOL_VERSION as V, type HttpAbortMessage, type HttpRequestMessage, type MessageOf, type SessionMoveMessage } from "./protocol.ts";
+import { Requests } from "./requests.ts";
+import { toWorker } from "./route.ts";
 
 export class SessionForwarding implements SessionRouter {
   /** Counters, for tests and monitoring: requests sent to their owner, served for another worker,
@@ -23,7 +25,7 @@ export class SessionForwarding implements SessionRouter {
     /** The engine's sessions held here (looked up at each request: attachApp replaces the endpoint). */
     owner: () => SessionOwner,
   ) {
-    node.onSessionMove = (msg, replyTo) => {
+    node.handle("sessionMove", (msg, replyTo) => {
       const reply = (ok: boolean, moved?: MovedSession) =>
         node.respond(replyTo, { v: V, type: "sessionMoved", from: node.id, requestId: msg.requestId, ok, ...moved });
       if (typeof msg.sid !== "string") return reply(false);
@@ -32,20 +34,20 @@ export class SessionForwarding implements SessionRouter {
       if (msg.step !== "take") return reply(false);
       const moved = owner().handOff(msg.sid);
       reply(moved !== null, moved ?? undefined);
-    };
+    });
     const serve = (request: ForwardedRequest, aborted: AbortSignal) => owner().handleForwarded(request, aborted);
-    node.onHttpRequest = (msg, replyTo) => {
-      if (msg.type === "httpAbort") return this.serving.get(msg.requestId)?.abort();
+    node.handle("httpAbort", (msg) => this.serving.get(msg.requestId)?.abort());
+    node.handle("httpRequest", (msg, replyTo) => {
       this.stats.served++;
       const aborted = new AbortController();
       this.serving.set(msg.requestId, aborted);
       serve(requestOf(msg), aborted.signal)
         .then(
-          (r) => aborted.signal.aborted || node.respondHttp(replyTo, { v: V, type: "httpResponse", from: node.id, requestId: msg.requestId, ...r }),
-          (err) => node.link.log("error", `cluster: a forwarded polling request failed: ${(err as Error).message}`),
+          (r) => aborted.signal.aborted || node.respond(replyTo, { v: V, type: "httpResponse", from: node.id, requestId: msg.requestId, ...r }),
+          (err) => node.log("error", `cluster: a forwarded polling request failed: ${(err as Error).message}`),
         )
         .finally(() => this.serving.delete(msg.requestId));
-    };
+    });
   }
 
   get idPrefix(): string {
@@ -54,15 +56,25 @@ export class SessionForwarding implements SessionRouter {
 
   ownerOf(sid: string): string | null {
     const owner = ownerOf(sid);
-    return owner !== null && owner !== this.node.id && this.node.isLivePeer(owner) ? owner : null;
+    return owner !== null && owner !== this.node.id && this.node.peers.isLive(owner) ? owner : null;
   }
 
   async forward(owner: string, request: ForwardedRequest, holdMs: number, aborted: AbortSignal): Promise<ForwardedResponse | null> {
     this.stats.forwarded++;
-    const msg: HttpRequestMessage = { v: V, type: "httpRequest", origin: this.node.id, requestId: randomBytes(8).toString("hex"), ...request };
+    const node = this.node;
+    const msg: HttpRequestMessage = { v: V, type: "httpRequest", origin: node.id, requestId: Requests.newId(), ...request };
+    // The client went away: its request ends here, and its owner drops it.
+    const abort = () => {
+      if (!node.requests.cancel(msg.requestId)) return;
+      const drop: HttpAbortMessage = { v: V, type: "httpAbort", origin: node.id, requestId: msg.requestId };
+      node.publish(drop, { route: toWorker(owner) });
+    };
+    aborted.addEventListener("abort", abort, { once: true });
     // The owner may hold a long-poll until its next ping; the request timeout covers the round trip.
-    const r = await this.node.forwardHttp(owner, msg, holdMs + this.node.requestTimeout, aborted);
-    if (r === null) {
+    // A client's wait: the client's own connection keeps the process alive, not this wait.
+    const r = await node.requests.ask(msg, owner, holdMs + node.requestTimeout, true);
+    aborted.removeEventListener("abort", abort);
+    if (r?.type !== "httpResponse") {
       if (!aborted.aborted) this.stats.unanswered++;
       return null;
     }
@@ -70,19 +82,29 @@ export class SessionForwarding implements SessionRouter {
   }
 
   async prepareMove(owner: string, sid: string): Promise<boolean> {
-    return (await this.node.askMove(owner, sid, "prepare"))?.ok === true;
+    return (await this.askMove(owner, sid, "prepare"))?.ok === true;
   }
 
+  /** No answer expected. */
   cancelMove(owner: string, sid: string): void {
-    this.node.cancelMove(owner, sid);
+    const msg: SessionMoveMessage = { v: V, type: "sessionMove", origin: this.node.id, requestId: "", sid, step: "cancel" };
+    this.node.publish(msg, { route: toWorker(owner) });
   }
 
   async takeMove(owner: string, sid: string): Promise<MovedSession | null> {
-    const r = await this.node.askMove(owner, sid, "take");
+    const r = await this.askMove(owner, sid, "take");
     if (!r?.ok) return null;
     const session = movedOf(r.sockets, r.frames);
-    if (!session) this.node.link.log("error", `cluster: worker ${owner} handed off session ${sid} in a shape this worker cannot read`);
+    if (!session) this.node.log("error", `cluster: worker ${owner} handed off session ${sid} in a shape this worker cannot read`);
     return session;
+  }
+
+  /** Asks worker `owner` one step of a session move; resolves to its answer, or null when none
+   *  came within requestTimeout. */
+  private async askMove(owner: string, sid: string, step: "prepare" | "take"): Promise<MessageOf<"sessionMoved"> | null> {
+    const msg: SessionMoveMessage = { v: V, type: "sessionMove", origin: this.node.id, requestId: Requests.newId(), sid, step };
+    const r = await this.node.requests.ask(msg, owner, this.node.requestTimeout);
+    return r?.type === "sessionMoved" ? r : null;
   }
 }
 

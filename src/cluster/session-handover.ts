@@ -23,10 +23,10 @@
 // Installed once per server (session-mobility.ts) as the RemoteSessions port of connection-state
 // recovery (api/recovery/session-recovery.ts); knows the cluster node's requests and that facade,
 // nothing of sockets or transports.
-import { randomBytes } from "node:crypto";
 import type { RemoteSessions, RestoredSession, SessionRecovery } from "../api/recovery/session-recovery.ts";
 import type { ClusterNode } from "./node.ts";
-import { PROTOCOL_VERSION as V, type RequestMessage, type SerializedSession } from "./protocol.ts";
+import { PROTOCOL_VERSION as V, type MessageOf, type SerializedSession } from "./protocol.ts";
+import { Requests } from "./requests.ts";
 
 /** A cluster broadcast's identity, the same on every worker: its origin and sequence number. */
 export function broadcastTag(origin: string, seq: number): string {
@@ -44,17 +44,17 @@ function ask(
   peers: string[],
 ): Promise<{ from: string; session: SerializedSession } | null> {
   return new Promise((resolve) => {
-    const msg: RequestMessage = {
+    const msg: MessageOf<"restoreSession"> = {
       v: V,
       type: "restoreSession",
       origin: node.id,
-      requestId: randomBytes(8).toString("hex"),
+      requestId: Requests.newId(),
       nsp,
       pid,
       ...(typeof offset === "string" ? { offset } : {}),
       ...(peek ? { peek: true } : {}),
     };
-    node.request(
+    node.requests.request(
       msg,
       peers,
       node.requestTimeout,
@@ -80,11 +80,11 @@ export class SessionHandover implements RemoteSessions {
     // Phase 2 only once this worker receives the session's rooms itself, whoever publishes to them.
     const held = found.session.rooms;
     recovery.hold(held);
-    for (const room of held) node.joinRoom(nsp, room);
+    for (const room of held) node.interest.join(nsp, room);
     const upTo = recovery.position;
-    const silent = await node.interestAcknowledged(nsp);
+    const silent = await node.interest.acknowledged(nsp);
     if (silent > 0)
-      node.link.log("warn", `cluster: ${silent} peer(s) did not acknowledge this worker's interest within requestTimeout; taking the session all the same`);
+      node.log("warn", `cluster: ${silent} peer(s) did not acknowledge this worker's interest within requestTimeout; taking the session all the same`);
     const taken = await ask(node, nsp, pid, offset, false, [found.from]);
     if (!taken) {
       recovery.releaseHold(held);
@@ -103,12 +103,7 @@ export class SessionHandover implements RemoteSessions {
 
 /** The owner's side: tells the session's rooms (peek) or hands it over with what it missed, if it
  *  is parked here; an empty answer otherwise. */
-export function answerSessionRequest(
-  node: ClusterNode,
-  recovery: SessionRecovery | null,
-  msg: Extract<RequestMessage, { type: "restoreSession" }>,
-  reply: string | undefined,
-): void {
+export function answerSessionRequest(node: ClusterNode, recovery: SessionRecovery | null, msg: MessageOf<"restoreSession">, reply: string | undefined): void {
   let session: SerializedSession | null = null;
   if (msg.peek) {
     const rooms = recovery?.peek(msg.pid) ?? null;

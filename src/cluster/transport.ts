@@ -1,18 +1,19 @@
 // The transport seam of the cluster (socket.io-adapter's doPublish / doPublishResponse): how encoded
 // cluster messages travel between workers and how a worker declares what it wants to receive.
-// ClusterNode speaks only to this; NATS (nats-transport.ts) is one transport of it. Knows the
+// ClusterNode speaks only to this; NATS (nats/nats-transport.ts) is one transport of it. Knows the
 // message shapes (protocol.ts), not how they are encoded, and no adapter.
 import type { Room } from "../rooms/types.ts";
 import type { ClusterMessage } from "./protocol.ts";
+import type { Route } from "./route.ts";
 
 export type LogLevel = "info" | "warn" | "error";
 
 /** Where a message goes besides its natural audience. */
 export interface PublishTarget {
-  /** One worker only (by its id): presence answers, operations on that worker's sockets. */
-  node?: string;
-  /** Every worker serving the message's namespace (a broadcast to no room, or to many). */
-  all?: boolean;
+  /** Where it goes (route.ts): a namespace's workers, rooms' subjects, or workers by id. A broadcast
+   *  always has one; without one, presence and interest go to every worker and an operation to the
+   *  namespace's workers. */
+  route?: Route;
   /** Answers come back to this worker: they reach its `onMessage` with `replyTo` unset. */
   expectReplies?: boolean;
 }
@@ -54,9 +55,8 @@ export interface ClusterTransport {
   /** Receive broadcasts naming `room` (while this worker has members there). */
   joinRoom(nsp: string, room: Room): void;
   leaveRoom(nsp: string, room: Room): void;
-  /** Publishes `msg`, already encoded as `payload`, to its audience: a broadcast to the workers
-   *  holding its rooms, a request to the namespace's workers, presence and interest to every worker;
-   *  or to one worker with `target.node`, or to the namespace's workers with `target.all`. False
+  /** Publishes `msg`, already encoded as `payload`, where `target.route` says, or to its natural
+   *  audience (presence and interest: every worker; an operation: the namespace's workers). False
    *  when it could not go out (disconnected). */
   doPublish(msg: ClusterMessage, payload: Uint8Array, target?: PublishTarget): boolean;
   /** Answers a request at the return address it came with. */

@@ -1,6 +1,6 @@
 // The uWS app a server runs on: plain (uWS.App) or TLS (uWS.SSLApp from key and certificate
 // files), and the permessage-deflate setting mapped to uWS's compressors. Checks the files up
-// front, since uWS reports a bad key or certificate only as a failed listen.
+// front, since uWS reports a bad key or certificate only as a failed listen. Knows no sessions.
 import { accessSync, constants } from "node:fs";
 import uWS, { type TemplatedApp } from "./uws.ts";
 

@@ -1,19 +1,25 @@
 // One Engine.IO session over its transport (a WebSocket, or HTTP long-polling until it upgrades):
 // protocol state (pong, connect timeout, binary attachments in flight), the namespace sockets
-// multiplexed over it, and the switch of transport at the upgrade. Knows no rooms and no Socket
+// multiplexed over it, the switch of transport at the upgrade and its move to another worker, both
+// stepped through the upgrade it owns (upgrade/session-upgrade.ts). Knows no rooms and no Socket
 // class: it talks to the ports it declares here (SessionHost, SessionNamespace, SessionSocket),
-// which the endpoint and the API layer implement.
+// which the endpoint and the API layer implement; nothing of HTTP.
 import { reconstruct, type Frame } from "./binary.ts";
 import { decodeEngine, decodePacket, encodePacket, PacketType, type Packet } from "./codec.ts";
 import { ProtocolError } from "./protocol-error.ts";
 import { SocketHandshake, type Handshake } from "./handshake.ts";
 import type { Logger } from "./logger.ts";
 import { InboundBudget, RATE_LIMIT_REASON, type InboundRateLimit } from "./rate-limit.ts";
-import type { UpgradeRequest } from "./request.ts";
+import type { UpgradeRequest } from "./http/request.ts";
 import { decodePayload } from "./payload.ts";
-import { PollingTransport, type PollingSession } from "./polling-transport.ts";
+import type { PollingSession, PollingTransport } from "./transports/polling.ts";
 import type { MovedSession, MovedSocket } from "./session-router.ts";
-import type { Transport, WebSocketTransport } from "./transport.ts";
+import type { WebSocketTransport } from "./transports/websocket.ts";
+import { SessionUpgrade } from "./upgrade/session-upgrade.ts";
+import type { UpgradingSession } from "./upgrade/upgrade-probe.ts";
+
+/** A session's transport: which one it is, told by `name`. */
+export type SessionTransport = WebSocketTransport | PollingTransport;
 
 /** WebSocket close codes roomgate uses when it ends a session. */
 export const CloseCode = { NORMAL: 1000, GOING_AWAY: 1001, PROTOCOL_ERROR: 1002, POLICY: 1008, INTERNAL_ERROR: 1011 } as const;
@@ -72,7 +78,7 @@ export interface SessionSocket {
 const T0 = Date.now();
 const nowSecond = () => Math.floor((Date.now() - T0) / 1000);
 
-export class Connection implements PollingSession {
+export class Connection implements PollingSession, UpgradingSession {
   /** The socket of the first namespace connected: nearly every connection holds only one, so
    *  the rest, by namespace name, get a map only when a second one connects. */
   private first: SessionSocket | null = null;
@@ -87,8 +93,9 @@ export class Connection implements PollingSession {
   private pongSecond = nowSecond();
   /** Kept by the endpoint's heartbeat wheel. */
   heartbeatBucket = -1;
-  /** An upgrade probe in progress; ended with the session. */
-  probe: { abandon(): void; move?: true } | null = null;
+  /** The upgrade of a polling session (its probe here, or its move to another worker); null on a
+   *  WebSocket (opened there, upgraded, or moved in). */
+  private pollingUpgrade: SessionUpgrade | null;
   private readonly budget: InboundBudget | null;
   /** The client address this session's place in the connection limits is counted under, until
    *  the endpoint gives it back. */
@@ -96,12 +103,18 @@ export class Connection implements PollingSession {
 
   constructor(
     readonly server: SessionHost,
-    /** Changes once, at the upgrade from polling to WebSocket. */
-    public transport: Transport,
+    /** Changes once, at the upgrade from polling to WebSocket (upgradeTo). */
+    public transport: SessionTransport,
     readonly sid: string,
     private readonly request: UpgradeRequest,
   ) {
     this.budget = server.inboundRateLimit ? new InboundBudget(server.inboundRateLimit) : null;
+    this.pollingUpgrade = transport.name === "polling" ? new SessionUpgrade(transport) : null;
+  }
+
+  /** The upgrade of this polling session; null on a WebSocket. */
+  get upgrade(): SessionUpgrade | null {
+    return this.pollingUpgrade;
   }
 
   /** Time (ms, at most a second early) the client last answered a ping, or connected. */
@@ -172,8 +185,10 @@ export class Connection implements PollingSession {
    * come in between, so nothing is lost, duplicated or reordered.
    */
   upgradeTo(ws: WebSocketTransport): void {
-    const polling = this.transport as PollingTransport;
-    const { frames, topics } = polling.handOver();
+    const handed = this.pollingUpgrade?.switchOver();
+    if (!handed) return;
+    this.pollingUpgrade = null;
+    const { frames, topics } = handed;
     this.transport = ws;
     if (frames.length > 0) ws.sendNow(frames);
     for (const topic of topics) ws.subscribe(topic);
@@ -185,37 +200,23 @@ export class Connection implements PollingSession {
    * so the client can pause polling, until handOff or `timeoutMs`. Returns whether it can move.
    */
   prepareMove(timeoutMs: number): boolean {
-    const polling = this.transport;
-    if (!(polling instanceof PollingTransport) || polling.closed || polling.probing) return false;
+    const upgrade = this.pollingUpgrade;
+    if (upgrade === null || !upgrade.can("prepare move")) return false;
     // Its CONNECT may still be on its way (the client probes as soon as it opens): checked at handOff.
     if (!this.sockets().every((s) => s.movable)) return false;
-    polling.probing = true;
-    polling.releasePolls(true);
-    const timer = setTimeout(() => this.probe?.abandon(), timeoutMs);
-    this.probe = {
-      move: true,
-      abandon: () => {
-        clearTimeout(timer);
-        this.probe = null;
-        polling.probing = false;
-        polling.releasePolls(false);
-      },
-    };
-    return true;
+    return upgrade.prepareMove(timeoutMs);
   }
 
-  /** The probe on the other worker ended before the switch: polls are held again (a client that
-   *  resumes polling would otherwise be answered at once, with a noop, poll after poll). */
+  /** The probe on the other worker ended before the switch: polls are held again. */
   cancelMove(): void {
-    if (this.probe?.move) this.probe.abandon();
+    this.pollingUpgrade?.cancelMove();
   }
 
   /** The session leaves for another worker (prepareMove succeeded, the client sent `5` there): its
    *  polling buffer goes along, its sockets are parked for the new worker and disconnect here. */
   handOff(): MovedSession | null {
-    const polling = this.transport;
-    if (!(polling instanceof PollingTransport) || polling.closed || !polling.probing) return null;
-    this.probe?.abandon();
+    const upgrade = this.pollingUpgrade;
+    if (upgrade === null || !upgrade.can("hand off")) return null;
     // Half done (a CONNECT waiting on middlewares, attachments in flight): the client has left this
     // transport already (it sent `5` there), so the session ends here as if its transport closed;
     // its sockets are parked and the client's reconnect recovers them.
@@ -223,14 +224,16 @@ export class Connection implements PollingSession {
       this.close("transport close");
       return null;
     }
-    const { frames } = polling.handOver();
+    const frames = upgrade.handOff();
+    if (frames === null) return null;
+    this.pollingUpgrade = null;
     const sockets = this.sockets().map((s) => s.handOff());
     this.binaryInFlight = null;
     this.server.forgetConnection(this, "moved");
     return { sockets, frames };
   }
 
-  /** This worker's end of a move (remote-upgrade.ts): restores the sockets `moved` lists, then
+  /** This worker's end of a move (upgrade/remote-upgrade.ts): restores the sockets `moved` lists, then
    *  `done(true)`; `done(false)` when one cannot be (the caller closes the session: the client
    *  reconnects, and recovers what it can). */
   adopt(moved: readonly MovedSocket[], done: (ok: boolean) => void): void {
@@ -350,19 +353,23 @@ export class Connection implements PollingSession {
   /** Ends the session: every namespace socket disconnects with `reason`, then the WebSocket closes. */
   close(reason: DisconnectReason, code: number = CloseCode.NORMAL, message: string = reason): void {
     // Sockets first, so `disconnect` carries this reason and anything they queue still goes out.
-    this.teardown(reason);
+    // A normal close keeps an upgrade probe going, as Engine.IO does: its client may have switched
+    // to the WebSocket already (sent `5`), and then what is queued here (a DISCONNECT, say) reaches
+    // it there before that closes too (upgrade/upgrade-probe.ts); otherwise its next poll takes it.
+    this.teardown(reason, code !== CloseCode.NORMAL);
     this.transport.close(code, message);
   }
 
   /** The transport is gone (closed by either side): tear the sockets down. Idempotent. */
   onTransportClosed(reason: DisconnectReason): void {
-    this.transport.closed = true;
+    // Told by the WebSocket's close only (a polling transport ends through the session).
+    if (this.transport.name === "websocket") this.transport.closedByPeer();
     this.teardown(reason);
   }
 
-  private teardown(reason: DisconnectReason): void {
+  private teardown(reason: DisconnectReason, abandonProbe = true): void {
     this.binaryInFlight = null;
-    this.probe?.abandon();
+    if (abandonProbe) this.pollingUpgrade?.abandon();
     for (const socket of this.sockets()) socket.onclose(reason);
     this.server.forgetConnection(this, reason);
   }

@@ -6,20 +6,20 @@
 // through the SessionHost's `namespaceFor`.
 import uWS, { type HttpResponse, type TemplatedApp, type us_listen_socket } from "./uws.ts";
 import { encodeEngineOpen, ENGINE_PING } from "./codec.ts";
-import { CloseCode, Connection, type SessionHost, type SessionNamespace } from "./connection.ts";
+import { CloseCode, Connection, type SessionHost, type SessionNamespace, type SessionTransport } from "./connection.ts";
 import { Heartbeat } from "./heartbeat.ts";
-import { type HeaderList, HttpError, type HttpErrorKind, refuse } from "./http-errors.ts";
+import { type HeaderList, HttpError, type HttpErrorKind, refuse } from "./http/errors.ts";
 import { randomId } from "./ids.ts";
 import { ConnectionLimits, type LimitRefusal } from "./limits.ts";
 import type { Logger } from "./logger.ts";
 import { type PollingOptions, PollingRequests } from "./polling-requests.ts";
-import { PollingTransport } from "./polling-transport.ts";
+import { PollingTransport } from "./transports/polling.ts";
 import { RATE_LIMIT_REASON, type InboundRateLimit } from "./rate-limit.ts";
-import type { UpgradeRequest, RequestInfo } from "./request.ts";
+import type { UpgradeRequest, RequestInfo } from "./http/request.ts";
 import type { ForwardedRequest, ForwardedResponse, MovedSession, SessionOwner, SessionRouter } from "./session-router.ts";
 import { closeInSlices } from "./slices.ts";
 import { type EngineLimit, EngineStats, type RefusalCause, type RefusalReason } from "./stats.ts";
-import type { Transport, WebSocketTransport } from "./transport.ts";
+import type { WebSocketTransport } from "./transports/websocket.ts";
 import { type WebSocketOptions, WebSocketRequests } from "./websocket-requests.ts";
 
 export type { RequestInfo };
@@ -130,23 +130,27 @@ export class Endpoint implements SessionHost, SessionOwner {
   /** Starts listening; resolves to the bound port (0 picks a free one). Exclusive unless
    *  `reusePort`: a second gateway started on the same port by mistake fails here instead of
    *  silently taking half of the new connections (Linux SO_REUSEPORT). */
-  listen(port: number, host: string): Promise<number> {
+  listen(port: number, host?: string): Promise<number> {
     if (this.listenSocket) return Promise.reject(new Error("roomgate: server is already listening"));
     const options = this.opts.reusePort ? 0 : 1; // LIBUS_LISTEN_DEFAULT (reuse) / LIBUS_LISTEN_EXCLUSIVE_PORT
     return new Promise((resolve, reject) => {
-      // uWS takes (host, port, options, callback); its typings list only (port, options, callback).
-      const listen = this.app.listen as unknown as (host: string, port: number, options: number, cb: (s: us_listen_socket | false) => void) => void;
-      listen.call(this.app, host, port, options, (socket) => {
+      const done = (socket: us_listen_socket | false) => {
         if (!socket) {
           const why = this.opts.reusePort
             ? "address in use or not available"
             : "address in use (by another gateway?) or not available; set reusePort to share it on purpose";
-          return reject(new Error(`roomgate: cannot listen on ${host}:${port} (${why})`));
+          return reject(new Error(`roomgate: cannot listen on ${host ?? "*"}:${port} (${why})`));
         }
         this.listenSocket = socket;
         this.startHeartbeat();
         resolve(uWS.us_socket_local_port(socket));
-      });
+      };
+      // No host: every address, IPv6 and IPv4 alike, as Node's listen does (uSockets binds `::`
+      // with IPV6_V6ONLY off, or 0.0.0.0 on a machine without IPv6).
+      if (host === undefined) return this.app.listen(port, options, done);
+      // uWS takes (host, port, options, callback); its typings list only (port, options, callback).
+      const listen = this.app.listen as unknown as (host: string, port: number, options: number, cb: (s: us_listen_socket | false) => void) => void;
+      listen.call(this.app, host, port, options, done);
     });
   }
 
@@ -234,7 +238,7 @@ export class Endpoint implements SessionHost, SessionOwner {
     return this.opts.allowUpgrades && this.opts.transports.includes("websocket") ? ["websocket"] : [];
   }
 
-  openPollingSession(request: UpgradeRequest): Connection {
+  openPollingSession(request: UpgradeRequest): { sid: string; transport: PollingTransport } {
     const compression = this.opts.httpCompression;
     const transport = new PollingTransport(this.app, {
       closeTimeout: POLLING_CLOSE_TIMEOUT,
@@ -248,11 +252,14 @@ export class Endpoint implements SessionHost, SessionOwner {
     // Known by sid until its close packet is fetched or it has upgraded.
     transport.onFinished = () => {
       if (this.pollingSessions.get(sid) === conn) this.pollingSessions.delete(sid);
+      // Closed while probing (connection.ts keeps the probe of a normal close): its close packet is
+      // delivered, or given up on, so no upgrade can take the session any more.
+      conn.upgrade?.abandon();
     };
     this.pollingSessions.set(sid, conn);
     this.awaitNamespace(conn);
     transport.sendControl(this.openPacket(sid, this.pollingUpgrades));
-    return conn;
+    return { sid, transport };
   }
 
   private openPacket(sid: string, upgrades: string[]): string {
@@ -311,7 +318,7 @@ export class Endpoint implements SessionHost, SessionOwner {
 
   /** A new session on `transport`: counted, in the heartbeat wheel, its place in the connection
    *  limits held under `limitedAs` until it is forgotten. */
-  private addSession(transport: Transport, sid: string, request: UpgradeRequest, limitedAs: string | null, event = "connection opened"): Connection {
+  private addSession(transport: SessionTransport, sid: string, request: UpgradeRequest, limitedAs: string | null, event = "connection opened"): Connection {
     const conn = new Connection(this, transport, sid, request);
     conn.limitedAs = limitedAs;
     this.connections.add(conn);
@@ -352,7 +359,7 @@ export class Endpoint implements SessionHost, SessionOwner {
   private startBackpressureSweep(): void {
     if (this.backpressureSweep) return;
     this.backpressureSweep = setInterval(() => {
-      for (const conn of this.connections.peers()) conn.transport.checkBackpressure?.();
+      for (const conn of this.connections.peers()) conn.transport.checkBackpressure();
     }, 1000);
     this.backpressureSweep.unref();
   }

@@ -1,7 +1,7 @@
 // A socket's handshake as Socket.IO shows it (`socket.handshake`), read from the session's upgrade
 // request. Knows nothing of namespaces or sockets.
 import { inspect, type InspectOptions } from "node:util";
-import type { UpgradeRequest } from "./request.ts";
+import type { UpgradeRequest } from "./http/request.ts";
 
 export interface Handshake {
   headers: Record<string, string>;

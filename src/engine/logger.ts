@@ -1,6 +1,6 @@
 // One logger for the whole gateway: the `logger` server option. Its shape is pino's (a fields
 // object, then a message; or a message alone), so a pino logger plugs in as it is; the default
-// writes to the console. Lowest layer, so every other one may log through it.
+// writes to the console. Lowest layer, so every other one may log through it; knows none of them.
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
 

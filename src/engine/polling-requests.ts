@@ -3,22 +3,23 @@
 // Engine.IO's error answers for the rest. Reads all it needs from the uWS request before returning
 // (uWS reuses it), and never writes to a response uWS has aborted. In a cluster, a request for a
 // session another worker holds is forwarded to it through the SessionRouter, and the request such
-// a worker forwards here is handled as a local one (handleForwarded).
+// a worker forwards here is handled as a local one (handleForwarded). Knows the sessions through
+// PollingHost (the endpoint) and their polling transport; nothing of upgrades, rooms or namespaces.
 import { STATUS_CODES } from "node:http";
-import { admit } from "./admission.ts";
+import { admit } from "./http/admission.ts";
 import type { Connection } from "./connection.ts";
 import type { LimitRefusal } from "./limits.ts";
 import type { Logger } from "./logger.ts";
-import { type CorsOptions, resolveCors } from "./cors.ts";
-import { type BodyError, BodyReader, Exchange, type HttpExchange, ReadBody, RecordedExchange } from "./http-exchange.ts";
-import { type HeaderList, HttpError, type HttpErrorKind, refuse, writeHeaders } from "./http-errors.ts";
-import { type PollEncoding, PollingTransport } from "./polling-transport.ts";
-import { type RequestInfo, shared, UpgradeRequest } from "./request.ts";
-import { type CookieOptions, sessionCookie } from "./session-cookie.ts";
+import { type CorsOptions, resolveCors } from "./http/cors.ts";
+import { type BodyError, BodyReader, Exchange, type HttpExchange, ReadBody, RecordedExchange } from "./http/exchange.ts";
+import { type HeaderList, HttpError, type HttpErrorKind, refuse, writeHeaders } from "./http/errors.ts";
+import type { PollEncoding, PollingTransport } from "./transports/polling.ts";
+import { type RequestInfo, shared, UpgradeRequest } from "./http/request.ts";
+import { type CookieOptions, sessionCookie } from "./http/session-cookie.ts";
 import type { ForwardedRequest, ForwardedResponse, SessionRouter } from "./session-router.ts";
 import type { RefusalCause } from "./stats.ts";
 import type { HttpRequest, HttpResponse } from "./uws.ts";
-import type { AdmissionOptions } from "./admission.ts";
+import type { AdmissionOptions } from "./http/admission.ts";
 
 export interface PollingOptions extends AdmissionOptions {
   /** URL path of the endpoint, without a trailing slash. */
@@ -39,7 +40,7 @@ export interface PollingHost {
   /** The polling session `sid`, while its transport serves requests. */
   pollingSession(sid: string): Connection | undefined;
   /** Opens a polling session; its transport holds the open packet. */
-  openPollingSession(request: UpgradeRequest): Connection;
+  openPollingSession(request: UpgradeRequest): { sid: string; transport: PollingTransport };
   /** A refused request (Engine.IO's `connection_error`). */
   reportRefusal(req: RequestInfo | null, error: HttpErrorKind, cause: RefusalCause, detail?: string): void;
   /** Reserves a place for a new session from `address` in the connection limits, or says why not. */
@@ -113,7 +114,7 @@ export class PollingRequests {
   /** A request for session `sid`, held here (or unknown). */
   private serve(ex: HttpExchange, request: UpgradeRequest, sid: string, body: ReadBody | BodyReader | null, cors: HeaderList): void {
     const transport = this.host.pollingSession(sid)?.transport;
-    if (!(transport instanceof PollingTransport)) return this.refuse(ex, request, HttpError.UNKNOWN_SID, "protocol", undefined, cors);
+    if (transport?.name !== "polling") return this.refuse(ex, request, HttpError.UNKNOWN_SID, "protocol", undefined, cors);
     if (request.method === "GET")
       return transport.onPoll(ex, cors, this.opts.httpCompression === false ? null : encodingOf(request.headers["accept-encoding"]));
     if (body) return transport.onPost(ex, cors, body);
@@ -182,11 +183,11 @@ export class PollingRequests {
         if (ex.aborted) return; // gone while CORS or allowRequest decided: no session for it
         if (refusal?.timedOut) return this.refuse(ex, request, HttpError.SERVICE_UNAVAILABLE, refusal.cause, refusal.reason, cors);
         if (refusal !== null) return this.refuse(ex, request, HttpError.FORBIDDEN, refusal.cause, refusal.reason || undefined, cors);
-        const conn = this.host.openPollingSession(request);
+        const { sid, transport } = this.host.openPollingSession(request);
         const cookie = this.opts.cookie;
-        const headers = cookie ? [...cors, ["Set-Cookie", sessionCookie(cookie, conn.sid)] as const] : cors;
+        const headers = cookie ? [...cors, ["Set-Cookie", sessionCookie(cookie, sid)] as const] : cors;
         // The open packet is buffered: this GET carries it away at once.
-        (conn.transport as PollingTransport).onPoll(ex, headers);
+        transport.onPoll(ex, headers);
       },
       this.host.logger,
     );

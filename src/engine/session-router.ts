@@ -3,11 +3,11 @@
 // ids start with its `idPrefix`, so any worker can tell a session's owner from its id; a polling
 // request for a session held elsewhere is forwarded to its owner, handled there as a local request
 // (Endpoint.handleForwarded) and answered back on the original response. A WebSocket upgrade that
-// lands on another worker moves the session there (remote-upgrade.ts): the owner hands off its
+// lands on another worker moves the session there (upgrade/remote-upgrade.ts): the owner hands off its
 // namespace sockets (prepareMove, then handOff), the new worker restores them. Knows no cluster: the
 // cluster layer implements this (cluster/session-forwarding.ts) and installs it through the Server.
 import type { Frame } from "./binary.ts";
-import type { BodyError } from "./http-exchange.ts";
+import type { BodyError } from "./http/exchange.ts";
 
 /** A polling request as it travels to the session's owner. */
 export interface ForwardedRequest {

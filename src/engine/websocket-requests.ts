@@ -1,23 +1,23 @@
 // The WebSocket side of the Engine.IO endpoint: the uWS route on the path, the upgrade's checks
 // (EIO version, transports, origins, the connection limits, allowRequest) and refusals with
-// Engine.IO's error codes, then what the opened WebSocket carries: a new session, the upgrade probe
-// of a polling session held here (upgrade-probe.ts), or the move of one held by another worker
-// (remote-upgrade.ts). Reads all it needs from the uWS request before returning (uWS reuses it).
-// Knows the sessions only through WebSocketHost (the endpoint); nothing of rooms or namespaces.
-import { admit, type AdmissionOptions, originAllowed } from "./admission.ts";
+// Engine.IO's error codes, then what the opened WebSocket carries (UpgradeData, one of three cases
+// fixed at the upgrade): a new session, the upgrade probe of a polling session held here
+// (upgrade/upgrade-probe.ts), or the move of one held by another worker (upgrade/remote-upgrade.ts).
+// Reads all it needs from the uWS request before returning (uWS reuses it). Knows the sessions only
+// through WebSocketHost (the endpoint) and their upgrade; nothing of rooms or namespaces.
+import { admit, type AdmissionOptions, originAllowed } from "./http/admission.ts";
 import { compressionFor, type PerMessageDeflate } from "./app.ts";
 import { CloseCode, type Connection } from "./connection.ts";
-import { HttpError, type HttpErrorKind } from "./http-errors.ts";
+import { HttpError, type HttpErrorKind } from "./http/errors.ts";
 import type { LimitRefusal } from "./limits.ts";
 import type { Logger } from "./logger.ts";
-import { PollingTransport } from "./polling-transport.ts";
-import { RemoteUpgrade } from "./remote-upgrade.ts";
-import { shared, UpgradeRequest } from "./request.ts";
-import { type CookieOptions, sessionCookie } from "./session-cookie.ts";
+import { RemoteUpgrade } from "./upgrade/remote-upgrade.ts";
+import { shared, UpgradeRequest } from "./http/request.ts";
+import { type CookieOptions, sessionCookie } from "./http/session-cookie.ts";
 import type { MovedSession, SessionRouter } from "./session-router.ts";
 import type { RefusalCause } from "./stats.ts";
-import { WebSocketTransport } from "./transport.ts";
-import { UpgradeProbe } from "./upgrade-probe.ts";
+import { WebSocketTransport } from "./transports/websocket.ts";
+import { UpgradeProbe } from "./upgrade/upgrade-probe.ts";
 import type uWS from "./uws.ts";
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket } from "./uws.ts";
 
@@ -61,23 +61,46 @@ export interface WebSocketHost {
   refuse(res: HttpResponse, req: UpgradeRequest, error: HttpErrorKind, cause: RefusalCause, detail?: string): void;
 }
 
-interface UpgradeData {
+/** What a WebSocket carries from its upgrade to its close: one of three cases, fixed at the upgrade. */
+type UpgradeData = NewSessionData | ProbeData | MoveData;
+
+/** A WebSocket that opens a new session. */
+interface NewSessionData {
+  readonly kind: "session";
   /** From upgrade to open only: then the connection holds it. */
   request: UpgradeRequest | null;
-  /** Chosen at the upgrade when a session cookie must carry it. */
-  sid?: string;
-  connection?: Connection;
-  /** A WebSocket opened to upgrade this polling session, from upgrade to open. */
-  probeOf?: Connection;
-  /** A WebSocket opened to move here a polling session of worker `owner`, from upgrade to open. */
-  moveOf?: { owner: string; sid: string; request: UpgradeRequest };
-  /** This WebSocket moves a session here (its reservedFor is released if it never becomes one). */
-  moved?: true;
-  /** The probe running on this WebSocket, until the switch. */
-  probe?: UpgradeProbe | RemoteUpgrade;
-  /** The client address a new session's place in the connection limits is reserved under, from
-   *  the upgrade to open (then the connection holds it). */
-  reservedFor?: string;
+  /** Chosen at the upgrade when a session cookie must carry it (otherwise at open). */
+  readonly sid: string | null;
+  /** The client address the session's place in the connection limits is reserved under, from the
+   *  upgrade to open (then the connection holds it). */
+  readonly reservedFor: string;
+  connection: Connection | null;
+}
+
+/** A WebSocket that probes the upgrade of a polling session held here. */
+interface ProbeData {
+  readonly kind: "probe";
+  readonly session: Connection;
+  /** The upgrade running on this WebSocket, from open until the switch or its end. */
+  upgrade: UpgradeProbe | null;
+  /** The session, once the switch made this WebSocket its transport. */
+  connection: Connection | null;
+}
+
+/** A WebSocket that moves here a polling session of worker `owner`. */
+interface MoveData {
+  readonly kind: "move";
+  readonly owner: string;
+  readonly sid: string;
+  readonly request: UpgradeRequest;
+  /** The client address its place in this worker's limits is reserved under, until the session is
+   *  built here (then the connection holds it); given back if it never is. */
+  reservedFor: string | null;
+  /** The upgrade running on this WebSocket (the move), from open until the session runs here (its
+   *  sockets restored) or the move ends. */
+  upgrade: RemoteUpgrade | null;
+  /** The session, once built here from the owner's hand-off. */
+  connection: Connection | null;
 }
 
 export class WebSocketRequests {
@@ -100,16 +123,16 @@ export class WebSocketRequests {
       open: (ws) => this.onOpen(ws),
       message: (ws, message, isBinary) => {
         const data = ws.getUserData();
-        // A probe first: a session moving here has its connection before its sockets are back.
-        if (data.probe !== undefined) data.probe.onMessage(message, isBinary);
+        // An upgrade first: a session moving here has its connection before its sockets are back.
+        if (data.kind !== "session" && data.upgrade !== null) data.upgrade.onMessage(message, isBinary);
         else data.connection?.onMessage(message, isBinary);
       },
       close: (ws) => {
         const data = ws.getUserData();
-        data.probe?.onClose();
-        if (data.connection !== undefined) data.connection.onTransportClosed("transport close");
+        if (data.kind !== "session") data.upgrade?.onClose();
+        if (data.connection !== null) data.connection.onTransportClosed("transport close");
         // A move that never became a session gives its place in the limits back.
-        else if (data.moved && data.reservedFor !== undefined) this.host.releaseConnection(data.reservedFor);
+        else if (data.kind === "move" && data.reservedFor !== null) this.host.releaseConnection(data.reservedFor);
       },
     });
   }
@@ -146,20 +169,22 @@ export class WebSocketRequests {
       const owner = host.pollingSession(sid) ? null : (host.sessionRouter?.ownerOf(sid) ?? null);
       if (owner !== null)
         return this.onMoveUpgrade(res, request, owner, sid, (reservedFor) =>
-          res.upgrade<UpgradeData>({ request: null, moveOf: { owner, sid, request }, reservedFor }, key, protocol, extensions, context),
+          res.upgrade<UpgradeData>({ kind: "move", owner, sid, request, reservedFor, upgrade: null, connection: null }, key, protocol, extensions, context),
         );
-      return this.onProbeUpgrade(res, request, sid, (probeOf) => res.upgrade<UpgradeData>({ request: null, probeOf }, key, protocol, extensions, context));
+      return this.onProbeUpgrade(res, request, sid, (session) =>
+        res.upgrade<UpgradeData>({ kind: "probe", session, upgrade: null, connection: null }, key, protocol, extensions, context),
+      );
     }
 
     const cookie = this.opts.cookie;
     const accept = () => {
       // The sid is chosen at open; a session cookie needs it now, so it is chosen here instead.
+      let sid: string | null = null;
       if (cookie) {
-        const sid = host.generateId(request);
+        sid = host.generateId(request);
         res.writeStatus("101 Switching Protocols").writeHeader("Set-Cookie", sessionCookie(cookie, sid));
-        return res.upgrade<UpgradeData>({ request, sid, reservedFor: address }, key, protocol, extensions, context);
       }
-      res.upgrade<UpgradeData>({ request, reservedFor: address }, key, protocol, extensions, context);
+      res.upgrade<UpgradeData>({ kind: "session", request, sid, reservedFor: address, connection: null }, key, protocol, extensions, context);
     };
     if (!originAllowed(this.opts, headers.origin)) return host.refuse(res, request, HttpError.FORBIDDEN, "origin", "origin not allowed");
     const address = request.remoteAddress;
@@ -186,20 +211,19 @@ export class WebSocketRequests {
     );
   }
 
-  /** A WebSocket for a polling session held here: the upgrade probe (upgrade-probe.ts). */
+  /** A WebSocket for a polling session held here: the upgrade probe (upgrade/upgrade-probe.ts). */
   private onProbeUpgrade(res: HttpResponse, request: UpgradeRequest, sid: string, accept: (conn: Connection) => void): void {
     const conn = this.host.pollingSession(sid);
-    const transport = conn?.transport;
-    if (!(transport instanceof PollingTransport)) return this.host.refuse(res, request, HttpError.UNKNOWN_SID, "protocol");
+    const upgrade = conn?.upgrade;
+    if (conn === undefined || !upgrade) return this.host.refuse(res, request, HttpError.UNKNOWN_SID, "protocol");
     if (!this.opts.allowUpgrades) return this.host.refuse(res, request, HttpError.BAD_REQUEST, "protocol", "upgrades are disabled (allowUpgrades: false)");
-    if (transport.probing || transport.closed)
-      return this.host.refuse(res, request, HttpError.BAD_REQUEST, "protocol", "an upgrade of this session is already in progress");
+    if (!upgrade.can("accept")) return this.host.refuse(res, request, HttpError.BAD_REQUEST, "protocol", "an upgrade of this session is already in progress");
     if (!originAllowed(this.opts, request.headers.origin)) return this.host.refuse(res, request, HttpError.FORBIDDEN, "origin", "origin not allowed");
-    transport.probing = true;
-    accept(conn!);
+    upgrade.accept();
+    accept(conn);
   }
 
-  /** A WebSocket for a polling session of another worker: the session moves here (remote-upgrade.ts)
+  /** A WebSocket for a polling session of another worker: the session moves here (upgrade/remote-upgrade.ts)
    *  if it takes a place in this worker's limits; refused otherwise (code 3: the probe fails and
    *  the client goes on polling through any worker; code 1 would tell it its session is gone). */
   private onMoveUpgrade(res: HttpResponse, request: UpgradeRequest, owner: string, sid: string, accept: (reservedFor: string) => void): void {
@@ -229,36 +253,34 @@ export class WebSocketRequests {
   private onOpen(ws: WebSocket<UpgradeData>): void {
     const data = ws.getUserData();
     const transport = new WebSocketTransport(ws, this.opts.maxBackpressure);
-    if (data.probeOf) return this.onProbeOpen(ws, data, transport);
-    if (data.moveOf) return this.onMoveOpen(data, transport);
-    const request = data.request!;
+    if (data.kind === "probe") return this.onProbeOpen(ws, data, transport);
+    if (data.kind === "move") return this.onMoveOpen(data, transport);
+    const request = data.request;
+    if (request === null) return; // opened once only
     data.request = null;
-    data.connection = this.host.openWebSocketSession(transport, data.sid ?? this.host.generateId(request), request, data.reservedFor ?? null);
+    data.connection = this.host.openWebSocketSession(transport, data.sid ?? this.host.generateId(request), request, data.reservedFor);
   }
 
-  private onProbeOpen(ws: WebSocket<UpgradeData>, data: UpgradeData, transport: WebSocketTransport): void {
-    const conn = data.probeOf!;
-    data.probeOf = undefined;
-    const polling = conn.transport;
-    if (!(polling instanceof PollingTransport) || polling.closed) {
-      if (polling instanceof PollingTransport) polling.probing = false;
-      return ws.end(CloseCode.NORMAL, "session closed");
-    }
-    data.probe = new UpgradeProbe(conn, polling, transport, this.opts.upgradeTimeout, () => {
-      data.probe = undefined;
-      data.connection = conn;
-    });
+  private onProbeOpen(ws: WebSocket<UpgradeData>, data: ProbeData, transport: WebSocketTransport): void {
+    const conn = data.session;
+    const upgrade = conn.upgrade;
+    const probe =
+      upgrade &&
+      UpgradeProbe.start(conn, upgrade, transport, this.opts.upgradeTimeout, () => {
+        data.upgrade = null;
+        data.connection = conn;
+      });
+    if (!probe) return ws.end(CloseCode.NORMAL, "session closed");
+    data.upgrade = probe;
   }
 
-  private onMoveOpen(data: UpgradeData, transport: WebSocketTransport): void {
-    const { owner, sid, request } = data.moveOf!;
-    data.moveOf = undefined;
-    data.moved = true;
+  private onMoveOpen(data: MoveData, transport: WebSocketTransport): void {
+    const { owner, sid, request } = data;
     const router = this.host.sessionRouter;
     if (router === null) return transport.close(CloseCode.NORMAL, "session closed");
     const move = new RemoteUpgrade(router, owner, sid, transport, this.opts.upgradeTimeout, (moved, done) => {
-      const conn = this.host.adoptMovedSession(transport, sid, request, data.reservedFor ?? null, moved);
-      data.reservedFor = undefined;
+      const conn = this.host.adoptMovedSession(transport, sid, request, data.reservedFor, moved);
+      data.reservedFor = null;
       data.connection = conn;
       conn.adopt(moved.sockets, (ok) => {
         if (!ok) conn.close("transport close", CloseCode.INTERNAL_ERROR, "the session could not be restored here");
@@ -266,10 +288,10 @@ export class WebSocketRequests {
       });
     });
     move.onAdopted = (held) => {
-      data.probe = undefined;
+      data.upgrade = null;
       for (const [message, isBinary] of held) data.connection?.onMessage(message, isBinary);
     };
-    data.probe = move;
+    data.upgrade = move;
   }
 }
 

@@ -1,6 +1,8 @@
 // The example application `npm start` runs: the Socket.IO rooms use cases.
 //  - a client proves who it is with a signed token (auth.token, see tokens.ts), verified with the
-//    secret in APP_TOKEN_SECRET; without it, a random per-process secret and a demo token are logged;
+//    secret in APP_TOKEN_SECRET; without it, a demo secret (APP_DEMO_TOKEN_SECRET, which the pm2
+//    ecosystem makes once for all its workers, or a random one for this process) and a demo token
+//    are logged;
 //  - every device / tab of a user shares a room named after the user (from the verified token);
 //  - per-entity rooms ("project:<id>") joined by a `subscribe` event that the app authorizes;
 //  - broadcasts to them, and a private message to a socket id.
@@ -13,13 +15,16 @@ function canSee(userId: string, projectId: string): boolean {
   return userId === "admin" || !projectId.startsWith("secret-");
 }
 
-/** The secret tokens are signed with: APP_TOKEN_SECRET, or a random one for this process (tokens
- *  then die with it; the log shows one to try the app with). */
+/** The secret tokens are signed with: APP_TOKEN_SECRET; or a demo one, the pm2 ecosystem's (the
+ *  same for all its workers, so a token works on any) or a random one for this process (tokens then
+ *  die with it); the log shows a token to try the app with. */
 function tokenSecret(io: Server): string {
   const configured = process.env.APP_TOKEN_SECRET;
   if (configured) return configured;
-  const secret = randomBytes(32).toString("hex");
-  io.logger.warn(`example app: APP_TOKEN_SECRET is not set; signing with a random secret. A token for user "alice", valid 1 h: ${signToken("alice", secret)}`);
+  const shared = process.env.APP_DEMO_TOKEN_SECRET;
+  const secret = shared || randomBytes(32).toString("hex");
+  const which = shared ? "the demo secret every worker of this pm2 start shares" : "a random secret";
+  io.logger.warn(`example app: APP_TOKEN_SECRET is not set; signing with ${which}. A token for user "alice", valid 1 h: ${signToken("alice", secret)}`);
   return secret;
 }
 

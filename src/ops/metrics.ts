@@ -160,13 +160,19 @@ export async function createMetrics(io: Server, opts: { defaultMetrics?: boolean
       },
     );
     counter("roomgate_cluster_gap_seconds_total", 'Length of the "cluster-gap" outages, summed.', [], () => [[{}, view().gapMs / 1000]]);
-    counter("roomgate_cluster_dropped_total", "Cross-worker messages dropped: relay unreachable, or duplicates filtered.", ["reason"], () => {
-      const v = view();
-      return [
-        [{ reason: "unreachable" }, v.unreachableDropped],
-        [{ reason: "duplicate" }, v.duplicatesDropped],
-      ];
-    });
+    counter(
+      "roomgate_cluster_dropped_total",
+      "Cross-worker messages dropped: relay unreachable, duplicates filtered, or payloads that do not decode.",
+      ["reason"],
+      () => {
+        const v = view();
+        return [
+          [{ reason: "unreachable" }, v.unreachableDropped],
+          [{ reason: "duplicate" }, v.duplicatesDropped],
+          [{ reason: "undecodable" }, v.undecodable],
+        ];
+      },
+    );
   }
   return { contentType: registry.contentType, text: () => registry.metrics() };
 }

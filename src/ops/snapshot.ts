@@ -22,6 +22,8 @@ export interface ClusterView {
   broadcastsIn: number;
   broadcastsOut: number;
   duplicatesDropped: number;
+  /** Payloads from the cluster that did not decode (dropped, counted and logged). */
+  undecodable: number;
   /** Publishes dropped while the relay was unreachable. */
   unreachableDropped: number;
   msgsIn: number;
@@ -48,10 +50,11 @@ export function clusterView(io: Server): ClusterView | null {
   return {
     id: node.id,
     linkUp: node.link.connected,
-    peers: node.livePeers(),
+    peers: node.peers.live(),
     broadcastsIn: node.stats.broadcastsIn,
     broadcastsOut: node.stats.broadcastsOut,
     duplicatesDropped: node.stats.duplicatesDropped,
+    undecodable: node.stats.undecodable,
     unreachableDropped: t?.dropped ?? 0,
     msgsIn: t?.inMsgs ?? 0,
     msgsOut: t?.outMsgs ?? 0,

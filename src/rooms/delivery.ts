@@ -15,11 +15,11 @@ import { DeliveryStats, framesBytes } from "./delivery-stats.ts";
 import type { Membership } from "./membership.ts";
 import type { Plan } from "./planner.ts";
 import type { TemplatedApp } from "../engine/uws.ts";
-import type { Transport } from "../engine/transport.ts";
+import type { Outbox } from "../engine/transports/transport.ts";
 import type { Recipient } from "./types.ts";
 
 export class Delivery {
-  private readonly dirty: Transport[] = [];
+  private readonly dirty: Outbox[] = [];
   private readonly touched = new Set<Membership<Recipient>>();
   private scheduled = false;
   private readonly flushNow = () => this.flush();
@@ -49,7 +49,7 @@ export class Delivery {
     for (let i = 0; i < frames.length; i++) t.enqueue(frames[i]);
   }
 
-  execute(m: Membership<Recipient>, plan: Plan, frames: readonly Frame[], sender: Transport | null, volatile: boolean): void {
+  execute(m: Membership<Recipient>, plan: Plan, frames: readonly Frame[], sender: Outbox | null, volatile: boolean): void {
     if (plan.flushFirst) this.flush();
     if (plan.topics.length > 0) this.schedule();
     for (const topic of plan.topics) {

@@ -1,6 +1,6 @@
 // The vocabulary of the rooms layer: room and socket names, what a member must offer, and the
 // room-name check. Knows no Socket.IO class: the API's Socket is one kind of Member.
-import type { Transport } from "../engine/transport.ts";
+import type { Outbox, TopicSubscriber } from "../engine/transports/transport.ts";
 
 /** Socket.IO's rooms are strings or numbers, and 42 and "42" are different rooms. */
 export type Room = string | number;
@@ -17,9 +17,10 @@ export interface Member {
   readonly transport: { readonly subscribesNatively?: boolean; subscribe(topic: string): void; unsubscribe(topic: string): void };
 }
 
-/** What delivery needs of a member: its whole transport (the per-tick queue, publishes). */
+/** What delivery needs of a member: its transport's outbox (the per-tick queue, publishes) and
+ *  subscriptions. */
 export interface Recipient extends Member {
-  readonly transport: Transport;
+  readonly transport: Outbox & TopicSubscriber;
 }
 
 /** Separates the namespace from the room in a uWS topic name (`<nsp>\x1f<room>`). */

@@ -17,14 +17,14 @@
 # this machine has 2.36); the registry's Node binaries are patched with patchelf to use its loader
 # and libraries, so they run on the host (fork, DNS, os.userInfo work) with process.execPath = the
 # patched binary, first in PATH so that child processes, pm2 and tsx use it too.
-# Everything lives under ONE folder, $ROOMGATE_RUNTIMES_CACHE (default ~/.cache/roomgate-runtimes),
+# Everything lives under ONE folder, ${XDG_CACHE_HOME:-~/.cache}/roomgate-runtimes,
 # kept between runs; only the Debian packages debootstrap and patchelf are installed into the system.
 # One node_modules serves every runtime: the packages are pure JS except the uWS binaries, which the
 # binding's loader picks at load time by process.versions.modules (checked below, "binding").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-CACHE=${ROOMGATE_RUNTIMES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/roomgate-runtimes}
+CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/roomgate-runtimes
 # Exact versions: what the README's Runtimes table says is tested.
 declare -A NODE_VERSION=([node20]=20.20.2 [node22]=22.23.5 [node24]=24.22.3)
 DEFAULT=(host node20 node22 node24 api20 refuse24 consumer24)

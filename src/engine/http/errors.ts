@@ -1,6 +1,6 @@
 // Engine.IO's HTTP error answers (`{"code","message"}` with its status), shared by the WebSocket
 // upgrade and the polling requests, and the header writing both use. Knows no sessions.
-import type { ResponseSink } from "./http-exchange.ts";
+import type { ResponseSink } from "./exchange.ts";
 
 export interface HttpErrorKind {
   readonly status: string;

@@ -1,7 +1,7 @@
 // The checks a new session passes on either transport before it exists: the Origin header against
 // `allowedOrigins`, then the application's asynchronous `allowRequest` (with a deadline; what it
 // throws is logged, never echoed). Knows no transport.
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../logger.ts";
 import type { RequestInfo } from "./request.ts";
 
 export interface AdmissionOptions {

@@ -2,7 +2,7 @@
 // aborted it (uWS terminates the process when a dead response is written to, so every write checks
 // `aborted`), and its body, read as it arrives; or a request forwarded from another worker, whose
 // response is recorded and sent back (RecordedExchange, ReadBody). Knows no sessions.
-import type { HttpResponse } from "./uws.ts";
+import type { HttpResponse } from "../uws.ts";
 
 /** What the polling transport writes a response through: a uWS response, or a recording of one. */
 export interface ResponseSink {

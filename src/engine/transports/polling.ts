@@ -1,15 +1,17 @@
-// The HTTP long-polling transport of one Engine.IO session: the Transport port over a buffer of
+// The HTTP long-polling transport of one Engine.IO session: the Transport ports over a buffer of
 // frames that the next poll (GET) carries away as one payload, the POSTs that carry the client's
-// packets in, and the hand-over of the buffer and topic subscriptions to a WebSocket at the
-// upgrade. A polling session is no uWS topic subscriber: it only remembers its topics, and the
-// rooms layer delivers what those topics carry into its buffer.
+// packets in, polls held or released (an upgrade in progress releases them so the client can pause
+// polling) and the hand-over of the buffer and topic subscriptions at the switch. A polling session
+// is no uWS topic subscriber: it only remembers its topics, and the rooms layer delivers what those
+// topics carry into its buffer. Knows the HTTP exchange it answers on; not the session (a port),
+// the upgrade's states, or how requests reach it (polling-requests.ts).
 import { deflate, gzip } from "node:zlib";
-import type { Frame } from "./binary.ts";
-import { type BodyError, type HttpExchange, isBodyError, type RequestBody } from "./http-exchange.ts";
-import { type HeaderList, HttpError, refuse, writeHeaders } from "./http-errors.ts";
-import { encodePayload } from "./payload.ts";
+import type { Frame } from "../binary.ts";
+import { type BodyError, type HttpExchange, isBodyError, type RequestBody } from "../http/exchange.ts";
+import { type HeaderList, HttpError, refuse, writeHeaders } from "../http/errors.ts";
+import { encodePayload } from "../payload.ts";
 import type { Transport } from "./transport.ts";
-import type { TemplatedApp } from "./uws.ts";
+import type { TemplatedApp } from "../uws.ts";
 
 /** What the transport tells its session. */
 export interface PollingSession {
@@ -50,15 +52,13 @@ export class PollingTransport implements Transport {
   session: PollingSession | null = null;
   /** Called once the transport is done: its close packet delivered (or given up on), or handed over. */
   onFinished: () => void = () => {};
-  /** Whether an upgrade probe is open on a WebSocket (only one at a time). */
-  probing = false;
   private buffer: Frame[] = [];
   /** Bytes in `buffer`; over maxBuffered the session ends, as a WebSocket's does over maxBackpressure. */
   private buffered = 0;
   private poll: { ex: HttpExchange; headers: HeaderList; encoding: PollEncoding } | null = null;
   private posting = false;
-  /** After the probe: polls are answered at once, with a noop when nothing waits, so the client
-   *  can pause polling and finish the upgrade. */
+  /** Released (release()): polls are answered at once, with a noop when nothing waits, so the
+   *  client can pause polling and finish its upgrade. */
   private releasing = false;
   private finished = false;
   /** Closed with frames still buffered: they go out first, the close packet in the next poll. */
@@ -164,10 +164,17 @@ export class PollingTransport implements Transport {
     this.session?.onTransportError(reason);
   }
 
-  /** The probe succeeded: returns what is buffered, in order, and the topics, for the WebSocket.
+  /** Closed by the server, its buffer not yet fetched: an upgrade may still take it (upgrade/upgrade-probe.ts). */
+  get closing(): boolean {
+    return this.closed && !this.finished && this.cutForBackpressure !== true;
+  }
+
+  /** The switch to a WebSocket (here or on another worker): returns what is buffered, in order, and the topics.
    *  A poll still waiting is released with a noop. The transport is done after this. */
   handOver(): { frames: Frame[]; topics: Set<string> } {
-    const frames = this.buffer;
+    // The close packet of a closing transport stays behind: the WebSocket closes on its own.
+    const frames = this.buffer.filter((f) => f !== CLOSE);
+    this.closePending = false;
     this.buffer = [];
     this.buffered = 0;
     this.releasing = true;
@@ -177,11 +184,19 @@ export class PollingTransport implements Transport {
     return { frames, topics: this.topics };
   }
 
-  /** From the probe (`2probe` answered) until the probe ends: release polls at once. */
-  releasePolls(on: boolean): void {
-    this.releasing = on;
-    if (on) this.flush();
+  /** Answers polls at once from now on (a waiting one too), with a noop when nothing waits. */
+  release(): void {
+    this.releasing = true;
+    this.flush();
   }
+
+  /** Holds polls again until frames wait (the default). */
+  hold(): void {
+    this.releasing = false;
+  }
+
+  /** Nothing to sweep: enqueue() checks maxBuffered at every frame. */
+  checkBackpressure(): void {}
 
   /** A long-poll GET: answered when frames are buffered, held until then otherwise. */
   onPoll(ex: HttpExchange, headers: HeaderList, encoding: PollEncoding = null): void {

@@ -1,40 +1,9 @@
-// A client connection's outgoing side: the Transport port that sessions, membership and delivery
-// talk to (topic subscriptions, the per-socket queue the delivery layer flushes once per tick,
-// control frames), and its WebSocket implementation over uWebSockets.js. (The polling one is in
-// polling-transport.ts.)
-import type { WebSocket } from "./uws.ts";
-import type { Frame } from "./binary.ts";
-
-export interface Transport {
-  /** "websocket" or "polling" (Socket.IO's `socket.conn.transport.name`). */
-  readonly name: string;
-  /** Whether uWS delivers the topics it subscribes to (a WebSocket); a polling transport only
-   *  remembers them, and the rooms layer delivers into its buffer instead. */
-  readonly subscribesNatively: boolean;
-  closed: boolean;
-  /** Whether frames wait for the next flush. */
-  readonly hasQueued: boolean;
-  /** Whether the peer has not yet taken everything sent so far (volatile emits skip it). */
-  readonly congested: boolean;
-  enqueue(frame: Frame): void;
-  subscribe(topic: string): void;
-  unsubscribe(topic: string): void;
-  /** Publishes to a topic from this connection: every subscriber but this one gets it. */
-  publish(topic: string, data: Uint8Array | string, binary: boolean, compress?: boolean): void;
-  flush(): void;
-  sendNow(frames: readonly Frame[]): void;
-  sendTextNow(text: string): void;
-  sendControl(text: string): void;
-  close(code?: number, reason?: string): void;
-  /** Cuts the connection, with a close frame saying why, if the peer has fallen too far behind. */
-  checkBackpressure?(): void;
-  /** Set when the transport ended because the peer fell more than maxBackpressure behind (counted
-   *  once per session by the endpoint, for `roomgate_limits_hit_total`). */
-  readonly cutForBackpressure?: true;
-}
-
-/** Close code and reason a client cut for backpressure receives. */
-export const BACKPRESSURE_CLOSE = { code: 1008, reason: "backpressure limit exceeded" } as const;
+// The WebSocket transport over uWebSockets.js: one Engine.IO packet per frame, the per-socket queue
+// flushed in one corked write per tick, topic subscriptions uWS delivers natively, the
+// backpressure cut. Knows no session, no upgrade and no HTTP handling (the ports: transport.ts).
+import type { WebSocket } from "../uws.ts";
+import type { Frame } from "../binary.ts";
+import { BACKPRESSURE_CLOSE, type Transport } from "./transport.ts";
 
 export class WebSocketTransport implements Transport {
   readonly name = "websocket";
@@ -44,6 +13,7 @@ export class WebSocketTransport implements Transport {
    *  ticks: measured, a shared store for all connections cost 15–35% more CPU per socket-by-socket
    *  delivery, for 24 B less per connection.) */
   private queue: Frame[] | null = null;
+  /** Set by close(), the backpressure cut, or the peer's close (closedByPeer). */
   closed = false;
   /** Set on the cut only. Declared, not initialised: a field every connection carries would cost
    *  4 B per connection for a rare event (V8 adds it to the few objects cut). */
@@ -132,6 +102,11 @@ export class WebSocketTransport implements Transport {
   /** An Engine.IO control frame (open, ping), sent at once: it carries no application order. */
   sendControl(text: string): void {
     if (!this.closed) this.ws.send(text, false);
+  }
+
+  /** uWS reported the WebSocket closed (by either side): nothing more can be sent. */
+  closedByPeer(): void {
+    this.closed = true;
   }
 
   close(code = 1000, reason = ""): void {

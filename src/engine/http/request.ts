@@ -1,5 +1,6 @@
 // The upgrade request as Socket.IO's handshake and `allowRequest` see it: built once per
-// connection and shared by every namespace socket of it (no copies), its strings interned.
+// connection and shared by every namespace socket of it (no copies), its strings interned. Knows no
+// sessions or transports.
 
 /** What `allowRequest` sees of the upgrade request. */
 export interface RequestInfo {

@@ -1,19 +1,18 @@
-// The NATS transport of the cluster: subjects by interest (protocol.ts's Subjects) over one Link.
-// A broadcast without a target goes out once per target room subject, so it reaches only workers
-// holding members of those rooms, or once on the namespace subject when it names no room or more
-// than `maxRoomSubjects` (one publish then costs less than many); the node sends unions and
-// private messages to workers' own subjects instead (node.ts). Requests carry this worker's own
-// subject as the NATS reply subject. Knows no adapter and no message encoding.
-import type { Room } from "../rooms/types.ts";
+// The NATS transport of the cluster: subjects by interest (protocol.ts's Subjects) over one Link. A
+// message goes where its route says (route.ts decides; publishRoute here turns a route into
+// subjects, for the emitter too): the namespace's subject, rooms' subjects (a worker subscribes
+// there while it holds members of the room), or workers' own subjects. Requests carry this worker's
+// own subject as the NATS reply subject. Knows no adapter and no message encoding.
+import type { Room } from "../../rooms/types.ts";
 import type { NatsOptions } from "./nats-options.ts";
 import { Link, type LinkCredentials } from "./link.ts";
-import { isResponse, Subjects, type ClusterMessage } from "./protocol.ts";
-import type { ClusterTransport, LogLevel, PublishTarget, TransportHandlers } from "./transport.ts";
+import { isResponse, Subjects, type ClusterMessage } from "../protocol.ts";
+import type { Route } from "../route.ts";
+import type { ClusterTransport, LogLevel, PublishTarget, TransportHandlers } from "../transport.ts";
 
 export interface NatsTransportOptions extends LinkCredentials {
   servers: string | string[];
   prefix?: string;
-  maxRoomSubjects?: number;
   name?: string;
   nats?: NatsOptions;
   log?: (level: LogLevel, message: string) => void;
@@ -21,14 +20,12 @@ export interface NatsTransportOptions extends LinkCredentials {
 
 export class NatsTransport implements ClusterTransport {
   readonly subjects: Subjects;
-  readonly maxRoomSubjects: number;
   private readonly link: Link;
   private self = "";
   private handlers: TransportHandlers | null = null;
 
   constructor(opts: NatsTransportOptions) {
     this.subjects = new Subjects(opts.prefix);
-    this.maxRoomSubjects = opts.maxRoomSubjects ?? 16;
     const { token, user, pass, tls } = opts;
     this.link = new Link(
       { servers: opts.servers, name: opts.name ?? `roomgate-${process.pid}`, nats: opts.nats, log: opts.log, token, user, pass, tls },
@@ -69,26 +66,19 @@ export class NatsTransport implements ClusterTransport {
 
   doPublish(msg: ClusterMessage, payload: Uint8Array, target?: PublishTarget): boolean {
     const reply = target?.expectReplies ? this.subjects.node(this.self) : undefined;
-    if (target?.node !== undefined) return this.link.publish(this.subjects.node(target.node), payload, reply);
-    if (target?.all && msg.type === "broadcast") return this.link.publish(this.subjects.all(msg.nsp), payload);
-    if (isResponse(msg) || msg.type === "httpResponse") throw new TypeError(`cluster: a ${msg.type} answer goes out through doPublishResponse`);
+    if (target?.route) return publishRoute(this.link, this.subjects, msg, target.route, payload, reply);
+    if (isResponse(msg)) throw new TypeError(`cluster: a ${msg.type} answer goes out through doPublishResponse`);
     switch (msg.type) {
-      case "broadcast": {
-        const rooms = msg.rooms;
-        if (rooms.length === 0 || rooms.length > this.maxRoomSubjects) return this.link.publish(this.subjects.all(msg.nsp), payload);
-        let sent = true;
-        for (const room of rooms) sent = this.link.publish(this.subjects.room(msg.nsp, room), payload) && sent;
-        return sent;
-      }
       case "heartbeat":
       case "hello":
       case "bye":
       case "interest":
         return this.link.publish(this.subjects.heartbeat, payload);
+      case "broadcast":
       case "httpRequest":
       case "httpAbort":
       case "sessionMove":
-        throw new TypeError("cluster: a forwarded HTTP request goes to its session's worker (target.node)");
+        throw new TypeError(`cluster: a ${msg.type} message needs a route (route.ts)`);
       default:
         return this.link.publish(this.subjects.requests(msg.nsp), payload, reply);
     }
@@ -114,5 +104,24 @@ export class NatsTransport implements ClusterTransport {
 
   log(level: LogLevel, message: string): void {
     this.link.log(level, message);
+  }
+}
+
+/** Publishes `payload` (message `msg`) along `route`: the namespace's broadcast subject (a
+ *  broadcast) or its requests subject (an operation); rooms' subjects; workers' own subjects. False
+ *  when one of the publishes could not go out. */
+export function publishRoute(link: Link, subjects: Subjects, msg: ClusterMessage, route: Route, payload: Uint8Array, reply?: string): boolean {
+  const nsp = "nsp" in msg ? msg.nsp : "/";
+  let sent = true;
+  switch (route.to) {
+    case "namespace":
+      return link.publish(msg.type === "broadcast" ? subjects.all(nsp) : subjects.requests(nsp), payload, reply);
+    case "rooms":
+      for (const room of route.rooms) sent = link.publish(subjects.room(nsp, room), payload, reply) && sent;
+      for (const owner of route.owners) sent = link.publish(subjects.node(owner), payload, reply) && sent;
+      return sent;
+    case "workers":
+      for (const worker of route.workers) sent = link.publish(subjects.node(worker), payload, reply) && sent;
+      return sent;
   }
 }

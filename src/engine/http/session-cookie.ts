@@ -1,5 +1,5 @@
 // The session cookie Socket.IO sets on the handshake when its `cookie` option is on: the session
-// id under a name, for load balancers that route by cookie (sticky sessions). Pure.
+// id under a name, for load balancers that route by cookie (sticky sessions). Pure: knows no sessions.
 
 export interface CookieOptions {
   /** Default "io". */

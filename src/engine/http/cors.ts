@@ -1,7 +1,7 @@
 // CORS for the polling requests, with the `cors` package's options and answers (Socket.IO passes
 // its `cors` option to that package): which Access-Control-* headers a request gets, and the
 // preflight answer. Pure over the request's Origin and Access-Control-Request-Headers.
-import type { HeaderList } from "./http-errors.ts";
+import type { HeaderList } from "./errors.ts";
 
 type StaticOrigin = boolean | string | RegExp | (string | RegExp)[];
 

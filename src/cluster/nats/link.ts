@@ -10,7 +10,7 @@
 // cluster never loads it (test/consumer.test.ts checks that against the installed package).
 import type { ConnectionOptions, NatsConnection, Subscription } from "nats";
 import type { NatsOptions, NatsTlsOptions } from "./nats-options.ts";
-import type { ClusterGap } from "./transport.ts";
+import type { ClusterGap } from "../transport.ts";
 
 type Connect = typeof import("nats").connect;
 let natsConnect: Promise<Connect> | null = null;
