@@ -310,8 +310,18 @@ test(`the oldest supported TypeScript (${OLDEST_TS}) compiles the same strict pr
   assert.equal(r.status, 0, r.stdout + r.stderr);
 });
 
-test("the gateway bin refuses a .ts APP under plain node: one line saying what to do, exit 2", () => {
+// Node 22.18+ and 24 strip TypeScript types themselves (process.features.typescript): there plain
+// node runs a .ts APP with erasable syntax; Node 20 refuses it, and the gateway says what to do.
+const stripsTypes = Boolean((process.features as { typescript?: unknown }).typescript);
+test(`the gateway bin and a .ts APP under plain node: ${stripsTypes ? "served (this Node strips types)" : "refused in one line saying what to do, exit 2"}`, async () => {
   writeFileSync(path.join(dir, "my-app.ts"), "export default (io: unknown) => {};\n");
+  if (stripsTypes) {
+    // (Not spawnSync with a timeout: a gateway still running when it fires cannot log its drain.)
+    const { out, code } = await gatewayRun({ APP: "my-app.ts" });
+    assert.equal(code, 0, out);
+    assert.match(out, /my-app\.ts/);
+    return;
+  }
   const r = spawnSync(path.join(dir, "node_modules", ".bin", "roomgate"), [], {
     cwd: dir,
     env: { ...process.env, PORT: "0", HOST: "127.0.0.1", APP: "my-app.ts" },
@@ -336,10 +346,10 @@ test("the README's Install section names the oldest TypeScript and every runtime
 });
 
 /** Runs the package's gateway bin until it logs "listening" (then SIGTERM) or exits; its output and exit code. */
-async function gatewayRun(): Promise<{ out: string; code: number | null }> {
+async function gatewayRun(env: NodeJS.ProcessEnv = {}): Promise<{ out: string; code: number | null }> {
   const child = spawn(path.join(dir, "node_modules", ".bin", "roomgate"), [], {
     cwd: dir,
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1" },
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
