@@ -14,7 +14,7 @@
 // a top-level await, which would make `require("roomgate")` (require(esm)) impossible. Resolution
 // starts at roomgate's own files, so "uWebSockets.js" finds the application's node_modules.
 // 20.57 comes before 20.30 where both load (Node 20, glibc >= 2.38): it is 27 releases newer and
-// answers malformed requests at once instead of holding them 10 s (test/http-parser.test.ts).
+// answers malformed requests at once instead of holding them 10 s (test/engine/http-parser.test.ts).
 // The types are 20.57's (its index.d.ts); 20.30 has the same native methods on WebSocket,
 // HttpResponse and HttpRequest, and a subset of App's (test/runtimes/binding-api.ts).
 import { existsSync, readFileSync } from "node:fs";

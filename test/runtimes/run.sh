@@ -117,7 +117,7 @@ suite() {
   mkdir -p "$CACHE/logs"
   t0=$(date +%s)
   set +e
-  with_path "$bin" node --import tsx --test --test-reporter=tap --test-concurrency=1 test/*.test.ts >"$log_file" 2>&1
+  with_path "$bin" node --import tsx --test --test-reporter=tap --test-concurrency=1 test/*.test.ts test/*/*.test.ts >"$log_file" 2>&1
   local rc=$?
   set -e
   local summary
