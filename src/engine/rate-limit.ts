@@ -38,12 +38,18 @@ export const RATE_LIMIT_REASON = "rate limit exceeded";
 /** Which budget a client went over. */
 export type OverBudget = "events" | "bytes" | "deliveries" | "address bytes" | "address deliveries";
 
-/** Three token counts refilled at `limit / interval` per ms, up to `limit`, plus the event loop's
- *  lateness since the last refill (the backlog it let pile up). */
+/** Three token counts refilled at `limit / interval` per ms, up to `limit`. What the cap cut off
+ *  while this process's event loop was late (loop-lag.ts) is banked for one interval: the frames
+ *  that piled up unread meanwhile are read in one go, and the bank covers them, so they are judged
+ *  at the pace they arrived. */
 class Bucket {
   ev: number;
   by: number;
   dl: number;
+  private bankEv = 0;
+  private bankBy = 0;
+  private bankDl = 0;
+  private bankUntil = 0;
   private at: number;
   private lag: number;
 
@@ -63,14 +69,42 @@ class Bucket {
     const elapsed = now - this.at;
     if (elapsed <= 0) return;
     const lag = loopLateness(now);
-    const credit = 1 + (lag - this.lag) / this.interval;
+    const late = Math.min(elapsed, lag - this.lag) / this.interval;
     const k = elapsed / this.interval;
     this.at = now;
     this.lag = lag;
     const c = this.cap;
-    this.ev = Math.min(c.events * credit, this.ev + c.events * k);
-    this.by = Math.min(c.bytes * credit, this.by + c.bytes * k);
-    this.dl = Math.min(c.deliveries * credit, this.dl + c.deliveries * k);
+    const ev = this.ev + c.events * k;
+    const by = this.by + c.bytes * k;
+    const dl = this.dl + c.deliveries * k;
+    this.ev = Math.min(c.events, ev);
+    this.by = Math.min(c.bytes, by);
+    this.dl = Math.min(c.deliveries, dl);
+    if (late > 0) {
+      // Cut off by the cap, up to what the late time refilled: the backlog's allowance, added to
+      // what the same late turn banked already (every frame read in it refills a little).
+      const keep = now < this.bankUntil ? 1 : 0;
+      this.bankEv = keep * this.bankEv + Math.min(ev - this.ev, c.events * late);
+      this.bankBy = keep * this.bankBy + Math.min(by - this.by, c.bytes * late);
+      this.bankDl = keep * this.bankDl + Math.min(dl - this.dl, c.deliveries * late);
+      this.bankUntil = now + this.interval;
+    }
+  }
+
+  /** Covers what is overspent from the bank while it lasts; whether a count is still below zero. */
+  overspent(): boolean {
+    if ((this.ev < 0 || this.by < 0 || this.dl < 0) && this.at < this.bankUntil) {
+      const ev = Math.min(this.bankEv, Math.max(0, -this.ev));
+      const by = Math.min(this.bankBy, Math.max(0, -this.by));
+      const dl = Math.min(this.bankDl, Math.max(0, -this.dl));
+      this.ev += ev;
+      this.bankEv -= ev;
+      this.by += by;
+      this.bankBy -= by;
+      this.dl += dl;
+      this.bankDl -= dl;
+    }
+    return this.ev < 0 || this.by < 0 || this.dl < 0;
   }
 }
 
@@ -189,11 +223,13 @@ export class InboundBudget {
   /** The budget the client is over (its frames so far, and the deliveries they caused), or null. */
   verdict(): OverBudget | null {
     const own = this.own;
+    if (!own.overspent() && this.address === null) return null;
     if (own.ev < 0) return "events";
     if (own.by < 0) return "bytes";
     if (own.dl < 0) return "deliveries";
     if (this.address === null) return null;
     const { bucket, connections } = this.address.entry;
+    if (!bucket.overspent()) return null;
     const cap = this.limiter.limit.perAddress!;
     // The address is over: cut this connection only if it used its share of the budget or more.
     if (bucket.by < 0 && this.by * connections >= cap.bytes) return "address bytes";
