@@ -36,19 +36,20 @@ if (env.RELAY_TLS_CERT || env.RELAY_TLS_KEY) {
   };
 }
 const loopback = host === "127.0.0.1" || host === "::1" || host === "localhost";
-if (!options.token && !options.user) {
-  // Said at every start, loopback too: any local process (any user of this machine) can then
-  // publish to every room. pm2's ecosystem.config.js makes and shares a token by default.
-  if (loopback)
-    console.warn(
-      `relay: no authentication (RELAY_TOKEN unset): any process on this machine can connect to ${host}:${port} and publish to every room; set RELAY_TOKEN (and the workers' ROOMGATE_CLUSTER_TOKEN)`,
-    );
-  else console.warn(`relay: listening on ${host} without authentication: anyone who reaches this port can publish to every room (set RELAY_TOKEN)`);
+const noAuth = !options.token && !options.user;
+if (noAuth && !loopback) {
+  console.warn(`relay: listening on ${host} without authentication: anyone who reaches this port can publish to every room (set RELAY_TOKEN)`);
 }
 
 const relay = new Relay(options);
 const bound = await relay.listen(port, host).catch((err: Error) => cannotStart(err.message));
 console.log(`relay listening on ${host}:${bound}`);
+// Said at every start, loopback too: any local process (any user of this machine) can then publish
+// to every room. pm2's ecosystem.config.js makes and shares a token by default.
+if (noAuth && loopback)
+  console.warn(
+    `relay: no authentication (RELAY_TOKEN unset): any process on this machine can connect to ${host}:${bound} and publish to every room; set RELAY_TOKEN (and the workers' ROOMGATE_CLUSTER_TOKEN)`,
+  );
 
 let stopping = false;
 async function stop(): Promise<void> {

@@ -228,7 +228,7 @@ test("the runnable relay says at start when it requires no authentication, loopb
       };
       proc.stdout!.on("data", take);
       proc.stderr!.on("data", take);
-      proc.on("exit", () => (out.includes("relay listening") ? resolve(out) : reject(new Error(`relay did not start: ${out}`))));
+      proc.on("close", () => (out.includes("relay listening") ? resolve(out) : reject(new Error(`relay did not start: ${out}`))));
     });
   assert.match(await start({}), /relay: no authentication \(RELAY_TOKEN unset\): any process on this machine can connect/);
   assert.doesNotMatch(await start({ RELAY_TOKEN: "s3cret" }), /no authentication/);
