@@ -43,13 +43,14 @@ if (noAuth && !loopback) {
 
 const relay = new Relay(options);
 const bound = await relay.listen(port, host).catch((err: Error) => cannotStart(err.message));
-console.log(`relay listening on ${host}:${bound}`);
-// Said at every start, loopback too: any local process (any user of this machine) can then publish
-// to every room. pm2's ecosystem.config.js makes and shares a token by default.
+// Said at every start (once listening: a start-up failure stays one line), loopback too: any local
+// process (any user of this machine) can then publish to every room. pm2's ecosystem.config.js
+// makes and shares a token by default.
 if (noAuth && loopback)
   console.warn(
     `relay: no authentication (RELAY_TOKEN unset): any process on this machine can connect to ${host}:${bound} and publish to every room; set RELAY_TOKEN (and the workers' ROOMGATE_CLUSTER_TOKEN)`,
   );
+console.log(`relay listening on ${host}:${bound}`);
 
 let stopping = false;
 async function stop(): Promise<void> {
