@@ -57,7 +57,8 @@ export class RoomPresence extends EventEmitter {
     super();
     if (typeof opts?.key !== "function") throw new TypeError("presence: `key` must be a function of the socket (e.g. (socket) => socket.data.userId)");
     const rooms = opts.rooms;
-    if (rooms !== undefined && !(rooms instanceof RegExp) && typeof rooms !== "function") throw new TypeError("presence: `rooms` must be a RegExp or a function");
+    if (rooms !== undefined && !(rooms instanceof RegExp) && typeof rooms !== "function")
+      throw new TypeError("presence: `rooms` must be a RegExp or a function");
     this.matches = rooms === undefined ? () => true : rooms instanceof RegExp ? (r) => rooms.test(String(r)) : rooms;
   }
 

@@ -2,9 +2,10 @@
 // `auth.user` (the presence key), and asks its worker to join or leave a room with the "join" /
 // "leave" events (acked once done). Presence is on for rooms named "p:…" only; every worker
 // records the presence events it fires, per room, to check that they fire once per member.
-import { ClusterAdapter, type Room, type Server } from "../../src/index.ts";
+import { ClusterAdapter, type Room, type RoomPresence, type Server } from "../../src/index.ts";
 
 export interface PresenceLog {
+  presence: RoomPresence;
   /** Members per room as the events say (join adds, leave removes). */
   members: Map<Room, Set<string>>;
   /** Events that contradict the ones before (a join of a member present, a leave of one absent). */
@@ -12,10 +13,10 @@ export interface PresenceLog {
 }
 
 export default function roomStateApp(io: Server): PresenceLog {
-  const log: PresenceLog = { members: new Map(), errors: [] };
   const adapter = io.of("/").adapter;
   if (!(adapter instanceof ClusterAdapter)) throw new TypeError("room-state-app needs the cluster adapter");
   const presence = adapter.presence({ key: (socket) => socket.data.user, rooms: /^p:/ });
+  const log: PresenceLog = { presence, members: new Map(), errors: [] };
   presence.on("join", (room, member) => {
     let set = log.members.get(room);
     if (!set) log.members.set(room, (set = new Set()));
