@@ -33,6 +33,7 @@ import { Requests } from "./requests.ts";
 import { toWorker } from "./route.ts";
 import { RemoteSocket, type RemoteSocketOp } from "./remote-socket.ts";
 import { RoomPresence, type RoomPresenceOptions } from "./room-presence.ts";
+import type { RoomStateSync } from "./room-state-sync.ts";
 import { answerSessionRequest, broadcastTag } from "./session-handover.ts";
 import { installSessionMobility } from "./session-mobility.ts";
 
@@ -71,12 +72,14 @@ export class ClusterAdapter extends Adapter {
     if (this.recovery) this.recovery.onRoomReleased = (room) => this.rooms.has(room) || node.interest.leave(this.nspName, room);
     // Room sizes (and presence, once turned on) across workers: sockets' own rooms left out.
     const roomState = node.roomState;
-    this.on("join-room", (room: Room, id: SocketId) => {
-      if (room !== id) roomState.change(this.nspName, room, 1, this.roomPresence?.enter(id, room, this.member(id)) ?? null);
-    });
-    this.on("leave-room", (room: Room, id: SocketId) => {
-      if (room !== id) roomState.change(this.nspName, room, -1, this.roomPresence?.exit(id, room) ?? null);
-    });
+    if (roomState) {
+      this.on("join-room", (room: Room, id: SocketId) => {
+        if (room !== id) roomState.change(this.nspName, room, 1, this.roomPresence?.enter(id, room, this.member(id)) ?? null);
+      });
+      this.on("leave-room", (room: Room, id: SocketId) => {
+        if (room !== id) roomState.change(this.nspName, room, -1, this.roomPresence?.exit(id, room) ?? null);
+      });
+    }
     node.register(this);
     this.handleOperations();
     node.handleIn(this.nspName, "restoreSession", (msg, replyTo) => answerSessionRequest(node, this.recovery, msg, replyTo));
@@ -137,22 +140,28 @@ export class ClusterAdapter extends Adapter {
 
   // ---------- room sizes and presence, cluster-wide (room-state-sync.ts) ----------
 
+  private get roomState(): RoomStateSync {
+    const state = this.node.roomState;
+    if (!state) throw new Error("room sizes and presence are off in this cluster (roomStateInterval: 0)");
+    return state;
+  }
+
   /** The number of sockets in `room` across the cluster, from local state (no request): as of the
    *  last change each worker sent, at most about roomStateInterval + one relay hop old (README "Room
    *  sizes and presence"). A socket's own room is not counted (use fetchSockets for that). */
   roomSize(room: Room): number {
-    return this.node.roomState.totals.size(this.nspName, room);
+    return this.roomState.totals.size(this.nspName, room);
   }
 
   /** Every room with its size across the cluster, from local state (sockets' own rooms left out). */
   roomSizes(): ReadonlyMap<Room, number> {
-    return this.node.roomState.totals.sizes(this.nspName);
+    return this.roomState.totals.sizes(this.nspName);
   }
 
   /** Socket.IO's Redis adapter's allRooms: every room with a socket anywhere in the cluster, answered
    *  from local state (sockets' own rooms left out, unlike the Redis adapter). */
   allRooms(): Promise<Set<Room>> {
-    return Promise.resolve(new Set(this.node.roomState.totals.rooms(this.nspName)));
+    return Promise.resolve(new Set(this.roomState.totals.rooms(this.nspName)));
   }
 
   /** The exact sizes of `rooms` through a round trip to every live worker serving the namespace (each
@@ -180,7 +189,7 @@ export class ClusterAdapter extends Adapter {
    *  while connected. Also told as the adapter events "room-state-stale" (since) and
    *  "room-state-fresh". */
   get roomStateStaleSince(): number | null {
-    return this.node.roomState.staleSince;
+    return this.roomState.staleSince;
   }
 
   /**
@@ -190,15 +199,15 @@ export class ClusterAdapter extends Adapter {
    */
   presence<S = Socket>(opts: RoomPresenceOptions<S>): RoomPresence {
     if (this.roomPresence) return this.roomPresence;
-    const totals = this.node.roomState.totals;
+    const totals = this.roomState.totals;
     const presence = new RoomPresence(opts, { members: (room) => totals.members(this.nspName, room), rooms: () => totals.presenceRooms(this.nspName) });
     this.roomPresence = presence;
-    this.node.roomState.addPresence(this.nspName, presence);
+    this.roomState.addPresence(this.nspName, presence);
     // Sockets already in rooms count from now.
     for (const [id, rooms] of this.sids)
       for (const room of rooms) {
         const key = presence.enter(id, room, rooms.member);
-        if (key !== null) this.node.roomState.local.addMember(this.nspName, room, key, 1);
+        if (key !== null) this.roomState.local.addMember(this.nspName, room, key, 1);
       }
     return presence;
   }

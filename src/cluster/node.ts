@@ -48,7 +48,8 @@ export interface ClusterOptions extends LinkCredentials {
    *  keep it under pm2's kill_timeout, 5000 in ecosystem.config.js). */
   handoverTimeout?: number;
   /** Room sizes and presence (room-state-sync.ts): this worker's changes go out at most this often,
-   *  batched (ms, default 100); a reader elsewhere sees a change within about this plus one relay hop. */
+   *  batched (ms, default 100); a reader elsewhere sees a change within about this plus one relay hop.
+   *  0: off (no counting, no messages; roomSize and presence throw). */
   roomStateInterval?: number;
 }
 
@@ -106,8 +107,8 @@ export class ClusterNode extends Bus {
   readonly interest: InterestSync;
   /** @internal Requests awaiting answers (requests.ts). */
   readonly requests: Requests;
-  /** @internal Room sizes and presence across workers (room-state-sync.ts). */
-  readonly roomState: RoomStateSync;
+  /** @internal Room sizes and presence across workers (room-state-sync.ts); null when off. */
+  readonly roomState: RoomStateSync | null;
   private readonly presence: Presence;
   private readonly handoverTimeout: number;
   private readonly adapters = new Map<string, NodeAdapter>();
@@ -148,8 +149,10 @@ export class ClusterNode extends Bus {
       nsps: () => [...this.adapters.keys()],
       onBye: (id) => this.filter.forget(id),
     });
-    this.roomState = new RoomStateSync(this, {
-      interval: opts.roomStateInterval ?? 100,
+    const roomStateInterval = opts.roomStateInterval ?? 100;
+    if (!(roomStateInterval >= 0)) throw new TypeError(`roomStateInterval must be a number of ms >= 0 (0: off), not ${opts.roomStateInterval}`);
+    this.roomState = roomStateInterval === 0 ? null : new RoomStateSync(this, {
+      interval: roomStateInterval,
       heartbeatTimeout,
       peers: this.peers,
       stats: this.stats,
@@ -168,11 +171,11 @@ export class ClusterNode extends Bus {
       onMessage: (payload, replyTo) => this.receive(payload, replyTo),
       onConnected: () => {
         this.presence.connected();
-        this.roomState.connected();
+        this.roomState?.connected();
       },
       onDisconnected: () => {
         this.presence.disconnected();
-        this.roomState.disconnected();
+        this.roomState?.disconnected();
       },
       // Broadcasts to and from other workers in [gap.from, gap.to] were lost: every namespace's
       // adapter tells its application (to resync what its clients show).
@@ -224,7 +227,7 @@ export class ClusterNode extends Bus {
     this.closing ??= (async () => {
       await this.handOver();
       clearInterval(this.timer);
-      this.roomState.close();
+      this.roomState?.close();
       this.requests.endClientWaits();
       if (this.link.connected) {
         this.presence.send("bye");
@@ -256,7 +259,7 @@ export class ClusterNode extends Bus {
   private tick(): void {
     const now = Date.now();
     this.presence.tick(now);
-    this.roomState.beacon();
+    this.roomState?.beacon();
     this.interest.answerAllWaiters(now);
     this.filter.evict(now);
   }
