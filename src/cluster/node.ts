@@ -151,15 +151,18 @@ export class ClusterNode extends Bus {
     });
     const roomStateInterval = opts.roomStateInterval ?? 100;
     if (!(roomStateInterval >= 0)) throw new TypeError(`roomStateInterval must be a number of ms >= 0 (0: off), not ${opts.roomStateInterval}`);
-    this.roomState = roomStateInterval === 0 ? null : new RoomStateSync(this, {
-      interval: roomStateInterval,
-      heartbeatTimeout,
-      peers: this.peers,
-      stats: this.stats,
-      onStale: (since) => {
-        for (const adapter of this.adapters.values()) adapter.onRoomStateStale?.(since);
-      },
-    });
+    this.roomState =
+      roomStateInterval === 0
+        ? null
+        : new RoomStateSync(this, {
+            interval: roomStateInterval,
+            heartbeatTimeout,
+            peers: this.peers,
+            stats: this.stats,
+            onStale: (since) => {
+              for (const adapter of this.adapters.values()) adapter.onRoomStateStale?.(since);
+            },
+          });
     this.routes = {
       self: this.id,
       maxRoomSubjects: opts.maxRoomSubjects ?? 16,
