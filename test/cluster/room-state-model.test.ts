@@ -4,12 +4,12 @@
 // for again. Once the messages flow without loss, every worker's totals equal the sum of all
 // parts, and the presence events each fired (join at 0 → 1, leave at 1 → 0, cluster-wide) agree
 // with its totals, never a join of a member present nor a leave of one absent.
-// Run: node --import tsx --test test/room-state-model.test.ts
+// Run: node --import tsx --test test/cluster/room-state-model.test.ts
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LocalRoomState, PeerRoomStates, Totals } from "../src/cluster/room-state.ts";
-import type { RoomStateMessage } from "../src/cluster/protocol.ts";
-import { prng } from "./helpers/rooms-model.ts";
+import { LocalRoomState, PeerRoomStates, Totals } from "../../src/cluster/room-state.ts";
+import type { RoomStateMessage } from "../../src/cluster/protocol.ts";
+import { prng } from "../helpers/rooms-model.ts";
 
 const NSPS = ["/", "/b"];
 const ROOMS = ["r0", "r1", "r2", 7];

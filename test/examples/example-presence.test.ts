@@ -1,46 +1,34 @@
 // The example app's live "who is here" per project room, through `npm start`'s process: on a lone
 // gateway, and over two clustered gateways (the embedded relay) where a user with a tab on each
 // worker is listed once and leaves with the last tab. Decided on the events the clients receive.
-// Run: node --import tsx --test test/example-presence.test.ts
+// Run: node --import tsx --test test/examples/example-presence.test.ts
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { io as connect, type Socket as ClientSocket } from "socket.io-client";
-import { Relay } from "../src/index.ts";
-import { signToken } from "../src/examples/tokens.ts";
-import { freePort, until } from "./helpers/cluster.ts";
-import { once } from "./helpers/server.ts";
+import { Relay } from "../../src/index.ts";
+import { signToken } from "../../src/examples/tokens.ts";
+import { freePort, type Running, startProcess } from "../helpers/process.ts";
+import { once } from "../helpers/server.ts";
+import { until } from "../helpers/wait.ts";
 
 const SECRET = "example-presence-test-secret";
-const children = new Set<ChildProcess>();
+const gateways: Running[] = [];
 const clients: ClientSocket[] = [];
 
-after(() => {
+after(async () => {
   for (const c of clients) c.disconnect();
-  for (const child of children) if (child.pid && child.exitCode === null) process.kill(child.pid, "SIGKILL");
+  await Promise.all(gateways.map((gw) => gw.stop("SIGKILL")));
 });
 
 /** `npm start`'s process on an ephemeral port; resolves to its port once it listens. */
-function startGateway(env: Record<string, string> = {}): Promise<number> {
-  const { HOST: _inherited, ...parentEnv } = process.env;
-  const child = spawn(process.execPath, ["--import", "tsx", "src/bin/gateway.ts"], {
-    env: { ...parentEnv, PORT: "0", APP_TOKEN_SECRET: SECRET, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
+async function startGateway(env: Record<string, string> = {}): Promise<number> {
+  const gw = await startProcess(process.execPath, ["--import", "tsx", "src/bin/gateway.ts"], {
+    env: { HOST: undefined, PORT: "0", APP_TOKEN_SECRET: SECRET, ...env },
+    ready: /listening on 127\.0\.0\.1:(\d+)/,
+    what: "the gateway",
   });
-  children.add(child);
-  let out = "";
-  child.stderr.on("data", (d) => (out += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${out}`)), 15000);
-    child.stdout.on("data", (d) => {
-      out += d;
-      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(out);
-      if (!m) return;
-      clearTimeout(timer);
-      resolve(Number(m[1]));
-    });
-    child.on("exit", () => reject(new Error(`gateway exited:\n${out}`)));
-  });
+  gateways.push(gw);
+  return Number((gw.ready as RegExpExecArray)[1]);
 }
 
 async function tab(port: number, user: string, project: string): Promise<ClientSocket & { heard: string[][] }> {

@@ -7,14 +7,15 @@
 // join of a member present or a leave of one absent is an error) must converge to the model, and
 // the exact answer (fetchRoomSizes, a round trip) must equal it. Decided with bounded `until`s,
 // never fixed sleeps. Against the embedded relay, and a real nats-server when installed.
-// Run: node --import tsx --test test/room-state.test.ts
+// Run: node --import tsx --test test/cluster/room-state.test.ts
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { io as connectClient, type Socket as ClientSocket } from "socket.io-client";
-import { type ClusterAdapter, createClusterAdapter, Server, type Room } from "../src/index.ts";
-import { EmbeddedBackend, killAll, natsServerAvailable, NatsServerBackend, startWorker, until, type Backend } from "./helpers/cluster.ts";
-import { prng } from "./helpers/rooms-model.ts";
-import roomStateApp, { type PresenceLog } from "./helpers/room-state-app.ts";
+import { type ClusterAdapter, createClusterAdapter, Server, type Room } from "../../src/index.ts";
+import { EmbeddedBackend, killAll, natsServerAvailable, NatsServerBackend, startWorker, type Backend } from "../helpers/cluster.ts";
+import { until } from "../helpers/wait.ts";
+import { prng } from "../helpers/rooms-model.ts";
+import roomStateApp, { type PresenceLog } from "../helpers/room-state-app.ts";
 
 after(killAll);
 

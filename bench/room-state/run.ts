@@ -1,5 +1,5 @@
-// bench/room-state.ts (issue #24): what cluster-wide room sizes and presence cost and how fresh
-// they are. W workers (forked: bench/lib/room-state-worker.ts) over the embedded relay (in this
+// bench/room-state/run.ts (issue #24): what cluster-wide room sizes and presence cost and how fresh
+// they are. W workers (forked: worker.ts) over the embedded relay (in this
 // process, for its byte counters), holding N members in total (stand-ins: no connections; the cost
 // is per join and leave) spread over R rooms, P rooms each, with U distinct users; then churn (each
 // op a leave and a join) at C ops/s per worker. Three runs with the same seed: room state off
@@ -8,19 +8,20 @@
 // staleness a reader on another worker sees (a join on worker 0, polled on worker 1: p50/p99) and
 // the answer time of a local roomSize() against `(await io.in(room).fetchSockets()).length`.
 //
-//   node --import tsx bench/room-state.ts                          100,000 members, 6 workers, 10,000 rooms
-//   node --import tsx bench/room-state.ts --n 6000 --workers 2 --rooms 600 --seconds 3 --probes 20   a smoke run
+//   node --import tsx bench/room-state/run.ts                          100,000 members, 6 workers, 10,000 rooms
+//   node --import tsx bench/room-state/run.ts --n 6000 --workers 2 --rooms 600 --seconds 3 --probes 20   a smoke run
 //
 // Bounded: every request has a timeout and the run a 10-minute watchdog; it kills what it started
 // (by PID). Prints the figures and writes bench/results/room-state.json.
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Relay } from "../src/index.ts";
-import { Peer, runMain } from "./lib/peer.ts";
-import { freePort } from "./lib/ports.ts";
+import { Relay } from "../../src/index.ts";
+import { Peer, runMain } from "../lib/peer.ts";
+import { freePort } from "../lib/ports.ts";
 
-const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const BENCH_DIR = path.dirname(HERE);
 
 function parseOpts(argv: string[]) {
   const o = { n: 100_000, workers: 6, rooms: 10_000, perSocket: 3, users: 50_000, churn: 1000, seconds: 10, probes: 200, interval: 100, seed: 0x24 };
@@ -49,7 +50,7 @@ async function run(o: Opts, mode: "off" | "sizes" | "presence") {
     RS_INTERVAL: mode === "off" ? "0" : String(o.interval),
     RS_PRESENCE: mode === "presence" ? "1" : "0",
   });
-  const workers = Array.from({ length: o.workers }, (_, w) => new Peer(`worker ${w}`, [path.join(BENCH_DIR, "lib/room-state-worker.ts")], null, [], env(w)));
+  const workers = Array.from({ length: o.workers }, (_, w) => new Peer(`worker ${w}`, [path.join(HERE, "worker.ts")], null, [], env(w)));
   try {
     await Promise.all(workers.map((p) => p.waitFor("up", 30_000)));
     const per = Math.ceil(o.n / o.workers);

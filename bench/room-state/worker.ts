@@ -1,4 +1,4 @@
-// A gateway worker of bench/room-state.ts, forked with an IPC channel: a roomgate Server in the
+// A gateway worker of bench/room-state/run.ts, forked with an IPC channel: a roomgate Server in the
 // cluster, whose namespace holds stand-in members (no connections: the cost measured is room
 // state's, per join and leave, which does not depend on how a member is connected), joined to
 // rooms and churned here; it answers the runner's probes of staleness and query times.
@@ -9,7 +9,7 @@
 // seconds}; join {room}; watch {room, want, timeoutMs}; query {room, n}; close.
 import { performance } from "node:perf_hooks";
 import { type ClusterAdapter, createClusterAdapter, Server } from "../../src/index.ts";
-import { mulberry32 } from "./plan.ts";
+import { mulberry32 } from "../lib/plan.ts";
 
 const url = process.env.RS_URL!;
 const interval = Number(process.env.RS_INTERVAL ?? "100");
