@@ -165,8 +165,10 @@ export class ClusterAdapter extends Adapter {
   }
 
   /** The exact sizes of `rooms` through a round trip to every live worker serving the namespace (each
-   *  counts its own members as they are now); rejects when one does not answer within requestTimeout. */
+   *  counts its members as they are now, as `adapter.rooms` does: a socket's own room too); rejects
+   *  when one does not answer within requestTimeout. */
   fetchRoomSizes(rooms: Room[]): Promise<Map<Room, number>> {
+    if (!Array.isArray(rooms)) return Promise.reject(new TypeError("fetchRoomSizes: rooms must be an array of rooms"));
     const sizes = new Map<Room, number>();
     for (const room of rooms) sizes.set(room, this.rooms.get(room)?.size ?? 0);
     const peers = this.node.peersServing(this.nspName);

@@ -243,8 +243,9 @@ export class PeerRoomStates {
         return true;
       }
       case "ver":
-        // A snapshot on its way will bring the version.
-        return p !== undefined && (p.next !== undefined || p.ver === msg.ver);
+        // Another version (a snapshot still on its way too: its last part may be lost) is asked for
+        // again; the caller's rate limit keeps that to one snapshot a second.
+        return p !== undefined && p.ver === msg.ver;
       case "delta": {
         if (!p || p.ver < 0) return false;
         if (msg.ver <= p.ver) return true; // already applied (or superseded by a snapshot)
