@@ -182,6 +182,41 @@ async function run(seed: number, backend: Backend, rounds: number, opsPerRound: 
 }
 
 describe("room sizes and presence across workers", { timeout: 120_000 }, () => {
+  it("off (roomStateInterval: 0): no room state messages, and the answers say it is off", async () => {
+    const backend = await EmbeddedBackend.create();
+    await backend.start();
+    const io = new Server({ adapter: createClusterAdapter({ ...clusterOptions(backend.url), roomStateInterval: 0 }), logger: "silent" });
+    try {
+      io.on("connection", (socket) => socket.join("r"));
+      const port = await io.listen(0, "127.0.0.1");
+      const adapter = io.of("/").adapter as ClusterAdapter;
+      await adapter.node.ready;
+      const client = await connectTab(port, "ann");
+      await until(() => adapter.rooms.get("r")?.size === 1, "the socket to join");
+      assert.throws(() => adapter.roomSize("r"), /off in this cluster/);
+      assert.throws(() => adapter.presence({ key: (s) => s.data.user }), /off in this cluster/);
+      assert.equal(adapter.node.stats.roomStateOut, 0);
+      client.disconnect();
+    } finally {
+      await io.close();
+      await backend.stop();
+    }
+  });
+
+  it("presence options are checked: a key that is not a function is refused, saying what to give", async () => {
+    const backend = await EmbeddedBackend.create();
+    await backend.start();
+    const io = new Server({ adapter: createClusterAdapter(clusterOptions(backend.url)), logger: "silent" });
+    try {
+      const adapter = io.of("/").adapter as ClusterAdapter;
+      assert.throws(() => adapter.presence({ key: "userId" as never }), /`key` must be a function/);
+      assert.throws(() => adapter.presence({ key: () => 1, rooms: "p:*" as never }), /RegExp or a function/);
+    } finally {
+      await io.close();
+      await backend.stop();
+    }
+  });
+
   for (const seed of [1, 2, 3]) it(`agree with the model: embedded relay, seed ${seed}`, async () => run(seed, await EmbeddedBackend.create(), 4, 25));
 
   it("agree with the model: real nats-server", { skip: natsServerAvailable() ? false : "nats-server not installed" }, async () =>
