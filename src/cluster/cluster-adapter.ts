@@ -153,7 +153,8 @@ export class ClusterAdapter extends Adapter {
     return this.roomState.totals.size(this.nspName, room);
   }
 
-  /** Every room with its size across the cluster, from local state (sockets' own rooms left out). */
+  /** Every room with its size across the cluster, from local state (sockets' own rooms left out): a
+   *  live view, not a copy (it changes as the counts do). */
   roomSizes(): ReadonlyMap<Room, number> {
     return this.roomState.totals.sizes(this.nspName);
   }
