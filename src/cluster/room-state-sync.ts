@@ -1,7 +1,9 @@
 // Room sizes and presence shared between workers on the bus, so that "how many in this room" and
 // "who is here" are answered from local state, without a request per question. This worker's
-// joins and leaves change its part at once (room-state.ts) and go out batched, one message per
-// namespace per roomStateInterval with the rooms that changed (never one per join); a peer's
+// joins and leaves change its part at once (room-state.ts) and go out batched: at most one
+// message per namespace per roomStateInterval with the rooms that changed (never one per join);
+// the first change after a quiet interval goes out at the end of its event-loop turn, so a lone
+// change waits one relay hop, not an interval, and only churn waits for the interval; a peer's
 // part is applied as it comes, and asked for whole (roomStateAsk, answered by a snapshot) when
 // this worker holds none of it or a version is missing; the version alone goes out once per
 // heartbeat, so a lost last delta is noticed too. A peer that is not live (peers.ts: unheard for
@@ -40,6 +42,9 @@ export class RoomStateSync {
   private readonly presences = new Map<string, RoomPresence>();
   private readonly asked = new Map<string, number>();
   private readonly timer: NodeJS.Timeout;
+  /** A flush is scheduled; when the last one went out. */
+  private scheduled = false;
+  private lastFlush = 0;
   /** When the link last came up (peers get heartbeatTimeout from then to be heard again). */
   private connectedAt = Date.now();
   /** When the relay became unreachable; null while connected. */
@@ -62,6 +67,7 @@ export class RoomStateSync {
   change(nsp: string, room: Room, d: 1 | -1, member: string | null): void {
     this.local.addSize(nsp, room, d);
     if (member !== null) this.local.addMember(nsp, room, member, d);
+    this.schedule();
   }
 
   /** Presence events of `nsp` go to `presence`. */
@@ -72,6 +78,7 @@ export class RoomStateSync {
   /** Sends what changed since the last interval (one message per namespace). */
   flush(): void {
     if (!this.local.changed || !this.bus.link.connected) return;
+    this.lastFlush = Date.now();
     for (const msg of this.local.drain()) this.send(msg);
   }
 
@@ -103,6 +110,20 @@ export class RoomStateSync {
 
   close(): void {
     clearInterval(this.timer);
+  }
+
+  /** The next flush: at the end of this turn (the joins of one turn share it) when the last one is
+   *  an interval old, else when it will be. */
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    const run = () => {
+      this.scheduled = false;
+      this.flush();
+    };
+    const wait = this.lastFlush + this.deps.interval - Date.now();
+    if (wait <= 0) setImmediate(run);
+    else setTimeout(run, wait).unref();
   }
 
   private tick(): void {
