@@ -54,7 +54,7 @@ export class RoomStateSync {
     private readonly bus: Bus,
     private readonly deps: RoomStateSyncDeps,
   ) {
-    this.totals = new Totals((nsp, room, key, present) => this.presences.get(nsp)?.emit(present ? "join" : "leave", room, key));
+    this.totals = new Totals((nsp, room, key, present) => this.tell(nsp, room, key, present));
     this.local = new LocalRoomState(bus.id, this.totals);
     this.remote = new PeerRoomStates(this.totals);
     bus.handle("roomState", (msg) => this.onState(msg));
@@ -110,6 +110,18 @@ export class RoomStateSync {
 
   close(): void {
     clearInterval(this.timer);
+  }
+
+  /** A presence event to the application; a listener that throws is logged, and leaves the counts
+   *  (being updated when it runs) as they must be. */
+  private tell(nsp: string, room: Room, key: string, present: boolean): void {
+    const presence = this.presences.get(nsp);
+    if (!presence) return;
+    try {
+      presence.emit(present ? "join" : "leave", room, key);
+    } catch (err) {
+      this.bus.log("error", `presence: a "${present ? "join" : "leave"}" listener of namespace ${nsp} threw: ${(err as Error)?.message ?? err}`);
+    }
   }
 
   /** The next flush: at the end of this turn (the joins of one turn share it) when the last one is
