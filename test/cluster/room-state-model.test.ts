@@ -23,7 +23,8 @@ interface W {
   /** "nsp room key" present by the events. */
   byEvents: Set<string>;
   errors: string[];
-  /** The model of this worker's own part: "nsp room" → sockets, "nsp room key" → sockets. */
+  /** The model of this worker's own part: "nsp room" → sockets, "nsp room key" → sockets (key
+   *  "null": the sockets without a key). */
   sizes: Map<string, number>;
   members: Map<string, number>;
 }
@@ -66,14 +67,13 @@ for (const seed of [1, 2, 3, 4, 5]) {
         const sk = `${nsp} ${String(room)}`;
         const key = int(3) === 0 ? null : KEYS[int(KEYS.length)]!;
         const mk = `${sk} ${key}`;
-        const leave = (key === null ? (w.sizes.get(sk) ?? 0) : (w.members.get(mk) ?? 0)) > 0 && int(2) === 0;
+        // A socket without a key (mk "… null") leaves only what sockets without a key joined.
+        const leave = (w.members.get(mk) ?? 0) > 0 && int(2) === 0;
         const d = leave ? -1 : 1;
         w.local.addSize(nsp, room, d);
         w.sizes.set(sk, (w.sizes.get(sk) ?? 0) + d);
-        if (key !== null) {
-          w.local.addMember(nsp, room, key, d);
-          w.members.set(mk, (w.members.get(mk) ?? 0) + d);
-        }
+        w.members.set(mk, (w.members.get(mk) ?? 0) + d);
+        if (key !== null) w.local.addMember(nsp, room, key, d);
       } else if (op < 17) {
         for (const msg of w.local.drain()) for (const o of others(w)) deliver(o, msg);
       } else if (op < 19) {
