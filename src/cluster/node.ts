@@ -7,6 +7,7 @@
 // handover. Knows the adapters only through the small NodeAdapter port, and the transport only
 // through ClusterTransport.
 import type { Frame } from "../engine/binary.ts";
+import { DEFAULT_PARSER_ID } from "../engine/parser.ts";
 import { Bus } from "./bus.ts";
 import { InterestSync } from "./interest-sync.ts";
 import type { LinkCredentials } from "./nats/link.ts";
@@ -81,6 +82,8 @@ function newStats() {
     gapUnconfirmed: 0,
     gapDropped: 0,
     gapMs: 0,
+    /** Presence messages from workers speaking another packet format (`parser` option): refused. */
+    foreignParsers: 0,
   };
 }
 
@@ -102,10 +105,16 @@ export class ClusterNode extends Bus {
   private readonly timer: NodeJS.Timeout;
   private seq = 0;
   private closing: Promise<void> | null = null;
+  /** Set when this worker refused to join the cluster (its parser differs from the cluster's):
+   *  it has left, and says why here. */
+  refusal: Error | null = null;
+  private readonly foreignWarned = new Set<string>();
   /** Counters, for tests and monitoring (see newStats). */
   readonly stats: NodeStats;
 
-  constructor(opts: ClusterOptions, transport: ClusterTransport = new NatsTransport(opts)) {
+  /** `parserId`: the id of the server's packet format (engine/parser.ts); a worker that hears a
+   *  peer with another one, there before it, refuses to join (see refuse). */
+  constructor(opts: ClusterOptions, transport: ClusterTransport = new NatsTransport(opts), parserId: string = DEFAULT_PARSER_ID) {
     const stats = newStats();
     super(newWorkerId(), transport, stats);
     this.stats = stats;
@@ -133,6 +142,9 @@ export class ClusterNode extends Bus {
       interest: this.interest,
       nsps: () => [...this.adapters.keys()],
       onBye: (id) => this.filter.forget(id),
+      parserId,
+      up: Date.now(),
+      onForeignParser: (peer, theirs, joinedFirst) => this.foreignParser(peer, parserId, theirs, joinedFirst),
     });
     this.routes = {
       self: this.id,
@@ -178,6 +190,7 @@ export class ClusterNode extends Bus {
 
   /** @internal Publishes a broadcast as its encoded frames (receivers deliver the bytes as they are). */
   publishBroadcast(nsp: string, frames: Frame[], wire: WireOptions, seq = this.nextSeq()): void {
+    if (this.refusal !== null) return;
     const msg: BroadcastMessage = { v: V, type: "broadcast", origin: this.id, seq, nsp, rooms: wire.rooms, except: wire.except, frames };
     if (wire.flags) msg.flags = wire.flags;
     const payload = this.encode(msg);
@@ -230,7 +243,28 @@ export class ClusterNode extends Bus {
     this.filter.evict(now);
   }
 
+  /** A peer speaks another packet format: frames from it would reach this worker's clients garbled,
+   *  and this worker's would reach its clients so. The worker that came later leaves the cluster
+   *  with a clear error; the one there first ignores it meanwhile. */
+  private foreignParser(peer: string, ours: string, theirs: string, joinedFirst: boolean): void {
+    this.stats.foreignParsers++;
+    if (joinedFirst) {
+      if (this.refusal !== null) return;
+      this.refusal = new Error(
+        `roomgate cluster: refusing to join: worker ${peer} uses another parser (id ${theirs}, this worker's is ${ours}); ` +
+          "every worker of a cluster, and every emitter, must be given the same `parser` option",
+      );
+      this.log("error", this.refusal.message);
+      void this.close();
+      return;
+    }
+    if (this.foreignWarned.has(peer)) return;
+    this.foreignWarned.add(peer);
+    this.log("warn", `cluster: ignoring worker ${peer}: it uses another parser (id ${theirs}, this cluster's is ${ours}); it refuses to join`);
+  }
+
   private onBroadcast(msg: BroadcastMessage): void {
+    if (this.refusal !== null) return;
     const adapter = this.adapters.get(msg.nsp);
     if (!adapter) return;
     if (!this.filter.accept(msg.origin, msg.seq)) {

@@ -124,11 +124,12 @@ export function decodePacket(str: string): Packet {
     }
   }
   const packet: Packet = { type: type as PacketTypeValue, nsp, id, data, attachments };
-  validate(packet);
+  validatePacket(packet);
   return packet;
 }
 
-function validate(p: Packet): void {
+/** Throws ProtocolError when a packet's payload does not fit its type (shared with custom parsers: parser.ts). */
+export function validatePacket(p: Packet): void {
   switch (p.type) {
     case PacketType.CONNECT:
       if (p.data !== undefined && (p.data === null || typeof p.data !== "object" || Array.isArray(p.data))) throw new ProtocolError("invalid CONNECT payload");
