@@ -88,7 +88,8 @@ export class PacketParser {
       out = p;
     });
     try {
-      for (const f of frames) decoder.add(f.binary ? Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength) : Buffer.from(f.data).toString("utf8", 1));
+      for (const f of frames)
+        decoder.add(f.binary ? Buffer.from(f.data.buffer, f.data.byteOffset, f.data.byteLength) : Buffer.from(f.data).toString("utf8", 1));
     } catch {
       return null;
     } finally {
