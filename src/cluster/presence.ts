@@ -80,6 +80,8 @@ export class Presence {
       // A worker without `up` predates it: it was there first.
       const up = typeof msg.up === "number" ? msg.up : 0;
       this.deps.onForeignParser(msg.from, theirs, up < this.deps.up || (up === this.deps.up && msg.from < this.bus.id));
+      // A newcomer learns at once (from this heartbeat's parser) that it must not join.
+      if (msg.type === "hello") this.send("heartbeat", msg.from);
       return;
     }
     const known = this.deps.peers.heard(msg.from, msg.nsps);
