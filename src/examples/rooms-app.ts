@@ -6,6 +6,9 @@
 //  - every device / tab of a user shares a room named after the user (from the verified token);
 //  - per-entity rooms ("project:<id>") joined by a `subscribe` event that the app authorizes;
 //  - broadcasts to them, and a private message to a socket id.
+// Nothing here depends on the packet format: started with ROOMGATE_PARSER=socket.io-msgpack-parser
+// the same app speaks MessagePack, and its clients connect with
+// `io(url, { parser: require("socket.io-msgpack-parser"), auth: { token } })` (README "Custom parsers").
 import { randomBytes } from "node:crypto";
 import type { Server } from "../index.ts";
 import { signToken, verifyToken } from "./tokens.ts";
