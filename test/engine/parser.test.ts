@@ -8,12 +8,13 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as sioParser from "socket.io-parser";
 import type { ManagerOptions, SocketOptions } from "socket.io-client";
-import { DEFAULT_PARSER_ID, PacketParser } from "../src/engine/parser.ts";
-import { type Parser, type ParserPacket, Server, type Socket } from "../src/index.ts";
-import { counting, msgpackParser, SKIP_MSGPACK } from "./helpers/msgpack.ts";
-import { RawPolling } from "./helpers/polling.ts";
-import { EIO_PATH, RawWebSocket } from "./helpers/raw-ws.ts";
-import { once, record, startServer, until, type ClientSocket, type Harness } from "./helpers/server.ts";
+import { DEFAULT_PARSER_ID, PacketParser } from "../../src/engine/parser.ts";
+import { type Parser, type ParserPacket, Server, type Socket } from "../../src/index.ts";
+import { counting, msgpackParser, SKIP_MSGPACK } from "../helpers/msgpack.ts";
+import { RawPolling } from "../helpers/polling.ts";
+import { EIO_PATH, RawWebSocket } from "../helpers/raw-ws.ts";
+import { once, record, startServer, type ClientSocket, type Harness } from "../helpers/server.ts";
+import { until } from "../helpers/wait.ts";
 
 const parser = msgpackParser as Parser;
 type ClientOpts = Partial<ManagerOptions & SocketOptions>;
@@ -55,7 +56,7 @@ describe("socket.io-msgpack-parser on one server", { skip: SKIP_MSGPACK, timeout
         const [tick, bytes] = await once<[unknown, Buffer]>(c, "hello", 5000);
         assert.deepEqual(tick, { sym: "EURUSD", bid: 1.0841, ask: 1.0843, ts: 1733616000000 });
         assert.deepEqual([...new Uint8Array(bytes)], [1, 2, 3]);
-        if (!transports) await until(() => c.io.engine.transport.name === "websocket", 5000, "the upgrade");
+        if (!transports) await until(() => c.io.engine.transport.name === "websocket", "the upgrade", 5000);
         const back = await c.timeout(3000).emitWithAck("echo", { n: [1, 2.5, -3], blob: Buffer.from("xyz") });
         assert.deepEqual(back.n, [1, 2.5, -3]);
         assert.equal(Buffer.from(back.blob).toString(), "xyz");
@@ -162,7 +163,7 @@ describe("socket.io-msgpack-parser on one server", { skip: SKIP_MSGPACK, timeout
         clients[name] = h.client("/", msgpack({ auth: { name, rooms } }));
         clients[name].on("q", (x: number, ack: (y: unknown) => void) => ack({ name, x }));
       }
-      await until(() => byName.size === 4, 5000, "four sockets");
+      await until(() => byName.size === 4, "four sockets", 5000);
       const logs = Object.fromEntries(Object.entries(clients).map(([n, c]) => [n, record(c)]));
       const admin = h.client("/admin", msgpack());
       const adminLog = record(admin);
@@ -243,7 +244,7 @@ describe("socket.io-msgpack-parser on one server", { skip: SKIP_MSGPACK, timeout
       });
       await once(c, "connect");
       h.io.to("a").emit("m", 0);
-      await until(() => got.length === 1, 3000, "the first event");
+      await until(() => got.length === 1, "the first event", 3000);
       assert.match(String(offsets[0]), /^[\w-]{8}\.[0-9a-z]+$/);
       const gone = once(sockets[0], "disconnect");
       c.io.engine.close();

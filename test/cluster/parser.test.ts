@@ -6,10 +6,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { io as ioClient, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from "socket.io-client";
-import { type ClusterAdapter, createClusterAdapter, Emitter, type Parser, type ParserPacket, Server, type Socket } from "../src/index.ts";
-import { EmbeddedBackend, seeEachOther, until } from "./helpers/cluster.ts";
-import { counting, msgpackParser, SKIP_MSGPACK } from "./helpers/msgpack.ts";
-import { once, record } from "./helpers/server.ts";
+import { type ClusterAdapter, createClusterAdapter, Emitter, type Parser, type ParserPacket, Server, type Socket } from "../../src/index.ts";
+import { EmbeddedBackend, seeEachOther } from "../helpers/cluster.ts";
+import { until } from "../helpers/wait.ts";
+import { counting, msgpackParser, SKIP_MSGPACK } from "../helpers/msgpack.ts";
+import { once, record } from "../helpers/server.ts";
 
 const base = msgpackParser as Parser;
 const counter = { encodes: 0, packets: [] as ParserPacket[] };
