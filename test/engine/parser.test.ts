@@ -148,6 +148,7 @@ describe("socket.io-msgpack-parser on one server", { skip: SKIP_MSGPACK, timeout
     const h = await startServer({ parser, logger: "warn" });
     try {
       const byName = new Map<string, Socket>();
+      h.io.of("/admin");
       h.io.on("connection", (s) => {
         const { name, rooms } = s.handshake.auth as { name: string; rooms: string[] };
         s.join(rooms);
