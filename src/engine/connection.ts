@@ -267,8 +267,10 @@ export class Connection implements PollingSession, UpgradingSession {
   }
 
   private onText(text: string): void {
-    if (this.binaryInFlight) throw new ProtocolError("text frame while binary attachments are pending");
     const engine = decodeEngine(text);
+    // A client that asked for base64 (forceBase64) sends its binary messages as `b<base64>` text.
+    if (engine.type === "binary") return this.onAttachment(engine.data);
+    if (this.binaryInFlight) throw new ProtocolError("text frame while binary attachments are pending");
     switch (engine.type) {
       case "pong":
         this.awaitingPong = false;

@@ -43,8 +43,13 @@ function decodeWith(p: Parser, chunk: Buffer): ParserPacket {
 }
 
 describe("socket.io-msgpack-parser on one server", { skip: SKIP_MSGPACK, timeout: 60_000 }, () => {
-  for (const transports of [undefined, ["websocket"], ["polling"]] as const) {
-    const name = transports ? transports.join("") + " only" : "default transports";
+  for (const [transports, extra] of [
+    [undefined, {}],
+    [["websocket"], {}],
+    [["polling"], {}],
+    [["websocket"], { forceBase64: true }],
+  ] as const) {
+    const name = (transports ? transports.join("") + " only" : "default transports") + (extra.forceBase64 ? ", binary as base64 text (forceBase64)" : "");
     test(`the official client connects with it over ${name}: events, acks and binary both ways`, async () => {
       const h = await startServer({ parser, logger: "warn" });
       try {
@@ -52,7 +57,7 @@ describe("socket.io-msgpack-parser on one server", { skip: SKIP_MSGPACK, timeout
           s.on("echo", (data: unknown, ack: (x: unknown) => void) => ack(data));
           s.emit("hello", { sym: "EURUSD", bid: 1.0841, ask: 1.0843, ts: 1733616000000 }, Buffer.from([1, 2, 3]));
         });
-        const c = h.client("/", msgpack(transports ? { transports: [...transports] } : { transports: ["polling", "websocket"] }));
+        const c = h.client("/", msgpack({ transports: transports ? [...transports] : ["polling", "websocket"], ...extra }));
         const [tick, bytes] = await once<[unknown, Buffer]>(c, "hello", 5000);
         assert.deepEqual(tick, { sym: "EURUSD", bid: 1.0841, ask: 1.0843, ts: 1733616000000 });
         assert.deepEqual([...new Uint8Array(bytes)], [1, 2, 3]);
@@ -338,6 +343,18 @@ describe("the parser option", () => {
       const back = await c.timeout(3000).emitWithAck("echo", { n: 1, blob: Buffer.from([1, 2]) });
       assert.equal(back.n, 1);
       assert.deepEqual([...new Uint8Array(back.blob)], [1, 2]);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("the default format from a client with forceBase64: its binary attachments come as b<base64> text frames", async () => {
+    const h = await startServer({ logger: "warn" });
+    try {
+      h.io.on("connection", (s) => s.on("echo", (x: unknown, ack: (y: unknown) => void) => ack(x)));
+      const c = await h.connected("/", { forceBase64: true });
+      const back = await c.timeout(3000).emitWithAck("echo", { blob: Buffer.from([4, 5, 6]) });
+      assert.deepEqual([...new Uint8Array(back.blob)], [4, 5, 6]);
     } finally {
       await h.close();
     }
