@@ -128,8 +128,10 @@ class ParserOffsets implements OffsetCodec {
   }
 
   withOffset(frames: readonly Frame[], offset: string): Frame[] {
-    const p = this.packetOf(frames)!;
-    const out = this.parser.encode({ type: PacketType.EVENT, nsp: p.nsp, data: [...(p.data as unknown[]), offset] });
+    const p = this.packetOf(frames);
+    // Frames this parser cannot read back (never its own): they go out without an offset.
+    if (p === null || !Array.isArray(p.data)) return [...frames];
+    const out = this.parser.encode({ type: PacketType.EVENT, nsp: p.nsp, data: [...p.data, offset] });
     this.made.set(out[0].data, offset);
     return out;
   }
