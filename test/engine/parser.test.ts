@@ -8,7 +8,8 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as sioParser from "socket.io-parser";
 import type { ManagerOptions, SocketOptions } from "socket.io-client";
-import { DEFAULT_PARSER_ID, PacketParser } from "../../src/engine/parser.ts";
+import { DEFAULT_PARSER_ID, PacketDecoder, PacketParser } from "../../src/engine/parser.ts";
+import { encodePacket, type Packet, PacketType, ProtocolError } from "../../src/internal.ts";
 import { type Parser, type ParserPacket, Server, type Socket } from "../../src/index.ts";
 import { counting, msgpackParser, SKIP_MSGPACK } from "../helpers/msgpack.ts";
 import { RawPolling } from "../helpers/polling.ts";
@@ -394,3 +395,56 @@ describe("the parser option", () => {
 function startServerSync(opts: Record<string, unknown>): void {
   void new Server(opts as never).close();
 }
+
+describe("PacketParser and PacketDecoder (socket.io-parser as the custom parser: text plus attachments)", () => {
+  const sio = sioParser as unknown as Parser;
+  const event: Packet = { type: PacketType.EVENT, nsp: "/admin", data: ["ev", 1, { blob: Buffer.from([1, 2]) }] };
+  const hex = (frames: readonly { data: Uint8Array; binary: boolean }[]) => frames.map((f) => [f.binary, Buffer.from(f.data).toString("hex")]);
+
+  test("encode gives the frames the built-in codec gives: a `4` text frame, then one binary frame per attachment", () => {
+    assert.deepEqual(hex(new PacketParser(sio).encode(event)), hex(encodePacket(event)));
+  });
+
+  test("the offset of recovery: appended as the last argument, read back, taken off", () => {
+    const parser = new PacketParser(sio);
+    const frames = parser.encode(event);
+    assert.equal(parser.offsets.isPlainEvent(frames), true);
+    assert.equal(parser.offsets.isPlainEvent(parser.encode({ ...event, id: 3 })), false);
+    const withIt = parser.offsets.withOffset(frames, "abcdefgh.1z");
+    assert.equal(parser.offsets.offsetIn(withIt[0]), "abcdefgh.1z");
+    const back = parser.decodeFrames(withIt)!;
+    assert.deepEqual((back.data as unknown[]).slice(-1), ["abcdefgh.1z"]);
+    assert.deepEqual(hex(parser.offsets.withoutOffset(withIt)), hex(frames));
+    assert.equal(parser.offsets.offsetIn(frames[0]), null);
+  });
+
+  test("the decoder: packets out in order, attachments in place; a refusal, garbage and an oversized packet are ProtocolErrors naming the cause", () => {
+    const got: Packet[] = [];
+    const d = new PacketDecoder(sio, (p) => got.push(p), undefined, 100);
+    const frames = encodePacket(event);
+    d.add(Buffer.from(frames[0].data).toString().slice(1));
+    assert.equal(got.length, 0, "waits for its attachment");
+    d.add(Buffer.from(frames[1].data));
+    assert.equal(got.length, 1);
+    assert.deepEqual([...(got[0].data as [string, number, { blob: Buffer }])[2].blob], [1, 2]);
+    assert.throws(
+      () => d.add("9nonsense"),
+      (err: Error) => err instanceof ProtocolError && /^the parser refused a packet: /.test(err.message),
+    );
+    class Garbage {
+      private fn: ((p: unknown) => void) | null = null;
+      on(_ev: string, fn: (p: unknown) => void) {
+        this.fn = fn;
+      }
+      add() {
+        this.fn?.({ type: 2, nsp: "/", data: "not a list" });
+      }
+    }
+    const g = new PacketDecoder({ Encoder: sio.Encoder, Decoder: Garbage } as unknown as Parser, () => assert.fail("garbage must not come out"));
+    assert.throws(
+      () => g.add("x"),
+      /the parser decoded an invalid packet: invalid EVENT payload/,
+    );
+    assert.throws(() => new PacketDecoder(sio, () => {}, undefined, 10).add("x".repeat(11)), /exceed maxPayload/);
+  });
+});
