@@ -441,10 +441,7 @@ describe("PacketParser and PacketDecoder (socket.io-parser as the custom parser:
       }
     }
     const g = new PacketDecoder({ Encoder: sio.Encoder, Decoder: Garbage } as unknown as Parser, () => assert.fail("garbage must not come out"));
-    assert.throws(
-      () => g.add("x"),
-      /the parser decoded an invalid packet: invalid EVENT payload/,
-    );
+    assert.throws(() => g.add("x"), /the parser decoded an invalid packet: invalid EVENT payload/);
     assert.throws(() => new PacketDecoder(sio, () => {}, undefined, 10).add("x".repeat(11)), /exceed maxPayload/);
   });
 });
