@@ -7,6 +7,7 @@ import { fdBoundedMaxConnections } from "../engine/limits.ts";
 import type { LogLevel, Logger } from "../engine/logger.ts";
 import { type CookieOptions, resolveCookie } from "../engine/http/session-cookie.ts";
 import type { AddressRateLimit, InboundRateLimit } from "../engine/rate-limit.ts";
+import { type Parser, PacketParser } from "../engine/parser.ts";
 import type { DerivedTopicOptions } from "../rooms/derived-topics.ts";
 import type { AdapterConstructor } from "./adapter.ts";
 import { RECOVERY_DEFAULTS, type RecoveryOptions, type ResolvedRecoveryOptions } from "./recovery/options.ts";
@@ -100,6 +101,11 @@ export interface ServerOptions {
   /** Health, metrics and dashboard routes (`operations({ ... })` from "roomgate"), or any plugin
    *  attached to the server at construction and closed with it. */
   operations?: ServerPlugin;
+  /** Socket.IO's option: the packet format, a parser module of socket.io-parser's shape (e.g.
+   *  `import * as msgpackParser from "socket.io-msgpack-parser"`). The clients must use the same
+   *  one (socket.io-client's `parser` option), and so must every worker of a cluster and its
+   *  emitters. Default: Socket.IO's JSON format (socket.io-parser). */
+  parser?: Parser;
 }
 
 /** Something attached to a server for its lifetime (the operations routes are one). */
@@ -127,6 +133,7 @@ export type ResolvedOptions = Required<
     | "perMessageDeflate"
     | "operations"
     | "inboundRateLimit"
+    | "parser"
   >
 > &
   Pick<ServerOptions, "allowedOrigins" | "allowRequest" | "cors" | "tls" | "perMessageDeflate"> & {
@@ -135,6 +142,8 @@ export type ResolvedOptions = Required<
     cookie: CookieOptions | null;
     secure: boolean;
     inboundRateLimit: InboundRateLimit | null;
+    /** The custom parser, checked; null for the built-in codec. */
+    parser: PacketParser | null;
   };
 
 const DEFAULTS = {
@@ -192,6 +201,7 @@ const SUPPORTED = new Set([
   "inboundRateLimit",
   "maxRoomsPerSocket",
   "maxRoomNameLength",
+  "parser",
 ]);
 
 /** Socket.IO / Engine.IO options that change nothing a client sees here: a one-time warning
@@ -215,7 +225,6 @@ const ALREADY_SO: Readonly<Record<string, (v: unknown) => boolean>> = {
 /** Options Socket.IO users pass that would change behaviour roomgate does not have: refused,
  *  unless set to the value that means "off". */
 const UNSUPPORTED: Readonly<Record<string, { off: (v: unknown) => boolean; why: string }>> = {
-  parser: { off: (v) => v === undefined, why: "roomgate speaks the default socket.io-parser format only" },
   allowEIO3: { off: (v) => v === false, why: "roomgate speaks Engine.IO v4 only (Socket.IO clients 3.x and 4.x; pass false or leave it out)" },
 };
 
@@ -277,6 +286,7 @@ export function resolveOptions(opts: ServerOptions, warn: (message: string) => v
   const resolved = { ...DEFAULTS, ...given } as ResolvedOptions;
   resolved.path = resolved.path.replace(/\/$/, "");
   resolved.connectionStateRecovery = resolveRecovery(opts.connectionStateRecovery);
+  resolved.parser = opts.parser === undefined ? null : new PacketParser(opts.parser);
   if (typeof opts.derivedTopics === "boolean") resolved.derivedTopics = opts.derivedTopics ? {} : { max: 0 };
   resolved.cookie = resolveCookie(opts.cookie);
   const transports = resolved.transports;

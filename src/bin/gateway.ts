@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { extname, resolve } from "node:path";
 import { pino } from "pino";
-import { createClusterAdapter, operations, Server } from "../index.ts";
+import { createClusterAdapter, operations, type Parser, Server } from "../index.ts";
 import { binding } from "../engine/uws.ts";
 import { ConfigError, loadConfig, type GatewayConfig } from "./config.ts";
 
@@ -50,6 +50,14 @@ const mod = (await import(appPath).catch((err: NodeJS.ErrnoException) => {
 })) as { default?: App };
 if (typeof mod.default !== "function") cannotStart(`APP ${appName} must export a default function (io) => { ... }`);
 
+// Socket.IO's `parser` option, by package name (an optional dependency the deployment installs).
+const parser = config.parser
+  ? ((await import(config.parser).then(
+      (m: { default?: Parser } & Parser) => m.default ?? m,
+      (err: Error) => cannotStart(`ROOMGATE_PARSER ${config.parser}: cannot load it (npm install ${config.parser}?): ${err.message}`, err),
+    )) as Parser)
+  : undefined;
+
 const ops = operations(config.operations);
 let io: Server | undefined;
 
@@ -72,7 +80,7 @@ try {
   const auth = config.clusterAuth ?? {};
   const tls = auth.tlsCa ? { ca: readOrFail(auth.tlsCa, "ROOMGATE_CLUSTER_TLS_CA") } : undefined;
   const adapter = config.cluster ? createClusterAdapter({ servers: config.cluster, token: auth.token, user: auth.user, pass: auth.pass, tls }) : undefined;
-  io = new Server({ ...config.server, logger: log, adapter, operations: ops });
+  io = new Server({ ...config.server, logger: log, adapter, operations: ops, parser });
   await mod.default(io);
   bound = await io.listen(config.port, config.host);
 } catch (err) {

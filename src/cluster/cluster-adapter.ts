@@ -16,7 +16,8 @@ import { Adapter, type BroadcastOptions } from "../api/adapter.ts";
 import type { Namespace } from "../api/namespace.ts";
 import type { Server } from "../api/server.ts";
 import type { Socket } from "../api/socket.ts";
-import { encodePacket, PacketType, type Packet } from "../engine/codec.ts";
+import { PacketType, type Packet } from "../engine/codec.ts";
+import { DEFAULT_PARSER_ID } from "../engine/parser.ts";
 import type { Room, SocketId } from "../rooms/types.ts";
 import { ClusterNode, type ClusterOptions } from "./node.ts";
 import type { ClusterGap } from "./transport.ts";
@@ -105,7 +106,7 @@ export class ClusterAdapter extends Adapter {
 
   /** Encoded once: the same frames go to local sockets and, as they are, to the other workers. */
   override broadcast(packet: Omit<Packet, "nsp">, opts: BroadcastOptions): void {
-    const frames = encodePacket({ ...packet, nsp: this.nspName });
+    const frames = this.encode({ ...packet, nsp: this.nspName });
     if (opts.flags?.local) return this.broadcastFrames(frames, opts);
     // The sequence number first: the recovery log keeps the broadcast under it (see broadcastTag).
     const seq = this.node.nextSeq();
@@ -330,7 +331,7 @@ export class ClusterAdapter extends Adapter {
     const frames = framesOf(msg);
     if (frames) this.broadcastFrames(frames, opts, tag);
     else if (Array.isArray(msg.data) && typeof msg.data[0] === "string")
-      this.broadcastFrames(encodePacket({ type: PacketType.EVENT, nsp: this.nspName, data: msg.data }), opts, tag);
+      this.broadcastFrames(this.encode({ type: PacketType.EVENT, nsp: this.nspName, data: msg.data }), opts, tag);
   }
 
   /** The operations of the other workers on this namespace, carried out here (flagged local by
@@ -395,7 +396,9 @@ export function createClusterAdapter(opts: ClusterOptions): new (nsp: Namespace)
       let node = nodes.get(nsp.server);
       const logger = nsp.server.logger;
       if (!node) {
-        nodes.set(nsp.server, (node = new ClusterNode({ log: (level, message) => logger[level](message), ...opts })));
+        // Workers of one cluster must speak one packet format: the node announces its parser's id.
+        const parserId = nsp.server.opts.parser?.id ?? DEFAULT_PARSER_ID;
+        nodes.set(nsp.server, (node = new ClusterNode({ log: (level, message) => logger[level](message), ...opts }, undefined, parserId)));
         // Polling requests and upgrades for another worker's session go to their owner; a session
         // parked on another worker is asked for there: once per server, for all its namespaces.
         installSessionMobility(nsp.server, node);

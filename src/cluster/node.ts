@@ -8,6 +8,7 @@
 // handover. Knows the adapters only through the small NodeAdapter port, and the transport only
 // through ClusterTransport.
 import type { Frame } from "../engine/binary.ts";
+import { DEFAULT_PARSER_ID } from "../engine/parser.ts";
 import { Bus } from "./bus.ts";
 import { InterestSync } from "./interest-sync.ts";
 import type { LinkCredentials } from "./nats/link.ts";
@@ -100,6 +101,8 @@ function newStats() {
     gapUnconfirmed: 0,
     gapDropped: 0,
     gapMs: 0,
+    /** Presence messages from workers speaking another packet format (`parser` option): refused. */
+    foreignParsers: 0,
     /** Room state messages sent and received, and whole states asked for (room-state-sync.ts). */
     roomStateOut: 0,
     roomStateIn: 0,
@@ -128,10 +131,16 @@ export class ClusterNode extends Bus {
   private seq = 0;
   private ticks = 0;
   private closing: Promise<void> | null = null;
+  /** Set when this worker refused to join the cluster (its parser differs from the cluster's):
+   *  it has left, and says why here. */
+  refusal: Error | null = null;
+  private readonly foreignWarned = new Set<string>();
   /** Counters, for tests and monitoring (see newStats). */
   readonly stats: NodeStats;
 
-  constructor(opts: ClusterOptions, transport: ClusterTransport = new NatsTransport(opts)) {
+  /** `parserId`: the id of the server's packet format (engine/parser.ts); a worker that hears a
+   *  peer with another one, there before it, refuses to join (see refuse). */
+  constructor(opts: ClusterOptions, transport: ClusterTransport = new NatsTransport(opts), parserId: string = DEFAULT_PARSER_ID) {
     const stats = newStats();
     super(newWorkerId(), transport, stats);
     this.stats = stats;
@@ -167,6 +176,9 @@ export class ClusterNode extends Bus {
         this.filter.forget(id);
         this.requests.peerLost(id);
       },
+      parserId,
+      up: Date.now(),
+      onForeignParser: (peer, theirs, joinedFirst) => this.foreignParser(peer, parserId, theirs, joinedFirst),
     });
     const roomStateInterval = opts.roomStateInterval ?? 100;
     if (!(roomStateInterval >= 0)) throw new TypeError(`roomStateInterval must be a number of ms >= 0 (0: off), not ${opts.roomStateInterval}`);
@@ -232,6 +244,7 @@ export class ClusterNode extends Bus {
 
   /** @internal Publishes a broadcast as its encoded frames (receivers deliver the bytes as they are). */
   publishBroadcast(nsp: string, frames: Frame[], wire: WireOptions, seq = this.nextSeq()): void {
+    if (this.refusal !== null) return;
     const msg: BroadcastMessage = { v: V, type: "broadcast", origin: this.id, seq, nsp, rooms: wire.rooms, except: wire.except, frames };
     if (wire.flags) msg.flags = wire.flags;
     const payload = this.encode(msg);
@@ -287,7 +300,28 @@ export class ClusterNode extends Bus {
     this.filter.evict(now);
   }
 
+  /** A peer speaks another packet format: frames from it would reach this worker's clients garbled,
+   *  and this worker's would reach its clients so. The worker that came later leaves the cluster
+   *  with a clear error; the one there first ignores it meanwhile. */
+  private foreignParser(peer: string, ours: string, theirs: string, joinedFirst: boolean): void {
+    this.stats.foreignParsers++;
+    if (joinedFirst) {
+      if (this.refusal !== null) return;
+      this.refusal = new Error(
+        `roomgate cluster: refusing to join: worker ${peer} uses another parser (id ${theirs}, this worker's is ${ours}); ` +
+          "every worker of a cluster, and every emitter, must be given the same `parser` option",
+      );
+      this.log("error", this.refusal.message);
+      void this.close();
+      return;
+    }
+    if (this.foreignWarned.has(peer)) return;
+    this.foreignWarned.add(peer);
+    this.log("warn", `cluster: ignoring worker ${peer}: it uses another parser (id ${theirs}, this cluster's is ${ours}); it refuses to join`);
+  }
+
   private onBroadcast(msg: BroadcastMessage): void {
+    if (this.refusal !== null) return;
     const adapter = this.adapters.get(msg.nsp);
     if (!adapter) return;
     if (!this.filter.accept(msg.origin, msg.seq)) {

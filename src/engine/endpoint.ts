@@ -17,6 +17,7 @@ import { PollingTransport } from "./transports/polling.ts";
 import { InboundLimiter, RATE_LIMIT_REASON, type InboundRateLimit } from "./rate-limit.ts";
 import type { UpgradeRequest, RequestInfo } from "./http/request.ts";
 import type { ForwardedRequest, ForwardedResponse, MovedSession, SessionOwner, SessionRouter } from "./session-router.ts";
+import type { PacketParser } from "./parser.ts";
 import { closeInSlices } from "./slices.ts";
 import { type EngineLimit, EngineStats, type RefusalCause, type RefusalReason } from "./stats.ts";
 import type { WebSocketTransport } from "./transports/websocket.ts";
@@ -39,6 +40,8 @@ export interface EndpointOptions extends PollingOptions, WebSocketOptions {
   maxConnections: number;
   maxConnectionsPerIp: number;
   inboundRateLimit: InboundRateLimit | null;
+  /** A custom Socket.IO parser (parser.ts), or null for the built-in codec. */
+  parser?: PacketParser | null;
 }
 
 /** How long a closed polling session's close packet waits for the next poll (Engine.IO's closeTimeout). */
@@ -104,6 +107,10 @@ export class Endpoint implements SessionHost, SessionOwner {
 
   /** Makes each session's inbound budget and keeps the per-address ones; null when off. */
   readonly inboundLimiter: InboundLimiter | null;
+
+  get parser(): PacketParser | null {
+    return this.opts.parser ?? null;
+  }
 
   /** Number of open sessions. */
   get clientsCount(): number {
