@@ -6,9 +6,12 @@ import type { Connection } from "../engine/connection.ts";
 import type { Endpoint, RequestInfo } from "../engine/endpoint.ts";
 
 /** Socket.IO's `socket.conn` (an Engine.IO socket): the session under every namespace socket of
- *  one client. A websocket session never upgrades, so `upgrade` is never emitted on it. */
+ *  one client. It emits `upgrade` (with the new transport) when a polling session upgrades to
+ *  WebSocket; a session opened on a WebSocket never does. */
 export class EngineSocket extends EventEmitter {
   readonly protocol = 4;
+  /** @internal Set once `upgrade` was emitted (each namespace socket of the session reports it). */
+  upgraded = false;
 
   constructor(private readonly session: Connection) {
     super();
@@ -42,6 +45,14 @@ export function engineSocketOf(session: Connection): EngineSocket {
   let view = views.get(session);
   if (!view) views.set(session, (view = new EngineSocket(session)));
   return view;
+}
+
+/** The session switched to WebSocket: its view (if anyone asked for one) emits `upgrade`, once. */
+export function engineUpgraded(session: Connection): void {
+  const view = views.get(session);
+  if (view === undefined || view.upgraded) return;
+  view.upgraded = true;
+  view.emit("upgrade", session.transport);
 }
 
 /** An upgrade request the engine refused, as Engine.IO's `connection_error` event gives it. */

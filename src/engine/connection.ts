@@ -61,6 +61,8 @@ export interface SessionNamespace {
 export interface SessionSocket {
   readonly nsp: { readonly name: string };
   onpacket(packet: Packet): void;
+  /** The client broke the protocol (`err` says how); the session closes right after ("parse error"). */
+  onerror(err: Error): void;
   onclose(reason: DisconnectReason): void;
   /** The connection now runs over another transport (the upgrade from polling). `unsent`: the
    *  frames polling had not delivered, sent first on the new transport; the client had received
@@ -169,6 +171,8 @@ export class Connection implements PollingSession, UpgradingSession {
 
   private onError(err: unknown): void {
     if (err instanceof ProtocolError) {
+      // Each namespace socket hears it first (its `error` event), as with Socket.IO's parser.
+      for (const socket of this.sockets()) socket.onerror(err);
       this.close("parse error", CloseCode.PROTOCOL_ERROR, `parse error: ${err.message}`);
     } else {
       // A bug of ours (a TypeError included) must cost this one connection, never the process,

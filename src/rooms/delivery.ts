@@ -15,14 +15,23 @@ import { DeliveryStats, framesBytes } from "./delivery-stats.ts";
 import type { Membership } from "./membership.ts";
 import type { Plan } from "./planner.ts";
 import type { TemplatedApp } from "../engine/uws.ts";
-import type { Outbox } from "../engine/transports/transport.ts";
+import { takesVolatile, type Outbox } from "../engine/transports/transport.ts";
 import type { Recipient } from "./types.ts";
 
 export class Delivery {
   private readonly dirty: Outbox[] = [];
   private readonly touched = new Set<Membership<Recipient>>();
+  /** Topics published to this tick (a volatile publish to one of them is dropped); kept only once
+   *  the server has sent a volatile broadcast, so that servers that never do pay no set insert per
+   *  broadcast (a game server's many small rooms). */
+  private readonly publishedTopics = new Set<string>();
+  private trackTopics = false;
   private scheduled = false;
-  private readonly flushNow = () => this.flush();
+  /** The end of the tick: uWS drains what was published during it, so no topic is busy any more. */
+  private readonly flushNow = () => {
+    this.publishedTopics.clear();
+    this.flush();
+  };
   /** Counters for monitoring, bumped once per broadcast (read by ops/metrics.ts). */
   readonly stats = new DeliveryStats();
 
@@ -52,14 +61,26 @@ export class Delivery {
   execute(m: Membership<Recipient>, plan: Plan, frames: readonly Frame[], sender: Outbox | null, volatile: boolean): void {
     if (plan.flushFirst) this.flush();
     if (plan.topics.length > 0) this.schedule();
+    let droppedNative = 0;
+    if (volatile) this.trackTopics = true;
     for (const topic of plan.topics) {
+      // Volatile, as Socket.IO's "transport not writable": a topic published to this tick has a
+      // write waiting in every subscriber (uWS drains it at the end of the loop iteration).
+      if (this.trackTopics) {
+        if (!this.publishedTopics.has(topic)) this.publishedTopics.add(topic);
+        else if (volatile) {
+          droppedNative++;
+          continue;
+        }
+      }
       for (const f of frames) {
         if (plan.viaSender && sender) sender.publish(topic, f.data, f.binary, f.compress === true);
         else this.app.publish(topic, f.data, f.binary, f.compress === true);
       }
     }
     const bytes = framesBytes(frames);
-    if (plan.topics.length > 0) this.stats.count(plan.derived ? this.stats.derived : this.stats.native, plan.nativeRecipients, bytes);
+    if (droppedNative > 0) this.stats.volatileDropped += droppedNative;
+    if (plan.topics.length > droppedNative) this.stats.count(plan.derived ? this.stats.derived : this.stats.native, plan.nativeRecipients, bytes);
     if (plan.perSocket) {
       this.touched.add(m);
       let delivered = 0;
@@ -67,7 +88,7 @@ export class Delivery {
       forEachBit(plan.perSocket, (slot) => {
         const r = m.memberAt(slot);
         if (!r) return;
-        if (volatile && r.transport.congested) dropped++;
+        if (volatile && !takesVolatile(r.transport)) dropped++;
         else {
           this.queueFor(m, r, frames);
           delivered++;
