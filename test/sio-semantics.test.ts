@@ -184,3 +184,32 @@ describe("socket.conn's upgrade and malformed packets", () => {
     other.disconnect();
   });
 });
+
+describe("socket.request, socket.client, io.engine's connection and socket.conn's close", () => {
+  let h: Harness;
+  before(async () => {
+    h = await startServer();
+  });
+  after(() => h.close());
+
+  test("the request that opened the session, its engine socket, and the session's end", async () => {
+    const opened: string[] = [];
+    const onEngine = (conn: { id: string }) => opened.push(conn.id);
+    h.io.engine.on("connection", onEngine);
+    const c = h.client("/", { query: { key1: "1" }, extraHeaders: { "x-test": "yes" } });
+    const [s] = await once<[Socket]>(h.io, "connection");
+    h.io.engine.off("connection", onEngine);
+    assert.deepEqual(opened, [s.conn.id]);
+    assert.equal(s.request.headers["x-test"], "yes");
+    assert.equal(s.request.method, "GET");
+    assert.equal(new URL(s.request.url, "http://x").searchParams.get("key1"), "1");
+    assert.equal(s.request.query.key1, "1");
+    assert.equal(s.client.conn, s.conn);
+    assert.equal(s.client.request, s.request);
+    assert.equal(s.conn.request, s.request);
+    assert.equal(s.conn.remoteAddress, s.handshake.address);
+    const closed = once<[string]>(s.conn, "close");
+    c.disconnect();
+    assert.deepEqual(await closed, ["transport close"]);
+  });
+});

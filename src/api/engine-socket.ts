@@ -7,7 +7,8 @@ import type { Endpoint, RequestInfo } from "../engine/endpoint.ts";
 
 /** Socket.IO's `socket.conn` (an Engine.IO socket): the session under every namespace socket of
  *  one client. It emits `upgrade` (with the new transport) when a polling session upgrades to
- *  WebSocket; a session opened on a WebSocket never does. */
+ *  WebSocket (a session opened on a WebSocket never does), and `close` (with the reason) when the
+ *  session ends. */
 export class EngineSocket extends EventEmitter {
   readonly protocol = 4;
   /** @internal Set once `upgrade` was emitted (each namespace socket of the session reports it). */
@@ -25,6 +26,15 @@ export class EngineSocket extends EventEmitter {
   /** The transport in use: `transport.name` is "websocket" (or another the engine serves). */
   get transport(): Connection["transport"] {
     return this.session.transport;
+  }
+
+  /** The request that opened the session (method, url, headers, query, remoteAddress). */
+  get request(): RequestInfo {
+    return this.session.request;
+  }
+
+  get remoteAddress(): string {
+    return this.session.request.remoteAddress;
   }
 
   get readyState(): "open" | "closed" {
@@ -53,6 +63,11 @@ export function engineUpgraded(session: Connection): void {
   if (view === undefined || view.upgraded) return;
   view.upgraded = true;
   view.emit("upgrade", session.transport);
+}
+
+/** The session ended: its view (if anyone asked for one) emits `close`. */
+export function engineClosed(session: Connection, reason: string): void {
+  views.get(session)?.emit("close", reason);
 }
 
 /** An upgrade request the engine refused, as Engine.IO's `connection_error` event gives it. */

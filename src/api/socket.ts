@@ -18,6 +18,7 @@ import type { DisconnectReason } from "../engine/connection.ts";
 import type { MovedSocket } from "../engine/session-router.ts";
 import type { Adapter } from "./adapter.ts";
 import type { Handshake } from "../engine/handshake.ts";
+import type { RequestInfo } from "../engine/http/request.ts";
 import { engineSocketOf, engineUpgraded, type EngineSocket } from "./engine-socket.ts";
 import { StrictEventEmitter } from "./strict-event-emitter.ts";
 import type {
@@ -132,6 +133,18 @@ export class Socket<
   /** Socket.IO's `socket.conn`: the client's Engine.IO session (`conn.transport.name`, `conn.id`). */
   get conn(): EngineSocket {
     return engineSocketOf(this.session);
+  }
+
+  /** The request that opened the client's session (Socket.IO's `socket.request`): method, url,
+   *  headers, query, remoteAddress; the same for every namespace socket of the client. */
+  get request(): RequestInfo {
+    return this.session.request;
+  }
+
+  /** Socket.IO's `socket.client`, reduced to what an application reads of it: the Engine.IO
+   *  session (`conn`) and its request. */
+  get client(): { readonly conn: EngineSocket; readonly request: RequestInfo } {
+    return { conn: this.conn, request: this.session.request };
   }
 
   /** @internal */

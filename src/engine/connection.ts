@@ -108,7 +108,8 @@ export class Connection implements PollingSession, UpgradingSession {
     /** Changes once, at the upgrade from polling to WebSocket (upgradeTo). */
     public transport: SessionTransport,
     readonly sid: string,
-    private readonly request: UpgradeRequest,
+    /** The upgrade request that opened the session (Socket.IO's `socket.request`, read-only). */
+    readonly request: UpgradeRequest,
   ) {
     this.budget = server.inboundRateLimit ? new InboundBudget(server.inboundRateLimit) : null;
     this.pollingUpgrade = transport.name === "polling" ? new SessionUpgrade(transport) : null;
