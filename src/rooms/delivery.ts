@@ -21,11 +21,10 @@ import type { Recipient } from "./types.ts";
 export class Delivery {
   private readonly dirty: Outbox[] = [];
   private readonly touched = new Set<Membership<Recipient>>();
-  /** Topics published to this tick (a volatile publish to one of them is dropped); kept only once
-   *  the server has sent a volatile broadcast, so that servers that never do pay no set insert per
-   *  broadcast (a game server's many small rooms). */
+  /** Topics published to this tick: a volatile publish to one of them is dropped. (One set insert
+   *  per native publish, cleared once per tick; tracking only after a first volatile broadcast
+   *  would miss the regular publish just before it.) */
   private readonly publishedTopics = new Set<string>();
-  private trackTopics = false;
   private scheduled = false;
   /** The end of the tick: uWS drains what was published during it, so no topic is busy any more. */
   private readonly flushNow = () => {
@@ -62,16 +61,13 @@ export class Delivery {
     if (plan.flushFirst) this.flush();
     if (plan.topics.length > 0) this.schedule();
     let droppedNative = 0;
-    if (volatile) this.trackTopics = true;
     for (const topic of plan.topics) {
       // Volatile, as Socket.IO's "transport not writable": a topic published to this tick has a
       // write waiting in every subscriber (uWS drains it at the end of the loop iteration).
-      if (this.trackTopics) {
-        if (!this.publishedTopics.has(topic)) this.publishedTopics.add(topic);
-        else if (volatile) {
-          droppedNative++;
-          continue;
-        }
+      if (!this.publishedTopics.has(topic)) this.publishedTopics.add(topic);
+      else if (volatile) {
+        droppedNative++;
+        continue;
       }
       for (const f of frames) {
         if (plan.viaSender && sender) sender.publish(topic, f.data, f.binary, f.compress === true);
