@@ -4,8 +4,8 @@
 // `socket.conn`'s `upgrade`, and malformed packets reported on the socket's `error`.
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, once, type Harness, type ClientSocket } from "./helpers/server.ts";
-import type { Socket } from "../src/index.ts";
+import { startServer, once, type Harness, type ClientSocket } from "../helpers/server.ts";
+import type { Socket } from "../../src/index.ts";
 
 /** Counts the `ev` events a client gets until the server's `end` (sent after the emits under test). */
 function countUntilEnd(c: ClientSocket): Promise<unknown[][]> {
