@@ -207,6 +207,11 @@ export class Socket<
     this.adapter.del(this.id, room);
   }
 
+  /** Leaves every room, its own included (Socket.IO's `leaveAll`); a no-op once disconnected. */
+  leaveAll(): void {
+    if (this.connected) this.adapter.delAll(this.id);
+  }
+
   override emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean {
     assertEmittable(ev);
     const flags = this.flags;

@@ -110,6 +110,21 @@ describe("onAnyOutgoing, broadcast acks, dynamic namespaces", () => {
     c2.disconnect();
   });
 
+  test("leaveAll leaves every room, the socket's own included, and broadcasts to them no longer reach it", async () => {
+    const c = await h.connected();
+    const s = h.io.sockets.sockets.get(c.id!)!;
+    s.join(["a", "b"]);
+    assert.deepEqual([...s.rooms].sort(), [s.id, "a", "b"].sort());
+    s.leaveAll();
+    assert.equal(s.rooms.size, 0);
+    assert.equal(h.io.sockets.adapter.rooms.has("a"), false);
+    const got = countUntilEnd(c);
+    h.io.to("a").to(s.id).emit("ev", "gone");
+    s.emit("end");
+    assert.deepEqual(await got, []);
+    c.disconnect();
+  });
+
   test("a broadcast's emitWithAck that times out rejects with the responses that came", async () => {
     const [c1, c2] = [await h.connected("/acks"), await h.connected("/acks")];
     c1.on("q", (cb: (n: number) => void) => cb(1));
