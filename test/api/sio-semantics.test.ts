@@ -126,11 +126,11 @@ describe("onAnyOutgoing, broadcast acks, dynamic namespaces", () => {
   });
 
   test("a broadcast's emitWithAck that times out rejects with the responses that came", async () => {
+    const acks = h.io.of("/acks");
     const [c1, c2] = [await h.connected("/acks"), await h.connected("/acks")];
     c1.on("q", (cb: (n: number) => void) => cb(1));
     c2.on("q", () => {}); // never answers
-    const err = (await h.io
-      .of("/acks")
+    const err = (await acks
       .timeout(100)
       .emitWithAck("q")
       .then(
