@@ -92,6 +92,11 @@ log.info(
   },
   `listening on ${config.host}:${bound}`,
 );
+if (config.cluster && !config.clusterAuth?.token && !config.clusterAuth?.user)
+  log.warn(
+    { cluster: config.cluster },
+    'cluster: joining without credentials (ROOMGATE_CLUSTER_TOKEN unset): whoever reaches the relay can publish to every room; set a token on both sides (README "Securing a cluster")',
+  );
 
 // pm2 (wait_ready) starts stopping the previous worker only now: when clustered, once the
 // relay link is up too (bounded: a worker without its relay still serves its own clients).

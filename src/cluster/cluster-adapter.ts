@@ -123,15 +123,26 @@ export class ClusterAdapter extends Adapter {
     const answered = new Set<string>();
     const expected = new Set(peers);
     // Answers stay welcome as long as the emitter may wait for them.
-    this.node.requests.listen(requestId, (opts.flags?.timeout ?? 60_000) + 1000, (r) => {
-      if (!expected.has(r.from)) return;
-      if (r.type === "clientCount" && !answered.has(r.from)) {
-        answered.add(r.from);
-        clientCount(r.count);
-      } else if (r.type === "ack" && answered.has(r.from)) {
-        ack(r.response);
-      }
-    });
+    this.node.requests.listen(
+      requestId,
+      (opts.flags?.timeout ?? 60_000) + 1000,
+      (r) => {
+        if (!expected.has(r.from)) return;
+        if (r.type === "clientCount" && !answered.has(r.from)) {
+          answered.add(r.from);
+          clientCount(r.count);
+        } else if (r.type === "ack" && answered.has(r.from)) {
+          ack(r.response);
+        }
+      },
+      // A worker declared dead before it counted its clients counts as one with none (the emitter
+      // does not wait for it); acks of clients it counted still wait for the timeout, as in Socket.IO.
+      (id) => {
+        if (!expected.has(id) || answered.has(id)) return;
+        answered.add(id);
+        clientCount(0);
+      },
+    );
     this.node.publish(
       { v: V, type: "broadcastWithAck", origin: this.node.id, requestId, nsp: this.nspName, ...encodeOptions(opts), data: packet.data as unknown[] },
       { expectReplies: true },

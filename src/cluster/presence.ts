@@ -53,9 +53,9 @@ export class Presence {
     this.deps.interest.clearPeers();
   }
 
-  /** Once per heartbeat period. */
-  tick(now: number): void {
-    this.send("heartbeat");
+  /** Every judge interval; `beat`: once per heartbeat period, a heartbeat goes out too. */
+  tick(now: number, beat: boolean): void {
+    if (beat) this.send("heartbeat");
     this.deps.peers.judge(now);
   }
 

@@ -9,7 +9,7 @@ import { decodeEngine, decodePacket, encodePacket, PacketType, type Packet } fro
 import { ProtocolError } from "./protocol-error.ts";
 import { SocketHandshake, type Handshake } from "./handshake.ts";
 import type { Logger } from "./logger.ts";
-import { InboundBudget, RATE_LIMIT_REASON, type InboundRateLimit } from "./rate-limit.ts";
+import { chargeTo, type InboundBudget, type InboundLimiter, type OverBudget, RATE_LIMIT_REASON } from "./rate-limit.ts";
 import type { UpgradeRequest } from "./http/request.ts";
 import { decodePayload } from "./payload.ts";
 import type { PollingSession, PollingTransport } from "./transports/polling.ts";
@@ -39,8 +39,8 @@ export interface SessionHost {
   /** Largest message a client may send, attachments of one packet counted together. */
   readonly maxPayload: number;
   readonly logger: Logger;
-  /** Each client's inbound budget, or null for none. */
-  readonly inboundRateLimit?: InboundRateLimit | null;
+  /** Makes each client's inbound budget; null for none. */
+  readonly inboundLimiter?: InboundLimiter | null;
   /** The namespace a client asks for, or undefined when there is none. */
   namespaceFor(name: string): SessionNamespace | undefined;
   /** The session has connected its first namespace (its connect timeout no longer applies). */
@@ -111,7 +111,7 @@ export class Connection implements PollingSession, UpgradingSession {
     /** The upgrade request that opened the session (Socket.IO's `socket.request`, read-only). */
     readonly request: UpgradeRequest,
   ) {
-    this.budget = server.inboundRateLimit ? new InboundBudget(server.inboundRateLimit) : null;
+    this.budget = server.inboundLimiter ? server.inboundLimiter.budgetFor(request.remoteAddress) : null;
     this.pollingUpgrade = transport.name === "polling" ? new SessionUpgrade(transport) : null;
   }
 
@@ -126,7 +126,10 @@ export class Connection implements PollingSession, UpgradingSession {
   }
 
   onMessage(message: ArrayBuffer, isBinary: boolean): void {
-    if (this.overBudget(message.byteLength)) return;
+    const budget = this.budget;
+    if (budget !== null && this.overBudget(budget.spend(message.byteLength))) return;
+    // The deliveries this frame's handling causes are charged to this client (rate-limit.ts).
+    const outer = chargeTo(budget);
     try {
       if (isBinary) this.onAttachment(Buffer.from(message.slice(0)));
       // uWS has already rejected text frames that are not valid UTF-8.
@@ -136,32 +139,43 @@ export class Connection implements PollingSession, UpgradingSession {
       this.transport.flush();
     } catch (err) {
       this.onError(err);
+    } finally {
+      chargeTo(outer);
     }
+    if (budget !== null && !this.transport.closed) this.overBudget(budget.verdict());
   }
 
-  /** Spends `bytes` of the client's inbound budget; past it, closes the session and says so. */
-  private overBudget(bytes: number): boolean {
-    if (this.budget === null || this.budget.spend(bytes)) return false;
-    this.server.logger.warn({ sid: this.sid, address: this.request.remoteAddress }, "client over its inbound rate limit; disconnecting");
-    this.close(RATE_LIMIT_REASON, CloseCode.POLICY);
+  /** Past its inbound budget (`over`), closes the session and says which budget; whether it did. */
+  private overBudget(over: OverBudget | null): boolean {
+    if (over === null) return false;
+    this.server.logger.warn(
+      { sid: this.sid, address: this.request.remoteAddress, budget: over },
+      `client over its inbound rate limit (${over}); disconnecting`,
+    );
+    this.close(RATE_LIMIT_REASON, CloseCode.POLICY, `${RATE_LIMIT_REASON}: ${over}`);
     return true;
   }
 
   /** A polling POST's body: its packets in order, text ones as over a WebSocket, binary ones as
    *  attachments. Returns false when they broke the protocol (the session is then closed). */
   receivePayload(body: string): boolean {
+    const budget = this.budget;
+    const outer = chargeTo(budget);
     try {
       for (const packet of decodePayload(body)) {
         if (this.transport.closed) break;
-        if (this.overBudget(packet.length)) return false;
+        if (budget !== null && this.overBudget(budget.spend(packet.length))) return false;
         if (typeof packet === "string") this.onText(packet);
         else this.onAttachment(packet);
+        if (budget !== null && !this.transport.closed && this.overBudget(budget.verdict())) return false;
       }
       this.transport.flush();
       return true;
     } catch (err) {
       this.onError(err);
       return !(err instanceof ProtocolError);
+    } finally {
+      chargeTo(outer);
     }
   }
 
@@ -234,6 +248,7 @@ export class Connection implements PollingSession, UpgradingSession {
     this.pollingUpgrade = null;
     const sockets = this.sockets().map((s) => s.handOff());
     this.binaryInFlight = null;
+    this.budget?.release();
     this.server.forgetConnection(this, "moved");
     return { sockets, frames };
   }
@@ -376,6 +391,7 @@ export class Connection implements PollingSession, UpgradingSession {
     this.binaryInFlight = null;
     if (abandonProbe) this.pollingUpgrade?.abandon();
     for (const socket of this.sockets()) socket.onclose(reason);
+    this.budget?.release();
     this.server.forgetConnection(this, reason);
   }
 

@@ -14,7 +14,7 @@ import { ConnectionLimits, type LimitRefusal } from "./limits.ts";
 import type { Logger } from "./logger.ts";
 import { type PollingOptions, PollingRequests } from "./polling-requests.ts";
 import { PollingTransport } from "./transports/polling.ts";
-import { RATE_LIMIT_REASON, type InboundRateLimit } from "./rate-limit.ts";
+import { InboundLimiter, RATE_LIMIT_REASON, type InboundRateLimit } from "./rate-limit.ts";
 import type { UpgradeRequest, RequestInfo } from "./http/request.ts";
 import type { ForwardedRequest, ForwardedResponse, MovedSession, SessionOwner, SessionRouter } from "./session-router.ts";
 import { closeInSlices } from "./slices.ts";
@@ -95,6 +95,7 @@ export class Endpoint implements SessionHost, SessionOwner {
       (conn) => conn.close("ping timeout", CloseCode.POLICY, "ping timeout"),
     );
     this.limits = new ConnectionLimits(opts, logger);
+    this.inboundLimiter = opts.inboundRateLimit ? new InboundLimiter(opts.inboundRateLimit) : null;
     this.polling = new PollingRequests(opts, this);
     this.websockets = new WebSocketRequests(opts, this);
     this.routes();
@@ -104,9 +105,8 @@ export class Endpoint implements SessionHost, SessionOwner {
     return this.opts.maxPayload;
   }
 
-  get inboundRateLimit(): InboundRateLimit | null {
-    return this.opts.inboundRateLimit;
-  }
+  /** Makes each session's inbound budget and keeps the per-address ones; null when off. */
+  readonly inboundLimiter: InboundLimiter | null;
 
   /** Number of open sessions. */
   get clientsCount(): number {
