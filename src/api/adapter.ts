@@ -6,6 +6,7 @@ import { randomId } from "../engine/ids.ts";
 import type { Frame } from "../engine/binary.ts";
 import { encodePacket, type Packet } from "../engine/codec.ts";
 import type { PacketParser } from "../engine/parser.ts";
+import { takesVolatile } from "../engine/transports/transport.ts";
 import { closeInSlices } from "../engine/slices.ts";
 import { Membership } from "../rooms/membership.ts";
 import { type Planner, selectRecipients } from "../rooms/planner.ts";
@@ -112,7 +113,7 @@ export class Adapter extends Membership<Socket> {
     const id = this.nsp.nextAckId();
     let count = 0;
     this.forEachSocket(opts, (socket) => {
-      if (opts.flags?.volatile && socket.transport.congested) return;
+      if (opts.flags?.volatile && !takesVolatile(socket.transport)) return;
       socket.registerAck(id, (...args: unknown[]) => ack(args[0]));
       count++;
     });

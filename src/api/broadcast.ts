@@ -68,6 +68,8 @@ export class BroadcastOperator<EmitEvents extends EventsMap, SocketData> impleme
     const data: unknown[] = [ev, ...args];
     const ack = typeof data[data.length - 1] === "function" ? (data.pop() as AckCallback) : undefined;
     const packet = { type: PacketType.EVENT, data };
+    // Socket.IO calls each recipient's onAnyOutgoing listeners for a broadcast too (local sockets).
+    this.adapter.nsp.notifyOutgoing(this.options(), data);
     if (!ack) {
       this.adapter.broadcast(packet, this.options());
       return true;
@@ -81,7 +83,8 @@ export class BroadcastOperator<EmitEvents extends EventsMap, SocketData> impleme
     ...args: AllButLast<EventParams<EmitEvents, Ev>>
   ): Promise<FirstNonErrorArg<Last<EventParams<EmitEvents, Ev>>>> {
     return new Promise((resolve, reject) => {
-      const ack = (err: Error | null, responses: any) => (err ? reject(err) : resolve(responses));
+      // As in Socket.IO, a timeout's error carries the responses that did come (`err.responses`).
+      const ack = (err: Error | null, responses: any) => (err ? reject(Object.assign(err, { responses })) : resolve(responses));
       (this.emit as (ev: string, ...a: unknown[]) => boolean)(ev as string, ...args, ack);
     });
   }

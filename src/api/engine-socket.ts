@@ -6,9 +6,13 @@ import type { Connection } from "../engine/connection.ts";
 import type { Endpoint, RequestInfo } from "../engine/endpoint.ts";
 
 /** Socket.IO's `socket.conn` (an Engine.IO socket): the session under every namespace socket of
- *  one client. A websocket session never upgrades, so `upgrade` is never emitted on it. */
+ *  one client. It emits `upgrade` (with the new transport) when a polling session upgrades to
+ *  WebSocket (a session opened on a WebSocket never does), and `close` (with the reason) when the
+ *  session ends. */
 export class EngineSocket extends EventEmitter {
   readonly protocol = 4;
+  /** @internal Set once `upgrade` was emitted (each namespace socket of the session reports it). */
+  upgraded = false;
 
   constructor(private readonly session: Connection) {
     super();
@@ -22,6 +26,15 @@ export class EngineSocket extends EventEmitter {
   /** The transport in use: `transport.name` is "websocket" (or another the engine serves). */
   get transport(): Connection["transport"] {
     return this.session.transport;
+  }
+
+  /** The request that opened the session (method, url, headers, query, remoteAddress). */
+  get request(): RequestInfo {
+    return this.session.request;
+  }
+
+  get remoteAddress(): string {
+    return this.session.request.remoteAddress;
   }
 
   get readyState(): "open" | "closed" {
@@ -42,6 +55,19 @@ export function engineSocketOf(session: Connection): EngineSocket {
   let view = views.get(session);
   if (!view) views.set(session, (view = new EngineSocket(session)));
   return view;
+}
+
+/** The session switched to WebSocket: its view (if anyone asked for one) emits `upgrade`, once. */
+export function engineUpgraded(session: Connection): void {
+  const view = views.get(session);
+  if (view === undefined || view.upgraded) return;
+  view.upgraded = true;
+  view.emit("upgrade", session.transport);
+}
+
+/** The session ended: its view (if anyone asked for one) emits `close`. */
+export function engineClosed(session: Connection, reason: string): void {
+  views.get(session)?.emit("close", reason);
 }
 
 /** An upgrade request the engine refused, as Engine.IO's `connection_error` event gives it. */

@@ -51,6 +51,8 @@ export class Namespace<
   readonly adapter: Adapter;
   protected readonly middlewares: Middleware<ListenEvents, EmitEvents, ServerSideEvents, SocketData>[] = [];
   private ackIds = 0;
+  /** Sockets with onAnyOutgoing listeners (null while none): a broadcast tells those it reaches. */
+  private outgoingWatchers: Set<Socket> | null = null;
 
   constructor(
     readonly server: Server<ListenEvents, EmitEvents, ServerSideEvents, SocketData>,
@@ -157,6 +159,26 @@ export class Namespace<
     this.emitUntyped(String(args[0]), ...args.slice(1));
   }
 
+  /** @internal A socket gained its first onAnyOutgoing listener (`on`), or lost its last (`!on`). */
+  watchOutgoing(socket: Socket, on: boolean): void {
+    if (on) (this.outgoingWatchers ??= new Set()).add(socket);
+    else if (this.outgoingWatchers?.delete(socket) && this.outgoingWatchers.size === 0) this.outgoingWatchers = null;
+  }
+
+  /** @internal A broadcast of `data` (event name first) is going out: the sockets of this server it
+   *  reaches call their onAnyOutgoing listeners first, as in Socket.IO (a recipient with none costs
+   *  nothing: only the watchers are checked). */
+  notifyOutgoing(opts: { rooms: ReadonlySet<Room>; except?: ReadonlySet<Room> }, data: unknown[]): void {
+    if (this.outgoingWatchers === null) return;
+    for (const socket of [...this.outgoingWatchers]) {
+      const joined = this.adapter.socketRooms(socket.id);
+      if (!joined) continue;
+      if (opts.rooms.size > 0 && !someIn(opts.rooms, joined)) continue;
+      if (opts.except && someIn(opts.except, joined)) continue;
+      socket.notifyOutgoing(data);
+    }
+  }
+
   /** @internal */
   nextAckId(): number {
     return this.ackIds++;
@@ -210,7 +232,7 @@ export class Namespace<
       if (err && !conn.transport.closed) conn.sendConnectError(this.name, { message: err.message, data: err.data });
       if (err || conn.transport.closed) {
         if (restored) this.adapter.recovery!.release(restored);
-        return done(null);
+        return this.refuse(socket, done);
       }
       this.connected(conn, socket, restored, done);
     });
@@ -225,7 +247,7 @@ export class Namespace<
   ): void {
     if (conn.transport.closed) {
       if (restored) this.adapter.recovery!.release(restored);
-      return done(null);
+      return this.refuse(socket, done);
     }
     socket.connected = true;
     this.sockets.set(socket.id, socket);
@@ -251,6 +273,15 @@ export class Namespace<
     if (socket.connected) socket.guard(() => this.emitReserved("connect", socket));
   }
 
+  /** A socket that never connected (refused by a middleware, or its client left meanwhile): it is
+   *  removed as a disconnected one would be, so an empty dynamic child namespace is cleaned up
+   *  (cleanupEmptyChildNamespaces), as in Socket.IO. */
+  private refuse(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, done: (socket: Socket | null) => void): void {
+    this.watchOutgoing(socket as Socket, false);
+    this.removeSocket(socket);
+    done(null);
+  }
+
   /** Sends a restored socket the events it missed, each recorded again under a new offset. */
   private replay(socket: Socket, restored: RestoredSession): void {
     const delivery = this.server.delivery;
@@ -259,7 +290,7 @@ export class Namespace<
 
   /** @internal */
   removeSocket(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>): void {
-    this.sockets.delete(socket.id);
+    if (this.sockets.get(socket.id) === socket) this.sockets.delete(socket.id);
   }
 
   private runMiddlewares(socket: Socket<ListenEvents, EmitEvents, ServerSideEvents, SocketData>, done: (err?: ExtendedError) => void): void {
@@ -283,4 +314,9 @@ export class Namespace<
     };
     run(0);
   }
+}
+
+function someIn(rooms: ReadonlySet<Room>, joined: ReadonlySet<Room>): boolean {
+  for (const r of rooms) if (joined.has(r)) return true;
+  return false;
 }

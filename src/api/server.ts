@@ -16,7 +16,7 @@ import { Planner } from "../rooms/planner.ts";
 import type { Room, SocketId } from "../rooms/types.ts";
 import { Adapter, type AdapterConstructor } from "./adapter.ts";
 import type { BroadcastOperator } from "./broadcast.ts";
-import { EngineView } from "./engine-socket.ts";
+import { engineClosed, engineSocketOf, EngineView } from "./engine-socket.ts";
 import { Namespace, type Middleware } from "./namespace.ts";
 import { checkOptions, resolveOptions, type ResolvedOptions, type ServerOptions, type ServerPlugin } from "./options.ts";
 import { ParentNamespace, type ParentNspNameMatchFn } from "./parent-namespace.ts";
@@ -117,6 +117,11 @@ export class Server<
   private makeEndpoint(app: TemplatedApp): Endpoint {
     const endpoint = new Endpoint(app, this.opts, this.logger, (name) => this.namespaceFor(name));
     endpoint.onConnectionError = (err) => this.engine.emit("connection_error", err);
+    // A session's view (socket.conn) is made only for a listener of io.engine's `connection`.
+    endpoint.onSessionOpened = (conn) => {
+      if (this.engine.listenerCount("connection") > 0) this.engine.emit("connection", engineSocketOf(conn));
+    };
+    endpoint.onSessionClosed = engineClosed;
     // In a cluster a session id starts with its worker's id, so that any worker can find it.
     endpoint.generateId = checkedIdMaker(() => (this.sessionRouter?.idPrefix ?? "") + randomId(), this.logger);
     endpoint.sessionRouter = this.sessionRouter;

@@ -13,12 +13,13 @@ import { ProtocolError } from "../engine/protocol-error.ts";
 import { assertRoomName, type Room } from "../rooms/types.ts";
 import type { Namespace } from "./namespace.ts";
 import type { Connection } from "../engine/connection.ts";
-import type { Transport } from "../engine/transports/transport.ts";
+import { takesVolatile, type Transport } from "../engine/transports/transport.ts";
 import type { DisconnectReason } from "../engine/connection.ts";
 import type { MovedSocket } from "../engine/session-router.ts";
 import type { Adapter } from "./adapter.ts";
 import type { Handshake } from "../engine/handshake.ts";
-import { engineSocketOf, type EngineSocket } from "./engine-socket.ts";
+import type { RequestInfo } from "../engine/http/request.ts";
+import { engineSocketOf, engineUpgraded, type EngineSocket } from "./engine-socket.ts";
 import { StrictEventEmitter } from "./strict-event-emitter.ts";
 import type {
   AllButLast,
@@ -134,6 +135,18 @@ export class Socket<
     return engineSocketOf(this.session);
   }
 
+  /** The request that opened the client's session (Socket.IO's `socket.request`): method, url,
+   *  headers, query, remoteAddress; the same for every namespace socket of the client. */
+  get request(): RequestInfo {
+    return this.session.request;
+  }
+
+  /** Socket.IO's `socket.client`, reduced to what an application reads of it: the Engine.IO
+   *  session (`conn`) and its request. */
+  get client(): { readonly conn: EngineSocket; readonly request: RequestInfo } {
+    return { conn: this.conn, request: this.session.request };
+  }
+
   /** @internal */
   get transport(): Transport {
     return this.session.transport;
@@ -194,6 +207,11 @@ export class Socket<
     this.adapter.del(this.id, room);
   }
 
+  /** Leaves every room, its own included (Socket.IO's `leaveAll`); a no-op once disconnected. */
+  leaveAll(): void {
+    if (this.connected) this.adapter.delAll(this.id);
+  }
+
   override emit<Ev extends EventNames<EmitEvents>>(ev: Ev, ...args: EventParams<EmitEvents, Ev>): boolean {
     assertEmittable(ev);
     const flags = this.flags;
@@ -205,9 +223,8 @@ export class Socket<
       packet.id = id;
       this.registerAck(id, data.pop() as Ack, flags?.timeout);
     }
-    const outgoing = this.extras?.anyOutgoing;
-    if (outgoing) this.guard(() => outgoing.slice().forEach((l) => l(...data)));
-    if (flags?.volatile && this.transport.congested) {
+    this.notifyOutgoing(data);
+    if (flags?.volatile && !takesVolatile(this.transport)) {
       this.nsp.server.delivery.stats.volatileDropped++;
       return true;
     }
@@ -307,20 +324,30 @@ export class Socket<
     return [...(this.extras?.anyListeners ?? [])];
   }
 
-  /** A catch-all listener of the events this socket sends its client (not of broadcasts). */
+  /** A catch-all listener of the events this socket's client is sent: its own emits and the
+   *  broadcasts of this server that reach it. */
   onAnyOutgoing(listener: AnyListener): this {
     ((this.extras ??= {}).anyOutgoing ??= []).push(listener);
+    this.nsp.watchOutgoing(this as Socket, true);
     return this;
   }
 
   prependAnyOutgoing(listener: AnyListener): this {
     ((this.extras ??= {}).anyOutgoing ??= []).unshift(listener);
+    this.nsp.watchOutgoing(this as Socket, true);
     return this;
   }
 
   offAnyOutgoing(listener?: AnyListener): this {
     removeListener(this.extras, "anyOutgoing", listener);
+    if (!this.extras?.anyOutgoing?.length) this.nsp.watchOutgoing(this as Socket, false);
     return this;
+  }
+
+  /** @internal Calls the onAnyOutgoing listeners with an event going out (`data`: name first). */
+  notifyOutgoing(data: unknown[]): void {
+    const outgoing = this.extras?.anyOutgoing;
+    if (outgoing?.length) this.guard(() => outgoing.slice().forEach((l) => l(...data)));
   }
 
   listenersAnyOutgoing(): AnyListener[] {
@@ -399,6 +426,11 @@ export class Socket<
     });
   }
 
+  /** @internal The client broke the protocol: `error` (if listened to) before the session closes. */
+  onerror(err: Error): void {
+    if (this.connected && this.listenerCount("error") > 0) this.guard(() => this.emitReserved("error", err));
+  }
+
   /** @internal Leaves every room: `disconnecting` sees them, `disconnect` sees none. */
   onclose(reason: DisconnectReason): void {
     if (!this.connected) return;
@@ -421,6 +453,7 @@ export class Socket<
       });
     this.adapter.removeMember(this as Socket);
     this.nsp.removeSocket(this);
+    if (this.extras?.anyOutgoing) this.nsp.watchOutgoing(this as Socket, false);
     this.session.removeSocket(this);
     this.connected = false;
     this.acks = null;
@@ -455,6 +488,7 @@ export class Socket<
     if (!this.connected) return;
     if (this.resume !== null) this.resume.since = Math.max(this.resume.since, this.adapter.recovery!.pendingFrom(unsent));
     this.adapter.transportChanged(this);
+    engineUpgraded(this.session);
   }
 
   /** @internal A user's handler that throws is reported, never allowed to take the process down. */

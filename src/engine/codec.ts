@@ -102,7 +102,7 @@ export function decodePacket(str: string): Packet {
   if (type === PacketType.BINARY_EVENT || type === PacketType.BINARY_ACK) {
     const dash = str.indexOf("-", i);
     const digits = str.slice(i, dash);
-    if (dash < 0 || !/^\d{1,3}$/.test(digits)) throw new ProtocolError("invalid attachment count");
+    if (dash < 0 || !/^\d{1,3}$/.test(digits)) throw new ProtocolError("Illegal attachments"); // socket.io-parser's words
     attachments = Number(digits);
     if (attachments > MAX_ATTACHMENTS) throw new ProtocolError("too many attachments");
     i = dash + 1;

@@ -64,6 +64,8 @@ export interface SessionNamespace {
 export interface SessionSocket {
   readonly nsp: { readonly name: string };
   onpacket(packet: Packet): void;
+  /** The client broke the protocol (`err` says how); the session closes right after ("parse error"). */
+  onerror(err: Error): void;
   onclose(reason: DisconnectReason): void;
   /** The connection now runs over another transport (the upgrade from polling). `unsent`: the
    *  frames polling had not delivered, sent first on the new transport; the client had received
@@ -111,7 +113,8 @@ export class Connection implements PollingSession, UpgradingSession {
     /** Changes once, at the upgrade from polling to WebSocket (upgradeTo). */
     public transport: SessionTransport,
     readonly sid: string,
-    private readonly request: UpgradeRequest,
+    /** The upgrade request that opened the session (Socket.IO's `socket.request`, read-only). */
+    readonly request: UpgradeRequest,
   ) {
     this.budget = server.inboundLimiter ? server.inboundLimiter.budgetFor(request.remoteAddress) : null;
     this.pollingUpgrade = transport.name === "polling" ? new SessionUpgrade(transport) : null;
@@ -196,6 +199,8 @@ export class Connection implements PollingSession, UpgradingSession {
 
   private onError(err: unknown): void {
     if (err instanceof ProtocolError) {
+      // Each namespace socket hears it first (its `error` event), as with Socket.IO's parser.
+      for (const socket of this.sockets()) socket.onerror(err);
       this.close("parse error", CloseCode.PROTOCOL_ERROR, `parse error: ${err.message}`);
     } else {
       // A bug of ours (a TypeError included) must cost this one connection, never the process,

@@ -60,6 +60,9 @@ export class Endpoint implements SessionHost, SessionOwner {
   generateId: (req: RequestInfo) => string = () => randomId();
   /** Told of every refused upgrade (Engine.IO's `connection_error`). */
   onConnectionError: ((err: ConnectionErrorInfo) => void) | null = null;
+  /** Told of every session opened here and of its end (Engine.IO's `connection` and a socket's `close`). */
+  onSessionOpened: ((conn: Connection) => void) | null = null;
+  onSessionClosed: ((conn: Connection, reason: string) => void) | null = null;
   /** In a cluster: the sessions of other workers (session-router.ts); null for a lone worker. */
   sessionRouter: SessionRouter | null = null;
   /** Whether a polling session held here may move to the worker its WebSocket upgrade lands on
@@ -206,6 +209,7 @@ export class Endpoint implements SessionHost, SessionOwner {
     if (conn.transport.cutForBackpressure) this.stats.limitHit("maxBackpressure");
     else if (reason === RATE_LIMIT_REASON) this.stats.limitHit("inboundRateLimit");
     this.logger.debug({ sid: conn.sid, reason }, "connection closed");
+    this.onSessionClosed?.(conn, reason);
   }
 
   awaitNamespace(conn: Connection): void {
@@ -331,6 +335,7 @@ export class Endpoint implements SessionHost, SessionOwner {
     this.connections.add(conn);
     this.stats.opened++;
     this.logger.debug({ sid, address: request.remoteAddress, transport: transport.name }, event);
+    this.onSessionOpened?.(conn);
     return conn;
   }
 

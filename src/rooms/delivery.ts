@@ -16,14 +16,22 @@ import { DeliveryStats, framesBytes } from "./delivery-stats.ts";
 import type { Membership } from "./membership.ts";
 import type { Plan } from "./planner.ts";
 import type { TemplatedApp } from "../engine/uws.ts";
-import type { Outbox } from "../engine/transports/transport.ts";
+import { takesVolatile, type Outbox } from "../engine/transports/transport.ts";
 import type { Recipient } from "./types.ts";
 
 export class Delivery {
   private readonly dirty: Outbox[] = [];
   private readonly touched = new Set<Membership<Recipient>>();
+  /** Topics published to this tick: a volatile publish to one of them is dropped. (One set insert
+   *  per native publish, cleared once per tick; tracking only after a first volatile broadcast
+   *  would miss the regular publish just before it.) */
+  private readonly publishedTopics = new Set<string>();
   private scheduled = false;
-  private readonly flushNow = () => this.flush();
+  /** The end of the tick: uWS drains what was published during it, so no topic is busy any more. */
+  private readonly flushNow = () => {
+    this.publishedTopics.clear();
+    this.flush();
+  };
   /** Counters for monitoring, bumped once per broadcast (read by ops/metrics.ts). */
   readonly stats = new DeliveryStats();
 
@@ -53,16 +61,25 @@ export class Delivery {
   execute(m: Membership<Recipient>, plan: Plan, frames: readonly Frame[], sender: Outbox | null, volatile: boolean): void {
     if (plan.flushFirst) this.flush();
     if (plan.topics.length > 0) this.schedule();
+    let droppedNative = 0;
     for (const topic of plan.topics) {
+      // Volatile, as Socket.IO's "transport not writable": a topic published to this tick has a
+      // write waiting in every subscriber (uWS drains it at the end of the loop iteration).
+      if (!this.publishedTopics.has(topic)) this.publishedTopics.add(topic);
+      else if (volatile) {
+        droppedNative++;
+        continue;
+      }
       for (const f of frames) {
         if (plan.viaSender && sender) sender.publish(topic, f.data, f.binary, f.compress === true);
         else this.app.publish(topic, f.data, f.binary, f.compress === true);
       }
     }
     const bytes = framesBytes(frames);
+    if (droppedNative > 0) this.stats.volatileDropped += droppedNative;
     // A broadcast weighs its recipients in the inbound budget of the client that caused it.
     chargeDeliveries(plan.nativeRecipients);
-    if (plan.topics.length > 0) this.stats.count(plan.derived ? this.stats.derived : this.stats.native, plan.nativeRecipients, bytes);
+    if (plan.topics.length > droppedNative) this.stats.count(plan.derived ? this.stats.derived : this.stats.native, plan.nativeRecipients, bytes);
     if (plan.perSocket) {
       this.touched.add(m);
       let delivered = 0;
@@ -70,7 +87,7 @@ export class Delivery {
       forEachBit(plan.perSocket, (slot) => {
         const r = m.memberAt(slot);
         if (!r) return;
-        if (volatile && r.transport.congested) dropped++;
+        if (volatile && !takesVolatile(r.transport)) dropped++;
         else {
           this.queueFor(m, r, frames);
           delivered++;

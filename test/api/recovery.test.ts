@@ -294,11 +294,15 @@ test("with the option: events carry an offset string, acks and volatile events d
     c.on("ask", (cb: (x: number) => void) => cb(1));
     h.io.emit("e1", "x");
     s.emit("e2");
+    // A volatile emit is dropped while an earlier write of the tick waits (Socket.IO's transport
+    // is not writable then): each one goes after a round trip.
+    await barrier(s, c);
     s.volatile.emit("e3", 1);
+    await barrier(s, c);
     h.io.volatile.emit("e4", 2);
     assert.deepEqual(await s.emitWithAck("ask"), 1);
     await barrier(s, c);
-    const [e1, e2, e3, e4] = seen;
+    const [e1, e2, , e3, , e4] = seen;
     assert.equal(e1[0], "e1");
     assert.equal(e1[1], "x");
     assert.match(String(e1[2]), /^[\w-]+\.\w+$/);

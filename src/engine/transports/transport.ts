@@ -28,6 +28,14 @@ export interface Outbox {
   publish(topic: string, data: Uint8Array | string, binary: boolean, compress?: boolean): void;
 }
 
+/** Whether a volatile packet goes out to this connection, like Engine.IO's `transport.writable`:
+ *  not while a write of this tick still waits for the flush (Socket.IO's transport is not writable
+ *  between a write and its drain: two volatile emits in a row deliver one), nor while the peer has
+ *  not taken what was sent before. */
+export function takesVolatile(t: Outbox): boolean {
+  return !t.hasQueued && !t.congested;
+}
+
 /** What the session (connection.ts) and a namespace's CONNECT answer need: frames now, after what
  *  is queued; Engine.IO control frames; the close. */
 export interface SessionWire {
