@@ -4,9 +4,9 @@
 // lines through pino at ROOMGATE_LOG_LEVEL. An application module is
 // `export default (io: Server) => void | Promise<void>`: a .js/.mjs file for plain node; a .ts one
 // needs a loader (`node --import tsx dist/bin/gateway.js`).
-// Under pm2 it says "ready" once it listens (wait_ready), and on SIGINT/SIGTERM it drains: stops
-// accepting, tells its clients to reconnect (they land on the other workers), flushes and leaves
-// the cluster.
+// Under pm2 it says "ready" once it listens (wait_ready), and on SIGINT/SIGTERM it drains: tells
+// its peers it is leaving, stops accepting, tells its clients to reconnect (they land on the other
+// workers), hands over the sessions it parked as they ask for them, flushes and leaves the cluster.
 import { readFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { extname, resolve } from "node:path";
@@ -57,10 +57,12 @@ let closing = false;
 async function shutdown(signal: string): Promise<void> {
   if (closing) return;
   closing = true;
+  const start = Date.now();
   log.info({ signal, clients: io?.engine.clientsCount ?? 0 }, "draining: closing the listener and the clients");
   ops.drain();
   await io?.close();
-  log.info("closed");
+  // With recovery on and clustered, the cluster logged how many sessions moved ("drain done").
+  log.info({ drainMs: Date.now() - start }, `closed: drained in ${Date.now() - start} ms`);
   process.exit(0);
 }
 process.on("SIGINT", () => void shutdown("SIGINT"));

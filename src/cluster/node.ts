@@ -17,6 +17,7 @@ import { Presence } from "./presence.ts";
 import { DuplicateFilter, newWorkerId, PROTOCOL_VERSION as V, type BroadcastMessage, type RequestMessage, type WireOptions } from "./protocol.ts";
 import { Requests } from "./requests.ts";
 import { routeBroadcast, routeSelection, type RouteView } from "./route.ts";
+import { SessionDrain } from "./session-drain.ts";
 import type { ClusterGap, ClusterTransport } from "./transport.ts";
 
 /** Credentials (`token`, or `user` and `pass`) and `tls` go to the NATS client as they are: see
@@ -51,8 +52,9 @@ export interface ClusterOptions extends LinkCredentials {
 export interface NodeAdapter {
   readonly nspName: string;
   onRemoteBroadcast(msg: BroadcastMessage): void;
-  /** Sessions parked here for connection-state recovery (the node stays while they are handed over). */
-  parkedSessions(): number;
+  /** Sessions parked here for connection-state recovery at or after `since` (ms): a draining node
+   *  stays while they are handed over (session-drain.ts). */
+  parkedSessions(since: number): number;
   /** The cluster lost messages during [gap.from, gap.to]. */
   onGap?(gap: ClusterGap): void;
 }
@@ -95,7 +97,8 @@ export class ClusterNode extends Bus {
   /** @internal Requests awaiting answers (requests.ts). */
   readonly requests: Requests;
   private readonly presence: Presence;
-  private readonly handoverTimeout: number;
+  /** @internal The leaving worker's handover of its parked sessions (session-drain.ts). */
+  readonly drain: SessionDrain;
   private readonly adapters = new Map<string, NodeAdapter>();
   private readonly filter = new DuplicateFilter();
   private readonly routes: RouteView;
@@ -112,7 +115,6 @@ export class ClusterNode extends Bus {
     const interval = opts.heartbeatInterval ?? 5000;
     const heartbeatTimeout = opts.heartbeatTimeout ?? 2 * interval + 1000;
     this.requestTimeout = opts.requestTimeout ?? 5000;
-    this.handoverTimeout = opts.handoverTimeout ?? 3000;
     this.requests = new Requests(this);
     this.peers = new Peers({
       heartbeatInterval: interval,
@@ -140,6 +142,18 @@ export class ClusterNode extends Bus {
       interested: (nsp, rooms, into) => this.interest.interested(nsp, rooms, into),
       serving: (nsp) => this.peers.live(nsp),
     };
+    this.drain = new SessionDrain(
+      {
+        parkedSince: (since) => [...this.adapters.values()].reduce((n, a) => n + a.parkedSessions(since), 0),
+        announce: async () => {
+          this.presence.send("heartbeat");
+          await this.link.flush(1000);
+        },
+        connected: () => this.link.connected,
+        log: (level, message) => this.log(level, message),
+      },
+      opts.handoverTimeout ?? 3000,
+    );
     this.handle("broadcast", (msg) => this.onBroadcast(msg));
     transport.open(this.id, {
       onMessage: (payload, replyTo) => this.receive(payload, replyTo),
@@ -193,7 +207,7 @@ export class ClusterNode extends Bus {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.handOver();
+      await this.drain.finish();
       clearInterval(this.timer);
       this.requests.endClientWaits();
       if (this.link.connected) {
@@ -203,16 +217,6 @@ export class ClusterNode extends Bus {
       await this.link.close();
     })();
     return this.closing;
-  }
-
-  /** Stays in the cluster while parked sessions remain here (clients of a closing worker reconnect
-   *  elsewhere and their new worker asks for them), up to handoverTimeout. */
-  private async handOver(): Promise<void> {
-    const parked = () => [...this.adapters.values()].reduce((n, a) => n + a.parkedSessions(), 0);
-    if (!this.link.connected || parked() === 0) return;
-    const deadline = Date.now() + this.handoverTimeout;
-    this.log("info", `cluster: handing over ${parked()} parked session(s) before leaving`);
-    while (parked() > 0 && Date.now() < deadline && this.link.connected) await new Promise((r) => setTimeout(r, 20));
   }
 
   private onGap(gap: ClusterGap): void {

@@ -34,6 +34,13 @@ export class ParkedSessions {
     return this.sessions.size;
   }
 
+  /** How many sessions parked at or after `time` (ms) are still here. */
+  countSince(time: number): number {
+    let n = 0;
+    for (const s of this.sessions.values()) if (s.disconnectedAt >= time) n++;
+    return n;
+  }
+
   holdsRoom(room: Room): boolean {
     return this.holds.has(room);
   }

@@ -65,6 +65,11 @@ export class SessionRecovery {
     return this.parked.count;
   }
 
+  /** Sessions parked at or after `time` (ms) still here: a draining worker waits for those. */
+  parkedSince(time: number): number {
+    return this.parked.countSince(time);
+  }
+
   get bufferedBytes(): number {
     return this.log.bufferedBytes;
   }
