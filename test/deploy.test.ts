@@ -40,7 +40,7 @@ interface LogLine {
 
 for (const natsServer of [false, true]) {
   const skip = natsServer && !natsServerAvailable() ? "nats-server is not installed" : false;
-  describe(natsServer ? "pm2 reload on a real nats-server" : "pm2 reload on the embedded relay", { skip }, () => {
+  describe(natsServer ? "pm2 reload on a real nats-server" : "pm2 reload on the embedded relay", { skip, timeout: 180_000 }, () => {
     let pm2Home = "";
     let eco: Ecosystem;
     let monitor: ReloadMonitor | null = null;

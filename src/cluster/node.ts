@@ -1,8 +1,8 @@
 // One worker's presence in the cluster, shared by the namespaces of one Server: a bus (bus.ts:
 // the handler registry, dispatch and publishing) with the features every worker has plugged in:
 // presence (presence.ts) and liveness (peers.ts), room interest and its barrier
-// (interest-sync.ts), the request primitive (requests.ts), and broadcasts (sequence numbers out,
-// the per-origin duplicate filter in, routed by route.ts). Other features plug in themselves: the
+// (interest-sync.ts), the request primitive (requests.ts), broadcasts (sequence numbers out,
+// the per-origin duplicate filter in, routed by route.ts), and the drain on close (session-drain.ts). Other features plug in themselves: the
 // namespaces' adapters (register, and their operations through handleIn), session forwarding and
 // handover. Knows the adapters only through the small NodeAdapter port, and the transport only
 // through ClusterTransport.
@@ -42,9 +42,10 @@ export interface ClusterOptions extends LinkCredentials {
   nats?: NatsOptions;
   /** Where outage / recovery messages go (default: the server's `logger`). */
   log?: (level: "info" | "warn" | "error", message: string) => void;
-  /** Connection-state recovery: on close, how long (ms) a worker keeps answering for the sessions of
-   *  its clients (parked as they were cut off) while they reconnect to other workers (default 3000;
-   *  keep it under pm2's kill_timeout, 5000 in ecosystem.config.js). */
+  /** Connection-state recovery: on close, how long (ms) at most a worker keeps answering for the
+   *  sessions of its clients (parked as they were cut off) while they reconnect to other workers; it
+   *  leaves as soon as every one was asked for (session-drain.ts). Default 3000; keep it under pm2's
+   *  kill_timeout, 5000 in ecosystem.config.js. */
   handoverTimeout?: number;
 }
 
