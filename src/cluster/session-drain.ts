@@ -28,13 +28,17 @@ export interface DrainStats {
   unclaimed: number;
   /** How long the last drain's handover took (ms), -1 before any. */
   lastMs: number;
+  /** How the last drain ended. */
+  lastEnd: DrainEnd | null;
 }
+
+export type DrainEnd = "nothing parked" | "all asked for" | "timeout" | "link down";
 
 /** A link loss ends the wait too: it is looked at this often (ms), besides every session taken. */
 const LINK_CHECK_MS = 100;
 
 export class SessionDrain {
-  readonly stats: DrainStats = { handedOver: 0, unclaimed: 0, lastMs: -1 };
+  readonly stats: DrainStats = { handedOver: 0, unclaimed: 0, lastMs: -1, lastEnd: null };
   private startedAt: number | null = null;
   private wake: (() => void) | null = null;
 
@@ -62,8 +66,10 @@ export class SessionDrain {
     const since = this.startedAt ?? 0;
     const start = Date.now();
     const parked = this.port.parkedSince(since);
+    this.stats.lastEnd = "nothing parked";
     if (parked === 0) return;
     if (!this.port.connected()) {
+      this.stats.lastEnd = "link down";
       this.stats.unclaimed += parked;
       this.port.log("warn", `cluster: drain: ${parked} parked session(s) dropped: the relay link is down`);
       return;
@@ -71,16 +77,18 @@ export class SessionDrain {
     const handedBefore = this.stats.handedOver;
     this.port.log("info", `cluster: drain: handing over ${parked} parked session(s) (up to ${this.timeout} ms)`);
     await new Promise<void>((resolve) => {
-      const done = () => {
+      const done = (end: DrainEnd) => {
+        this.stats.lastEnd = end;
         clearTimeout(deadline);
         clearInterval(linkCheck);
         this.wake = null;
         resolve();
       };
       const check = () => {
-        if (this.port.parkedSince(since) === 0 || !this.port.connected()) done();
+        if (this.port.parkedSince(since) === 0) done("all asked for");
+        else if (!this.port.connected()) done("link down");
       };
-      const deadline = setTimeout(done, this.timeout);
+      const deadline = setTimeout(() => done("timeout"), this.timeout);
       const linkCheck = setInterval(check, LINK_CHECK_MS);
       this.wake = check;
       check();
