@@ -1,5 +1,5 @@
-// The application the monitored reloads run (bench/lib/reload-monitor.ts: `npm run bench:reload`,
-// test/deploy.test.ts), loaded by the pm2 ecosystem's workers (APP) with plain node, hence
+// The application the monitored reloads run (bench/deploy/reload-monitor.ts: `npm run bench:reload`,
+// test/bin/reload.test.ts), loaded by the pm2 ecosystem's workers (APP) with plain node, hence
 // JavaScript. Every socket is in room "monitor"; "echo" acks its argument; "publish" broadcasts
 // "tick" with its argument to the room, then acks. Knows nothing of how it is measured.
 

@@ -1,6 +1,6 @@
 // Deploys without a gap, measured: the pm2 ecosystem (2 gateway workers by default, on the embedded
 // relay and/or a real nats-server) with connection-state recovery, watched by the reload monitor
-// (bench/lib/reload-monitor.ts: default, polling-only and WebSocket clients, an acked event each and
+// (bench/deploy/reload-monitor.ts: default, polling-only and WebSocket clients, an acked event each and
 // a room broadcast every 50 ms, a fresh /healthz connection every 20 ms) through N consecutive
 // `pm2 reload gateway`. Reports per backend: probes refused or failed, connect errors, acks failed,
 // broadcasts lost or duplicated, sessions not recovered, and from the workers' logs how long each
@@ -16,8 +16,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ecosystem } from "../lib/ecosystem.ts";
-import { type ClientKind, ReloadMonitor } from "../lib/reload-monitor.ts";
+import { ecosystem } from "./ecosystem.ts";
+import { type ClientKind, ReloadMonitor } from "./reload-monitor.ts";
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);

@@ -4,11 +4,12 @@
 // bug of its own) and the good client's failed round trips; all three must stay 0.
 //   npm run fuzz -- [--cases 100000] [--seed 1] [--concurrency 48]
 // Bounded: stops after --cases cases. A crash restarts the target and lists the cases in flight.
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { io as connectClient, type Socket as ClientSocket } from "socket.io-client";
 import { makeCase, type SessionCase } from "./generators.ts";
+import { type Running, startProcess } from "../lib/start-process.ts";
 import { httpCase, openSession, text } from "./wire.ts";
 
 export interface FuzzOptions {
@@ -36,46 +37,37 @@ const MAX_PAYLOAD = 64 * 1024;
 const serverScript = fileURLToPath(new URL("./server.ts", import.meta.url));
 
 class Target {
-  proc: ChildProcess | null = null;
+  private run: Running | null = null;
+  /** Resolves once the current target's output ended and was read (below). */
+  private closed: Promise<void> = Promise.resolve();
   port = 0;
+  /** What the last target said it reached (its last words, on SIGTERM). */
   reached: Record<string, number> = {};
+  /** Every line any target printed on stderr (roomgate logging a bug of its own). */
   readonly errors: string[] = [];
 
+  get proc(): ChildProcess | null {
+    return this.run?.child ?? null;
+  }
+
   async start(): Promise<void> {
-    const proc = spawn(process.execPath, ["--import", "tsx", serverScript], { stdio: ["ignore", "pipe", "pipe"] });
-    this.proc = proc;
-    let err = "";
-    proc.stderr!.on("data", (d: Buffer) => {
-      err += d.toString();
-      let nl = err.indexOf("\n");
-      while (nl >= 0) {
-        const line = err.slice(0, nl);
-        err = err.slice(nl + 1);
-        if (line.trim()) this.errors.push(line);
-        nl = err.indexOf("\n");
-      }
-    });
-    this.port = await new Promise<number>((resolve, reject) => {
-      let out = "";
-      proc.stdout!.on("data", (d: Buffer) => {
-        out += d.toString();
-        const m = /listening (\d+)/.exec(out);
-        if (m) resolve(Number(m[1]));
-        const r = /reached (\{.*\})/.exec(out);
-        if (r) this.reached = JSON.parse(r[1]);
-      });
-      proc.once("exit", (code) => reject(new Error(`fuzz target exited at start (${code}): ${err}`)));
-    });
+    const run = await startProcess(process.execPath, ["--import", "tsx", serverScript], { ready: /listening (\d+)/, what: "the fuzz target" });
+    this.run = run;
+    this.port = Number((run.ready as RegExpExecArray)[1]);
+    // "close" comes after the output ended: nothing it printed is missed.
+    this.closed = new Promise((resolve) =>
+      run.child.once("close", () => {
+        this.errors.push(...run.stderrLines().filter((l) => l.trim()));
+        const r = /reached (\{.*\})/.exec(run.output());
+        if (r) this.reached = JSON.parse(r[1]!);
+        resolve();
+      }),
+    );
   }
 
   async stop(): Promise<void> {
-    const proc = this.proc;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once("exit", r));
-    proc.kill("SIGTERM");
-    const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(timer);
+    await this.run?.stop("SIGTERM");
+    await this.closed;
   }
 }
 

@@ -1,7 +1,7 @@
 // Child processes of a benchmark runner: spawned with `node --import tsx` (a .ts script) or plain
 // `node` (a compiled .js one, `npm run bench -- --dist`), optionally pinned with
 // taskset, spoken to over IPC (request/reply by id, or one-way), and all killed by PID when the
-// runner exits. Shared by bench/run.ts and bench/cluster.ts.
+// runner exits. Shared by bench/e2e/run.ts and bench/e2e/cluster.ts.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import os from "node:os";
 import path from "node:path";

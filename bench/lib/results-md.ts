@@ -1,5 +1,5 @@
 // bench/RESULTS.md, the one writer of it. The file is a head (the end-to-end report, owned by
-// bench/run.ts) followed by sections that other runners own, each between
+// bench/e2e/run.ts) followed by sections that other runners own, each between
 // `<!-- name:start -->` and `<!-- name:end -->` (micro, cluster, and kept-by-hand ones such as
 // n8000 and derived). A runner rewrites its own part and carries every other part over.
 import fs from "node:fs";

@@ -2,7 +2,7 @@
 // each connected to "/" and in one room, answering the server's pings; churns `churn` sessions per
 // second (close one, open a new one) until told to stop; reports its counters over IPC.
 import net from "node:net";
-import { randomBytes } from "node:crypto";
+import { newFrameHeader, newKey, readFrame, textFrame, upgradeRequest } from "../lib/ws-frame.ts";
 
 const port = Number(process.env.PORT);
 const localAddress = process.env.LOCAL_ADDRESS!;
@@ -11,13 +11,7 @@ const churn = Number(process.env.CHURN);
 const counters = { open: 0, opened: 0, closed: 0, failed: 0, unexpectedClose: 0, frames: 0 };
 const sessions = new Set<net.Socket>();
 let stopping = false;
-
-function maskedText(s: string): Buffer {
-  const payload = Buffer.from(s);
-  const key = randomBytes(4);
-  const body = Buffer.from(payload.map((b, i) => b ^ key[i & 3]));
-  return Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), key, body]); // payloads < 126 bytes
-}
+const h = newFrameHeader();
 
 function open(): Promise<void> {
   return new Promise((resolve) => {
@@ -28,12 +22,7 @@ function open(): Promise<void> {
     const settle = () => {
       if (!settled) (settled = true), resolve();
     };
-    socket.on("connect", () =>
-      socket.write(
-        "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-          `Sec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-      ),
-    );
+    socket.on("connect", () => socket.write(upgradeRequest("/socket.io/?EIO=4&transport=websocket", "127.0.0.1", newKey())));
     socket.on("data", (d: Buffer) => {
       buf = buf.length ? Buffer.concat([buf, d]) : d;
       if (!upgraded) {
@@ -48,32 +37,21 @@ function open(): Promise<void> {
         buf = buf.subarray(end + 4);
       }
       // Server frames: unmasked; only small text frames matter (open, ping), the rest is skipped.
-      while (buf.length >= 2) {
-        let len = buf[1] & 0x7f;
-        let off = 2;
-        if (len === 126) {
-          if (buf.length < 4) break;
-          len = buf.readUInt16BE(2);
-          off = 4;
-        } else if (len === 127) {
-          if (buf.length < 10) break;
-          len = Number(buf.readBigUInt64BE(2));
-          off = 10;
-        }
-        if (buf.length < off + len) break;
-        const opcode = buf[0] & 0x0f;
-        const data = buf.subarray(off, off + len);
-        buf = buf.subarray(off + len);
+      let off = 0;
+      while (readFrame(buf, off, h)) {
+        const data = buf.subarray(h.start, h.end);
+        off = h.end;
         counters.frames++;
-        if (opcode !== 1) continue;
+        if (h.opcode !== 1) continue;
         if (data[0] === 0x30 /* "0" open */) {
-          socket.write(Buffer.concat([maskedText("40"), maskedText(`42["join","room-${Math.floor(Math.random() * 50)}"]`)]));
+          socket.write(Buffer.concat([textFrame("40"), textFrame(`42["join","room-${Math.floor(Math.random() * 50)}"]`)]));
           sessions.add(socket);
           counters.open++;
           counters.opened++;
           settle();
-        } else if (len === 1 && data[0] === 0x32 /* "2" ping */) socket.write(maskedText("3"));
+        } else if (data.length === 1 && data[0] === 0x32 /* "2" ping */) socket.write(textFrame("3"));
       }
+      buf = buf.subarray(off);
     });
     socket.on("error", () => {});
     socket.on("close", () => {

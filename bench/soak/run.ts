@@ -6,6 +6,7 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { sleep } from "../lib/wait.ts";
 
 type Stats = { sockets: number; rooms: number; sids: number; fds: number; rssMB: number; heapMB: number };
 type Counters = { open: number; opened: number; closed: number; failed: number; unexpectedClose: number; frames: number };
@@ -34,8 +35,6 @@ function request<T>(child: ChildProcess, type: string, reply: string, ms = 120_0
     if (type) child.send({ type });
   });
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
   const server = fork(here("./server.ts"), [], { execArgv: ["--import", "tsx", "--expose-gc", "--max-semi-space-size=2"], stdio: "inherit" });

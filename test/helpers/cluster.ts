@@ -1,32 +1,15 @@
 // Cluster test helpers: relay backends (the embedded Relay, or a real nats-server process), gateway
 // worker processes, and socket.io-client clients driving them. Every process started here is
 // tracked and killed by PID in `killAll()`.
-import { fork, spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { freePort } from "../../bench/lib/ports.ts";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { freePort, type Running, startProcess } from "./process.ts";
 import { fileURLToPath } from "node:url";
 import { io as connectClient, type Socket as ClientSocket } from "socket.io-client";
 import { Relay, type Server } from "../../src/index.ts";
+import { until } from "./wait.ts";
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const children = new Set<ChildProcess>();
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function until<T>(fn: () => T | Promise<T>, what: string, ms = 5000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-      last = v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
-    await sleep(20);
-  }
-}
 
 /** Waits until each of these in-process workers counts all of them (serverCount). */
 export function seeEachOther(...ios: Server[]): Promise<boolean> {
@@ -35,9 +18,6 @@ export function seeEachOther(...ios: Server[]): Promise<boolean> {
     "the workers to see each other",
   );
 }
-
-// One free-port finder for benchmarks and tests.
-export { freePort };
 
 export interface RelayCounters {
   msgsOut: number;
@@ -96,11 +76,8 @@ export class NatsServerBackend implements Backend {
     return `nats://127.0.0.1:${this.port}`;
   }
   async start(): Promise<void> {
-    const proc = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(this.port), "-m", String(this.monitorPort)], { stdio: "ignore" });
-    children.add(proc);
-    proc.on("exit", () => children.delete(proc));
-    this.proc = proc;
-    await until(() => fetch(`http://127.0.0.1:${this.monitorPort}/healthz`).then((r) => r.ok), "nats-server to start", 10_000);
+    const args = ["-a", "127.0.0.1", "-p", String(this.port), "-m", String(this.monitorPort)];
+    this.proc = (await track(startProcess("nats-server", args, { ready: /Server is ready/, what: "nats-server" }))).child;
   }
   async stop(): Promise<void> {
     const proc = this.proc;
@@ -137,10 +114,7 @@ export class NatsCluster {
       const routes = [0, 1, 2].filter((k) => k !== i).map((k) => `nats://127.0.0.1:${this.routePorts[k]}`);
       const args = ["-a", "127.0.0.1", "-p", String(this.ports[i]), "-m", String(this.monitorPorts[i])];
       args.push("--cluster_name", "roomgate-test", "--cluster", `nats://127.0.0.1:${this.routePorts[i]}`, "--routes", routes.join(","));
-      const proc = spawn("nats-server", args, { stdio: "ignore" });
-      children.add(proc);
-      proc.on("exit", () => children.delete(proc));
-      this.procs[i] = proc;
+      this.procs[i] = (await track(startProcess("nats-server", args, { ready: /Server is ready/, what: `nats-server ${i}` }))).child;
     }
     await until(
       async () => {
@@ -196,30 +170,23 @@ export interface Worker {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export function startWorker(id: string, clusterUrl: string, script = "./cluster-worker.ts", env: Record<string, string> = {}): Promise<Worker> {
-  const proc = fork(here(script), [], {
-    execArgv: ["--import", "tsx"],
-    env: { ...process.env, ...env, CLUSTER_URL: clusterUrl, WORKER_ID: id },
-    stdio: ["ignore", "pipe", "pipe", "ipc"],
-  });
-  children.add(proc);
-  proc.on("exit", () => children.delete(proc));
-  const output: string[] = [];
-  const collect = (chunk: Buffer) => output.push(...chunk.toString().split("\n").filter(Boolean));
-  proc.stdout!.on("data", collect);
-  proc.stderr!.on("data", collect);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker ${id} did not start: ${output.join("\n")}`)), 20_000);
-    proc.on("message", (m: { ready?: boolean; port?: number }) => {
-      if (!m.ready) return;
-      clearTimeout(timer);
-      resolve({ id, port: m.port!, proc, output, kill: (signal) => kill(proc, signal) });
-    });
-    proc.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker ${id} exited with ${code}: ${output.join("\n")}`));
-    });
-  });
+export async function startWorker(id: string, clusterUrl: string, script = "./cluster-worker.ts", env: Record<string, string> = {}): Promise<Worker> {
+  const w = await track(
+    startProcess(process.execPath, ["--import", "tsx", here(script)], {
+      env: { ...env, CLUSTER_URL: clusterUrl, WORKER_ID: id },
+      ready: (m) => (m as { ready?: boolean }).ready === true,
+      what: `worker ${id}`,
+    }),
+  );
+  return {
+    id,
+    port: (w.ready as { port: number }).port,
+    proc: w.child,
+    get output() {
+      return w.output().split("\n").filter(Boolean);
+    },
+    kill: (signal) => kill(w.child, signal),
+  };
 }
 
 /** Runs a script to completion (bounded). */
@@ -241,6 +208,14 @@ export function runScript(script: string, env: Record<string, string>, ms = 20_0
       else reject(new Error(`${script} exited with ${code}: ${out}`));
     });
   });
+}
+
+/** Every process started here is killed in killAll(). */
+async function track(started: Promise<Running>): Promise<Running> {
+  const r = await started;
+  children.add(r.child);
+  r.child.once("exit", () => children.delete(r.child));
+  return r;
 }
 
 export interface Client {

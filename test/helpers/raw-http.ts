@@ -1,6 +1,7 @@
-// One raw HTTP exchange over node:net, for requests no HTTP client would send (malformed lines,
-// duplicate headers) and to see whether the server closes the connection. Loopback only.
+// One raw exchange over node:net, for requests no HTTP (or NATS) client would send (malformed lines,
+// duplicate headers, forged commands) and to see whether the server closes the connection. Loopback only.
 import { connect } from "node:net";
+import { upgradeRequest as wsUpgradeRequest } from "../../bench/lib/ws-frame.ts";
 
 export interface RawExchange {
   /** Everything the server sent. */
@@ -9,10 +10,11 @@ export interface RawExchange {
   closed: boolean;
 }
 
-/** Sends `request` to 127.0.0.1:port and collects the answer until the server closes or `ms` pass. */
-export function rawHttp(port: number, request: string | Buffer, ms = 3000): Promise<RawExchange> {
+/** Sends `request` to 127.0.0.1:port and collects the answer until the server closes or `ms` pass.
+ *  `afterGreeting`: sent once the server spoke first (a NATS server's INFO), not on connect. */
+export function rawHttp(port: number, request: string | Buffer, ms = 3000, afterGreeting = false): Promise<RawExchange> {
   return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1", () => socket.write(request));
+    const socket = connect(port, "127.0.0.1", () => afterGreeting || socket.write(request));
     let response = "";
     const done = (closed: boolean) => {
       clearTimeout(timer);
@@ -20,23 +22,16 @@ export function rawHttp(port: number, request: string | Buffer, ms = 3000): Prom
       resolve({ response, closed });
     };
     const timer = setTimeout(() => done(false), ms);
-    socket.on("data", (d) => (response += d.toString("latin1")));
+    socket.on("data", (d) => {
+      if (afterGreeting && response === "" && request.length > 0) socket.write(request);
+      response += d.toString("latin1");
+    });
     socket.on("close", () => done(true));
     socket.on("error", () => {});
   });
 }
 
-/** A WebSocket upgrade request for the Engine.IO endpoint, with extra header lines. */
+/** A WebSocket upgrade request for the Engine.IO endpoint, with extra header lines (a fixed key). */
 export function upgradeRequest(port: number, extraHeaderLines: string[] = [], path = "/socket.io/?EIO=4&transport=websocket"): string {
-  return [
-    `GET ${path} HTTP/1.1`,
-    `Host: 127.0.0.1:${port}`,
-    "Upgrade: websocket",
-    "Connection: Upgrade",
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-    "Sec-WebSocket-Version: 13",
-    ...extraHeaderLines,
-    "",
-    "",
-  ].join("\r\n");
+  return wsUpgradeRequest(path, `127.0.0.1:${port}`, "dGhlIHNhbXBsZSBub25jZQ==", extraHeaderLines);
 }

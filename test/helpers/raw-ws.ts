@@ -1,7 +1,8 @@
 // A minimal WebSocket client over node:net, for tests that must send what socket.io-client never
-// would (malformed packets, oversize frames, silence). Loopback only.
+// would (malformed packets, oversize frames, silence). Loopback only. The framing is bench/'s one
+// (bench/lib/ws-frame.ts).
 import { connect, type Socket } from "node:net";
-import { randomBytes } from "node:crypto";
+import { encodeFrame, newFrameHeader, newKey, readFrame, upgradeRequest } from "../../bench/lib/ws-frame.ts";
 
 export interface RawFrame {
   opcode: number;
@@ -24,15 +25,8 @@ export class RawWebSocket {
   static open(port: number, path: string, headers: Record<string, string> = {}, localAddress?: string): Promise<RawWebSocket> {
     return new Promise((resolve, reject) => {
       const socket = connect({ port, host: "127.0.0.1", localAddress, noDelay: true });
-      const key = randomBytes(16).toString("base64");
-      const extra = Object.entries(headers)
-        .map(([k, v]) => `${k}: ${v}\r\n`)
-        .join("");
-      socket.on("connect", () => {
-        socket.write(
-          `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`,
-        );
-      });
+      const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}`);
+      socket.on("connect", () => socket.write(upgradeRequest(path, `127.0.0.1:${port}`, newKey(), extra)));
       let head = Buffer.alloc(0);
       const onData = (chunk: Buffer) => {
         head = Buffer.concat([head, chunk]);
@@ -65,21 +59,7 @@ export class RawWebSocket {
   }
 
   sendFrame(opcode: number, payload: Buffer): void {
-    const mask = randomBytes(4);
-    const len = payload.length;
-    const header = len < 126 ? Buffer.from([0x80 | opcode, 0x80 | len]) : len < 65536 ? Buffer.alloc(4) : Buffer.alloc(10);
-    if (len >= 126 && len < 65536) {
-      header[0] = 0x80 | opcode;
-      header[1] = 0x80 | 126;
-      header.writeUInt16BE(len, 2);
-    } else if (len >= 65536) {
-      header[0] = 0x80 | opcode;
-      header[1] = 0x80 | 127;
-      header.writeBigUInt64BE(BigInt(len), 2);
-    }
-    const masked = Buffer.alloc(len);
-    for (let i = 0; i < len; i++) masked[i] = payload[i] ^ mask[i & 3];
-    if (!this.socket.destroyed) this.socket.write(Buffer.concat([header, mask, masked]));
+    if (!this.socket.destroyed) this.socket.write(encodeFrame({ opcode, payload }));
   }
 
   /** Text frames received so far. */
@@ -135,29 +115,18 @@ export class RawWebSocket {
 
   private onData(chunk: Buffer): void {
     this.buffer = Buffer.concat([this.buffer, chunk]);
-    for (;;) {
-      const b = this.buffer;
-      if (b.length < 2) break;
-      let len = b[1] & 0x7f;
-      let offset = 2;
-      if (len === 126) {
-        if (b.length < 4) break;
-        len = b.readUInt16BE(2);
-        offset = 4;
-      } else if (len === 127) {
-        if (b.length < 10) break;
-        len = Number(b.readBigUInt64BE(2));
-        offset = 10;
-      }
-      if (b.length < offset + len) break;
-      const frame = { opcode: b[0] & 0x0f, data: Buffer.from(b.subarray(offset, offset + len)), rsv1: (b[0] & 0x40) !== 0 };
-      this.buffer = b.subarray(offset + len);
+    const h = newFrameHeader();
+    let off = 0;
+    while (readFrame(this.buffer, off, h)) {
+      const frame = { opcode: h.opcode, data: Buffer.from(this.buffer.subarray(h.start, h.end)), rsv1: h.rsv1 };
+      off = h.end;
       if (frame.opcode === 8) {
         this.closeCode = frame.data.length >= 2 ? frame.data.readUInt16BE(0) : undefined;
         this.closeReason = frame.data.subarray(2).toString();
       }
       this.frames.push(frame);
     }
+    this.buffer = this.buffer.subarray(off);
     this.notify();
   }
 

@@ -2,6 +2,7 @@
 // clients over the WebSocket transport.
 import { io as connectClient, type Socket as ClientSocket, type ManagerOptions, type SocketOptions } from "socket.io-client";
 import { Server, type ServerOptions } from "../../src/index.ts";
+import { sleep } from "./wait.ts";
 
 export type { ClientSocket };
 
@@ -44,6 +45,16 @@ export async function startServer(opts: ServerOptions = {}): Promise<Harness> {
   };
 }
 
+/** Runs `fn` against a fresh server, closed afterwards whatever happens. */
+export async function withServer(opts: ServerOptions, fn: (h: Harness) => Promise<void>): Promise<void> {
+  const h = await startServer(opts);
+  try {
+    await fn(h);
+  } finally {
+    await h.close();
+  }
+}
+
 /** Resolves with the arguments of the next `ev` on `emitter`; rejects after `ms`. */
 export function once<T extends unknown[] = unknown[]>(
   emitter: { once(ev: string, fn: (...a: any[]) => void): unknown; off?(ev: string, fn: (...a: any[]) => void): unknown },
@@ -68,17 +79,6 @@ export function record(client: ClientSocket): Array<[string, ...unknown[]]> {
   const log: Array<[string, ...unknown[]]> = [];
   client.onAny((ev: string, ...args: unknown[]) => log.push([ev, ...args]));
   return log;
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Waits until `predicate` holds, polling; rejects after `ms`. */
-export async function until(predicate: () => boolean, ms = 3000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 /** A round trip through the server: everything the server sent this client before is delivered. */

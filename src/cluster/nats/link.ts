@@ -7,7 +7,7 @@
 // outage cost (see LinkGap) and tells its listeners when the relay is back.
 //
 // The NATS client is imported on the first connect, not with this module: a Server without a
-// cluster never loads it (test/consumer.test.ts checks that against the installed package).
+// cluster never loads it (test/package/consumer.test.ts checks that against the installed package).
 import type { ConnectionOptions, NatsConnection, Subscription } from "nats";
 import type { NatsOptions, NatsTlsOptions } from "./nats-options.ts";
 import type { ClusterGap } from "../transport.ts";

@@ -1,0 +1,113 @@
+// The cluster path as the README tells it: ecosystem.config.js's apps started as pm2 starts them
+// (each app's script, arguments and environment; the gateway twice, with WORKER_ID 0 and 1, on one
+// SO_REUSEPORT port), the example app without APP_TOKEN_SECRET. The demo token one worker logs
+// works on every worker: socket.io-clients with it connect, whichever worker the kernel gives them.
+// (pm2 itself is not run here: test/deploy.test.ts runs it, for `pm2 reload`.)
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { io as connectClient, type Socket as ClientSocket } from "socket.io-client";
+import { freePort } from "../helpers/process.ts";
+
+interface App {
+  name: string;
+  script: string;
+  /** fork mode: the script is node itself, these its arguments. */
+  args?: string[];
+  /** cluster mode (the gateway: pm2 reloads it start-then-stop): pm2's node runs the script with these. */
+  exec_mode?: string;
+  node_args?: string[];
+  instances: number;
+  instance_var?: string;
+  env: Record<string, string>;
+}
+
+const children: ChildProcess[] = [];
+let apps: App[] = [];
+let port = 0;
+
+before(
+  async () => {
+    // The apps run dist/ (as pm2 does): built only if a source changed.
+    const build = spawnSync("npm", ["run", "-s", "build:fresh"], { encoding: "utf8", timeout: 120_000 });
+    assert.equal(build.status, 0, build.stdout + build.stderr);
+    port = await freePort();
+    const saved = { ...process.env };
+    // What an operator's shell holds when running `pm2 start ecosystem.config.js`.
+    Object.assign(process.env, {
+      GATEWAY_INSTANCES: "2",
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      RELAY_PORT: String(await freePort()),
+      ROOMGATE_LOG_LEVEL: "debug",
+    });
+    delete process.env.APP_TOKEN_SECRET;
+    try {
+      // A URL, not a literal: the file is plain JavaScript without declarations.
+      const ecosystemUrl = new URL("../../ecosystem.config.js", import.meta.url).href;
+      apps = ((await import(ecosystemUrl)) as { apps: App[] }).apps;
+    } finally {
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
+  },
+  { timeout: 180_000 },
+);
+
+after(() => {
+  for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
+});
+
+/** Starts one instance as pm2 would; resolves with its output lines once `ready` matches one. */
+function startInstance(app: App, instance: number, ready: RegExp): Promise<string[]> {
+  const env = { ...process.env, ...app.env, ...(app.instance_var ? { [app.instance_var]: String(instance) } : {}) };
+  delete env.APP_TOKEN_SECRET;
+  const [command, args] = app.exec_mode === "cluster" ? [process.execPath, [...(app.node_args ?? []), app.script]] : [app.script, app.args ?? []];
+  const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  const lines: string[] = [];
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${app.name} ${instance} did not start:\n${lines.join("\n")}`)), 20000);
+    const take = (d: Buffer) => {
+      lines.push(...d.toString().split("\n").filter(Boolean));
+      if (lines.some((l) => ready.test(l))) clearTimeout(timer), resolve(lines);
+    };
+    child.stdout!.on("data", take);
+    child.stderr!.on("data", take);
+    child.on("exit", (code) => (clearTimeout(timer), reject(new Error(`${app.name} ${instance} exited ${code}:\n${lines.join("\n")}`))));
+  });
+}
+
+test("without APP_TOKEN_SECRET, the demo token a worker logs works on every worker", async () => {
+  const relay = apps.find((a) => a.name === "relay")!;
+  const gateway = apps.find((a) => a.name === "gateway")!;
+  assert.equal(gateway.instances, 2);
+  await startInstance(relay, 0, /relay listening/);
+  const logs = await Promise.all([0, 1].map((i) => startInstance(gateway, i, /listening on/)));
+  const messages = logs[0].map((l) => (l.startsWith("{") ? (JSON.parse(l) as { msg: string }).msg : l));
+  const token = messages.map((m) => /A token for user "alice", valid 1 h: (\S+)$/.exec(m)?.[1]).find(Boolean);
+  assert.ok(token, `worker 0 logs a demo token:\n${logs[0].join("\n")}`);
+
+  const clients: ClientSocket[] = [];
+  try {
+    // 20 connections on the shared port: the kernel spreads them over both workers (all on one: 2e-6).
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => {
+        const c = connectClient(`http://127.0.0.1:${port}`, { transports: ["websocket"], forceNew: true, reconnection: false, auth: { token } });
+        clients.push(c);
+        return new Promise<string>((resolve) => {
+          c.once("connect", () => resolve("connected"));
+          c.once("connect_error", (err: Error & { data?: { reason?: string } }) => resolve(`${err.message}: ${err.data?.reason}`));
+        });
+      }),
+    );
+    assert.deepEqual(
+      results.filter((r) => r !== "connected"),
+      [],
+    );
+    // Both workers admitted some (each logs its sessions at debug level).
+    for (const log of logs) assert.ok(log.some((l) => l.includes('"msg":"connection opened"')));
+  } finally {
+    for (const c of clients) c.disconnect();
+  }
+});
