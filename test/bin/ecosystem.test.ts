@@ -2,7 +2,7 @@
 // (each app's script, arguments and environment; the gateway twice, with WORKER_ID 0 and 1, on one
 // SO_REUSEPORT port), the example app without APP_TOKEN_SECRET. The demo token one worker logs
 // works on every worker: socket.io-clients with it connect, whichever worker the kernel gives them.
-// (pm2 itself is not run here: test/deploy.test.ts runs it, for `pm2 reload`.)
+// (pm2 itself is not run here: test/bin/reload.test.ts runs it, for `pm2 reload`.)
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
