@@ -8,6 +8,7 @@ import type { Failure } from "./metrics.ts";
 import { CLIENT_BOUND_PCT } from "./metrics.ts";
 import type { Opts } from "./options.ts";
 import { pinningNote } from "../lib/peer.ts";
+import { describeRuntime } from "../lib/runtimes.ts";
 import { SCENARIOS } from "../lib/plan.ts";
 import { fmtRatio, markdownTable } from "./report.ts";
 import { BASELINES } from "./servers.ts";
@@ -17,7 +18,7 @@ import { ratioOf, type Summary } from "./summary.ts";
 const BENCH_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const ROOT = path.dirname(BENCH_DIR);
 
-export function machine(pin: boolean): Record<string, string> {
+export function machine(pin: boolean, runtimes: string[] = []): Record<string, string> {
   const pkg = (p: string): string => {
     try {
       return (JSON.parse(fs.readFileSync(path.join(ROOT, "node_modules", p, "package.json"), "utf8")) as { version: string }).version;
@@ -28,7 +29,7 @@ export function machine(pin: boolean): Record<string, string> {
   const { roomgate, ...basics } = machineBasics();
   return {
     ...basics,
-    uWS: `uWebSockets.js ${pkg("uWebSockets.js")} (@trufflesuite/uws-js-unofficial)`,
+    uWS: runtimes.length ? runtimes.map((r) => `${r}: ${describeRuntime(r)}`).join("; ") : describeRuntime(undefined),
     socketio: `socket.io ${pkg("socket.io")}, engine.io ${pkg("engine.io")}, ws ${pkg("ws")}`,
     roomgate,
     servers:

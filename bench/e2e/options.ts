@@ -3,6 +3,7 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_SEED, SCENARIO_NAMES, SELECTORS, type Selector } from "../lib/plan.ts";
+import { RUNTIME_NAMES } from "../lib/runtimes.ts";
 import { DEFAULT_SERVERS, SERVER_DEFS } from "./servers.ts";
 
 const BENCH_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
@@ -40,6 +41,8 @@ export interface Opts {
   dist: boolean;
   /** permessage-deflate on in every server that has it, offered by the load clients. */
   deflate: boolean;
+  /** --runtimes: each server runs once per runtime, named "<server>@<runtime>" (bench/lib/runtimes.ts). */
+  runtimes: string[];
 }
 
 const HELP = `usage: npm run bench -- [flags]
@@ -52,6 +55,9 @@ const HELP = `usage: npm run bench -- [flags]
   --reps R              repetitions, medians reported (default 3; quick 1)
   --scenarios a,b       subset of: ${SCENARIO_NAMES.join(",")}
   --servers a,b         subset of: ${SERVER_DEFS.map((s) => s.name).join(",")} (default ${DEFAULT_SERVERS.join(",")})
+  --runtimes a,b        run every server once per Node runtime, named server@runtime, each compared with
+                        raw uWS on its own runtime: ${RUNTIME_NAMES.join(",")} (host = this
+                        machine's node; the others come from npm run test:runtimes -- prepare); no RESULTS.md
   --clients P           load-client processes (default 2)
   --addrs A             spread clients over source addresses 127.0.0.1..127.0.0.A (default 8)
   --concurrency C       handshakes in flight per client process (default 128)
@@ -126,6 +132,7 @@ export function parseOpts(argv: string[]): Opts {
     "settle-ms",
     "out",
     "wrong-faults",
+    "runtimes",
   ]);
   for (const k of flags.keys()) if (!known.has(k)) throw new Error(`unknown flag --${k} (see --help)`);
   const quick = bools.has("quick");
@@ -182,7 +189,12 @@ export function parseOpts(argv: string[]): Opts {
     json: bools.has("json"),
     dist: bools.has("dist") || process.env.BENCH_ROOMGATE_DIST === "1",
     deflate: bools.has("deflate"),
+    runtimes: list("runtimes", [], [...RUNTIME_NAMES]),
   };
+  if (o.runtimes.length) {
+    o.servers = o.runtimes.flatMap((r) => o.servers.map((s) => `${s}@${r}`));
+    if (!bools.has("md")) o.md = false; // RESULTS.md's tables are for one runtime
+  }
   o.clients = Math.min(o.clients, o.n);
   const pollingN = Math.floor(num("polling-n", Math.max(Math.min(o.n, 10), Math.round(o.n / 10)), 1));
   if (pollingN > o.n) throw new Error(`--polling-n must be at most --n (${o.n}): the polling clients are the first of the N`);

@@ -26,7 +26,7 @@ import { openFileLimit } from "../lib/procfs.ts";
 import { HEAD, writeResultsSection } from "../lib/results-md.ts";
 import { compileServers } from "./servers.ts";
 import { E2eBench } from "./session.ts";
-import { chart, summarise, tableRows } from "./summary.ts";
+import { chart, runtimeComparison, summarise, tableRows } from "./summary.ts";
 import { markdownTable } from "./report.ts";
 
 async function main(): Promise<number> {
@@ -72,7 +72,7 @@ async function main(): Promise<number> {
   const wallS = (Date.now() - t0) / 1000;
   const sum = summarise(b.results);
   const rows = tableRows(o, sum);
-  const mach = machine(o.pin);
+  const mach = machine(o.pin, o.runtimes);
   const ok = b.failures.length === 0 && fatal === null;
 
   console.log("");
@@ -82,6 +82,11 @@ async function main(): Promise<number> {
   console.log(`† client CPU ≥ ${CLIENT_BOUND_PCT}% of its core: the load clients, not the server, bound this wall-clock figure`);
   console.log(`interference: ${interferenceLine(b.interference)}`);
   if (o.scenarios.includes("polling")) console.log("polling: Engine.IO long-polling clients only, never upgraded; raw uWS has no polling");
+  const acrossRuntimes = runtimeComparison(o, sum);
+  if (o.runtimes.length) {
+    console.log(`runtimes: ${mach.uWS}`);
+    for (const line of acrossRuntimes) console.log(line);
+  }
 
   const json = {
     ok,
@@ -100,8 +105,9 @@ async function main(): Promise<number> {
     fatal,
     interference: b.interference,
     results: sum,
+    ...(o.runtimes.length ? { acrossRuntimes } : {}),
   };
-  const jsonFile = path.join(o.out, o.quick ? "quick.json" : "results.json");
+  const jsonFile = path.join(o.out, o.quick ? "quick.json" : o.runtimes.length ? "runtimes.json" : "results.json");
   writeJson(jsonFile, json);
   console.log(`JSON: ${path.relative(process.cwd(), jsonFile) || jsonFile}`);
   if (o.json) console.log(JSON.stringify(json));

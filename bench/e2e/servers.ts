@@ -1,5 +1,7 @@
 // The servers the end-to-end benchmark compares (bench/e2e/servers/), the ones it runs by default,
-// the baselines every figure is divided by, and their compiled form (--dist).
+// the baselines every figure is divided by, and their compiled form (--dist). With --runtimes a
+// server's name carries its runtime, "roomgate@node24" (bench/lib/runtimes.ts), and its baselines
+// are the ones on the same runtime.
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,6 +19,8 @@ export interface ServerDef {
   label: string;
   /** Environment the server process runs with (a variant of another server's script). */
   env?: Record<string, string>;
+  /** The Node runtime it runs on (bench/lib/runtimes.ts); undefined: the runner's own node. */
+  runtime?: string;
 }
 export const SERVER_DEFS: readonly ServerDef[] = [
   { name: "roomgate", file: "e2e/servers/roomgate.ts", mode: "sio", label: "roomgate" },
@@ -31,9 +35,16 @@ export const DEFAULT_SERVERS = ["roomgate", "uws", "socketio-ws", "socketio-uws"
 export const BASELINES = ["uws", "socketio-ws"] as const;
 
 export function serverDef(name: string): ServerDef {
-  const def = SERVER_DEFS.find((d) => d.name === name);
+  const [base, runtime] = name.split("@");
+  const def = SERVER_DEFS.find((d) => d.name === base);
   if (!def) throw new Error(`unknown server ${JSON.stringify(name)}`);
-  return def;
+  return runtime ? { ...def, name, label: `${def.label} on ${runtime}`, runtime } : def;
+}
+
+/** The baseline `base` ("uws", "socketio-ws") on the same runtime as `server`. */
+export function baselineFor(base: string, server: string): string {
+  const runtime = server.split("@")[1];
+  return runtime ? `${base}@${runtime}` : base;
 }
 
 /** --dist: builds dist/ and compiles the servers like the package (tsconfig.bench.json), once per run. */

@@ -11,6 +11,7 @@ import type { Opts } from "./options.ts";
 import { children, cpusFor, envFlags, Peer } from "../lib/peer.ts";
 import { assignRooms, isMember, SCENARIOS, type ClientMode, type Selector } from "../lib/plan.ts";
 import { Scenarios } from "./scenarios.ts";
+import { runtimeEnv, runtimeNode } from "../lib/runtimes.ts";
 import { serverDef, serverScript, type ServerDef } from "./servers.ts";
 import { sleep } from "../lib/wait.ts";
 
@@ -77,7 +78,7 @@ export class E2eBench {
     const { o } = this;
     const t0s = Date.now();
     process.stderr.write(`[rep ${rep + 1}/${o.reps}] ${def.name}${mode === "polling" ? " (polling)" : ""}: `);
-    const env: NodeJS.ProcessEnv = { ...def.env, ...(def.name === "wrong" ? { BENCH_WRONG: o.wrongFaults } : {}) };
+    const env: NodeJS.ProcessEnv = { ...def.env, ...(def.name.split("@")[0] === "wrong" ? { BENCH_WRONG: o.wrongFaults } : {}) };
     if (o.dist) env.BENCH_ROOMGATE_DIST = "1";
     if (mode === "polling") env.BENCH_POLLING = "1";
     if (o.deflate) env.BENCH_DEFLATE = "1";
@@ -86,7 +87,8 @@ export class E2eBench {
       [serverScript(def, o.dist)],
       cpusFor("server", o.pin),
       ["--expose-gc", ...envFlags("BENCH_SERVER_NODE_FLAGS")],
-      env,
+      { ...env, ...runtimeEnv(def.runtime) },
+      runtimeNode(def.runtime),
     );
     const foreign0 = this.monitor.seconds();
     const at = { scenario: "start" };

@@ -4,7 +4,7 @@ import type { Opts } from "./options.ts";
 import { CLIENT_BOUND_PCT, METRICS, SCENARIO_METRICS, type Metrics, type RepResult } from "./metrics.ts";
 import { SCENARIOS } from "../lib/plan.ts";
 import { fmt, fmtRatio, median, ratioSvg, type ChartPanel } from "./report.ts";
-import { BASELINES, serverDef } from "./servers.ts";
+import { BASELINES, baselineFor, serverDef } from "./servers.ts";
 
 /** The cell of a server that cannot take part in a scenario (raw uWS has no long-polling). */
 export const NO_POLLING = "n/a: no polling";
@@ -37,7 +37,6 @@ export function ratioOf(sum: Summary, server: string, scenario: string, metric: 
 export function tableRows(o: Opts, sum: Summary): string[][] {
   // a server without polling keeps its column when the polling scenario is all there is, to say so
   const servers = o.servers.filter((s) => sum[s] || (o.scenarios.includes("polling") && serverDef(s).mode === "raw"));
-  const bases = BASELINES.filter((b) => servers.includes(b));
   const rows: string[][] = [["scenario", "metric", ...servers]];
   for (const sc of SCENARIOS) {
     if (!o.scenarios.includes(sc.name)) continue;
@@ -53,9 +52,9 @@ export function tableRows(o: Opts, sum: Summary): string[][] {
         const rs =
           metric === "clientUtil" || metric === "serverUtil"
             ? []
-            : bases
-                .filter((bs) => bs !== s && sum[bs]?.[sc.name])
-                .map((bs) => `${fmtRatio(ratioOf(sum, s, sc.name, metric, bs))} ${bs === "uws" ? "uWS" : "SIO-ws"}`);
+            : BASELINES.map((b) => [b, baselineFor(b, s)] as const)
+                .filter(([, bs]) => bs !== s && servers.includes(bs) && sum[bs]?.[sc.name])
+                .map(([b, bs]) => `${fmtRatio(ratioOf(sum, s, sc.name, metric, bs))} ${b === "uws" ? "uWS" : "SIO-ws"}`);
         const clientBound = metric === "deliveriesPerSec" && (sum[s]?.[sc.name]?.median.clientUtil ?? 0) >= CLIENT_BOUND_PCT;
         const cell = fmt(v) + (clientBound ? "†" : "");
         row.push(rs.length ? `${cell} (${rs.join(", ")})` : cell);
@@ -73,7 +72,7 @@ export function chart(o: Opts, sum: Summary): string {
     const add = (label: string, scenario: string, metric: string): void => {
       if (!o.scenarios.includes(scenario)) return;
       const values: Record<string, number> = {};
-      for (const s of servers) values[s] = ratioOf(sum, s, scenario, metric, base);
+      for (const s of servers) values[s] = ratioOf(sum, s, scenario, metric, baselineFor(base, s));
       rows.push({ label, values });
     };
     for (const sc of ["one-room", "union4", "except", "socket-to", "mixed"]) add(`${sc} CPU/delivery`, sc, "cpuPer1k");
@@ -86,12 +85,34 @@ export function chart(o: Opts, sum: Summary): string {
     return rows;
   };
   const panels: ChartPanel[] = [];
-  if (servers.includes("uws")) panels.push({ title: "÷ raw uWS pub/sub (the floor)", rows: rowsFor("uws") });
-  if (servers.includes("socketio-ws")) panels.push({ title: "÷ Socket.IO 4.8 on ws", rows: rowsFor("socketio-ws") });
+  const has = (base: string) => servers.some((s) => baselineFor(base, s) === s && s.split("@")[0] === base);
+  if (has("uws")) panels.push({ title: "÷ raw uWS pub/sub (the floor, same runtime)", rows: rowsFor("uws") });
+  if (has("socketio-ws")) panels.push({ title: "÷ Socket.IO 4.8 on ws (same runtime)", rows: rowsFor("socketio-ws") });
   return ratioSvg(
     "roomgate end-to-end fan-out: ratios (median of reps)",
     `N=${o.n} connections, M=${o.m} messages/burst, ${o.size} B payload, ${o.reps} reps · ${new Date().toISOString().slice(0, 10)}`,
     panels,
     servers,
   );
+}
+
+/** --runtimes: each server on each later runtime ÷ the same server on the first one (CPU per delivery
+ *  and latency p99), e.g. "roomgate@node24 ÷ roomgate@host: one-room 0.93×, …". */
+export function runtimeComparison(o: Opts, sum: Summary): string[] {
+  const [first, ...rest] = o.runtimes;
+  if (!first) return [];
+  const lines: string[] = [];
+  const bases = [...new Set(o.servers.map((s) => s.split("@")[0]!))];
+  for (const r of rest)
+    for (const b of bases) {
+      const [s, ref] = [`${b}@${r}`, `${b}@${first}`];
+      if (!sum[s] || !sum[ref]) continue;
+      const parts: string[] = [];
+      for (const sc of ["one-room", "union4", "except", "socket-to", "mixed", "polling"])
+        if (sum[s][sc]?.median.cpuPer1k !== undefined) parts.push(`${sc} CPU ${fmtRatio(ratioOf(sum, s, sc, "cpuPer1k", ref))}`);
+      if (sum[s]["latency"]) parts.push(`latency p99 ${fmtRatio(ratioOf(sum, s, "latency", "p99", ref))}`);
+      if (sum[s]["churn"]) parts.push(`churn CPU ${fmtRatio(ratioOf(sum, s, "churn", "cpuPer1kOps", ref))}`);
+      lines.push(`${s} ÷ ${ref}: ${parts.join(", ")}`);
+    }
+  return lines;
 }

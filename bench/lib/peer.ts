@@ -66,17 +66,18 @@ export class Peer {
   private exitWaiters: (() => void)[] = [];
 
   /** `args`: the script (absolute path) and its arguments, run as `node [nodeFlags] --import tsx ...args`
-   *  (no loader for a .js script). */
+   *  (no loader for a .js script), by `node` (default: the runner's own). */
   constructor(
     readonly name: string,
     args: string[],
     cpus: string | null,
     nodeFlags: string[] = [],
     env: NodeJS.ProcessEnv = {},
+    node: string = process.execPath,
   ) {
     const loader = args[0]?.endsWith(".ts") ? ["--import", "tsx"] : [];
     const nodeArgs = [...nodeFlags, ...loader, ...args];
-    const [cmd, argv] = cpus !== null ? ["taskset", ["-c", cpus, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
+    const [cmd, argv] = cpus !== null ? ["taskset", ["-c", cpus, node, ...nodeArgs]] : [node, nodeArgs];
     this.child = spawn(cmd, argv, {
       cwd: ROOT,
       env: { ...process.env, ...env },

@@ -12,6 +12,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { extname, resolve } from "node:path";
 import { pino } from "pino";
 import { createClusterAdapter, operations, Server } from "../index.ts";
+import { binding } from "../engine/uws.ts";
 import { ConfigError, loadConfig, type GatewayConfig } from "./config.ts";
 
 type App = (io: Server) => void | Promise<void>;
@@ -81,7 +82,18 @@ try {
   // The library's hint names its option; the gateway's is the variable (README "Configuration").
   cannotStart(message.replace("set reusePort to share it on purpose", "set ROOMGATE_REUSE_PORT=on to share it on purpose (every worker)"), err);
 }
-log.info({ host: config.host, port: bound, app: appPath, ops: ops.port, maxConnections: io.opts.maxConnections }, `listening on ${config.host}:${bound}`);
+log.info(
+  {
+    host: config.host,
+    port: bound,
+    app: appPath,
+    ops: ops.port,
+    maxConnections: io.opts.maxConnections,
+    uws: `${binding.name} ${binding.version}`,
+    node: process.version,
+  },
+  `listening on ${config.host}:${bound}`,
+);
 
 // pm2 (wait_ready) starts stopping the previous worker only now: when clustered, once the
 // relay link is up too (bounded: a worker without its relay still serves its own clients).

@@ -115,7 +115,7 @@ export class WebSocketRequests {
       maxPayloadLength: this.opts.maxPayload,
       // uWS's own cut (no close frame) sits above ours: see Endpoint.startBackpressureSweep.
       maxBackpressure: this.opts.maxBackpressure + backpressureCushion(this.opts.maxBackpressure),
-      closeOnBackpressureLimit: 1,
+      closeOnBackpressureLimit: true, // 20.30 typed it as a number; both builds read it as a flag
       idleTimeout: 0, // the Engine.IO heartbeat detects dead peers
       compression: compressionFor(this.opts.perMessageDeflate),
       sendPingsAutomatically: false,

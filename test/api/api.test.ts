@@ -5,7 +5,7 @@ import { test, describe } from "node:test";
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { io as connectClient, Manager } from "socket.io-client";
-import uWS from "uWebSockets.js";
+import uWS from "../../src/engine/uws.ts";
 import { Server, type Socket } from "../../src/index.ts";
 import type { Logger } from "../../src/engine/logger.ts";
 import { freePort } from "../helpers/process.ts";

@@ -1,5 +1,6 @@
 // The end-to-end benchmark harness (bench/e2e/run.ts) in quick mode on 20 connections:
-// every server's counters must be exactly right, and a deliberately wrong server must be caught.
+// every server's counters must be exactly right, a deliberately wrong server must be caught, and --runtimes
+// names each server by its runtime and compares it with raw uWS on the same one.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -169,4 +170,16 @@ test("bench: a deliberately wrong server is caught and fails the run", { timeout
   // the floor in the same run is clean
   const one = r.json.results["uws"]!["one-room"]!.reps[0]!.metrics;
   assert.equal(one.deliveries, recipients(T_ONE) * M * BURSTS);
+});
+
+test("bench --runtimes: each server once per runtime (server@runtime), compared with raw uWS on its own runtime", { timeout: 90000 }, async () => {
+  // "host" is this test's own node; the patched runtimes (node20/22/24) need test:runtimes' cache.
+  const r = await runBench("roomgate,uws", ["--runtimes", "host", "--scenarios", "one-room"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(Object.keys(r.json.results).sort(), ["roomgate@host", "uws@host"]);
+  const one = r.json.results["roomgate@host"]!["one-room"]!.reps[0]!.metrics;
+  assert.equal(one.deliveries, recipients(T_ONE) * M * BURSTS);
+  const row = r.stdout.split("\n").find((l) => l.startsWith("| one-room") && l.includes("server CPU"));
+  assert.match(row ?? "", /^\| one-room \| [^|]+\| [\d,.]+ \([\d.]+× uWS\) +\| [\d,.]+ +\|$/);
+  assert.match(r.stdout, new RegExp(`runtimes: host: ${process.version.replace(/\./g, "\\.")}, glibc [\\d.]+, @\\S+ [\\d.]+`));
 });

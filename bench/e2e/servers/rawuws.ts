@@ -1,7 +1,7 @@
 // Raw uWebSockets.js servers: the floor (native pub/sub, no protocol) and the deliberately
 // wrong variant used to prove the harness catches broken delivery. BENCH_DEFLATE=1 (--deflate):
 // uWS's shared compressor, and frames of 1024 bytes and more (Socket.IO's threshold) compressed.
-import uWS from "uWebSockets.js";
+import uWS from "../../../src/engine/uws.ts";
 import {
   FRAME_PREFIX,
   FRAME_SUFFIX,

@@ -2,7 +2,7 @@
 // Socket.IO then publishes single-room broadcasts natively (app.publish) and sends the rest
 // socket by socket. With --deflate the uWS app gets the shared compressor (Socket.IO leaves uWS's
 // compression to attachApp's options; perMessageDeflate alone only sets the per-frame flag).
-import uWS from "uWebSockets.js";
+import uWS from "../../../src/engine/uws.ts";
 import { Server } from "socket.io";
 import { serve } from "./harness.ts";
 import { BENCH_DEFLATE, SOCKET_IO_OPTIONS, sioImpl, type SioServer } from "./sioapi.ts";
