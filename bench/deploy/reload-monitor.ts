@@ -166,13 +166,16 @@ export class ReloadMonitor {
     });
     const w: Watched = { kind, socket, ticks: [], connects: 0, recovered: 0, connectErrors: [], outstanding: 0, cutInFlight: 0 };
     socket.on("connect", () => {
+      if (process.env.DEBUG_MONITOR) console.log(Date.now(), kind, "connect", socket.id, "recovered", socket.recovered, socket.io.engine.transport.name);
       w.connects++;
       if (socket.recovered) w.recovered++;
     });
-    socket.on("disconnect", () => {
+    socket.on("disconnect", (reason: string) => {
+      if (process.env.DEBUG_MONITOR) console.log(Date.now(), kind, "disconnect", reason);
       w.cutInFlight += w.outstanding;
     });
     socket.on("connect_error", (err: Error) => w.connectErrors.push(err.message));
+    if (process.env.DEBUG_MONITOR) socket.io.engine.on("upgrade", () => console.log(Date.now(), kind, "upgraded"));
     socket.on("tick", (n: number) => w.ticks.push(n));
     return w;
   }

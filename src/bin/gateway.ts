@@ -13,6 +13,8 @@ import { extname, resolve } from "node:path";
 import { pino } from "pino";
 import { createClusterAdapter, operations, Server } from "../index.ts";
 import { binding } from "../engine/uws.ts";
+import { joinCluster } from "../cluster/cluster-join.ts";
+import { clusterNodeOf } from "../ops/snapshot.ts";
 import { ConfigError, loadConfig, type GatewayConfig } from "./config.ts";
 
 type App = (io: Server) => void | Promise<void>;
@@ -64,7 +66,9 @@ async function shutdown(signal: string): Promise<void> {
   await io?.close();
   // With recovery on and clustered, the cluster logged how many sessions moved ("drain done").
   log.info({ drainMs: Date.now() - start }, `closed: drained in ${Date.now() - start} ms`);
-  process.exit(0);
+  // The last lines out before exiting (under pm2 stdout is a pipe); bounded.
+  setTimeout(() => process.exit(0), 500).unref();
+  log.flush(() => process.exit(0));
 }
 process.on("SIGINT", () => void shutdown("SIGINT"));
 process.on("SIGTERM", () => void shutdown("SIGTERM"));
@@ -76,6 +80,14 @@ try {
   const adapter = config.cluster ? createClusterAdapter({ servers: config.cluster, token: auth.token, user: auth.user, pass: auth.pass, tls }) : undefined;
   io = new Server({ ...config.server, logger: log, adapter, operations: ops });
   await mod.default(io);
+  // Clients only once this worker knows the others (cluster-join.ts): during a deploy, its first
+  // clients are often those of the worker it replaces, whose sessions it must ask that worker for.
+  const node = clusterNodeOf(io);
+  if (node) {
+    const joined = await joinCluster(node, 5000);
+    if (joined.joined) log.info({ peers: joined.peers, ms: joined.ms }, `joined the cluster: ${joined.peers} peer(s) in ${joined.ms} ms`);
+    else log.warn("the cluster link is not up after 5 s: listening all the same (this worker serves its own clients)");
+  }
   bound = await io.listen(config.port, config.host);
 } catch (err) {
   const message = (err as Error).message.replace(/^roomgate: /, "");
@@ -95,8 +107,8 @@ log.info(
   `listening on ${config.host}:${bound}`,
 );
 
-// pm2 (wait_ready) starts stopping the previous worker only now: when clustered, once the
-// relay link is up too (bounded: a worker without its relay still serves its own clients).
+// pm2 (wait_ready) starts stopping the previous worker only now: when clustered, once the relay
+// link is up too (bounded: a worker without its relay still serves its own clients).
 if (config.cluster) await until(() => ops.ready(), 5000);
 process.send?.("ready");
 
