@@ -57,7 +57,7 @@ async function run(natsServer: boolean) {
     const log = eco.gatewayLog();
     const drains = log.filter((l) => typeof l.msg === "string" && l.msg.startsWith("cluster: drain done"));
     const drainMs = drains.map((l) => Number(/in (\d+) ms/.exec(l.msg as string)?.[1] ?? -1));
-    const handed = drains.map((l) => Number(/: (\d+) of \d+ parked/.exec(l.msg as string)?.[1] ?? 0));
+    const handed = drains.map((l) => Number(/: (\d+) session\(s\) handed over/.exec(l.msg as string)?.[1] ?? 0));
     const closedMs = log.filter((l) => typeof l.drainMs === "number").map((l) => l.drainMs as number);
     return {
       backend: natsServer ? "nats-server" : "embedded relay",

@@ -98,11 +98,9 @@ export class SessionDrain {
     const left = this.port.parkedSince(since);
     this.stats.unclaimed += left;
     this.stats.lastMs = ms;
-    const refused = parked - moved - left;
     this.port.log(
       left > 0 ? "warn" : "info",
-      `cluster: drain done in ${ms} ms: ${moved} of ${parked} parked session(s) handed over` +
-        (refused > 0 ? `, ${refused} refused (too old to restore)` : "") +
+      `cluster: drain done in ${ms} ms: ${moved} session(s) handed over (${parked} parked at close)` +
         (left > 0 ? `, ${left} not asked for within ${this.timeout} ms (dropped)` : ""),
     );
   }
