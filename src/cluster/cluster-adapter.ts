@@ -129,7 +129,7 @@ export class ClusterAdapter extends Adapter {
   }
 
   /** @internal */
-  parkedSessions(since: number): number {
+  parkedSessions(since: bigint): number {
     return this.recovery?.parkedSince(since) ?? 0;
   }
 

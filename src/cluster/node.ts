@@ -53,9 +53,9 @@ export interface ClusterOptions extends LinkCredentials {
 export interface NodeAdapter {
   readonly nspName: string;
   onRemoteBroadcast(msg: BroadcastMessage): void;
-  /** Sessions parked here for connection-state recovery at or after `since` (ms): a draining node
+  /** Sessions parked here for connection-state recovery after `since` (a parkMark): a draining node
    *  stays while they are handed over (session-drain.ts). */
-  parkedSessions(since: number): number;
+  parkedSessions(since: bigint): number;
   /** The cluster lost messages during [gap.from, gap.to]. */
   onGap?(gap: ClusterGap): void;
 }

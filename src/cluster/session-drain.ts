@@ -9,11 +9,12 @@
 //      wait. Sessions parked before the drain (clients gone earlier) are not waited for.
 // It logs how many sessions moved and how long it took. Knows the node through a small port only:
 // not how sessions are taken nor how presence travels.
+import { parkMark } from "../api/recovery/session-recovery.ts";
 import type { LogLevel } from "./transport.ts";
 
 export interface DrainPort {
-  /** Sessions parked here at or after `time` (ms), in every namespace. */
-  parkedSince(time: number): number;
+  /** Sessions parked here after `mark` (a parkMark), in every namespace. */
+  parkedSince(mark: bigint): number;
   /** Tells every peer this worker is here, through the relay; resolves once the relay has it. */
   announce(): Promise<void>;
   connected(): boolean;
@@ -39,7 +40,7 @@ const LINK_CHECK_MS = 100;
 
 export class SessionDrain {
   readonly stats: DrainStats = { handedOver: 0, unclaimed: 0, lastMs: -1, lastEnd: null };
-  private startedAt: number | null = null;
+  private startedAt: bigint | null = null;
   private wake: (() => void) | null = null;
 
   constructor(
@@ -50,7 +51,7 @@ export class SessionDrain {
   /** Before the clients are cut off (io.close() → adapter.drain()). Idempotent. */
   async begin(): Promise<void> {
     if (this.startedAt !== null) return;
-    this.startedAt = Date.now();
+    this.startedAt = parkMark();
     if (this.port.connected()) await this.port.announce();
   }
 
@@ -63,7 +64,7 @@ export class SessionDrain {
   /** Waits until the sessions parked since `begin` are gone (see the header); logs the outcome.
    *  Without `begin` (an adapter closed on its own), every parked session counts. */
   async finish(): Promise<void> {
-    const since = this.startedAt ?? 0;
+    const since = this.startedAt ?? 0n;
     const start = Date.now();
     const parked = this.port.parkedSince(since);
     this.stats.lastEnd = "nothing parked";

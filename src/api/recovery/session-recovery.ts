@@ -13,6 +13,7 @@ import { ParkedSessions, type SessionState } from "./parked-sessions.ts";
 import { RecordingLog } from "./recording-log.ts";
 
 export type { SessionState } from "./parked-sessions.ts";
+export { parkMark } from "./parked-sessions.ts";
 
 /** What `persistSession` keeps of a dropped socket: its state, the log position of its connect
  *  (or restore), and when its connection last answered a ping. */
@@ -65,9 +66,10 @@ export class SessionRecovery {
     return this.parked.count;
   }
 
-  /** Sessions parked at or after `time` (ms) still here: a draining worker waits for those. */
-  parkedSince(time: number): number {
-    return this.parked.countSince(time);
+  /** Sessions parked after `mark` (parked-sessions.ts's parkMark) still here: a draining worker
+   *  waits for those. */
+  parkedSince(mark: bigint): number {
+    return this.parked.countSince(mark);
   }
 
   get bufferedBytes(): number {
