@@ -7,7 +7,7 @@
 // old one stops accepting, tells its clients to reconnect (they land on the others, the new one
 // included), hands over their parked sessions, flushes and leaves the cluster. Start-then-stop is
 // what pm2 does for exec_mode "cluster" only: in fork mode its reload is a restart (stop, then
-// start). So the gateway runs in cluster mode, where pm2's own node forks each worker; uWS listens
+// start). So the gateway runs in cluster mode, where the pm2 daemon (its node) forks each worker; uWS listens
 // by itself (SO_REUSEPORT), not through node's cluster module, so nothing else changes.
 // Other settings (ROOMGATE_*, ROOMGATE_CONFIG) pass through: README "Operations".
 //
