@@ -14,6 +14,7 @@ export type { Room, SocketId } from "./rooms/types.ts";
 export { Relay, type RelayOptions, type RelayStats } from "./cluster/relay/relay.ts";
 export { ClusterAdapter, createClusterAdapter } from "./cluster/cluster-adapter.ts";
 export { ClusterNode, type ClusterOptions } from "./cluster/node.ts";
+export { RoomPresence, type RoomPresenceEvents, type RoomPresenceOptions } from "./cluster/room-presence.ts";
 // The class behind a socket of another worker; its type, for users, is RemoteSocket (api/socket-types.ts).
 export { RemoteSocket as ClusterRemoteSocket } from "./cluster/remote-socket.ts";
 export type { ClusterGap, ClusterTransport, PublishTarget, TransportHandlers } from "./cluster/transport.ts";

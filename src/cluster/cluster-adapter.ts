@@ -32,6 +32,8 @@ import {
 import { Requests } from "./requests.ts";
 import { toWorker } from "./route.ts";
 import { RemoteSocket, type RemoteSocketOp } from "./remote-socket.ts";
+import { RoomPresence, type RoomPresenceOptions } from "./room-presence.ts";
+import type { RoomStateSync } from "./room-state-sync.ts";
 import { answerSessionRequest, broadcastTag } from "./session-handover.ts";
 import { installSessionMobility } from "./session-mobility.ts";
 
@@ -59,6 +61,7 @@ function timeoutError(expected: number, missing: number): Error {
 
 export class ClusterAdapter extends Adapter {
   readonly node: ClusterNode;
+  private roomPresence: RoomPresence | null = null;
 
   constructor(nsp: Namespace, node: ClusterNode) {
     super(nsp);
@@ -67,6 +70,16 @@ export class ClusterAdapter extends Adapter {
     // A room a parked session (connection-state recovery) holds stays routed here until released.
     this.on("delete-room", (room: Room) => this.recovery?.holdsRoom(room) || node.interest.leave(this.nspName, room));
     if (this.recovery) this.recovery.onRoomReleased = (room) => this.rooms.has(room) || node.interest.leave(this.nspName, room);
+    // Room sizes (and presence, once turned on) across workers: sockets' own rooms left out.
+    const roomState = node.roomState;
+    if (roomState) {
+      this.on("join-room", (room: Room, id: SocketId) => {
+        if (room !== id) roomState.change(this.nspName, room, 1, this.roomPresence?.enter(id, room, this.member(id)) ?? null);
+      });
+      this.on("leave-room", (room: Room, id: SocketId) => {
+        if (room !== id) roomState.change(this.nspName, room, -1, this.roomPresence?.exit(id, room) ?? null);
+      });
+    }
     node.register(this);
     this.handleOperations();
     node.handleIn(this.nspName, "restoreSession", (msg, replyTo) => {
@@ -126,6 +139,89 @@ export class ClusterAdapter extends Adapter {
       { v: V, type: "broadcastWithAck", origin: this.node.id, requestId, nsp: this.nspName, ...encodeOptions(opts), data: packet.data as unknown[] },
       { expectReplies: true },
     );
+  }
+
+  // ---------- room sizes and presence, cluster-wide (room-state-sync.ts) ----------
+
+  private get roomState(): RoomStateSync {
+    const state = this.node.roomState;
+    if (!state) throw new Error("room sizes and presence are off in this cluster (roomStateInterval: 0)");
+    return state;
+  }
+
+  /** The number of sockets in `room` across the cluster, from local state (no request): as of the
+   *  last change each worker sent, at most about roomStateInterval + one relay hop old (README "Room
+   *  sizes and presence"). A socket's own room is not counted (use fetchSockets for that). */
+  roomSize(room: Room): number {
+    return this.roomState.totals.size(this.nspName, room);
+  }
+
+  /** Every room with its size across the cluster, from local state (sockets' own rooms left out): a
+   *  live view, not a copy (it changes as the counts do). */
+  roomSizes(): ReadonlyMap<Room, number> {
+    return this.roomState.totals.sizes(this.nspName);
+  }
+
+  /** Socket.IO's Redis adapter's allRooms: every room with a socket anywhere in the cluster, answered
+   *  from local state (sockets' own rooms left out, unlike the Redis adapter). */
+  allRooms(): Promise<Set<Room>> {
+    return Promise.resolve(new Set(this.roomState.totals.rooms(this.nspName)));
+  }
+
+  /** The exact sizes of `rooms` through a round trip to every live worker serving the namespace (each
+   *  counts its members as they are now, as `adapter.rooms` does: a socket's own room too); rejects
+   *  when one does not answer within requestTimeout. */
+  fetchRoomSizes(rooms: Room[]): Promise<Map<Room, number>> {
+    if (!Array.isArray(rooms)) return Promise.reject(new TypeError("fetchRoomSizes: rooms must be an array of rooms"));
+    const sizes = new Map<Room, number>();
+    for (const room of rooms) sizes.set(room, this.rooms.get(room)?.size ?? 0);
+    const peers = this.node.peersServing(this.nspName);
+    if (peers.length === 0) return Promise.resolve(sizes);
+    return new Promise((resolve, reject) => {
+      this.node.requests.request(
+        { v: V, type: "countRooms", origin: this.node.id, requestId: Requests.newId(), nsp: this.nspName, rooms },
+        peers,
+        this.node.requestTimeout,
+        (r) => {
+          if (r.type !== "roomSizes" || !Array.isArray(r.sizes)) return false;
+          for (const [room, n] of r.sizes) if (sizes.has(room) && typeof n === "number") sizes.set(room, sizes.get(room)! + n);
+        },
+        (missing) => (missing === 0 ? resolve(sizes) : reject(timeoutError(peers.length, missing))),
+      );
+    });
+  }
+
+  /** When the relay became unreachable (sizes and presence frozen as last heard since then); null
+   *  while connected. Also told as the adapter events "room-state-stale" (since) and
+   *  "room-state-fresh". */
+  get roomStateStaleSince(): number | null {
+    return this.roomState.staleSince;
+  }
+
+  /**
+   * Turns presence on for this namespace (off by default; call it on every worker, before clients
+   * connect): per room, the distinct members by `opts.key` across the cluster, with "join" and
+   * "leave" once per member and room on every worker. A second call returns the same object.
+   */
+  presence<S = Socket>(opts: RoomPresenceOptions<S>): RoomPresence {
+    if (this.roomPresence) return this.roomPresence;
+    const totals = this.roomState.totals;
+    const presence = new RoomPresence(opts, { members: (room) => totals.members(this.nspName, room), rooms: () => totals.presenceRooms(this.nspName) });
+    this.roomPresence = presence;
+    this.roomState.addPresence(this.nspName, presence);
+    // Sockets already in rooms count from now.
+    for (const [id, rooms] of this.sids)
+      for (const room of rooms) {
+        const key = presence.enter(id, room, rooms.member);
+        if (key !== null) this.roomState.local.addMember(this.nspName, room, key, 1);
+      }
+    return presence;
+  }
+
+  /** @internal */
+  onRoomStateStale(since: number | null): void {
+    if (since === null) this.emit("room-state-fresh");
+    else this.emit("room-state-stale", since);
   }
 
   /** @internal */
@@ -250,6 +346,12 @@ export class ClusterAdapter extends Adapter {
     on("addSockets", membership);
     on("delSockets", membership);
     on("disconnectSockets", (msg) => super.disconnectSockets(decodeOptions(msg), msg.close));
+    // Exact sizes, from this worker's membership as it is now.
+    on("countRooms", (msg, replyTo) => {
+      if (!Array.isArray(msg.rooms)) return;
+      const sizes: [Room, number][] = msg.rooms.map((room) => [room, this.rooms.get(room)?.size ?? 0]);
+      node.respond(replyTo, { v: V, type: "roomSizes", from: node.id, requestId: msg.requestId, sizes });
+    });
     on("serverSideEmit", (msg, replyTo) => {
       const args = [...msg.data];
       const requestId = msg.requestId;

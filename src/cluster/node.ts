@@ -1,8 +1,9 @@
 // One worker's presence in the cluster, shared by the namespaces of one Server: a bus (bus.ts:
 // the handler registry, dispatch and publishing) with the features every worker has plugged in:
 // presence (presence.ts) and liveness (peers.ts), room interest and its barrier
-// (interest-sync.ts), the request primitive (requests.ts), broadcasts (sequence numbers out,
-// the per-origin duplicate filter in, routed by route.ts), and the drain on close (session-drain.ts). Other features plug in themselves: the
+// (interest-sync.ts), room sizes and presence (room-state-sync.ts), the request primitive
+// (requests.ts), broadcasts (sequence numbers out, the per-origin duplicate filter in, routed by
+// route.ts), and the drain on close (session-drain.ts). Other features plug in themselves: the
 // namespaces' adapters (register, and their operations through handleIn), session forwarding and
 // handover. Knows the adapters only through the small NodeAdapter port, and the transport only
 // through ClusterTransport.
@@ -16,6 +17,7 @@ import { Peers } from "./peers.ts";
 import { Presence } from "./presence.ts";
 import { DuplicateFilter, newWorkerId, PROTOCOL_VERSION as V, type BroadcastMessage, type RequestMessage, type WireOptions } from "./protocol.ts";
 import { Requests } from "./requests.ts";
+import { RoomStateSync } from "./room-state-sync.ts";
 import { routeBroadcast, routeSelection, type RouteView } from "./route.ts";
 import { SessionDrain } from "./session-drain.ts";
 import type { ClusterGap, ClusterTransport } from "./transport.ts";
@@ -47,6 +49,10 @@ export interface ClusterOptions extends LinkCredentials {
    *  leaves as soon as every one was asked for (session-drain.ts). Default 3000; keep it under pm2's
    *  kill_timeout, 5000 in ecosystem.config.js. */
   handoverTimeout?: number;
+  /** Room sizes and presence (room-state-sync.ts): this worker's changes go out at most this often,
+   *  batched (ms, default 100); a reader elsewhere sees a change within about this plus one relay hop.
+   *  0: off (no counting, no messages; roomSize and presence throw). */
+  roomStateInterval?: number;
 }
 
 /** A namespace's adapter as the node sees it (its operations come through handleIn). */
@@ -58,6 +64,9 @@ export interface NodeAdapter {
   parkedSessions(since: bigint): number;
   /** The cluster lost messages during [gap.from, gap.to]. */
   onGap?(gap: ClusterGap): void;
+  /** The relay became unreachable at `since` (room sizes and presence frozen as last heard), or
+   *  reachable again (null). */
+  onRoomStateStale?(since: number | null): void;
 }
 
 /** A node's counters, for tests and monitoring. */
@@ -84,6 +93,10 @@ function newStats() {
     gapUnconfirmed: 0,
     gapDropped: 0,
     gapMs: 0,
+    /** Room state messages sent and received, and whole states asked for (room-state-sync.ts). */
+    roomStateOut: 0,
+    roomStateIn: 0,
+    roomStateSyncs: 0,
   };
 }
 
@@ -97,6 +110,8 @@ export class ClusterNode extends Bus {
   readonly interest: InterestSync;
   /** @internal Requests awaiting answers (requests.ts). */
   readonly requests: Requests;
+  /** @internal Room sizes and presence across workers (room-state-sync.ts); null when off. */
+  readonly roomState: RoomStateSync | null;
   private readonly presence: Presence;
   /** @internal The leaving worker's handover of its parked sessions (session-drain.ts). */
   readonly drain: SessionDrain;
@@ -137,6 +152,20 @@ export class ClusterNode extends Bus {
       nsps: () => [...this.adapters.keys()],
       onBye: (id) => this.filter.forget(id),
     });
+    const roomStateInterval = opts.roomStateInterval ?? 100;
+    if (!(roomStateInterval >= 0)) throw new TypeError(`roomStateInterval must be a number of ms >= 0 (0: off), not ${opts.roomStateInterval}`);
+    this.roomState =
+      roomStateInterval === 0
+        ? null
+        : new RoomStateSync(this, {
+            interval: roomStateInterval,
+            heartbeatTimeout,
+            peers: this.peers,
+            stats: this.stats,
+            onStale: (since) => {
+              for (const adapter of this.adapters.values()) adapter.onRoomStateStale?.(since);
+            },
+          });
     this.routes = {
       self: this.id,
       maxRoomSubjects: opts.maxRoomSubjects ?? 16,
@@ -158,8 +187,14 @@ export class ClusterNode extends Bus {
     this.handle("broadcast", (msg) => this.onBroadcast(msg));
     transport.open(this.id, {
       onMessage: (payload, replyTo) => this.receive(payload, replyTo),
-      onConnected: () => this.presence.connected(),
-      onDisconnected: () => this.presence.disconnected(),
+      onConnected: () => {
+        this.presence.connected();
+        this.roomState?.connected();
+      },
+      onDisconnected: () => {
+        this.presence.disconnected();
+        this.roomState?.disconnected();
+      },
       // Broadcasts to and from other workers in [gap.from, gap.to] were lost: every namespace's
       // adapter tells its application (to resync what its clients show).
       onGap: (gap) => this.onGap(gap),
@@ -210,6 +245,7 @@ export class ClusterNode extends Bus {
     this.closing ??= (async () => {
       await this.drain.finish();
       clearInterval(this.timer);
+      this.roomState?.close();
       this.requests.endClientWaits();
       if (this.link.connected) {
         this.presence.send("bye");
@@ -231,6 +267,7 @@ export class ClusterNode extends Bus {
   private tick(): void {
     const now = Date.now();
     this.presence.tick(now);
+    this.roomState?.beacon();
     this.interest.answerAllWaiters(now);
     this.filter.evict(now);
   }

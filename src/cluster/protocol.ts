@@ -150,7 +150,10 @@ export type RequestMessage =
    *  `ver`: from then on it routes broadcasts by that interest (the handover's barrier, see
    *  cluster/session-handover.ts). */
   | Sent<"interestCheck", { requestId: string; nsp: string; ver: number }>
-  | Sent<"broadcastWithAck", Selection & { requestId: string; flags?: WireFlags; data: unknown[] }>;
+  | Sent<"broadcastWithAck", Selection & { requestId: string; flags?: WireFlags; data: unknown[] }>
+  /** The exact number of sockets in `rooms` on each worker (room-state-sync.ts's fetchRoomSizes),
+   *  answered by roomSizes. */
+  | Sent<"countRooms", { requestId: string; nsp: string; rooms: Room[] }>;
 
 export interface SerializedSocket {
   id: string;
@@ -167,6 +170,8 @@ export type ResponseMessage =
   | Answering<"ack", { response: unknown }>
   | Answering<"session", { session: SerializedSession | null }>
   | Answering<"interestAck", Record<never, never>>
+  /** The answering worker's own sockets in each room asked for (0 included). */
+  | Answering<"roomSizes", { sizes: [Room, number][] }>
   /** The owner's answer to a SessionMoveMessage: `prepare` ok or not; `take` with the session
    *  (`sockets`, `frames`) when it left the owner, ok false otherwise. */
   | Answering<"sessionMoved", { ok: boolean; sockets?: MovedSocketWire[]; frames?: Frame[] }>
@@ -223,6 +228,30 @@ export type InterestMessage = Envelope<"interest"> & {
   del: Room[];
 };
 
+/**
+ * Room state of a worker for one namespace (room-state.ts): how many of its sockets are in each
+ * room, and, where presence is on, how many of its sockets each member (an application key) has
+ * in each room; on `heartbeat`, batched once per roomStateInterval. Counts are absolute (0: none
+ * left), so a message applied twice changes nothing. `kind`: "delta" bumps `ver` by one and lists
+ * what changed since the previous delta; "reset" then "more" (same `ver`) are a whole snapshot,
+ * the one with `last` completing it (to one worker, the one that asked with roomStateAsk, or to
+ * all after a reconnection); "ver" carries only the version (a receiver holding another one asks).
+ */
+export type RoomStateMessage = Envelope<"roomState"> & {
+  from: string;
+  ver: number;
+  kind: "delta" | "reset" | "more" | "ver";
+  last?: boolean;
+  nsp: string;
+  /** [room, sockets of the worker in it] */
+  sizes: [Room, number][];
+  /** [room, member key, sockets of that member in it] */
+  members?: [Room, string, number][];
+};
+
+/** Asks worker(s) for their whole room state (a snapshot to the asker's own subject). */
+export type RoomStateAskMessage = Envelope<"roomStateAsk"> & { from: string };
+
 /** A polling request for a session another worker holds (no sticky sessions), sent to that worker's
  *  own subject with a reply subject; `body` is a POST's bytes (or why the receiver refused them). */
 export type HttpRequestMessage = Sent<
@@ -250,6 +279,8 @@ export type ClusterMessage =
   | ResponseMessage
   | PresenceMessage
   | InterestMessage
+  | RoomStateMessage
+  | RoomStateAskMessage
   | HttpRequestMessage
   | HttpAbortMessage
   | SessionMoveMessage;
@@ -272,6 +303,7 @@ const KIND: Record<MessageType, "broadcast" | "request" | "answer" | "presence">
   restoreSession: "request",
   interestCheck: "request",
   broadcastWithAck: "request",
+  countRooms: "request",
   httpRequest: "request",
   httpAbort: "request",
   sessionMove: "request",
@@ -282,11 +314,14 @@ const KIND: Record<MessageType, "broadcast" | "request" | "answer" | "presence">
   session: "answer",
   interestAck: "answer",
   sessionMoved: "answer",
+  roomSizes: "answer",
   httpResponse: "answer",
   heartbeat: "presence",
   hello: "presence",
   bye: "presence",
   interest: "presence",
+  roomState: "presence",
+  roomStateAsk: "presence",
 };
 
 /** Every answer type (requests.ts takes them all). */

@@ -73,6 +73,8 @@ export class NatsTransport implements ClusterTransport {
       case "hello":
       case "bye":
       case "interest":
+      case "roomState":
+      case "roomStateAsk":
         return this.link.publish(this.subjects.heartbeat, payload);
       case "broadcast":
       case "httpRequest":
