@@ -22,6 +22,10 @@
 //                      made per `pm2 start` and given to every worker (APP_DEMO_TOKEN_SECRET): the
 //                      demo token a worker logs works on all of them (a secret per worker made a
 //                      token work on one worker of n). pm2 keeps it across `pm2 reload gateway`.
+//   RELAY_TOKEN        the token the relay requires and the workers present (ROOMGATE_CLUSTER_TOKEN).
+//                      Unset: made once and kept in RELAY_TOKEN_FILE (default .relay-token here,
+//                      mode 0600), so every load of this file (start, reload) agrees. With
+//                      ROOMGATE_CLUSTER (your own NATS), pass ROOMGATE_CLUSTER_TOKEN yourself.
 //
 // An ES module (the package is "type": "module"); pm2 loads it with require(), which Node 20.19+
 // accepts for ES modules: the named export `apps` is what pm2 reads.
@@ -30,7 +34,7 @@
 // script as given). `npm install` builds dist/ (the `prepare` script); after a source change, run
 // `npm run build` before `pm2 reload`.
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 
@@ -39,6 +43,26 @@ const instances = Number(env.GATEWAY_INSTANCES ?? os.availableParallelism?.() ??
 const relayHost = env.RELAY_HOST ?? "127.0.0.1";
 const relayPort = env.RELAY_PORT ?? "4222";
 const tokenSecret = env.APP_TOKEN_SECRET ? { APP_TOKEN_SECRET: env.APP_TOKEN_SECRET } : { APP_DEMO_TOKEN_SECRET: randomBytes(32).toString("hex") };
+const relayToken = env.RELAY_TOKEN || sharedRelayToken(env.RELAY_TOKEN_FILE ?? fileURLToPath(new URL(".relay-token", import.meta.url)));
+
+/** The relay token kept in `file`, made there (0600) on first use: one token for every load of this
+ *  file, so workers started by a later `pm2 reload` still reach the relay started before. */
+function sharedRelayToken(file) {
+  try {
+    const token = randomBytes(24).toString("hex");
+    try {
+      writeFileSync(file, `${token}\n`, { mode: 0o600, flag: "wx" }); // only if there is none yet
+      return token;
+    } catch (err) {
+      if (err.code !== "EEXIST") throw err;
+    }
+    const kept = readFileSync(file, "utf8").trim();
+    if (kept === "") throw new Error("the file is empty");
+    return kept;
+  } catch (err) {
+    throw new Error(`ecosystem.config.js: cannot keep the relay token in ${file} (${err.code ?? err.message}): set RELAY_TOKEN or RELAY_TOKEN_FILE`);
+  }
+}
 
 // A small young generation: a gateway's per-connection state is long-lived, and V8's default
 // (16 MB semi-spaces) adds ~2.4 KB of RSS per connection at 8k connections for no throughput gain
@@ -62,7 +86,7 @@ export const apps = [
     instances: 1,
     autorestart: true,
     kill_timeout: 3000,
-    env: { RELAY_HOST: relayHost, RELAY_PORT: relayPort },
+    env: { RELAY_HOST: relayHost, RELAY_PORT: relayPort, RELAY_TOKEN: relayToken },
   },
   {
     name: "gateway",
@@ -83,6 +107,8 @@ export const apps = [
       ...(env.APP ? { APP: env.APP } : {}),
       ...tokenSecret,
       ROOMGATE_CLUSTER: env.ROOMGATE_CLUSTER ?? `nats://${relayHost}:${relayPort}`,
+      // The local relay's token (a ROOMGATE_CLUSTER_TOKEN given below wins).
+      ...(env.ROOMGATE_CLUSTER ? {} : { ROOMGATE_CLUSTER_TOKEN: relayToken }),
       ROOMGATE_REUSE_PORT: "on",
       ...Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith("ROOMGATE_") && k !== "ROOMGATE_CLUSTER")),
     },

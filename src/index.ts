@@ -22,3 +22,4 @@ export { Emitter, type EmitterOptions } from "./cluster/emitter.ts";
 export type { NatsOptions, NatsTlsOptions } from "./cluster/nats/nats-options.ts";
 export { operations, type Operations, type OperationsOptions } from "./ops/operations.ts";
 export type { TlsOptions, PerMessageDeflate } from "./engine/app.ts";
+export type { Parser, ParserDecoder, ParserEncoder, ParserPacket } from "./engine/parser.ts";

@@ -5,6 +5,7 @@ import { forEachBit } from "../rooms/bitset.ts";
 import { randomId } from "../engine/ids.ts";
 import type { Frame } from "../engine/binary.ts";
 import { encodePacket, type Packet } from "../engine/codec.ts";
+import type { PacketParser } from "../engine/parser.ts";
 import { closeInSlices } from "../engine/slices.ts";
 import { Membership } from "../rooms/membership.ts";
 import { type Planner, selectRecipients } from "../rooms/planner.ts";
@@ -46,14 +47,25 @@ export class Adapter extends Membership<Socket> {
   protected readonly host: DeliveryHost;
   /** Connection-state recovery (its log and parked sessions); null when the option is off. */
   readonly recovery: SessionRecovery | null = null;
+  /** @internal The server's custom parser (Socket.IO's `parser` option), or null for the built-in
+   *  codec: the branch is taken once per broadcast, never per recipient. */
+  readonly parser: PacketParser | null;
 
   constructor(readonly nsp: Namespace) {
     super(nsp.name, nsp.server.opts.derivedTopics);
     this.host = nsp.server;
     const opts = nsp.server.opts;
+    this.parser = opts.parser;
     if (opts.connectionStateRecovery) {
       const server = nsp.server;
-      const recovery = new SessionRecovery(nsp.name, opts.connectionStateRecovery, opts.pingInterval + opts.pingTimeout, () => server.remoteSessions);
+      const recovery = new SessionRecovery(
+        nsp.name,
+        opts.connectionStateRecovery,
+        opts.pingInterval + opts.pingTimeout,
+        () => server.remoteSessions,
+        Date.now,
+        opts.parser?.offsets,
+      );
       this.recovery = recovery;
       this.on("join-room", (room: Room, id: SocketId) => recovery.noteMembership(id, room, true));
       this.on("leave-room", (room: Room, id: SocketId) => recovery.noteMembership(id, room, false));
@@ -62,7 +74,13 @@ export class Adapter extends Membership<Socket> {
 
   /** Encodes once, plans once, delivers once per recipient. */
   broadcast(packet: Omit<Packet, "nsp">, opts: BroadcastOptions): void {
-    this.broadcastFrames(encodePacket({ type: packet.type, nsp: this.nspName, id: packet.id, data: packet.data }), opts);
+    this.broadcastFrames(this.encode({ type: packet.type, nsp: this.nspName, id: packet.id, data: packet.data }), opts);
+  }
+
+  /** @internal A packet in this server's format: the built-in codec's, or the custom parser's. */
+  encode(packet: Packet): Frame[] {
+    const parser = this.parser;
+    return parser === null ? encodePacket(packet) : parser.encode(packet);
   }
 
   /** Plans and delivers frames already encoded for this namespace (the cluster adapter forwards

@@ -3,7 +3,7 @@
 // socket. Knows no cluster: a cluster adapter comes in through the `adapter` option.
 import type { Adapter } from "./adapter.ts";
 import { BroadcastOperator } from "./broadcast.ts";
-import { encodeConnectAck } from "../engine/codec.ts";
+import { encodeConnectAck, PacketType } from "../engine/codec.ts";
 import type { Room, SocketId } from "../rooms/types.ts";
 import type { Server } from "./server.ts";
 import { Socket } from "./socket.ts";
@@ -236,7 +236,14 @@ export class Namespace<
     }
     socket.markRecoveryPoint();
     // Straight out, not queued: nothing of this socket can be waiting before it.
-    if (answerConnect) conn.transport.sendTextNow(encodeConnectAck(this.name, socket.id, socket.pid));
+    if (answerConnect) {
+      const parser = this.adapter.parser;
+      if (parser === null) conn.transport.sendTextNow(encodeConnectAck(this.name, socket.id, socket.pid));
+      else {
+        const data = socket.pid === undefined ? { sid: socket.id } : { sid: socket.id, pid: socket.pid };
+        conn.transport.sendNow(parser.encode({ type: PacketType.CONNECT, nsp: this.name, data }));
+      }
+    }
     // Then what it missed, queued before anything sent to it from now on.
     if (restored) this.replay(socket as Socket, restored);
     done(socket as Socket);

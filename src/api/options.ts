@@ -3,10 +3,11 @@
 import type { CorsOptions } from "../engine/http/cors.ts";
 import type { PerMessageDeflate, TlsOptions } from "../engine/app.ts";
 import type { RequestInfo } from "../engine/endpoint.ts";
-import { defaultMaxConnections } from "../engine/limits.ts";
+import { fdBoundedMaxConnections } from "../engine/limits.ts";
 import type { LogLevel, Logger } from "../engine/logger.ts";
 import { type CookieOptions, resolveCookie } from "../engine/http/session-cookie.ts";
-import type { InboundRateLimit } from "../engine/rate-limit.ts";
+import type { AddressRateLimit, InboundRateLimit } from "../engine/rate-limit.ts";
+import { type Parser, PacketParser } from "../engine/parser.ts";
 import type { DerivedTopicOptions } from "../rooms/derived-topics.ts";
 import type { AdapterConstructor } from "./adapter.ts";
 import { RECOVERY_DEFAULTS, type RecoveryOptions, type ResolvedRecoveryOptions } from "./recovery/options.ts";
@@ -50,15 +51,21 @@ export interface ServerOptions {
   /** Bytes a slow client may have buffered before it is disconnected (default 4 MiB). */
   maxBackpressure?: number;
   /** Connections the process holds at once; past it, upgrades get 503. Default: the soft
-   *  file-descriptor limit less 10 % (at least 256) of headroom, e.g. 18,000 under `ulimit -n 20000`. */
+   *  file-descriptor limit less 10 % (at least 256) of headroom, e.g. 18,000 under `ulimit -n 20000`.
+   *  A value above that is clamped to it, with a warning at start (more would bring back uWS's
+   *  EMFILE accept loop: one core at 100 %, clients left hanging). */
   maxConnections?: number;
   /** Connections one client address may hold at once (default 10,000: NAT-friendly, but one host
    *  cannot take the whole server). */
   maxConnectionsPerIp?: number;
-  /** Per-connection inbound budget: more than `events` packets or `bytes` bytes within `interval`
-   *  ms disconnects the client with reason "rate limit exceeded". Default { events: 1000, bytes:
-   *  8 MiB, interval: 1000 }; `false` turns it off. */
-  inboundRateLimit?: Partial<InboundRateLimit> | false;
+  /** Inbound budgets, per connection and (`perAddress`) shared by the connections of one client
+   *  address: more than `events` packets, `bytes` bytes or `deliveries` (the recipients here of the
+   *  broadcasts its events cause) within `interval` ms disconnects the client with reason
+   *  "rate limit exceeded" (the close reason names the budget). Counted on arrival: time the
+   *  server's event loop was late is credited back. Default { events: 1000, bytes: 8 MiB,
+   *  deliveries: 500,000, interval: 1000, perAddress: { bytes: 32 MiB, deliveries: 1,000,000 } }
+   *  (README "Limits and abuse"); `false` turns it off, `perAddress: false` the shared one. */
+  inboundRateLimit?: (Partial<Omit<InboundRateLimit, "perAddress">> & { perAddress?: Partial<AddressRateLimit> | false }) | false;
   /** Rooms one socket may be in (its own id room included); a join past it throws RangeError.
    *  Default 10,000. */
   maxRoomsPerSocket?: number;
@@ -94,6 +101,11 @@ export interface ServerOptions {
   /** Health, metrics and dashboard routes (`operations({ ... })` from "roomgate"), or any plugin
    *  attached to the server at construction and closed with it. */
   operations?: ServerPlugin;
+  /** Socket.IO's option: the packet format, a parser module of socket.io-parser's shape (e.g.
+   *  `import * as msgpackParser from "socket.io-msgpack-parser"`). The clients must use the same
+   *  one (socket.io-client's `parser` option), and so must every worker of a cluster and its
+   *  emitters. Default: Socket.IO's JSON format (socket.io-parser). */
+  parser?: Parser;
 }
 
 /** Something attached to a server for its lifetime (the operations routes are one). */
@@ -121,6 +133,7 @@ export type ResolvedOptions = Required<
     | "perMessageDeflate"
     | "operations"
     | "inboundRateLimit"
+    | "parser"
   >
 > &
   Pick<ServerOptions, "allowedOrigins" | "allowRequest" | "cors" | "tls" | "perMessageDeflate"> & {
@@ -129,6 +142,8 @@ export type ResolvedOptions = Required<
     cookie: CookieOptions | null;
     secure: boolean;
     inboundRateLimit: InboundRateLimit | null;
+    /** The custom parser, checked; null for the built-in codec. */
+    parser: PacketParser | null;
   };
 
 const DEFAULTS = {
@@ -186,6 +201,7 @@ const SUPPORTED = new Set([
   "inboundRateLimit",
   "maxRoomsPerSocket",
   "maxRoomNameLength",
+  "parser",
 ]);
 
 /** Socket.IO / Engine.IO options that change nothing a client sees here: a one-time warning
@@ -209,7 +225,6 @@ const ALREADY_SO: Readonly<Record<string, (v: unknown) => boolean>> = {
 /** Options Socket.IO users pass that would change behaviour roomgate does not have: refused,
  *  unless set to the value that means "off". */
 const UNSUPPORTED: Readonly<Record<string, { off: (v: unknown) => boolean; why: string }>> = {
-  parser: { off: (v) => v === undefined, why: "roomgate speaks the default socket.io-parser format only" },
   allowEIO3: { off: (v) => v === false, why: "roomgate speaks Engine.IO v4 only (Socket.IO clients 3.x and 4.x; pass false or leave it out)" },
 };
 
@@ -239,16 +254,39 @@ export function checkOptions(opts: Record<string, unknown>, warn: (msg: string) 
   }
 }
 
-const DEFAULT_INBOUND_RATE_LIMIT: InboundRateLimit = { events: 1000, bytes: 8 * 1024 * 1024, interval: 1000 };
+/** Per connection: 1,000 frames/s as before; 500,000 deliveries/s is ~12 % of a core at the
+ *  ~250 µs per 1,000 deliveries bench/RESULTS.md measures. Per address: 4 connections' bytes, 2
+ *  connections' deliveries (~25 % of a core), so that a few connections from one address cannot
+ *  take the server, while a NAT's many light users stay far below. */
+const DEFAULT_INBOUND_RATE_LIMIT: Omit<InboundRateLimit, "perAddress"> = { events: 1000, bytes: 8 * 1024 * 1024, deliveries: 500_000, interval: 1000 };
+const DEFAULT_ADDRESS_RATE_LIMIT: AddressRateLimit = { bytes: 32 * 1024 * 1024, deliveries: 1_000_000 };
+
+function resolveInboundRateLimit(opts: ServerOptions["inboundRateLimit"]): InboundRateLimit | null {
+  if (opts === false) return null;
+  if (opts !== undefined && (opts === null || typeof opts !== "object")) throw new TypeError("roomgate: inboundRateLimit must be an object or false");
+  const { perAddress, ...own } = opts ?? {};
+  const given = Object.fromEntries(Object.entries(own).filter(([, v]) => v !== undefined));
+  const resolved: InboundRateLimit = { ...DEFAULT_INBOUND_RATE_LIMIT, ...given, perAddress: null };
+  for (const [k, v] of Object.entries(resolved)) if (k !== "perAddress") positiveInteger(`inboundRateLimit.${k}`, v);
+  if (perAddress !== false) {
+    if (perAddress !== undefined && (perAddress === null || typeof perAddress !== "object"))
+      throw new TypeError("roomgate: inboundRateLimit.perAddress must be an object or false");
+    const shared = Object.fromEntries(Object.entries(perAddress ?? {}).filter(([, v]) => v !== undefined));
+    resolved.perAddress = { ...DEFAULT_ADDRESS_RATE_LIMIT, ...shared };
+    for (const [k, v] of Object.entries(resolved.perAddress)) positiveInteger(`inboundRateLimit.perAddress.${k}`, v);
+  }
+  return resolved;
+}
 
 /** The options with their defaults filled in. */
-export function resolveOptions(opts: ServerOptions): ResolvedOptions {
+export function resolveOptions(opts: ServerOptions, warn: (message: string) => void = console.warn): ResolvedOptions {
   const given = Object.fromEntries(Object.entries(opts).filter(([name, v]) => v !== undefined && SUPPORTED.has(name) && name !== "maxHttpBufferSize"));
   // Socket.IO's name wins over roomgate's older one when both are given.
   if (opts.maxHttpBufferSize !== undefined) given.maxPayload = opts.maxHttpBufferSize;
   const resolved = { ...DEFAULTS, ...given } as ResolvedOptions;
   resolved.path = resolved.path.replace(/\/$/, "");
   resolved.connectionStateRecovery = resolveRecovery(opts.connectionStateRecovery);
+  resolved.parser = opts.parser === undefined ? null : new PacketParser(opts.parser);
   if (typeof opts.derivedTopics === "boolean") resolved.derivedTopics = opts.derivedTopics ? {} : { max: 0 };
   resolved.cookie = resolveCookie(opts.cookie);
   const transports = resolved.transports;
@@ -261,12 +299,18 @@ export function resolveOptions(opts: ServerOptions): ResolvedOptions {
   }
   if (typeof resolved.path !== "string" || !resolved.path.startsWith("/"))
     throw new TypeError(`roomgate: option path must start with "/", got ${JSON.stringify(resolved.path)}`);
-  resolved.maxConnections = opts.maxConnections ?? defaultMaxConnections();
-  resolved.inboundRateLimit = opts.inboundRateLimit === false ? null : { ...DEFAULT_INBOUND_RATE_LIMIT, ...opts.inboundRateLimit };
+  // Not above what the fd limit allows; checked (positive integer) first, so a bad value says so.
+  if (opts.maxConnections !== undefined) positiveInteger("maxConnections", opts.maxConnections);
+  const bounded = fdBoundedMaxConnections(opts.maxConnections);
+  resolved.maxConnections = bounded.value;
+  if (bounded.clampedFrom !== undefined)
+    warn(
+      `roomgate: maxConnections=${bounded.clampedFrom} is more than the file-descriptor limit allows (soft limit ${bounded.fdLimit}, less headroom for the process's own descriptors): clamped to ${bounded.value}; raise it with \`ulimit -n\` (or LimitNOFILE=) to allow more`,
+    );
+  resolved.inboundRateLimit = resolveInboundRateLimit(opts.inboundRateLimit);
   for (const name of ["maxConnections", "maxConnectionsPerIp", "maxRoomsPerSocket", "maxRoomNameLength", "allowRequestTimeout"] as const) {
     positiveInteger(name, resolved[name]);
   }
-  if (resolved.inboundRateLimit) for (const [k, v] of Object.entries(resolved.inboundRateLimit)) positiveInteger(`inboundRateLimit.${k}`, v);
   return resolved;
 }
 

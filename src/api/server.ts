@@ -97,7 +97,7 @@ export class Server<
     const opts = typeof portOrOpts === "number" ? maybeOpts : (portOrOpts ?? {});
     this.logger = resolveLogger(opts.logger);
     checkOptions(opts as Record<string, unknown>, (msg) => this.logger.warn(msg));
-    this.opts = resolveOptions(opts);
+    this.opts = resolveOptions(opts, (msg) => this.logger.warn(msg));
     this.adapterConstructor = opts.adapter ?? Adapter;
     this.compressFrom = compressThreshold(opts.perMessageDeflate);
     this.app = createApp(opts.tls);

@@ -344,11 +344,11 @@ export class Socket<
    *  keep for connection-state recovery (when on; Socket.IO records every socket.emit that is
    *  neither volatile nor awaiting an ack). `compress: false` skips permessage-deflate. */
   sendPacket(packet: Omit<Packet, "nsp">, record = false, compress?: boolean): void {
-    let frames: readonly Frame[] = this.nsp.server.markCompressed(
-      encodePacket({ type: packet.type, nsp: this.nsp.name, id: packet.id, data: packet.data }),
-      compress,
-    );
-    const recovery = this.adapter.recovery;
+    const adapter = this.adapter;
+    const parser = adapter.parser;
+    const p: Packet = { type: packet.type, nsp: this.nsp.name, id: packet.id, data: packet.data };
+    let frames: readonly Frame[] = this.nsp.server.markCompressed(parser === null ? encodePacket(p) : parser.encode(p), compress);
+    const recovery = adapter.recovery;
     if (record && recovery !== null) frames = recovery.recordDirect(this.id, frames);
     this.nsp.server.delivery.enqueue(this.adapter, this, frames);
   }

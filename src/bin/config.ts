@@ -22,6 +22,12 @@ export const SETTINGS: Setting[] = [
   { env: ["PORT", "ROOMGATE_PORT"], key: "port", kind: "port", help: "port to listen on (default 3000)" },
   { env: ["HOST", "ROOMGATE_HOST"], key: "host", kind: "string", help: "address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)" },
   { env: ["APP", "ROOMGATE_APP"], key: "app", kind: "string", help: "application module (default: the example rooms app)" },
+  {
+    env: ["ROOMGATE_PARSER"],
+    key: "parser",
+    kind: "string",
+    help: "packet format: a Socket.IO parser package, e.g. socket.io-msgpack-parser (clients, workers and emitters must all use it; default: Socket.IO's JSON)",
+  },
   { env: ["ROOMGATE_CLUSTER"], key: "cluster", kind: "list", help: "NATS URL(s) of the relay; unset = standalone" },
   { env: ["ROOMGATE_CLUSTER_TOKEN"], key: "clusterAuth.token", kind: "string", help: "relay / nats-server token" },
   { env: ["ROOMGATE_CLUSTER_USER"], key: "clusterAuth.user", kind: "string", help: "relay / nats-server user" },
@@ -63,6 +69,8 @@ export interface GatewayConfig {
   port: number;
   host: string;
   app?: string;
+  /** Package name of a Socket.IO parser module (Socket.IO's `parser` option). */
+  parser?: string;
   cluster?: string[];
   /** Credentials and TLS for the relay or nats-server (README "Securing a cluster"). */
   clusterAuth?: { token?: string; user?: string; pass?: string; tlsCa?: string };

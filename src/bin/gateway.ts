@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { extname, resolve } from "node:path";
 import { pino } from "pino";
-import { createClusterAdapter, operations, Server } from "../index.ts";
+import { createClusterAdapter, operations, type Parser, Server } from "../index.ts";
 import { binding } from "../engine/uws.ts";
 import { joinCluster } from "../cluster/cluster-join.ts";
 import { clusterNodeOf } from "../ops/snapshot.ts";
@@ -52,6 +52,14 @@ const mod = (await import(appPath).catch((err: NodeJS.ErrnoException) => {
 })) as { default?: App };
 if (typeof mod.default !== "function") cannotStart(`APP ${appName} must export a default function (io) => { ... }`);
 
+// Socket.IO's `parser` option, by package name (an optional dependency the deployment installs).
+const parser = config.parser
+  ? ((await import(config.parser).then(
+      (m: { default?: Parser } & Parser) => m.default ?? m,
+      (err: Error) => cannotStart(`ROOMGATE_PARSER ${config.parser}: cannot load it (npm install ${config.parser}?): ${err.message}`, err),
+    )) as Parser)
+  : undefined;
+
 const ops = operations(config.operations);
 let io: Server | undefined;
 
@@ -78,7 +86,7 @@ try {
   const auth = config.clusterAuth ?? {};
   const tls = auth.tlsCa ? { ca: readOrFail(auth.tlsCa, "ROOMGATE_CLUSTER_TLS_CA") } : undefined;
   const adapter = config.cluster ? createClusterAdapter({ servers: config.cluster, token: auth.token, user: auth.user, pass: auth.pass, tls }) : undefined;
-  io = new Server({ ...config.server, logger: log, adapter, operations: ops });
+  io = new Server({ ...config.server, logger: log, adapter, operations: ops, parser });
   await mod.default(io);
   // Clients only once this worker knows the others (cluster-join.ts): during a deploy, its first
   // clients are often those of the worker it replaces, whose sessions it must ask that worker for.
@@ -106,6 +114,11 @@ log.info(
   },
   `listening on ${config.host}:${bound}`,
 );
+if (config.cluster && !config.clusterAuth?.token && !config.clusterAuth?.user)
+  log.warn(
+    { cluster: config.cluster },
+    'cluster: joining without credentials (ROOMGATE_CLUSTER_TOKEN unset): whoever reaches the relay can publish to every room; set a token on both sides (README "Securing a cluster")',
+  );
 
 // A shared port (SO_REUSEPORT): when a worker closes its listener (a deploy), Linux resets the
 // connections still queued on it unless net.ipv4.tcp_migrate_req=1 (Linux >= 5.14) hands them to

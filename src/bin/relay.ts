@@ -35,12 +35,21 @@ if (env.RELAY_TLS_CERT || env.RELAY_TLS_KEY) {
     ca: env.RELAY_TLS_CA ? read(env.RELAY_TLS_CA, "RELAY_TLS_CA") : undefined,
   };
 }
-if (!options.token && !options.user && host !== "127.0.0.1" && host !== "::1" && host !== "localhost") {
+const loopback = host === "127.0.0.1" || host === "::1" || host === "localhost";
+const noAuth = !options.token && !options.user;
+if (noAuth && !loopback) {
   console.warn(`relay: listening on ${host} without authentication: anyone who reaches this port can publish to every room (set RELAY_TOKEN)`);
 }
 
 const relay = new Relay(options);
 const bound = await relay.listen(port, host).catch((err: Error) => cannotStart(err.message));
+// Said at every start (once listening: a start-up failure stays one line), loopback too: any local
+// process (any user of this machine) can then publish to every room. pm2's ecosystem.config.js
+// makes and shares a token by default.
+if (noAuth && loopback)
+  console.warn(
+    `relay: no authentication (RELAY_TOKEN unset): any process on this machine can connect to ${host}:${bound} and publish to every room; set RELAY_TOKEN (and the workers' ROOMGATE_CLUSTER_TOKEN)`,
+  );
 console.log(`relay listening on ${host}:${bound}`);
 
 let stopping = false;

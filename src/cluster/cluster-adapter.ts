@@ -16,7 +16,8 @@ import { Adapter, type BroadcastOptions } from "../api/adapter.ts";
 import type { Namespace } from "../api/namespace.ts";
 import type { Server } from "../api/server.ts";
 import type { Socket } from "../api/socket.ts";
-import { encodePacket, PacketType, type Packet } from "../engine/codec.ts";
+import { PacketType, type Packet } from "../engine/codec.ts";
+import { DEFAULT_PARSER_ID } from "../engine/parser.ts";
 import type { Room, SocketId } from "../rooms/types.ts";
 import { ClusterNode, type ClusterOptions } from "./node.ts";
 import type { ClusterGap } from "./transport.ts";
@@ -108,7 +109,7 @@ export class ClusterAdapter extends Adapter {
 
   /** Encoded once: the same frames go to local sockets and, as they are, to the other workers. */
   override broadcast(packet: Omit<Packet, "nsp">, opts: BroadcastOptions): void {
-    const frames = encodePacket({ ...packet, nsp: this.nspName });
+    const frames = this.encode({ ...packet, nsp: this.nspName });
     if (opts.flags?.local) return this.broadcastFrames(frames, opts);
     // The sequence number first: the recovery log keeps the broadcast under it (see broadcastTag).
     const seq = this.node.nextSeq();
@@ -126,15 +127,26 @@ export class ClusterAdapter extends Adapter {
     const answered = new Set<string>();
     const expected = new Set(peers);
     // Answers stay welcome as long as the emitter may wait for them.
-    this.node.requests.listen(requestId, (opts.flags?.timeout ?? 60_000) + 1000, (r) => {
-      if (!expected.has(r.from)) return;
-      if (r.type === "clientCount" && !answered.has(r.from)) {
-        answered.add(r.from);
-        clientCount(r.count);
-      } else if (r.type === "ack" && answered.has(r.from)) {
-        ack(r.response);
-      }
-    });
+    this.node.requests.listen(
+      requestId,
+      (opts.flags?.timeout ?? 60_000) + 1000,
+      (r) => {
+        if (!expected.has(r.from)) return;
+        if (r.type === "clientCount" && !answered.has(r.from)) {
+          answered.add(r.from);
+          clientCount(r.count);
+        } else if (r.type === "ack" && answered.has(r.from)) {
+          ack(r.response);
+        }
+      },
+      // A worker declared dead before it counted its clients counts as one with none (the emitter
+      // does not wait for it); acks of clients it counted still wait for the timeout, as in Socket.IO.
+      (id) => {
+        if (!expected.has(id) || answered.has(id)) return;
+        answered.add(id);
+        clientCount(0);
+      },
+    );
     this.node.publish(
       { v: V, type: "broadcastWithAck", origin: this.node.id, requestId, nsp: this.nspName, ...encodeOptions(opts), data: packet.data as unknown[] },
       { expectReplies: true },
@@ -327,7 +339,7 @@ export class ClusterAdapter extends Adapter {
     const frames = framesOf(msg);
     if (frames) this.broadcastFrames(frames, opts, tag);
     else if (Array.isArray(msg.data) && typeof msg.data[0] === "string")
-      this.broadcastFrames(encodePacket({ type: PacketType.EVENT, nsp: this.nspName, data: msg.data }), opts, tag);
+      this.broadcastFrames(this.encode({ type: PacketType.EVENT, nsp: this.nspName, data: msg.data }), opts, tag);
   }
 
   /** The operations of the other workers on this namespace, carried out here (flagged local by
@@ -392,7 +404,9 @@ export function createClusterAdapter(opts: ClusterOptions): new (nsp: Namespace)
       let node = nodes.get(nsp.server);
       const logger = nsp.server.logger;
       if (!node) {
-        nodes.set(nsp.server, (node = new ClusterNode({ log: (level, message) => logger[level](message), ...opts })));
+        // Workers of one cluster must speak one packet format: the node announces its parser's id.
+        const parserId = nsp.server.opts.parser?.id ?? DEFAULT_PARSER_ID;
+        nodes.set(nsp.server, (node = new ClusterNode({ log: (level, message) => logger[level](message), ...opts }, undefined, parserId)));
         // Polling requests and upgrades for another worker's session go to their owner; a session
         // parked on another worker is asked for there: once per server, for all its namespaces.
         installSessionMobility(nsp.server, node);

@@ -10,7 +10,9 @@ import { randomBytes } from "node:crypto";
 import type { NatsOptions } from "./nats/nats-options.ts";
 import type { Room } from "../rooms/types.ts";
 import { assertEmittable, roomList } from "../api/socket-types.ts";
-import { encodePacket, PacketType } from "../engine/codec.ts";
+import type { Frame } from "../engine/binary.ts";
+import { encodePacket, type Packet, PacketType } from "../engine/codec.ts";
+import { type Parser, PacketParser } from "../engine/parser.ts";
 import { Link, type LinkCredentials } from "./nats/link.ts";
 import { publishRoute } from "./nats/nats-transport.ts";
 import { encodeMessage, PROTOCOL_VERSION as V, Subjects, type BroadcastMessage, type ClusterMessage, type RequestMessage } from "./protocol.ts";
@@ -30,6 +32,10 @@ export interface EmitterOptions extends LinkCredentials {
   name?: string;
   nats?: NatsOptions;
   log?: (level: "info" | "warn" | "error", message: string) => void;
+  /** The packet format, as the workers' `parser` option (Socket.IO's; e.g. socket.io-msgpack-parser):
+   *  the emitter encodes each broadcast once and the workers deliver the bytes as they are, so it
+   *  must be the workers' one. Default: the built-in JSON format. */
+  parser?: Parser;
 }
 
 /** State shared by every view of one emitter: the connection, the origin id, the sequence. */
@@ -38,9 +44,12 @@ class EmitterCore {
   readonly subjects: Subjects;
   readonly link: Link;
   readonly maxRoomSubjects: number;
+  /** Null for the built-in codec. */
+  readonly parser: PacketParser | null;
   seq = 0;
 
   constructor(opts: EmitterOptions) {
+    this.parser = opts.parser === undefined ? null : new PacketParser(opts.parser);
     this.subjects = new Subjects(opts.prefix);
     this.maxRoomSubjects = opts.maxRoomSubjects ?? 16;
     this.link = new Link(
@@ -57,6 +66,10 @@ class EmitterCore {
       },
       () => {},
     );
+  }
+
+  encode(packet: Packet): Frame[] {
+    return this.parser === null ? encodePacket(packet) : this.parser.encode(packet);
   }
 
   /** Where route.ts sends it (an operation: to the namespace's workers). */
@@ -105,7 +118,7 @@ export class EmitterBroadcastOperator {
       rooms: [...this.rooms],
       except: [...this.exceptRooms],
       // Encoded here once, as the workers' own broadcasts are: they deliver the bytes as they are.
-      frames: encodePacket({ type: PacketType.EVENT, nsp: this.nsp, data: [ev, ...args] }),
+      frames: core.encode({ type: PacketType.EVENT, nsp: this.nsp, data: [ev, ...args] }),
     };
     if (this.volatileFlag) msg.flags = { volatile: true };
     core.publish(msg, routeBroadcast(this.nsp, msg.rooms, core));

@@ -21,13 +21,17 @@ interface Peer {
 const FORGET_AFTER_TIMEOUTS = 5;
 
 export interface PeersOptions {
-  heartbeatInterval: number;
+  /** How often judge() runs (ms): a tick later than this is time this worker was not listening. */
+  judgeInterval: number;
   heartbeatTimeout: number;
   log(level: LogLevel, message: string): void;
   /** The counters of ClusterNode.stats kept here (see there). */
   stats: { peersTimedOut: number; stalls: number };
   /** Called for a peer silent for FORGET_AFTER_TIMEOUTS × heartbeatTimeout (already removed here). */
   onForget(id: string): void;
+  /** Called once when a peer is declared not live (timed out): what awaits its answers stops
+   *  waiting (requests.ts's peerLost). */
+  onTimedOut(id: string): void;
 }
 
 export class Peers {
@@ -80,7 +84,7 @@ export class Peers {
     this.peers.clear();
   }
 
-  /** Once per heartbeat period: counts this worker's lateness, then times out and forgets peers. */
+  /** Every judgeInterval: counts this worker's lateness, then times out and forgets peers. */
   judge(now: number): void {
     this.accountLateness(now);
     for (const [id, p] of this.peers) {
@@ -94,8 +98,9 @@ export class Peers {
         this.opts.stats.peersTimedOut++;
         this.opts.log(
           "warn",
-          `cluster: worker ${id} not heard from for ${silent} ms (heartbeatTimeout ${this.opts.heartbeatTimeout}): not live until heard again (unions still go to it)`,
+          `cluster: worker ${id} not heard from for ${silent} ms (heartbeatTimeout ${this.opts.heartbeatTimeout}): not live until heard again (unions still go to it; requests stop waiting for it)`,
         );
+        this.opts.onTimedOut(id);
       }
     }
   }
@@ -104,7 +109,7 @@ export class Peers {
   // arrived meanwhile are read. Judging peers by them would time out every live one: the time
   // this worker was late (not listening) does not count as their silence.
   private accountLateness(now: number): void {
-    const late = now - this.lastTick - this.opts.heartbeatInterval;
+    const late = now - this.lastTick - this.opts.judgeInterval;
     this.lastTick = now;
     if (late > 0) this.unlistened += late;
     if (late > this.opts.heartbeatTimeout) {

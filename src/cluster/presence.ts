@@ -1,8 +1,10 @@
 // Presence on the bus: this worker's heartbeats, hello (on connecting) and bye (on leaving), each
 // carrying the namespaces it serves and the version of its room interest; and what it hears of the
 // others' (heartbeat, hello, bye handlers), kept by peers.ts. A newcomer gets this worker's whole
-// interest and a heartbeat at once. Knows the presence messages and the interest sync it announces;
+// interest and a heartbeat at once. A worker that speaks another packet format (Socket.IO's
+// `parser` option) is never taken as a peer (the node decides who leaves). Knows the presence messages and the interest sync it announces;
 // not how messages travel (the bus), nor any adapter (the node says which namespaces it serves).
+import { DEFAULT_PARSER_ID } from "../engine/parser.ts";
 import type { Bus } from "./bus.ts";
 import type { InterestSync } from "./interest-sync.ts";
 import type { Peers } from "./peers.ts";
@@ -16,6 +18,12 @@ export interface PresenceDeps {
   nsps(): string[];
   /** A peer said bye (after it is forgotten here). */
   onBye(id: string): void;
+  /** This worker's parser id (engine/parser.ts) and its node's start time. */
+  readonly parserId: string;
+  readonly up: number;
+  /** A peer speaks another packet format: it is not taken as a peer. `joinedFirst`: it was in the
+   *  cluster before this worker (which then refuses to join). */
+  onForeignParser(peer: string, theirs: string, joinedFirst: boolean): void;
 }
 
 export class Presence {
@@ -35,7 +43,8 @@ export class Presence {
   send(type: PresenceMessage["type"], to?: string): void {
     const interest = this.deps.interest;
     interest.flush(); // the version announced is the one sent
-    const msg: PresenceMessage = { v: V, type, from: this.bus.id, nsps: this.deps.nsps(), iv: interest.ver };
+    const msg: PresenceMessage = { v: V, type, from: this.bus.id, nsps: this.deps.nsps(), iv: interest.ver, up: this.deps.up };
+    if (this.deps.parserId !== DEFAULT_PARSER_ID) msg.parser = this.deps.parserId;
     this.bus.publish(msg, to === undefined ? undefined : { route: toWorker(to) });
   }
 
@@ -53,9 +62,9 @@ export class Presence {
     this.deps.interest.clearPeers();
   }
 
-  /** Once per heartbeat period. */
-  tick(now: number): void {
-    this.send("heartbeat");
+  /** Every judge interval; `beat`: once per heartbeat period, a heartbeat goes out too. */
+  tick(now: number, beat: boolean): void {
+    if (beat) this.send("heartbeat");
     this.deps.peers.judge(now);
   }
 
@@ -66,6 +75,15 @@ export class Presence {
   }
 
   private heard(msg: PresenceMessage): void {
+    const theirs = msg.parser ?? DEFAULT_PARSER_ID;
+    if (theirs !== this.deps.parserId) {
+      // A worker without `up` predates it: it was there first.
+      const up = typeof msg.up === "number" ? msg.up : 0;
+      this.deps.onForeignParser(msg.from, theirs, up < this.deps.up || (up === this.deps.up && msg.from < this.bus.id));
+      // A newcomer learns at once (from this heartbeat's parser) that it must not join.
+      if (msg.type === "hello") this.send("heartbeat", msg.from);
+      return;
+    }
     const known = this.deps.peers.heard(msg.from, msg.nsps);
     // A newcomer (or a worker back from an outage) learns about this one at once: its rooms,
     // then a heartbeat carrying their version.

@@ -209,6 +209,12 @@ export type PresenceMessage = Envelope<"heartbeat" | "hello" | "bye"> & {
   /** The version of the worker's room interest (see InterestMessage); a peer that holds another
    *  version asks for a snapshot. */
   iv?: number;
+  /** The id of the worker's packet format (engine/parser.ts), left out for the built-in one:
+   *  workers of one cluster must share it. */
+  parser?: string;
+  /** When the worker's node started (ms since the epoch): of two workers with different parsers,
+   *  the later one refuses to join. */
+  up?: number;
 };
 
 /**

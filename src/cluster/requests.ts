@@ -1,8 +1,9 @@
 // The one request primitive of a worker (nats.js's MuxSubscription and request): every request that
 // awaits answers is one entry of one map, by requestId; every answer that comes back (any
 // ResponseMessage, a forwarded polling request's too) goes to the entry awaiting it, and is dropped
-// when none does. An entry ends when every expected worker has answered, at its timeout, when
-// cancelled, or (a client's wait) when the node closes. Knows neither how messages are encoded or
+// when none does. An entry ends when every expected worker has answered or was declared dead
+// (peerLost: it then completes with what the live workers answered, as socket.io-adapter's
+// removeNode does), at its timeout, when cancelled, or (a client's wait) when the node closes. Knows neither how messages are encoded or
 // travel (the bus's publish) nor which peers are live (the caller says whom it expects).
 import { randomBytes } from "node:crypto";
 import type { Bus } from "./bus.ts";
@@ -14,6 +15,8 @@ type Asking = ClusterMessage & { requestId: string };
 
 interface Pending {
   onAnswer(msg: ResponseMessage): void;
+  /** Worker `id` was declared dead: it is no longer awaited. */
+  lost(id: string): void;
   /** Ends the request now, as unanswered by the workers still awaited. */
   end(): void;
   /** A client's wait: ended when the node closes. */
@@ -43,8 +46,8 @@ export class Requests {
 
   /**
    * Publishes `msg` answered by `expected` workers: `onAnswer` gets each answer to it (the caller
-   * tells who answered: `from`), `done(missing)` runs once, when all have answered (missing = 0), at `timeoutMs`,
-   * or when cancelled. A worker counts as answered when onAnswer returns true or, by default
+   * tells who answered: `from`), `done(missing)` runs once, when all have answered or were declared
+   * dead meanwhile (missing = 0), at `timeoutMs`, or when cancelled. A worker counts as answered when onAnswer returns true or, by default
    * (nothing returned), at its first answer; false: more answers are to come from it (acks).
    */
   request(
@@ -75,6 +78,10 @@ export class Requests {
         if (onAnswer(r) !== false) waiting.delete(r.from);
         if (waiting.size === 0) finish();
       },
+      lost: (id) => {
+        if (finished || !waiting.delete(id)) return;
+        if (waiting.size === 0) finish();
+      },
       end: finish,
       clientWait: opts.clientWait === true,
     });
@@ -102,12 +109,12 @@ export class Requests {
   }
 
   /** Keeps a handler for answers to `requestId` for `ttlMs`, whoever sends them (broadcast acks
-   *  arrive late; the handler picks). */
-  listen(requestId: string, ttlMs: number, onAnswer: (msg: ResponseMessage) => void): void {
+   *  arrive late; the handler picks); `onLost(id)` when worker `id` is declared dead meanwhile. */
+  listen(requestId: string, ttlMs: number, onAnswer: (msg: ResponseMessage) => void, onLost: (id: string) => void = () => {}): void {
     const end = () => this.pending.delete(requestId);
     const timer = setTimeout(end, ttlMs);
     timer.unref();
-    this.pending.set(requestId, { onAnswer, end, clientWait: false });
+    this.pending.set(requestId, { onAnswer, lost: onLost, end, clientWait: false });
   }
 
   /** Ends request `requestId` now; whether it was still awaiting answers. */
@@ -115,6 +122,13 @@ export class Requests {
     const p = this.pending.get(requestId);
     p?.end();
     return p !== undefined;
+  }
+
+  /** Worker `id` was declared dead (timed out, forgotten, or said bye): no request waits for it
+   *  any longer; one that waited for nothing else completes now with what the others answered,
+   *  instead of at its timeout. */
+  peerLost(id: string): void {
+    for (const p of [...this.pending.values()]) p.lost(id);
   }
 
   /** An answer came: to the request awaiting it, if any still does. */

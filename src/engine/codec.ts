@@ -2,6 +2,7 @@
 // as raw binary frames (a WebSocket sends each frame as it is; polling joins them into a payload,
 // payload.ts; the walk itself is binary.ts). Pure: knows nothing of sockets.
 import { deconstruct, hasBinary, type Frame } from "./binary.ts";
+import { decodeBase64Packet } from "./payload.ts";
 import { ProtocolError } from "./protocol-error.ts";
 
 export const PacketType = {
@@ -65,7 +66,11 @@ export const ENGINE_PING = "2";
 
 // ---------- decoding ----------
 
-export type EnginePacket = { type: "ping" | "pong" | "close" | "noop" | "upgrade" } | { type: "message"; body: string };
+export type EnginePacket =
+  | { type: "ping" | "pong" | "close" | "noop" | "upgrade" }
+  | { type: "message"; body: string }
+  /** A binary message sent as text, `b<base64>` (clients with forceBase64). */
+  | { type: "binary"; data: Buffer };
 
 export function decodeEngine(text: string): EnginePacket {
   switch (text.charCodeAt(0)) {
@@ -81,6 +86,8 @@ export function decodeEngine(text: string): EnginePacket {
       return { type: "upgrade" };
     case 0x34 /* 4 */:
       return { type: "message", body: text.slice(1) };
+    case 0x62 /* b */:
+      return { type: "binary", data: decodeBase64Packet(text) };
     default:
       throw new ProtocolError(`unknown Engine.IO packet type ${JSON.stringify(text.slice(0, 1))}`);
   }
@@ -124,11 +131,12 @@ export function decodePacket(str: string): Packet {
     }
   }
   const packet: Packet = { type: type as PacketTypeValue, nsp, id, data, attachments };
-  validate(packet);
+  validatePacket(packet);
   return packet;
 }
 
-function validate(p: Packet): void {
+/** Throws ProtocolError when a packet's payload does not fit its type (shared with custom parsers: parser.ts). */
+export function validatePacket(p: Packet): void {
   switch (p.type) {
     case PacketType.CONNECT:
       if (p.data !== undefined && (p.data === null || typeof p.data !== "object" || Array.isArray(p.data))) throw new ProtocolError("invalid CONNECT payload");

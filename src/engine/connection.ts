@@ -6,10 +6,11 @@
 // which the endpoint and the API layer implement; nothing of HTTP.
 import { reconstruct, type Frame } from "./binary.ts";
 import { decodeEngine, decodePacket, encodePacket, PacketType, type Packet } from "./codec.ts";
+import type { PacketDecoder, PacketParser } from "./parser.ts";
 import { ProtocolError } from "./protocol-error.ts";
 import { SocketHandshake, type Handshake } from "./handshake.ts";
 import type { Logger } from "./logger.ts";
-import { InboundBudget, RATE_LIMIT_REASON, type InboundRateLimit } from "./rate-limit.ts";
+import { chargeTo, type InboundBudget, type InboundLimiter, type OverBudget, RATE_LIMIT_REASON } from "./rate-limit.ts";
 import type { UpgradeRequest } from "./http/request.ts";
 import { decodePayload } from "./payload.ts";
 import type { PollingSession, PollingTransport } from "./transports/polling.ts";
@@ -39,8 +40,10 @@ export interface SessionHost {
   /** Largest message a client may send, attachments of one packet counted together. */
   readonly maxPayload: number;
   readonly logger: Logger;
-  /** Each client's inbound budget, or null for none. */
-  readonly inboundRateLimit?: InboundRateLimit | null;
+  /** Makes each client's inbound budget; null for none. */
+  readonly inboundLimiter?: InboundLimiter | null;
+  /** The server's custom parser (Socket.IO's `parser` option), or null for the built-in codec. */
+  readonly parser?: PacketParser | null;
   /** The namespace a client asks for, or undefined when there is none. */
   namespaceFor(name: string): SessionNamespace | undefined;
   /** The session has connected its first namespace (its connect timeout no longer applies). */
@@ -97,6 +100,8 @@ export class Connection implements PollingSession, UpgradingSession {
    *  WebSocket (opened there, upgraded, or moved in). */
   private pollingUpgrade: SessionUpgrade | null;
   private readonly budget: InboundBudget | null;
+  /** This client's decoder when the server has a custom parser; null on the built-in codec's path. */
+  private readonly decoder: PacketDecoder | null;
   /** The client address this session's place in the connection limits is counted under, until
    *  the endpoint gives it back. */
   limitedAs: string | null = null;
@@ -108,8 +113,16 @@ export class Connection implements PollingSession, UpgradingSession {
     readonly sid: string,
     private readonly request: UpgradeRequest,
   ) {
-    this.budget = server.inboundRateLimit ? new InboundBudget(server.inboundRateLimit) : null;
+    this.budget = server.inboundLimiter ? server.inboundLimiter.budgetFor(request.remoteAddress) : null;
     this.pollingUpgrade = transport.name === "polling" ? new SessionUpgrade(transport) : null;
+    const parser = server.parser;
+    this.decoder = parser
+      ? parser.decoder(
+          (packet) => this.onDecoded(packet),
+          (err) => this.onError(err),
+          server.maxPayload,
+        )
+      : null;
   }
 
   /** The upgrade of this polling session; null on a WebSocket. */
@@ -123,7 +136,10 @@ export class Connection implements PollingSession, UpgradingSession {
   }
 
   onMessage(message: ArrayBuffer, isBinary: boolean): void {
-    if (this.overBudget(message.byteLength)) return;
+    const budget = this.budget;
+    if (budget !== null && this.overBudget(budget.spend(message.byteLength))) return;
+    // The deliveries this frame's handling causes are charged to this client (rate-limit.ts).
+    const outer = chargeTo(budget);
     try {
       if (isBinary) this.onAttachment(Buffer.from(message.slice(0)));
       // uWS has already rejected text frames that are not valid UTF-8.
@@ -133,32 +149,43 @@ export class Connection implements PollingSession, UpgradingSession {
       this.transport.flush();
     } catch (err) {
       this.onError(err);
+    } finally {
+      chargeTo(outer);
     }
+    if (budget !== null && !this.transport.closed) this.overBudget(budget.verdict());
   }
 
-  /** Spends `bytes` of the client's inbound budget; past it, closes the session and says so. */
-  private overBudget(bytes: number): boolean {
-    if (this.budget === null || this.budget.spend(bytes)) return false;
-    this.server.logger.warn({ sid: this.sid, address: this.request.remoteAddress }, "client over its inbound rate limit; disconnecting");
-    this.close(RATE_LIMIT_REASON, CloseCode.POLICY);
+  /** Past its inbound budget (`over`), closes the session and says which budget; whether it did. */
+  private overBudget(over: OverBudget | null): boolean {
+    if (over === null) return false;
+    this.server.logger.warn(
+      { sid: this.sid, address: this.request.remoteAddress, budget: over },
+      `client over its inbound rate limit (${over}); disconnecting`,
+    );
+    this.close(RATE_LIMIT_REASON, CloseCode.POLICY, `${RATE_LIMIT_REASON}: ${over}`);
     return true;
   }
 
   /** A polling POST's body: its packets in order, text ones as over a WebSocket, binary ones as
    *  attachments. Returns false when they broke the protocol (the session is then closed). */
   receivePayload(body: string): boolean {
+    const budget = this.budget;
+    const outer = chargeTo(budget);
     try {
       for (const packet of decodePayload(body)) {
         if (this.transport.closed) break;
-        if (this.overBudget(packet.length)) return false;
+        if (budget !== null && this.overBudget(budget.spend(packet.length))) return false;
         if (typeof packet === "string") this.onText(packet);
         else this.onAttachment(packet);
+        if (budget !== null && !this.transport.closed && this.overBudget(budget.verdict())) return false;
       }
       this.transport.flush();
       return true;
     } catch (err) {
       this.onError(err);
       return !(err instanceof ProtocolError);
+    } finally {
+      chargeTo(outer);
     }
   }
 
@@ -229,6 +256,7 @@ export class Connection implements PollingSession, UpgradingSession {
     this.pollingUpgrade = null;
     const sockets = this.sockets().map((s) => s.handOff());
     this.binaryInFlight = null;
+    this.budget?.release();
     this.server.forgetConnection(this, "moved");
     return { sockets, frames };
   }
@@ -254,8 +282,10 @@ export class Connection implements PollingSession, UpgradingSession {
   }
 
   private onText(text: string): void {
-    if (this.binaryInFlight) throw new ProtocolError("text frame while binary attachments are pending");
     const engine = decodeEngine(text);
+    // A client that asked for base64 (forceBase64) sends its binary messages as `b<base64>` text.
+    if (engine.type === "binary") return this.onAttachment(engine.data);
+    if (this.binaryInFlight) throw new ProtocolError("text frame while binary attachments are pending");
     switch (engine.type) {
       case "pong":
         this.awaitingPong = false;
@@ -272,11 +302,14 @@ export class Connection implements PollingSession, UpgradingSession {
       case "upgrade":
         throw new ProtocolError("unexpected upgrade packet outside an upgrade probe");
       case "message":
-        this.onPacket(decodePacket(engine.body));
+        if (this.decoder !== null) this.decoder.add(engine.body);
+        else this.onPacket(decodePacket(engine.body));
     }
   }
 
   private onAttachment(buffer: Buffer): void {
+    // With a custom parser a binary message is one of its chunks (msgpack: a whole packet).
+    if (this.decoder !== null) return this.decoder.add(buffer);
     const inFlight = this.binaryInFlight;
     if (!inFlight) throw new ProtocolError("binary frame without a pending binary packet");
     // One packet's attachments together stay within maxPayload, like a single frame.
@@ -302,6 +335,25 @@ export class Connection implements PollingSession, UpgradingSession {
       return;
     }
     this.dispatch(packet, []);
+  }
+
+  /** A packet from the custom parser: its binary values are in place already. */
+  private onDecoded(packet: Packet): void {
+    if (this.transport.closed) return;
+    if (packet.type === PacketType.CONNECT) return this.onConnect(packet);
+    const socket = this.socketOf(packet.nsp);
+    if (packet.type === PacketType.DISCONNECT) {
+      if (socket) socket.onclose("client namespace disconnect");
+      return;
+    }
+    if (!socket) throw new ProtocolError(`packet for namespace ${packet.nsp} before CONNECT`);
+    socket.onpacket(packet);
+  }
+
+  /** A packet of this session's format (the custom parser's, or the built-in codec's). */
+  encode(packet: Packet): Frame[] {
+    const parser = this.server.parser;
+    return parser ? parser.encode(packet) : encodePacket(packet);
   }
 
   private dispatch(packet: Packet, buffers: Buffer[]): void {
@@ -340,7 +392,7 @@ export class Connection implements PollingSession, UpgradingSession {
   }
 
   sendConnectError(nsp: string, data: { message: string; data?: unknown }): void {
-    this.transport.sendNow(encodePacket({ type: PacketType.CONNECT_ERROR, nsp, data }));
+    this.transport.sendNow(this.encode({ type: PacketType.CONNECT_ERROR, nsp, data }));
   }
 
   removeSocket(socket: SessionSocket): void {
@@ -369,8 +421,10 @@ export class Connection implements PollingSession, UpgradingSession {
 
   private teardown(reason: DisconnectReason, abandonProbe = true): void {
     this.binaryInFlight = null;
+    this.decoder?.destroy();
     if (abandonProbe) this.pollingUpgrade?.abandon();
     for (const socket of this.sockets()) socket.onclose(reason);
+    this.budget?.release();
     this.server.forgetConnection(this, reason);
   }
 

@@ -14,9 +14,10 @@ import { ConnectionLimits, type LimitRefusal } from "./limits.ts";
 import type { Logger } from "./logger.ts";
 import { type PollingOptions, PollingRequests } from "./polling-requests.ts";
 import { PollingTransport } from "./transports/polling.ts";
-import { RATE_LIMIT_REASON, type InboundRateLimit } from "./rate-limit.ts";
+import { InboundLimiter, RATE_LIMIT_REASON, type InboundRateLimit } from "./rate-limit.ts";
 import type { UpgradeRequest, RequestInfo } from "./http/request.ts";
 import type { ForwardedRequest, ForwardedResponse, MovedSession, SessionOwner, SessionRouter } from "./session-router.ts";
+import type { PacketParser } from "./parser.ts";
 import { closeInSlices } from "./slices.ts";
 import { type EngineLimit, EngineStats, type RefusalCause, type RefusalReason } from "./stats.ts";
 import type { WebSocketTransport } from "./transports/websocket.ts";
@@ -39,6 +40,8 @@ export interface EndpointOptions extends PollingOptions, WebSocketOptions {
   maxConnections: number;
   maxConnectionsPerIp: number;
   inboundRateLimit: InboundRateLimit | null;
+  /** A custom Socket.IO parser (parser.ts), or null for the built-in codec. */
+  parser?: PacketParser | null;
 }
 
 /** How long a closed polling session's close packet waits for the next poll (Engine.IO's closeTimeout). */
@@ -92,6 +95,7 @@ export class Endpoint implements SessionHost, SessionOwner {
       (conn) => conn.close("ping timeout", CloseCode.POLICY, "ping timeout"),
     );
     this.limits = new ConnectionLimits(opts, logger);
+    this.inboundLimiter = opts.inboundRateLimit ? new InboundLimiter(opts.inboundRateLimit) : null;
     this.polling = new PollingRequests(opts, this);
     this.websockets = new WebSocketRequests(opts, this);
     this.routes();
@@ -101,8 +105,11 @@ export class Endpoint implements SessionHost, SessionOwner {
     return this.opts.maxPayload;
   }
 
-  get inboundRateLimit(): InboundRateLimit | null {
-    return this.opts.inboundRateLimit;
+  /** Makes each session's inbound budget and keeps the per-address ones; null when off. */
+  readonly inboundLimiter: InboundLimiter | null;
+
+  get parser(): PacketParser | null {
+    return this.opts.parser ?? null;
   }
 
   /** Number of open sessions. */

@@ -22,6 +22,15 @@ export function defaultMaxConnections(fdLimit = softFdLimit()): number {
   return Math.max(1, fdLimit - headroom);
 }
 
+/** maxConnections as asked, bounded by what the fd limit allows (defaultMaxConnections): a value
+ *  above it would bring back the EMFILE accept loop. `clampedFrom`: what was asked, when it was
+ *  lowered (the server says so at start). */
+export function fdBoundedMaxConnections(asked: number | undefined, fdLimit = softFdLimit()): { value: number; clampedFrom?: number; fdLimit: number } {
+  const bound = defaultMaxConnections(fdLimit);
+  if (asked === undefined) return { value: bound, fdLimit };
+  return asked > bound ? { value: bound, clampedFrom: asked, fdLimit } : { value: asked, fdLimit };
+}
+
 /** The soft RLIMIT_NOFILE of this process (Linux: /proc/self/limits), or Infinity if unknown. */
 export function softFdLimit(): number {
   try {

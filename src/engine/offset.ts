@@ -33,6 +33,25 @@ export function isPlainEvent(text: Uint8Array): boolean {
   return text[i] === OPEN;
 }
 
+/** How offsets ride in encoded events: appended to the text frame here (TEXT_OFFSETS); a custom
+ *  parser's frames are decoded and encoded again instead (parser.ts). */
+export interface OffsetCodec {
+  /** Whether the frames are an event without ack id (the only kind recorded). */
+  isPlainEvent(frames: readonly Frame[]): boolean;
+  /** The offset a frame carries, or null. */
+  offsetIn(frame: Frame): string | null;
+  withOffset(frames: readonly Frame[], offset: string): Frame[];
+  withoutOffset(frames: readonly Frame[]): readonly Frame[];
+}
+
+/** The built-in codec's offsets: bytes appended to and cut from the event's text frame. */
+export const TEXT_OFFSETS: OffsetCodec = {
+  isPlainEvent: (frames) => isPlainEvent(frames[0].data),
+  offsetIn: (frame) => offsetIn(frame),
+  withOffset: (frames, offset) => withOffset(frames, offset),
+  withoutOffset: (frames) => withoutOffset(frames),
+};
+
 /** A new epoch: 8 url-safe characters (48 random bits). */
 export function newEpoch(): string {
   return randomBytes(6).toString("base64url");

@@ -31,9 +31,15 @@ export function decodePayload(body: string): (string | Buffer)[] {
       out.push(packet);
       continue;
     }
-    const b64 = packet.slice(1);
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 === 1) throw new ProtocolError("invalid base64 in binary packet");
-    out.push(Buffer.from(b64, "base64"));
+    out.push(decodeBase64Packet(packet));
   }
   return out;
+}
+
+/** A binary packet sent as text, `b<base64>` (a polling payload's, or a WebSocket text frame of a
+ *  client that asked for base64: `forceBase64`, `b64=1`). Throws ProtocolError on bad base64. */
+export function decodeBase64Packet(packet: string): Buffer {
+  const b64 = packet.slice(1);
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 === 1) throw new ProtocolError("invalid base64 in binary packet");
+  return Buffer.from(b64, "base64");
 }

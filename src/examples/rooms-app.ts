@@ -10,6 +10,9 @@
 //    as "who is here" {projectId, members} when it changes, and asked for with the "who is here"
 //    event. In a cluster that is presence (README "Room sizes and presence"): a user with tabs on
 //    two workers is listed once, and leaves with the last tab; a lone server reads its own rooms.
+// Nothing here depends on the packet format: started with ROOMGATE_PARSER=socket.io-msgpack-parser
+// the same app speaks MessagePack, and its clients connect with
+// `io(url, { parser: require("socket.io-msgpack-parser"), auth: { token } })` (README "Custom parsers").
 import { randomBytes } from "node:crypto";
 import { ClusterAdapter, type Room, type Server } from "../index.ts";
 import { signToken, verifyToken } from "./tokens.ts";

@@ -11,6 +11,7 @@
 // native publish (the planner adds the polling members a topic holds to the per-socket set).
 import { forEachBit } from "./bitset.ts";
 import type { Frame } from "../engine/binary.ts";
+import { chargeDeliveries } from "../engine/rate-limit.ts";
 import { DeliveryStats, framesBytes } from "./delivery-stats.ts";
 import type { Membership } from "./membership.ts";
 import type { Plan } from "./planner.ts";
@@ -59,6 +60,8 @@ export class Delivery {
       }
     }
     const bytes = framesBytes(frames);
+    // A broadcast weighs its recipients in the inbound budget of the client that caused it.
+    chargeDeliveries(plan.nativeRecipients);
     if (plan.topics.length > 0) this.stats.count(plan.derived ? this.stats.derived : this.stats.native, plan.nativeRecipients, bytes);
     if (plan.perSocket) {
       this.touched.add(m);
@@ -74,6 +77,7 @@ export class Delivery {
         }
       });
       this.stats.count(this.stats.per_socket, delivered, bytes);
+      chargeDeliveries(delivered);
       this.stats.volatileDropped += dropped;
     }
   }

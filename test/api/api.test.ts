@@ -234,7 +234,7 @@ describe("construction, listening, closing", () => {
 describe("options", () => {
   test("an unknown option is a TypeError naming it; unsupported Socket.IO options too, unless off", () => {
     assert.throws(() => new Server({ pingIntervall: 1000 } as never), /unknown option "pingIntervall"/);
-    assert.throws(() => new Server({ parser: {} } as never), /option "parser" is not supported/);
+    assert.throws(() => new Server({ parser: {} } as never), /option parser must be a Socket.IO parser module/);
     assert.throws(() => new Server({ allowEIO3: true } as never), /option "allowEIO3" is not supported/);
     assert.throws(
       () => new Server({ connectionStateRecovery: { maxDisconnectionDuration: -1 } }),

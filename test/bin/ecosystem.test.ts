@@ -6,6 +6,10 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect as natsConnect } from "nats";
 import { io as connectClient, type Socket as ClientSocket } from "socket.io-client";
 import { freePort } from "../helpers/process.ts";
 
@@ -23,6 +27,11 @@ interface App {
 }
 
 const children: ChildProcess[] = [];
+const tokenDir = mkdtempSync(join(tmpdir(), "roomgate-ecosystem-"));
+const tokenFile = join(tokenDir, "relay-token");
+/** What the relay and the workers started by the first test printed (the relay keeps running). */
+let relayLines: string[] = [];
+let workerLines: string[] = [];
 let apps: App[] = [];
 let port = 0;
 
@@ -40,6 +49,7 @@ before(
       HOST: "127.0.0.1",
       RELAY_PORT: String(await freePort()),
       ROOMGATE_LOG_LEVEL: "debug",
+      RELAY_TOKEN_FILE: tokenFile,
     });
     delete process.env.APP_TOKEN_SECRET;
     try {
@@ -56,6 +66,7 @@ before(
 
 after(() => {
   for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
+  rmSync(tokenDir, { recursive: true, force: true });
 });
 
 /** Starts one instance as pm2 would; resolves with its output lines once `ready` matches one. */
@@ -82,8 +93,9 @@ test("without APP_TOKEN_SECRET, the demo token a worker logs works on every work
   const relay = apps.find((a) => a.name === "relay")!;
   const gateway = apps.find((a) => a.name === "gateway")!;
   assert.equal(gateway.instances, 2);
-  await startInstance(relay, 0, /relay listening/);
+  relayLines = await startInstance(relay, 0, /relay listening/);
   const logs = await Promise.all([0, 1].map((i) => startInstance(gateway, i, /listening on/)));
+  workerLines = logs.flat();
   const messages = logs[0].map((l) => (l.startsWith("{") ? (JSON.parse(l) as { msg: string }).msg : l));
   const token = messages.map((m) => /A token for user "alice", valid 1 h: (\S+)$/.exec(m)?.[1]).find(Boolean);
   assert.ok(token, `worker 0 logs a demo token:\n${logs[0].join("\n")}`);
@@ -109,5 +121,36 @@ test("without APP_TOKEN_SECRET, the demo token a worker logs works on every work
     for (const log of logs) assert.ok(log.some((l) => l.includes('"msg":"connection opened"')));
   } finally {
     for (const c of clients) c.disconnect();
+  }
+});
+
+test("the relay and the workers share a generated token: kept for the next load, required by the relay", async () => {
+  const relay = apps.find((a) => a.name === "relay")!;
+  const gateway = apps.find((a) => a.name === "gateway")!;
+  const token = relay.env.RELAY_TOKEN;
+  assert.match(token, /^[0-9a-f]{48}$/);
+  assert.equal(gateway.env.ROOMGATE_CLUSTER_TOKEN, token);
+  assert.equal(readFileSync(tokenFile, "utf8").trim(), token);
+  assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
+  // Neither the relay nor the workers started from it (by the test above) warn of a missing token.
+  assert.ok(relayLines.length > 0 && workerLines.length > 0, "the test above started them");
+  assert.deepEqual(
+    [...relayLines, ...workerLines].filter((l) => /no authentication|without credentials/.test(l)),
+    [],
+  );
+  // That relay requires the token: a client without it is refused.
+  const url = gateway.env.ROOMGATE_CLUSTER!;
+  await assert.rejects(natsConnect({ servers: url, reconnect: false, timeout: 3000 }), /Authorization Violation/i);
+  const nc = await natsConnect({ servers: url, reconnect: false, timeout: 3000, token });
+  await nc.close();
+  // Loaded again (a later `pm2 reload`, say), the file gives the same token.
+  const saved = { ...process.env };
+  process.env.RELAY_TOKEN_FILE = tokenFile;
+  try {
+    const again = ((await import(`${new URL("../../ecosystem.config.js", import.meta.url).href}?again`)) as { apps: App[] }).apps;
+    assert.equal(again.find((a) => a.name === "relay")!.env.RELAY_TOKEN, token);
+  } finally {
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
   }
 });

@@ -1,6 +1,6 @@
 // The gateway binary (`npm start`) as an operator runs it: configuration from the environment and
 // a JSON file, validated with clear errors; exclusive listening; JSON log lines at the chosen
-// level; the "ready" message pm2's wait_ready waits for; draining on SIGINT.
+// level; the "ready" message pm2's wait_ready waits for; draining on SIGINT; a custom parser by name.
 import { signToken } from "../../src/examples/tokens.ts";
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -12,6 +12,7 @@ import { io as connectClient, type Socket as ClientSocket } from "socket.io-clie
 import { freePort, type Running, startProcess } from "../helpers/process.ts";
 import { once } from "../helpers/server.ts";
 import { until } from "../helpers/wait.ts";
+import { msgpackParser, SKIP_MSGPACK } from "../helpers/msgpack.ts";
 
 const ENTRY = ["--import", "tsx", "src/bin/gateway.ts"];
 /** The example app verifies signed tokens (src/examples/tokens.ts). */
@@ -107,4 +108,24 @@ test("SIGINT drains: /readyz stops answering ready, clients are told to go, the 
   assert.equal(code, 0);
   assert.equal((await gone)[0], "transport close"); // socket.io-client reconnects after this one
   assert.ok(gw.stdoutLines().some((l) => /"msg":"draining/.test(l)));
+});
+
+test("ROOMGATE_PARSER=socket.io-msgpack-parser: the example app speaks MessagePack to a client given the same parser", { skip: SKIP_MSGPACK }, async () => {
+  const port = await freePort();
+  const gw = await start({ PORT: String(port), ROOMGATE_PARSER: "socket.io-msgpack-parser" });
+  const client = connectClient(`http://127.0.0.1:${port}`, {
+    parser: msgpackParser,
+    transports: ["websocket"],
+    reconnection: false,
+    forceNew: true,
+    auth: { token: signToken("op", SECRET) },
+  });
+  try {
+    await once(client, "connect", 5000);
+    const reply = await client.timeout(3000).emitWithAck("subscribe", "p1");
+    assert.deepEqual(reply.ok, true);
+  } finally {
+    client.disconnect();
+    await gw.stop("SIGINT");
+  }
 });

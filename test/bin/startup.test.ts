@@ -140,6 +140,10 @@ test("a missing APP module, one without a default function, one that throws: one
   failsWithOneLine(gateway({ APP: join(dir, "broken.mjs") }), /^roomgate: cannot start: APP .*broken\.mjs failed to load: /);
 });
 
+test("a ROOMGATE_PARSER package that cannot be loaded: one line naming it, exit 2", () => {
+  failsWithOneLine(gateway({ ROOMGATE_PARSER: "no-such-parser-package" }), /^roomgate: cannot start: ROOMGATE_PARSER no-such-parser-package: cannot load it/);
+});
+
 test("npm start and npm run relay build dist/ only when a source changed", () => {
   const pkg = JSON.parse(readFileSync("package.json", "utf8")) as { scripts: Record<string, string> };
   assert.equal(pkg.scripts.prestart, "npm run -s build:fresh");

@@ -2,7 +2,7 @@
 // speaks TLS, and the workers' and emitters' credentials reach the NATS client unchanged, so a
 // forged publish without them reaches no one. Also run against a real nats-server when installed.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -210,4 +210,26 @@ describe("the same settings against a real nats-server", { skip: !natsServerAvai
       await server.stop("SIGKILL");
     }
   });
+});
+
+test("the runnable relay says at start when it requires no authentication, loopback included", async () => {
+  const script = new URL("../../src/bin/relay.ts", import.meta.url).pathname;
+  const start = (env: Record<string, string>) =>
+    new Promise<string>((resolve, reject) => {
+      const base = { ...process.env };
+      delete base.RELAY_TOKEN;
+      delete base.RELAY_USER;
+      delete base.RELAY_PASS;
+      const proc = spawn(process.execPath, ["--import", "tsx", script], { env: { ...base, RELAY_PORT: "0", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      const take = (d: Buffer) => {
+        out += d;
+        if (out.includes("relay listening")) proc.kill();
+      };
+      proc.stdout!.on("data", take);
+      proc.stderr!.on("data", take);
+      proc.on("close", () => (out.includes("relay listening") ? resolve(out) : reject(new Error(`relay did not start: ${out}`))));
+    });
+  assert.match(await start({}), /relay: no authentication \(RELAY_TOKEN unset\): any process on this machine can connect/);
+  assert.doesNotMatch(await start({ RELAY_TOKEN: "s3cret" }), /no authentication/);
 });

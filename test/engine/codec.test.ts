@@ -87,6 +87,8 @@ test("codec: decodeEngine knows Engine.IO's packet types and rejects the rest", 
   );
   assert.deepEqual(decodeEngine('42["a"]'), { type: "message", body: '2["a"]' });
   for (const bad of ["", "0", "7", "x", "b4AQID"]) assert.throws(() => decodeEngine(bad), ProtocolError, JSON.stringify(bad));
+  // A binary message as text (a client with forceBase64): its bytes.
+  assert.deepEqual(decodeEngine("bAQID"), { type: "binary", data: Buffer.from([1, 2, 3]) });
 });
 
 test("codec: malformed Socket.IO packets throw ProtocolError", () => {

@@ -2,8 +2,11 @@
 // and room-name length, and the HTTP edge (unknown paths, allowRequest deadline and errors,
 // duplicate Origin, backpressure close frame, disconnecting many sockets in slices).
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
+import net from "node:net";
 import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { defaultMaxConnections, type Logger, Server, type Socket, softFdLimit } from "../../src/internal.ts";
 import { rawHttp, upgradeRequest } from "../helpers/raw-http.ts";
 import { EIO_PATH, RawWebSocket } from "../helpers/raw-ws.ts";
@@ -78,6 +81,64 @@ describe("connection limits", () => {
     assert.throws(() => new Server({ maxConnections: 0 }), /maxConnections must be a positive integer/);
     assert.throws(() => new Server({ inboundRateLimit: { events: -1 } }), /inboundRateLimit.events/);
   });
+
+  test("maxConnections above the fd limit is clamped to it, said at start, and a flood is answered, not spun on", { timeout: 60_000 }, async () => {
+    // Under `ulimit -n 512` the fd limit allows 256 (512 less 256 of headroom); 1,000,000 is asked.
+    const script = fileURLToPath(new URL("../helpers/fd-limited-server.ts", import.meta.url));
+    const child = spawn("bash", ["-c", `ulimit -n 512 && exec "${process.execPath}" --import tsx "${script}"`], {
+      env: { ...process.env, MAX_CONNECTIONS: "1000000" },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr!.on("data", (d: Buffer) => (stderr += d));
+    const sockets: net.Socket[] = [];
+    try {
+      const header = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        child.stdout!.on("data", (d: Buffer) => {
+          out += d;
+          if (out.includes("\n")) resolve(out.trim());
+        });
+        child.once("exit", (code) => reject(new Error(`server exited with ${code}: ${stderr}`)));
+      });
+      assert.match(header, /maxConnections 256$/);
+      assert.match(stderr, /maxConnections=1000000 is more than the file-descriptor limit allows \(soft limit 512.*clamped to 256/);
+      const port = Number(/listening (\d+)/.exec(header)![1]);
+      // More attempts than the clamped limit: each is answered, 101 or 503; none hangs (the bound
+      // below only turns a hang into a failure: uWS's EMFILE loop would leave clients unanswered).
+      const outcome = { accepted: 0, refused: 0, other: 0, hanging: 0 };
+      await Promise.all(
+        Array.from(
+          { length: 300 },
+          () =>
+            new Promise<void>((resolve) => {
+              const s = net.connect(port, "127.0.0.1");
+              sockets.push(s);
+              let done = false;
+              const end = (kind: keyof typeof outcome) => {
+                if (done) return;
+                done = true;
+                clearTimeout(timer);
+                outcome[kind]++;
+                resolve();
+              };
+              const timer = setTimeout(() => end("hanging"), 20_000);
+              s.on("connect", () => s.write(upgradeRequest(port)));
+              s.on("data", (d: Buffer) => {
+                const status = d.toString("latin1", 9, 12);
+                end(status === "101" ? "accepted" : status === "503" ? "refused" : "other");
+              });
+              s.on("error", () => end("other"));
+              s.on("close", () => end("other"));
+            }),
+        ),
+      );
+      assert.deepEqual(outcome, { accepted: 256, refused: 44, other: 0, hanging: 0 });
+    } finally {
+      for (const s of sockets) s.destroy();
+      child.kill();
+    }
+  });
 });
 
 describe("inbound budget and room limits", () => {
@@ -90,7 +151,7 @@ describe("inbound budget and room limits", () => {
       assert.equal(await reason, "rate limit exceeded");
       await ws.waitClosed();
       assert.equal(ws.closeCode, 1008);
-      assert.equal(ws.closeReason, "rate limit exceeded");
+      assert.equal(ws.closeReason, "rate limit exceeded: events");
     });
   });
 
@@ -100,11 +161,100 @@ describe("inbound budget and room limits", () => {
       const ws = await rawConnected(h.port);
       for (let i = 0; i < 3; i++) ws.sendText(`42["big","${"x".repeat(4000)}"]`);
       await ws.waitClosed();
-      assert.equal(ws.closeReason, "rate limit exceeded");
+      assert.equal(ws.closeReason, "rate limit exceeded: bytes");
       const echoed = once(calm, "echo");
       h.io.sockets.sockets.forEach((s) => s.emit("echo", "still served"));
       assert.deepEqual(await echoed, ["still served"]);
     });
+  });
+
+  test("a broadcast weighs its recipients: a client whose events reach many is cut on deliveries, not on events", async () => {
+    const h = await startServer({ inboundRateLimit: { deliveries: 100, interval: 60_000, perAddress: false }, logger: "silent" });
+    try {
+      h.io.on("connection", (s) => {
+        s.join("r");
+        s.on("shout", () => h.io.to("r").emit("x"));
+      });
+      const members = await Promise.all(Array.from({ length: 10 }, () => h.connected()));
+      const got = members.map(() => 0);
+      members.forEach((m, i) => m.on("x", () => got[i]!++));
+      const ws = await rawConnected(h.port);
+      // 11 recipients each (10 members and the shouter): the 10th shout takes it to 110 > 100.
+      for (let i = 0; i < 20; i++) ws.sendText(`42["shout"]`);
+      await ws.waitClosed();
+      assert.equal(ws.closeCode, 1008);
+      assert.equal(ws.closeReason, "rate limit exceeded: deliveries");
+      // Barrier: what the server sent before this reached every member first.
+      await Promise.all(members.map((m) => new Promise((r) => (m.once("end", r), h.io.to(m.id!).emit("end")))));
+      assert.deepEqual(
+        got,
+        members.map(() => 10),
+        "10 shouts handled, far under the events budget (1000)",
+      );
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("per address: connections of one address that flood share its budget and are cut; a light one there and other addresses are not", async () => {
+    const h = await startServer({
+      inboundRateLimit: { interval: 60_000, perAddress: { deliveries: 200 } },
+      logger: "silent",
+    });
+    try {
+      h.io.on("connection", (s) => {
+        if (s.handshake.address === "127.0.0.1") s.join("r");
+        s.on("shout", (ack?: () => void) => {
+          h.io.to("r").emit("x");
+          ack?.();
+        });
+      });
+      // 4 listeners on 127.0.0.1: a shout costs 4 deliveries.
+      const listeners = await Promise.all(Array.from({ length: 4 }, () => h.connected()));
+      // 127.0.0.2: 4 flooding connections and a light one; its share is 200 / 5 = 40 deliveries.
+      const flooders = await Promise.all(Array.from({ length: 4 }, () => rawConnected(h.port, "127.0.0.2")));
+      const light = await rawConnected(h.port, "127.0.0.2");
+      // Each alone would cost 400, the whole address budget twice over.
+      for (let i = 0; i < 100; i++) for (const f of flooders) f.sendText(`42["shout"]`);
+      await Promise.all(flooders.map((f) => f.waitClosed()));
+      for (const f of flooders) assert.equal(f.closeReason, "rate limit exceeded: address deliveries");
+      // The address is still over its budget; the light connection used less than its share.
+      light.sendText(`421["shout"]`);
+      await light.waitText((t) => t === "431[]");
+      assert.equal(light.closed, false);
+      const shouted = once(listeners[1]!, "x");
+      listeners[0]!.emit("shout");
+      await shouted;
+      assert.ok(listeners.every((l) => l.connected));
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("counted on arrival: a backlog read at once after the server's event loop stalled is judged at the pace it came", async () => {
+    const h = await startServer({ inboundRateLimit: { events: 50, interval: 1000, perAddress: false }, logger: "silent" });
+    try {
+      let ticks = 0;
+      h.io.on("connection", (s) =>
+        s.on("tick", (ack?: () => void) => {
+          ticks++;
+          ack?.();
+        }),
+      );
+      const ws = await rawConnected(h.port);
+      // 40 frames, then this process (the server's) stalls for a little more than the interval,
+      // then 40 more: 40 per interval as sent, 80 at once as read. Nothing is read meanwhile.
+      for (let i = 0; i < 40; i++) ws.sendText(`42["tick"]`);
+      const until = Date.now() + 1200;
+      while (Date.now() < until);
+      for (let i = 0; i < 40; i++) ws.sendText(`42["tick"]`);
+      ws.sendText(`421["tick"]`);
+      await ws.waitText((t) => t === "431[]");
+      assert.equal(ws.closed, false);
+      assert.equal(ticks, 81);
+    } finally {
+      await h.close();
+    }
   });
 
   test("maxRoomsPerSocket bounds a socket's rooms; maxRoomNameLength bounds names", async () => {

@@ -1,6 +1,7 @@
 // A gateway worker process for the cluster tests (forked with an IPC channel). Env: CLUSTER_URL,
-// WORKER_ID, RECOVERY (set: connection-state recovery on). Sends {ready, port} once listening and
-// connected to the relay; closes on SIGTERM.
+// WORKER_ID, RECOVERY (set: connection-state recovery on), HEARTBEAT=default (the cluster's default
+// heartbeat and request timings instead of the fast ones below). Sends {ready, port} once listening
+// and connected to the relay; closes on SIGTERM.
 import { createClusterAdapter, Server } from "../../src/index.ts";
 import clusterApp from "./cluster-app.ts";
 
@@ -12,9 +13,7 @@ const io = new Server({
     // In the given order: a test spreads workers over the servers of a NATS cluster.
     nats: { noRandomize: true },
     name: `worker-${worker}`,
-    heartbeatInterval: 200,
-    heartbeatTimeout: 700,
-    requestTimeout: 1000,
+    ...(process.env.HEARTBEAT === "default" ? {} : { heartbeatInterval: 200, heartbeatTimeout: 700, requestTimeout: 1000 }),
     handoverTimeout: 3000,
     log: (level, message) => console.log(`[${worker}] ${level}: ${message}`),
   }),

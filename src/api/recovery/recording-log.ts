@@ -8,7 +8,7 @@
 // the client's offset says where its reception stopped. One entry per broadcast (shared by every
 // recipient) costs one push per broadcast, nothing per recipient, and parked sessions share it.
 import type { Frame } from "../../engine/binary.ts";
-import { formatOffset, isForeignOffset, isOffsetOf, isPlainEvent, newEpoch, offsetIn, parseOffset, withOffset, withoutOffset } from "../../engine/offset.ts";
+import { formatOffset, isForeignOffset, isOffsetOf, newEpoch, type OffsetCodec, parseOffset, TEXT_OFFSETS } from "../../engine/offset.ts";
 import type { Room, SocketId } from "../../rooms/types.ts";
 
 /** A recorded event (frames set) or a membership change of one socket (member + room set). */
@@ -76,6 +76,8 @@ export class RecordingLog {
     private readonly maxBytes: number,
     private readonly stats: LogStats,
     private readonly now: () => number,
+    /** How offsets ride in the frames: the built-in codec's, or a custom parser's (engine/parser.ts). */
+    private readonly offsets: OffsetCodec = TEXT_OFFSETS,
   ) {}
 
   get bufferedBytes(): number {
@@ -90,20 +92,20 @@ export class RecordingLog {
   /** Records a broadcast and returns its frames with the offset appended; other packets (acks,
    *  volatile) go out unchanged and unrecorded, as in Socket.IO. */
   record(frames: readonly Frame[], rooms: ReadonlySet<Room>, except: ReadonlySet<Room> | undefined, volatile: boolean, tag: string | null): readonly Frame[] {
-    if (volatile || !isPlainEvent(frames[0].data)) return frames;
+    if (volatile || !this.offsets.isPlainEvent(frames)) return frames;
     return this.append(frames, rooms, except && except.size > 0 ? except : null, null, tag);
   }
 
   /** Records an event emitted to one socket (`socket.emit`). */
   recordDirect(id: SocketId, frames: readonly Frame[]): readonly Frame[] {
-    if (!isPlainEvent(frames[0].data)) return frames;
+    if (!this.offsets.isPlainEvent(frames)) return frames;
     return this.append(frames, null, null, id, null);
   }
 
   /** Records a missed event replayed to a restored socket under a new offset of this log, so a
    *  client cut off again in the middle of its replay resumes from where it stopped. */
   recordReplay(id: SocketId, frames: readonly Frame[]): readonly Frame[] {
-    return this.append(withoutOffset(frames), null, null, id, null);
+    return this.append(this.offsets.withoutOffset(frames), null, null, id, null);
   }
 
   /** A socket joined or left a room (the adapter's join-room / leave-room). */
@@ -117,7 +119,7 @@ export class RecordingLog {
   pendingFrom(frames: readonly Frame[]): number {
     let from = this.nextPos;
     for (const f of frames) {
-      const pos = parseOffset(this.epoch, offsetIn(f), this.nextPos);
+      const pos = parseOffset(this.epoch, this.offsets.offsetIn(f), this.nextPos);
       if (pos !== null && pos < from) from = pos;
     }
     return from;
@@ -192,7 +194,7 @@ export class RecordingLog {
     tag: string | null,
   ): Frame[] {
     const pos = this.nextPos++;
-    const out = withOffset(frames, formatOffset(this.epoch, pos));
+    const out = this.offsets.withOffset(frames, formatOffset(this.epoch, pos));
     this.stats.recorded++;
     this.push(new Entry(pos, this.now(), out, rooms, except, member, null, false, sizeOf(out), tag));
     return out;

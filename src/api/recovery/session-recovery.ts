@@ -7,6 +7,7 @@
 // Knows no transport and no cluster: a session parked on another worker comes through the
 // RemoteSessions port, installed once per server by the cluster (cluster/session-mobility.ts).
 import type { Frame } from "../../engine/binary.ts";
+import type { OffsetCodec } from "../../engine/offset.ts";
 import type { Room, SocketId } from "../../rooms/types.ts";
 import type { ResolvedRecoveryOptions } from "./options.ts";
 import { ParkedSessions, type SessionState } from "./parked-sessions.ts";
@@ -55,8 +56,10 @@ export class SessionRecovery {
     private readonly heartbeatSpan: number,
     private readonly remote: () => RemoteSessions | null = () => null,
     private readonly now: () => number = Date.now,
+    /** How offsets ride in the frames (a custom parser's codec; the built-in codec's by default). */
+    offsets?: OffsetCodec,
   ) {
-    this.log = new RecordingLog(opts.maxBufferedBytes, this.stats, now);
+    this.log = new RecordingLog(opts.maxBufferedBytes, this.stats, now, offsets);
     this.parked = new ParkedSessions(opts.maxDisconnectionDuration, this.stats);
     this.timer = setInterval(() => this.sweep(this.now()), Math.max(50, Math.min(5000, opts.maxDisconnectionDuration / 4)));
     this.timer.unref();
