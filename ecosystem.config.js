@@ -4,8 +4,12 @@
 // spreads connections; a lone gateway listens exclusively) and joins the cluster through the
 // relay. `npx pm2 reload gateway` replaces workers one by one: pm2 starts the new worker, waits for
 // its "ready" (wait_ready: it listens and its relay link is up), then sends the old one SIGINT; the
-// old one stops accepting, tells its clients to reconnect (they land on the others), flushes and
-// leaves the cluster. Other settings (ROOMGATE_*, ROOMGATE_CONFIG) pass through: README "Operations".
+// old one stops accepting, tells its clients to reconnect (they land on the others, the new one
+// included), hands over their parked sessions, flushes and leaves the cluster. Start-then-stop is
+// what pm2 does for exec_mode "cluster" only: in fork mode its reload is a restart (stop, then
+// start). So the gateway runs in cluster mode, where the pm2 daemon (its node) forks each worker; uWS listens
+// by itself (SO_REUSEPORT), not through node's cluster module, so nothing else changes.
+// Other settings (ROOMGATE_*, ROOMGATE_CONFIG) pass through: README "Operations".
 //
 // Environment (read when pm2 loads this file):
 //   GATEWAY_INSTANCES  number of workers (default: CPU count)
@@ -68,6 +72,11 @@ const node = (entry) => {
   if (!existsSync(script)) throw new Error(`ecosystem.config.js: ${entry} is missing: run \`npm run build\` (npm install does it) first`);
   return { script: process.execPath, args: ["--max-semi-space-size=2", script], interpreter: "none" };
 };
+// pm2's cluster mode forks its own node with these flags and imports the script.
+const clusterNode = (entry) => {
+  const { args } = node(entry);
+  return { script: args[1], node_args: [args[0]], exec_mode: "cluster" };
+};
 
 export const apps = [
   {
@@ -81,13 +90,13 @@ export const apps = [
   },
   {
     name: "gateway",
-    ...node("dist/bin/gateway.js"),
-    exec_mode: "fork",
+    // Not "fork": see the header (pm2 reload = start the new worker, then stop the old one).
+    ...clusterNode("dist/bin/gateway.js"),
     instances,
     // pm2 numbers the instances 0..N-1 in this variable.
     instance_var: "WORKER_ID",
     autorestart: true,
-    // gateway.js drains on SIGINT/SIGTERM; give it time before SIGKILL.
+    // gateway.js drains on SIGINT/SIGTERM (handoverTimeout 3 s at most); give it time before SIGKILL.
     kill_timeout: 5000,
     // Zero-downtime reload: the old worker stops only once the new one has said "ready".
     wait_ready: true,

@@ -1,186 +1,91 @@
-// Zero-downtime reload, measured: the pm2 ecosystem (relay + 2 gateway workers) under a steady
-// broadcast and a stream of connection probes while `pm2 reload gateway` replaces both workers.
-// Reports refused probes and broadcasts lost by clients while they were connected (a client whose
-// worker leaves is told to reconnect; what it misses between its two sessions is reported apart).
-//   node --import tsx bench/deploy/reload.ts [--clients 40] [--rate-ms 20] [--recovery]
-// --recovery turns connection-state recovery on (ROOMGATE_RECOVERY): a client moved by the reload
-// should then come back with its session and every broadcast it missed in between.
-// Bounded: one reload, a few seconds before and after it. Its own pm2 daemon (PM2_HOME=/tmp/pm2-ops
-// unless set), killed at the end.
-import { execFile, execFileSync } from "node:child_process";
-import http from "node:http";
-import { io as connectClient, type Socket } from "socket.io-client";
-import { signToken } from "../../src/examples/tokens.ts";
-import { Emitter } from "../../src/index.ts";
+// Deploys without a gap, measured: the pm2 ecosystem (2 gateway workers by default, on the embedded
+// relay and/or a real nats-server) with connection-state recovery, watched by the reload monitor
+// (bench/deploy/reload-monitor.ts: default, polling-only and WebSocket clients, an acked event each and
+// a room broadcast every 50 ms, a fresh /healthz connection every 20 ms) through N consecutive
+// `pm2 reload gateway`. Reports per backend: probes refused or failed, connect errors, acks failed,
+// broadcasts lost or duplicated, sessions not recovered, and from the workers' logs how long each
+// drain took and how many sessions it handed over.
+//   npm run bench:reload -- [--reloads 20] [--backend relay|nats|both] [--workers 2] [--retries 3]
+//                           [--every-ms 50] [--clients-per-kind 1]
+// --retries 0: clients without socket.io-client's `retries`: an acked event in flight when its
+// worker closes the connection then fails (socket.io-client fails outstanding acks at a disconnect).
+// Bounded: N reloads, each waited for; its own pm2 daemon (a fresh PM2_HOME per backend under
+// /tmp), killed at the end, and its own nats-server, killed by PID.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { ecosystem } from "./ecosystem.ts";
-import { sleep } from "../lib/wait.ts";
+import { type ClientKind, ReloadMonitor } from "./reload-monitor.ts";
 
-const arg = (name: string, dflt: number) => {
+const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+  return i > 0 ? process.argv[i + 1] : dflt;
 };
-const CLIENTS = arg("clients", 40);
-const RATE_MS = arg("rate-ms", 20);
-const PROBE_MS = 20;
-const RECOVERY = process.argv.includes("--recovery");
-const PM2_HOME = process.env.PM2_HOME ?? "/tmp/pm2-ops";
+const RELOADS = Number(arg("reloads", "20"));
+const WORKERS = Number(arg("workers", "2"));
+const RETRIES = Number(arg("retries", "3"));
+const EVERY_MS = Number(arg("every-ms", "50"));
+const PER_KIND = Number(arg("clients-per-kind", "1"));
+const BACKEND = arg("backend", "both");
+if (!["relay", "nats", "both"].includes(BACKEND)) throw new Error(`--backend relay|nats|both, got ${BACKEND}`);
+const APP = fileURLToPath(new URL("./monitor-app.mjs", import.meta.url));
+const KINDS: ClientKind[] = (["default", "polling", "websocket"] as const).flatMap((k) => Array<ClientKind>(PER_KIND).fill(k));
 
-const { port, relayPort, env, pm2, kill, tokenSecret } = await ecosystem({
-  pm2Home: PM2_HOME,
-  workers: 2,
-  recovery: RECOVERY,
-  tokenSecret: "bench-reload-secret",
-});
-/** The reload must not block this process: its probes, clients and broadcasts have to go on while
- *  pm2 replaces the workers (a synchronous call froze them all for the whole reload). */
-const pm2Async = (...args: string[]) =>
-  new Promise<string>((resolve, reject) =>
-    execFile("npx", ["pm2", ...args], { env, timeout: 120_000 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
-    ),
-  );
-/** The gateway workers' pids, as pm2 lists them. */
-const gatewayPids = async () =>
-  (JSON.parse(await pm2Async("jlist")) as { name: string; pid: number }[])
-    .filter((p) => p.name === "gateway")
-    .map((p) => p.pid)
-    .sort();
+const pct = (xs: number[], p: number) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] : null);
 
-/** When the reload started (probes are reported relative to it). */
-let t0 = 0;
-/** Probes that failed: when they started (ms after the reload began), how, and whether TCP connected. */
-const failures: { atMs: number; outcome: string; connected: boolean; tookMs: number }[] = [];
-
-/** One HTTP request on a fresh connection: "ok", or the error code (ECONNREFUSED, ECONNRESET...). */
-function probe(): Promise<string> {
-  const start = Date.now();
-  let connected = false;
-  const done = (outcome: string) => {
-    if (outcome !== "ok" && t0 > 0) failures.push({ atMs: start - t0, outcome, connected, tookMs: Date.now() - start });
-    return outcome;
-  };
-  return new Promise((resolve) => {
-    const req = http.get({ host: "127.0.0.1", port, path: "/healthz", agent: false, timeout: 2000 }, (res) => {
-      res.resume();
-      res.on("end", () => resolve(done(res.statusCode === 200 ? "ok" : `HTTP ${res.statusCode}`)));
-    });
-    req.on("socket", (s) => s.on("connect", () => (connected = true)));
-    req.on("timeout", () => req.destroy(Object.assign(new Error("timeout"), { code: "TIMEOUT" })));
-    req.on("error", (e: NodeJS.ErrnoException) => resolve(done(e.code ?? e.message)));
-  });
-}
-
-interface Tracked {
-  socket: Socket;
-  /** Sequence numbers received, one list per connected session. */
-  sessions: number[][];
-  reconnects: number;
-  /** Reconnects that restored the session (socket.recovered). */
-  recovered: number;
-}
-
-try {
-  // The ecosystem runs the compiled gateway (dist/): build it from this tree first.
-  execFileSync("npm", ["run", "build"], { stdio: "ignore", timeout: 120_000 });
-  pm2("start", "ecosystem.config.js");
-  for (let i = 0; i < 200 && (await probe()) !== "ok"; i++) await sleep(100);
-  const clients: Tracked[] = [];
-  for (let i = 0; i < CLIENTS; i++) {
-    const socket = connectClient(`http://127.0.0.1:${port}`, {
-      transports: ["websocket"],
-      forceNew: true,
-      auth: { token: signToken("feed", tokenSecret) }, // the example app joins every socket to user:<userId>
-      reconnectionDelay: 50,
-      reconnectionDelayMax: 200,
-      randomizationFactor: 0,
-    });
-    const t: Tracked = { socket, sessions: [], reconnects: 0, recovered: 0 };
-    socket.on("connect", () => {
-      if (t.sessions.length > 0) t.reconnects++;
-      if (socket.recovered) t.recovered++;
-      t.sessions.push([]);
-    });
-    socket.on("tick", (seq: number) => t.sessions[t.sessions.length - 1]?.push(seq));
-    clients.push(t);
-  }
-  for (let i = 0; i < 200 && clients.some((c) => !c.socket.connected); i++) await sleep(50);
-  const unconnected = clients.filter((c) => !c.socket.connected).length;
-  if (unconnected > 0) throw new Error(`${unconnected} of ${CLIENTS} clients did not connect: nothing would be measured`);
-  await sleep(500); // every worker has subscribed user:feed at the relay
-
-  const emitter = new Emitter({ servers: `nats://127.0.0.1:${relayPort}` });
-  await emitter.ready;
-  let seq = 0;
-  const ticker = setInterval(() => emitter.to("user:feed").emit("tick", ++seq), RATE_MS);
-  const outcomes = new Map<string, number>();
-  let probing = true;
-  const prober = (async () => {
-    while (probing) {
-      const r = await probe();
-      outcomes.set(r, (outcomes.get(r) ?? 0) + 1);
-      await sleep(PROBE_MS);
+async function run(natsServer: boolean) {
+  const pm2Home = mkdtempSync(join(tmpdir(), "roomgate-reload-"));
+  const eco = await ecosystem({ pm2Home, workers: WORKERS, recovery: true, tokenSecret: "bench-reload", app: APP, natsServer, logLevel: "info" });
+  let monitor: ReloadMonitor | null = null;
+  try {
+    await eco.start();
+    monitor = await ReloadMonitor.start({ port: eco.port, kinds: KINDS, everyMs: EVERY_MS, retries: RETRIES });
+    const reloadMs: number[] = [];
+    let notReplaced = 0;
+    for (let i = 0; i < RELOADS; i++) {
+      const before = await eco.gatewayPids();
+      const t0 = Date.now();
+      await eco.pm2Async("reload", "gateway");
+      reloadMs.push(Date.now() - t0);
+      const after = await eco.gatewayPids();
+      notReplaced += after.filter((p) => before.includes(p)).length;
+      await monitor.settled(`reload ${i + 1}`);
     }
-  })();
-
-  await sleep(2000);
-  if (clients.some((c) => c.sessions[0]?.length === 0)) throw new Error("a client got no broadcast before the reload: nothing would be measured");
-  const pidsBefore = await gatewayPids();
-  t0 = Date.now();
-  const seqBefore = seq;
-  const reloadOutput = await pm2Async("reload", "gateway");
-  const reloadMs = Date.now() - t0;
-  const broadcastsDuringReload = seq - seqBefore;
-  const pidsAfter = await gatewayPids();
-  if (pidsAfter.some((p) => pidsBefore.includes(p))) console.error(`not every worker was replaced: ${pidsBefore} -> ${pidsAfter}\n${reloadOutput}`);
-  await sleep(3000);
-  clearInterval(ticker);
-  await sleep(1000);
-  probing = false;
-  await prober;
-  await emitter.close();
-
-  let lostWhileConnected = 0;
-  let missedBetweenSessions = 0;
-  let stayed = 0;
-  /** Broadcasts received twice, or after a later one (exactly once and in order is the promise). */
-  let duplicates = 0;
-  let outOfOrder = 0;
-  for (const c of clients) {
-    const seen = c.sessions.flat();
-    for (let i = 1; i < seen.length; i++) if (seen[i] <= seen[i - 1]) outOfOrder++;
-    for (const s of c.sessions) if (s.length > 0) lostWhileConnected += s[s.length - 1] - s[0] + 1 - new Set(s).size;
-    const all = new Set(seen);
-    duplicates += seen.length - all.size;
-    for (let n = Math.min(...seen); n <= seq; n++) if (!all.has(n)) missedBetweenSessions++;
-    if (c.reconnects === 0) stayed++;
-    c.socket.disconnect();
+    const report = await monitor.finish();
+    const log = eco.gatewayLog();
+    const drains = log.filter((l) => typeof l.msg === "string" && l.msg.startsWith("cluster: drain done"));
+    const drainMs = drains.map((l) => Number(/in (\d+) ms/.exec(l.msg as string)?.[1] ?? -1));
+    const handed = drains.map((l) => Number(/: (\d+) session\(s\) handed over/.exec(l.msg as string)?.[1] ?? 0));
+    const closedMs = log.filter((l) => typeof l.drainMs === "number").map((l) => l.drainMs as number);
+    return {
+      backend: natsServer ? "nats-server" : "embedded relay",
+      workers: WORKERS,
+      reloads: RELOADS,
+      clientKinds: KINDS,
+      retries: RETRIES,
+      reloadMs: { p50: pct(reloadMs, 50), max: Math.max(...reloadMs) },
+      workersNotReplaced: notReplaced,
+      ...report,
+      drainsWithSessions: drains.length,
+      sessionsHandedOver: handed.reduce((a, b) => a + b, 0),
+      handoverMs: { p50: pct(drainMs, 50), max: drainMs.length ? Math.max(...drainMs) : null },
+      workerCloseMs: { p50: pct(closedMs, 50), max: closedMs.length ? Math.max(...closedMs) : null },
+      unclaimedLines: log.filter((l) => typeof l.msg === "string" && /dropped/.test(l.msg)).map((l) => l.msg),
+      failures: monitor.details(),
+    };
+  } finally {
+    monitor?.close();
+    eco.kill();
+    rmSync(pm2Home, { recursive: true, force: true });
   }
-  missedBetweenSessions -= lostWhileConnected;
-  const refused = [...outcomes].filter(([k]) => k !== "ok").reduce((n, [, v]) => n + v, 0);
-  const result = {
-    workers: 2,
-    clients: CLIENTS,
-    broadcasts: seq,
-    broadcastEveryMs: RATE_MS,
-    reloadMs,
-    broadcastsDuringReload,
-    workersReplaced: pidsBefore.filter((p) => !pidsAfter.includes(p)).length,
-    probes: [...outcomes.values()].reduce((a, b) => a + b, 0),
-    probesFailed: refused,
-    probeOutcomes: Object.fromEntries(outcomes),
-    clientsReconnected: clients.filter((c) => c.reconnects > 0).length,
-    clientsStayed: stayed,
-    recovery: RECOVERY,
-    reconnects: clients.reduce((n, c) => n + c.reconnects, 0),
-    reconnectsRecovered: clients.reduce((n, c) => n + c.recovered, 0),
-    lostWhileConnected,
-    missedBetweenSessions,
-    duplicates,
-    outOfOrder,
-    failures: failures.slice(0, 20),
-  };
-  console.log(JSON.stringify(result, null, 1));
-} finally {
-  kill();
 }
+
+// The ecosystem runs the compiled gateway (dist/): built from this tree if a source changed.
+execFileSync("npm", ["run", "-s", "build:fresh"], { stdio: "inherit", timeout: 180_000 });
+const results = [];
+if (BACKEND !== "nats") results.push(await run(false));
+if (BACKEND !== "relay") results.push(await run(true));
+console.log(JSON.stringify(results, null, 1));
 process.exit(0);

@@ -151,6 +151,10 @@ export class Adapter extends Membership<Socket> {
   /** Called once the namespace has made the adapter (Socket.IO's adapter hook; nothing to do locally). */
   init(): Promise<void> | void {}
 
+  /** Called by `io.close()` before any client is cut off (a draining worker): a cluster adapter
+   *  tells its peers here that the sessions about to be parked are to be asked of this worker. */
+  drain(): Promise<void> | void {}
+
   /** Called by `io.close()`: a cluster adapter leaves the cluster here. */
   close(): Promise<void> | void {}
 

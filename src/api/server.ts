@@ -392,6 +392,9 @@ export class Server<
   /** Disconnects every client ("server shutting down"), stops listening and releases the app;
    *  `fn` is called when done (with the error, if closing an adapter failed). */
   async close(fn?: (err?: Error) => void): Promise<void> {
+    // Peers first learn where the sessions about to be parked are (a cluster's drain), then the
+    // clients are cut off.
+    await Promise.allSettled([...this._nsps.values()].map(async (nsp) => nsp.adapter.drain()));
     await this.endpoint.close("server shutting down");
     this.delivery.flush();
     for (const nsp of this._nsps.values()) nsp.adapter.recovery?.close();

@@ -83,7 +83,10 @@ export class ClusterAdapter extends Adapter {
     }
     node.register(this);
     this.handleOperations();
-    node.handleIn(this.nspName, "restoreSession", (msg, replyTo) => answerSessionRequest(node, this.recovery, msg, replyTo));
+    node.handleIn(this.nspName, "restoreSession", (msg, replyTo) => {
+      const handedOver = answerSessionRequest(node, this.recovery, msg, replyTo);
+      if (!msg.peek) node.drain.noteTaken(handedOver);
+    });
   }
 
   /** Resolves once every peer routes the rooms this join created here (interest-sync.ts's settled): a
@@ -234,8 +237,8 @@ export class ClusterAdapter extends Adapter {
   }
 
   /** @internal */
-  parkedSessions(): number {
-    return this.recovery?.parkedCount ?? 0;
+  parkedSessions(since: bigint): number {
+    return this.recovery?.parkedSince(since) ?? 0;
   }
 
   override serverCount(): Promise<number> {
@@ -309,6 +312,11 @@ export class ClusterAdapter extends Adapter {
     const base = { v: V, origin: this.node.id, nsp: this.nspName, rooms: [op.id], except: [] as string[] };
     const msg: RequestMessage = op.type === "disconnectSockets" ? { ...base, type: op.type, close: op.close } : { ...base, type: op.type, targets: op.targets };
     this.node.publish(msg, { route: toWorker(owner) });
+  }
+
+  /** Peers learn that the sessions about to be parked here are to be asked of this worker. */
+  override drain(): Promise<void> {
+    return this.node.drain.begin();
   }
 
   override close(): Promise<void> {

@@ -2,8 +2,8 @@
 // the handler registry, dispatch and publishing) with the features every worker has plugged in:
 // presence (presence.ts) and liveness (peers.ts), room interest and its barrier
 // (interest-sync.ts), room sizes and presence (room-state-sync.ts), the request primitive
-// (requests.ts), and broadcasts (sequence numbers out,
-// the per-origin duplicate filter in, routed by route.ts). Other features plug in themselves: the
+// (requests.ts), broadcasts (sequence numbers out, the per-origin duplicate filter in, routed by
+// route.ts), and the drain on close (session-drain.ts). Other features plug in themselves: the
 // namespaces' adapters (register, and their operations through handleIn), session forwarding and
 // handover. Knows the adapters only through the small NodeAdapter port, and the transport only
 // through ClusterTransport.
@@ -20,6 +20,7 @@ import { DuplicateFilter, newWorkerId, PROTOCOL_VERSION as V, type BroadcastMess
 import { Requests } from "./requests.ts";
 import { RoomStateSync } from "./room-state-sync.ts";
 import { routeBroadcast, routeSelection, type RouteView } from "./route.ts";
+import { SessionDrain } from "./session-drain.ts";
 import type { ClusterGap, ClusterTransport } from "./transport.ts";
 
 /** Credentials (`token`, or `user` and `pass`) and `tls` go to the NATS client as they are: see
@@ -46,9 +47,10 @@ export interface ClusterOptions extends LinkCredentials {
   nats?: NatsOptions;
   /** Where outage / recovery messages go (default: the server's `logger`). */
   log?: (level: "info" | "warn" | "error", message: string) => void;
-  /** Connection-state recovery: on close, how long (ms) a worker keeps answering for the sessions of
-   *  its clients (parked as they were cut off) while they reconnect to other workers (default 3000;
-   *  keep it under pm2's kill_timeout, 5000 in ecosystem.config.js). */
+  /** Connection-state recovery: on close, how long (ms) at most a worker keeps answering for the
+   *  sessions of its clients (parked as they were cut off) while they reconnect to other workers; it
+   *  leaves as soon as every one was asked for (session-drain.ts). Default 3000; keep it under pm2's
+   *  kill_timeout, 5000 in ecosystem.config.js. */
   handoverTimeout?: number;
   /** Room sizes and presence (room-state-sync.ts): this worker's changes go out at most this often,
    *  batched (ms, default 100); a reader elsewhere sees a change within about this plus one relay hop.
@@ -68,8 +70,9 @@ const JUDGES_PER_HEARTBEAT = 2;
 export interface NodeAdapter {
   readonly nspName: string;
   onRemoteBroadcast(msg: BroadcastMessage): void;
-  /** Sessions parked here for connection-state recovery (the node stays while they are handed over). */
-  parkedSessions(): number;
+  /** Sessions parked here for connection-state recovery after `since` (a parkMark): a draining node
+   *  stays while they are handed over (session-drain.ts). */
+  parkedSessions(since: bigint): number;
   /** The cluster lost messages during [gap.from, gap.to]. */
   onGap?(gap: ClusterGap): void;
   /** The relay became unreachable at `since` (room sizes and presence frozen as last heard), or
@@ -123,7 +126,8 @@ export class ClusterNode extends Bus {
   /** @internal Room sizes and presence across workers (room-state-sync.ts); null when off. */
   readonly roomState: RoomStateSync | null;
   private readonly presence: Presence;
-  private readonly handoverTimeout: number;
+  /** @internal The leaving worker's handover of its parked sessions (session-drain.ts). */
+  readonly drain: SessionDrain;
   private readonly adapters = new Map<string, NodeAdapter>();
   private readonly filter = new DuplicateFilter();
   private readonly routes: RouteView;
@@ -148,7 +152,6 @@ export class ClusterNode extends Bus {
     const heartbeatTimeout = opts.heartbeatTimeout ?? 2 * interval + 500;
     const judgeInterval = interval / JUDGES_PER_HEARTBEAT;
     this.requestTimeout = opts.requestTimeout ?? 5000;
-    this.handoverTimeout = opts.handoverTimeout ?? 3000;
     this.requests = new Requests(this);
     this.peers = new Peers({
       judgeInterval,
@@ -200,6 +203,18 @@ export class ClusterNode extends Bus {
       interested: (nsp, rooms, into) => this.interest.interested(nsp, rooms, into),
       serving: (nsp) => this.peers.live(nsp),
     };
+    this.drain = new SessionDrain(
+      {
+        parkedSince: (since) => [...this.adapters.values()].reduce((n, a) => n + a.parkedSessions(since), 0),
+        announce: async () => {
+          this.presence.send("heartbeat");
+          await this.link.flush(1000);
+        },
+        connected: () => this.link.connected,
+        log: (level, message) => this.log(level, message),
+      },
+      opts.handoverTimeout ?? 3000,
+    );
     this.handle("broadcast", (msg) => this.onBroadcast(msg));
     transport.open(this.id, {
       onMessage: (payload, replyTo) => this.receive(payload, replyTo),
@@ -260,7 +275,7 @@ export class ClusterNode extends Bus {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.handOver();
+      await this.drain.finish();
       clearInterval(this.timer);
       this.roomState?.close();
       this.requests.endClientWaits();
@@ -271,16 +286,6 @@ export class ClusterNode extends Bus {
       await this.link.close();
     })();
     return this.closing;
-  }
-
-  /** Stays in the cluster while parked sessions remain here (clients of a closing worker reconnect
-   *  elsewhere and their new worker asks for them), up to handoverTimeout. */
-  private async handOver(): Promise<void> {
-    const parked = () => [...this.adapters.values()].reduce((n, a) => n + a.parkedSessions(), 0);
-    if (!this.link.connected || parked() === 0) return;
-    const deadline = Date.now() + this.handoverTimeout;
-    this.log("info", `cluster: handing over ${parked()} parked session(s) before leaving`);
-    while (parked() > 0 && Date.now() < deadline && this.link.connected) await new Promise((r) => setTimeout(r, 20));
   }
 
   private onGap(gap: ClusterGap): void {

@@ -102,8 +102,13 @@ export class SessionHandover implements RemoteSessions {
 }
 
 /** The owner's side: tells the session's rooms (peek) or hands it over with what it missed, if it
- *  is parked here; an empty answer otherwise. */
-export function answerSessionRequest(node: ClusterNode, recovery: SessionRecovery | null, msg: MessageOf<"restoreSession">, reply: string | undefined): void {
+ *  is parked here; an empty answer otherwise. Whether a session was handed over. */
+export function answerSessionRequest(
+  node: ClusterNode,
+  recovery: SessionRecovery | null,
+  msg: MessageOf<"restoreSession">,
+  reply: string | undefined,
+): boolean {
   let session: SerializedSession | null = null;
   if (msg.peek) {
     const rooms = recovery?.peek(msg.pid) ?? null;
@@ -116,4 +121,5 @@ export function answerSessionRequest(node: ClusterNode, recovery: SessionRecover
     }
   }
   node.respond(reply, { v: V, type: "session", from: node.id, requestId: msg.requestId, session });
+  return !msg.peek && session !== null;
 }

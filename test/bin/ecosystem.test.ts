@@ -2,7 +2,7 @@
 // (each app's script, arguments and environment; the gateway twice, with WORKER_ID 0 and 1, on one
 // SO_REUSEPORT port), the example app without APP_TOKEN_SECRET. The demo token one worker logs
 // works on every worker: socket.io-clients with it connect, whichever worker the kernel gives them.
-// (pm2 itself is not run: its daemon adds nothing this test checks.)
+// (pm2 itself is not run here: test/bin/reload.test.ts runs it, for `pm2 reload`.)
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -16,7 +16,11 @@ import { freePort } from "../helpers/process.ts";
 interface App {
   name: string;
   script: string;
-  args: string[];
+  /** fork mode: the script is node itself, these its arguments. */
+  args?: string[];
+  /** cluster mode (the gateway: pm2 reloads it start-then-stop): pm2's node runs the script with these. */
+  exec_mode?: string;
+  node_args?: string[];
   instances: number;
   instance_var?: string;
   env: Record<string, string>;
@@ -69,7 +73,8 @@ after(() => {
 function startInstance(app: App, instance: number, ready: RegExp): Promise<string[]> {
   const env = { ...process.env, ...app.env, ...(app.instance_var ? { [app.instance_var]: String(instance) } : {}) };
   delete env.APP_TOKEN_SECRET;
-  const child = spawn(app.script, app.args, { env, stdio: ["ignore", "pipe", "pipe"] });
+  const [command, args] = app.exec_mode === "cluster" ? [process.execPath, [...(app.node_args ?? []), app.script]] : [app.script, app.args ?? []];
+  const child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   children.push(child);
   const lines: string[] = [];
   return new Promise((resolve, reject) => {

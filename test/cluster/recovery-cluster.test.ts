@@ -146,8 +146,38 @@ function recoverySuite(name: string, makeBackend: () => Promise<Backend>, skip: 
         assert.equal(sB.recovered, true);
         assert.equal(sB.id, id);
         await closed;
+        // A left once its one parked session was asked for, not at handoverTimeout.
+        const drain = (A.io.sockets.adapter as unknown as { node: ClusterNode }).node.drain.stats;
+        assert.deepEqual(
+          { handedOver: drain.handedOver, unclaimed: drain.unclaimed, end: drain.lastEnd },
+          { handedOver: 1, unclaimed: 0, end: "all asked for" },
+        );
         await barrier(sB, c);
         assert.deepEqual(got, [0, 1]);
+      } finally {
+        c.disconnect();
+        await Promise.all([A.io.close(), B.io.close()]);
+      }
+    });
+
+    it("a closing worker waits only for the sessions it parks itself: one parked earlier (its client gone) is not waited for", async () => {
+      const A = await worker(backend.url);
+      const B = await worker(backend.url);
+      const { c } = client(A.url);
+      try {
+        await seeEachOther(A.io, B.io);
+        if (!c.connected) await once(c, "connect");
+        // The client goes away for good (a closed tab): its session is parked on A.
+        const parked = once(A.io.sockets.sockets.get(c.id!)!, "disconnect");
+        (c.io.engine as unknown as { close(): void }).close();
+        await parked;
+        assert.equal(A.io.sockets.adapter.recovery!.parkedCount, 1);
+        await A.io.close();
+        const drain = (A.io.sockets.adapter as unknown as { node: ClusterNode }).node.drain.stats;
+        assert.deepEqual(
+          { handedOver: drain.handedOver, unclaimed: drain.unclaimed, end: drain.lastEnd },
+          { handedOver: 0, unclaimed: 0, end: "nothing parked" },
+        );
       } finally {
         c.disconnect();
         await Promise.all([A.io.close(), B.io.close()]);

@@ -16,6 +16,14 @@ export interface SessionState {
 export interface ParkedSession extends SessionState, Absence {
   rooms: Room[];
   disconnectedAt: number;
+  /** When it was parked, on the monotonic clock (set by `park`): see parkMark. */
+  parkMark?: bigint;
+}
+
+/** Now on the monotonic clock (ns): sessions parked after a mark are told apart from those parked
+ *  before it, even within one millisecond (a draining worker waits only for the former). */
+export function parkMark(): bigint {
+  return process.hrtime.bigint();
 }
 
 export class ParkedSessions {
@@ -34,11 +42,19 @@ export class ParkedSessions {
     return this.sessions.size;
   }
 
+  /** How many sessions parked after `mark` (a parkMark()) are still here. */
+  countSince(mark: bigint): number {
+    let n = 0;
+    for (const s of this.sessions.values()) if (s.parkMark! > mark) n++;
+    return n;
+  }
+
   holdsRoom(room: Room): boolean {
     return this.holds.has(room);
   }
 
   park(session: ParkedSession): void {
+    session.parkMark = parkMark();
     this.sessions.set(session.pid, session);
     this.hold(session.rooms);
   }

@@ -14,6 +14,7 @@ import { ParkedSessions, type SessionState } from "./parked-sessions.ts";
 import { RecordingLog } from "./recording-log.ts";
 
 export type { SessionState } from "./parked-sessions.ts";
+export { parkMark } from "./parked-sessions.ts";
 
 /** What `persistSession` keeps of a dropped socket: its state, the log position of its connect
  *  (or restore), and when its connection last answered a ping. */
@@ -66,6 +67,12 @@ export class SessionRecovery {
 
   get parkedCount(): number {
     return this.parked.count;
+  }
+
+  /** Sessions parked after `mark` (parked-sessions.ts's parkMark) still here: a draining worker
+   *  waits for those. */
+  parkedSince(mark: bigint): number {
+    return this.parked.countSince(mark);
   }
 
   get bufferedBytes(): number {
