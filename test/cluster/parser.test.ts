@@ -85,11 +85,14 @@ describe("socket.io-msgpack-parser across workers", { skip: SKIP_MSGPACK, timeou
       A.io.to(["a", "b"]).except("muted").emit("ev", "a or b but muted");
       sA1.to("a").emit("ev", "from a1 to a");
       A.io.in("b").emit("ev", Buffer.from([7, 7]));
-      A.io.volatile.to("a").emit("ev", "volatile");
       A.io.of("/admin").emit("ev", "admin only");
-      assert.equal(counter.encodes, 7, "one encode per broadcast, for every worker");
+      assert.equal(counter.encodes, 6, "one encode per broadcast, for every worker");
       const responses = await A.io.to("a").timeout(3000).emitWithAck("q", 5);
       assert.deepEqual(responses, [10, 10]);
+      // After a round trip: as Socket.IO, a volatile packet is dropped while the transport has a write waiting.
+      const beforeVolatile = counter.encodes;
+      A.io.volatile.to("a").emit("ev", "volatile");
+      assert.equal(counter.encodes - beforeVolatile, 1, "a volatile broadcast too is encoded once for every worker");
       const ends = all.map((c) => once(c, "end", 5000));
       A.io.emit("end");
       await Promise.all(ends);
