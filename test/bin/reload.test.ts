@@ -110,7 +110,8 @@ for (const natsServer of [false, true]) {
       // Each drain said what it did: every session it parked was handed over, none dropped.
       const done = msgs(/^cluster: drain done in \d+ ms/);
       const handed = done.map((l) => Number(/: (\d+) session\(s\) handed over/.exec(l.msg!)![1]));
-      assert.deepEqual(msgs(/dropped/), [], "no session dropped");
+      // (A relay outage's own "dropped during the outage" line is about broadcasts, not sessions: issue #22's gap fill.)
+      assert.deepEqual(msgs(/^cluster: drain.*dropped/), [], "no session dropped");
       // Drains hand their sessions over; that each one handed over reaches its client is in the todo.
       moved = handed.reduce((a, b) => a + b, 0);
       assert.ok(moved >= 1, `sessions handed over: ${done.map((l) => l.msg).join("; ")}`);
